@@ -1,0 +1,37 @@
+"""its-convert-xml's conversion engine: a pure, streaming library over lxml.
+
+    from converter import convert
+    convert("orders.xml", open("orders.json", "wb"), "json", {"namespaces": "strip"})
+
+Importing this package does not import lxml: `options`, `formats` and `errors` are
+light, so that the API can validate requests without the engine. `convert` loads the
+engine on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ConversionError
+from .formats import FORMATS, Format
+from .options import OPTION_NAMES, Options, parse_format, parse_options
+
+__all__ = [
+    "FORMATS",
+    "OPTION_NAMES",
+    "ConversionError",
+    "ConversionResult",
+    "Format",
+    "Options",
+    "convert",
+    "parse_format",
+    "parse_options",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("convert", "ConversionResult"):
+        from . import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'converter' has no attribute {name!r}")
