@@ -1,0 +1,245 @@
+"""Deterministic generator of record-oriented XML of an exact size, for benchmarks and tests.
+
+    python bench/generate.py SIZE_MB OUT [--seed N]
+
+Writes exactly SIZE_MB * 2**20 bytes (the tail is padded with whitespace before the
+closing root tag), e.g.
+
+    <?xml version="1.0" encoding="UTF-8"?>
+    <orders xmlns="urn:example:orders" xmlns:x="urn:example:ext" generated="...">
+      <order id="1" status="shipped" x:channel="web">
+        <customer>
+          <name>Zoë Müller &amp; Söhne</name>
+          <email>zoe.mueller@example.com</email>
+          <x:tier>gold</x:tier>
+        </customer>
+        <items>
+          <item sku="SKU-00042" qty="3">Tea &lt;green&gt; 中国</item>
+          <item sku="SKU-01234" qty="1"/>
+        </items>
+        <price currency="EUR">12.50</price>
+        <note><![CDATA[Leave at the door <no bell> & thanks]]></note>
+      </order>
+      <!-- an occasional comment -->
+      ...
+    </orders>
+
+Speed comes from precomputing pools of customers, item lists, prices and notes once
+(from a seeded random.Random), then emitting each record as one %-format of a template
+with pool entries picked by cheap index arithmetic, in batches of thousands of records
+per write. The same (size, seed) always yields the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import unicodedata
+from typing import BinaryIO
+
+MB = 1 << 20
+DEFAULT_SEED = 20240501
+GENERATOR_VERSION = 1  # bump when the output for a given (size, seed) changes
+
+ROOT_OPEN = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<orders xmlns="urn:example:orders" xmlns:x="urn:example:ext"'
+    f' generated="2024-05-01T12:00:00Z" generator="its-convert-xml bench v{GENERATOR_VERSION}">\n'
+)
+ROOT_CLOSE = "</orders>\n"
+
+_FIRST = ["Zoë", "Jürgen", "Ana", "José", "Li", "Wei", "Amélie", "Søren", "Ólafur", "Chloé",
+          "Mark", "Sarah", "Omar", "Yuki", "Ivan", "Nuño", "Grace", "Björn", "Ines", "Tom"]
+_LAST = ["Müller", "García", "Dupont", "王", "Smith", "O'Brien", "Nakamura", "Øster",
+         "Novák", "Kowalski", "Jones", "Brontë", "Ferrari", "Lindqvist", "陈", "Çelik"]
+_COMPANY = ["", "", "", " &amp; Söhne", " &amp; Co", " &lt;Ltd&gt;", " GmbH", " 株式会社"]
+_TIERS = ["bronze", "silver", "gold", "platinum"]
+_STATUS = ["new", "paid", "shipped", "delivered", "cancelled", "returned"]
+_CHANNELS = ["web", "store", "phone", "partner"]
+_PRODUCTS = ["Tea &lt;green&gt; 中国", "Coffee beans — Brazil", "Crème brûlée kit",
+             "Bolts &amp; nuts", "Über-cable 2m", "Notebook A5", "Ψ mug", "Café table",
+             "Socks (3 pairs)", "\"Quoted\" poster", "Lamp 'classic'", "Sushi set 寿司",
+             "Gløgg spices", "Ünïcödé sampler", "Plain widget", "Drill &amp; bits"]
+_NOTES = ["Leave at the door <no bell> & thanks", "Gift wrap: «Happy birthday» — 🎉",
+          "Call before delivery; code <1234>", "Fragile & heavy: handle with care",
+          "Deliver after 18:00 ü é 中", "if a < b && c > d then ok",
+          "Nicht knicken! Ne pas plier!", "]] almost the end, not quite"]
+_CURRENCIES = ["EUR", "USD", "GBP", "JPY", "CHF"]
+_COMMENTS = [" batch boundary ", " audit: checked & approved ", " régularisation ",
+             " see ticket #42 (ü é 中) "]
+
+
+def _ascii(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if c.isascii() and (c.isalnum() or c == ".")).strip(".")
+
+
+def _escape_attr(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+
+
+def _pools(rng: random.Random) -> dict[str, list[str]]:
+    customers = []
+    for i in range(997):  # prime sizes so that pool picks do not line up
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        name = f"{first} {last}{rng.choice(_COMPANY)}"
+        local = _ascii(f"{first}.{last}".lower()) or f"user.{i}"
+        email = f"{local}{i}@example.com"
+        tier = rng.choice(_TIERS)
+        customers.append(
+            "    <customer>\n"
+            f"      <name>{name}</name>\n"
+            f"      <email>{email}</email>\n"
+            f"      <x:tier>{tier}</x:tier>\n"
+            "    </customer>\n"
+        )
+    items = []
+    for _ in range(1009):
+        lines = ["    <items>\n"]
+        for _ in range(rng.choice((1, 1, 2, 2, 3, 3, 4, 5))):
+            sku = f"SKU-{rng.randrange(100000):05d}"
+            qty = rng.randrange(1, 20)
+            if rng.random() < 0.2:
+                lines.append(f'      <item sku="{sku}" qty="{qty}"/>\n')
+            else:
+                lines.append(
+                    f'      <item sku="{sku}" qty="{qty}">{rng.choice(_PRODUCTS)}</item>\n'
+                )
+        lines.append("    </items>\n")
+        items.append("".join(lines))
+    prices = [
+        f'    <price currency="{rng.choice(_CURRENCIES)}">'
+        f"{rng.randrange(100, 1000000) / 100:.2f}</price>\n"
+        for _ in range(1013)
+    ]
+    notes = []
+    for _ in range(101):
+        kind = rng.random()
+        if kind < 0.35:
+            notes.append(f"    <note><![CDATA[{rng.choice(_NOTES)}]]></note>\n")
+        elif kind < 0.55:
+            text = rng.choice(_NOTES)
+            escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            notes.append(f"    <note>{escaped}</note>\n")
+        elif kind < 0.65:
+            notes.append("    <note/>\n")
+        else:
+            notes.append("")
+    heads = []
+    for _ in range(211):
+        status = rng.choice(_STATUS)
+        extra = ""
+        if rng.random() < 0.3:
+            extra = f' x:channel="{_escape_attr(rng.choice(_CHANNELS))}"'
+        heads.append((status, extra))
+    comments = [f"  <!--{c}-->\n" for c in _COMMENTS]
+    return {
+        "customers": customers,
+        "items": items,
+        "prices": prices,
+        "notes": notes,
+        "heads": heads,  # type: ignore[dict-item]
+        "comments": comments,
+    }
+
+
+def generate_to(out: BinaryIO, size_mb: float, seed: int = DEFAULT_SEED) -> int:
+    """Write the document to `out`; return the number of records written."""
+    target = int(size_mb * MB)
+    rng = random.Random(seed)
+    pools = _pools(rng)
+    customers, items, prices = pools["customers"], pools["items"], pools["prices"]
+    notes, heads, comments = pools["notes"], pools["heads"], pools["comments"]
+    nc, ni, np_, nn, nh = len(customers), len(items), len(prices), len(notes), len(heads)
+
+    head = ROOT_OPEN.encode()
+    tail = ROOT_CLOSE.encode()
+    if target < len(head) + len(tail):
+        raise ValueError(f"size {size_mb} MB is too small for a document")
+    out.write(head)
+    written = len(head)
+    budget = target - len(tail)  # bytes left for records and padding
+    template = '  <order id="%d" status="%s"%s>\n%s%s%s%s  </order>\n'
+
+    record = 0
+    batch = 2000
+    # Per-record picks come from a second stream so that pool contents do not depend
+    # on how many records are written.
+    picks = random.Random(seed * 7919 + 1)
+    done = False
+    while not done:
+        parts = []
+        for _ in range(batch):
+            record += 1
+            r = picks.getrandbits(40)
+            status, extra = heads[r % nh]
+            parts.append(
+                template
+                % (
+                    record,
+                    status,
+                    extra,
+                    customers[(r >> 8) % nc],
+                    items[(r >> 16) % ni],
+                    prices[(r >> 24) % np_],
+                    notes[(r >> 32) % nn],
+                )
+            )
+            if record % 97 == 0:
+                parts.append(comments[record % len(comments)])
+        chunk = "".join(parts).encode()
+        if written + len(chunk) > budget:
+            # Last batch: keep whole records that fit.
+            cut = chunk.rfind(b"  </order>\n", 0, budget - written + 1)
+            kept = 0
+            if cut != -1:
+                kept = cut + len(b"  </order>\n")
+                record -= chunk.count(b"<order ", kept)
+            else:
+                record -= chunk.count(b"<order ")
+            chunk = chunk[:kept]
+            done = True
+        out.write(chunk)
+        written += len(chunk)
+    pad = budget - written
+    while pad > 0:
+        # Whitespace-only padding lines (at most 100 spaces each) before the close tag.
+        line = b" " * min(pad - 1, 99) + b"\n" if pad > 1 else b"\n"
+        out.write(line)
+        pad -= len(line)
+    out.write(tail)
+    return record
+
+
+def generate(size_mb: float, path: str | os.PathLike, seed: int = DEFAULT_SEED) -> int:
+    """Write the document to `path` (via a temporary name, renamed when complete)."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb", buffering=4 * MB) as out:
+            records = generate_to(out, size_mb, seed)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("size_mb", type=float, help="target size in MB (2**20 bytes)")
+    parser.add_argument("out", help="output file ('-' for stdout)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    args = parser.parse_args(argv)
+    if args.out == "-":
+        records = generate_to(sys.stdout.buffer, args.size_mb, args.seed)
+    else:
+        records = generate(args.size_mb, args.out, args.seed)
+    print(f"wrote {int(args.size_mb * MB)} bytes, {records} records", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
