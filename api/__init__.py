@@ -1,0 +1,30 @@
+"""The HTTP API: a Flask app factory. Nothing happens at import time.
+
+    gunicorn -c gunicorn_config.py 'api:create_app()'
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from common.logs import configure_logging
+from common.settings import Settings, settings_or_exit
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or settings_or_exit("api")
+    configure_logging("api", settings.log_level)
+
+    from . import health, jobs, legacy
+    from .errors import register_error_handlers
+    from .request_id import register_request_id
+    from .services import build_services
+
+    app = Flask(__name__)
+    app.json.sort_keys = False  # keep the job resource's documented field order
+    app.extensions["xmlconv"] = build_services(settings)
+    register_request_id(app)
+    register_error_handlers(app)
+    for blueprint in (jobs.bp, legacy.bp, health.bp):
+        app.register_blueprint(blueprint)
+    return app

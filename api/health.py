@@ -1,0 +1,49 @@
+"""/health (liveness) and /health/ready (readiness: Redis answers, storage is writable)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+import redis
+from flask import Blueprint, Response, jsonify
+
+from common import errors, heartbeats
+
+from .errors import error_response
+from .services import services
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.get("/health")
+def alive() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/health/ready")
+def ready() -> Response:
+    """Each check named with its outcome; live workers are reported but never fail readiness
+    (an API with no worker can still accept and queue jobs)."""
+    svc = services()
+    checks: dict[str, dict] = {}
+    workers: list[dict] = []
+    try:
+        svc.redis.ping()
+        checks["redis"] = {"ok": True}
+        workers = heartbeats.live_workers(svc.redis)
+    except redis.RedisError as exc:
+        checks["redis"] = {"ok": False, "error": type(exc).__name__}
+    try:
+        svc.storage.check_writable()
+        checks["storage"] = {"ok": True}
+    except OSError as exc:
+        # The errno name only: the message would carry a filesystem path.
+        checks["storage"] = {"ok": False, "error": errno.errorcode.get(exc.errno or 0, "OSError")}
+    failed = [name for name, check in checks.items() if not check["ok"]]
+    if failed:
+        log.warning("not ready", extra={"failed_checks": failed})
+        return error_response(503, errors.NOT_READY, f"failed checks: {', '.join(failed)}",
+                              {"checks": checks, "workers": workers}, {"Retry-After": "5"})
+    return jsonify({"status": "ready", "checks": checks, "workers": workers})

@@ -1,0 +1,39 @@
+"""The synchronous routes of the first version, kept for existing clients:
+
+    POST /convert/xml-to-json | xml-to-csv | xml-to-string | xml-to-yaml
+
+They submit a job and wait for it (LEGACY_WAIT_SECONDS, or `?wait=N`): a job that finishes in
+time answers with the converted document itself (or its error); a slower one answers 202 with
+the job, to be followed like any other.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from common.jobs import FAILED, SUCCEEDED
+
+from .errors import error_response
+from .jobs import job_response, stream_result
+from .services import services
+from .submit import parse_wait, submit, wait_until_finished
+
+bp = Blueprint("legacy", __name__)
+
+LEGACY_FORMATS = {"xml-to-json": "json", "xml-to-csv": "csv", "xml-to-string": "text",
+                  "xml-to-yaml": "yaml"}
+
+
+@bp.post("/convert/<any(xml-to-json, xml-to-csv, xml-to-string, xml-to-yaml):route>")
+def convert_now(route: str) -> Response:
+    settings = services().settings
+    wait = parse_wait(request.args.get("wait"), settings.max_wait_seconds) if (
+        "wait" in request.args) else settings.legacy_wait_seconds
+    job = wait_until_finished(submit(fixed_format=LEGACY_FORMATS[route]).job, wait)
+    if job.status == SUCCEEDED:
+        return stream_result(job, as_attachment=False)
+    if job.status == FAILED and job.error:
+        details = {k: v for k, v in job.error.items() if k not in ("code", "message")}
+        return error_response(422, job.error["code"], job.error["message"],
+                              {**details, "job_id": job.id})
+    return job_response(job)

@@ -1,0 +1,238 @@
+"""Receiving an upload without holding it: the request body flows chunk by chunk through
+(multipart demultiplexing) → (gunzip) → size limit + sha256 → storage.
+
+Nothing here reads `request.files`, `request.form` or `request.get_data()`: those would spool or
+buffer the whole body. The size limit applies to the XML as stored (after decompression), so a
+gzip bomb stops at MAX_UPLOAD_BYTES, and the limit is checked before each chunk is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from flask import Request
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+
+from common import errors
+from common.storage import Storage
+
+from .errors import ApiError
+
+CHUNK_BYTES = 1024 * 1024
+MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and small form fields
+MAX_FIELDS_BYTES = 64 * 1024  # all non-file form fields together
+MAX_PENDING_HEADER_BYTES = 256 * 1024  # a part header or preamble longer than this is refused
+DRAIN_BYTES = 16 * 1024 * 1024  # after refusing a body, read at most this much of it…
+DRAIN_SECONDS = 2.0  # …for at most this long, so that the client can read our answer
+RAW_TYPES = ("application/xml", "text/xml")
+GZIP_TYPES = ("application/gzip", "application/x-gzip")
+DEFAULT_FILENAME = "upload.xml"
+
+
+@dataclass
+class Upload:
+    filename: str
+    size: int
+    sha256: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, errors.PAYLOAD_TOO_LARGE,
+                    f"the XML exceeds the upload limit of {limit} bytes",
+                    {"max_bytes": limit}, {"Connection": "close"})
+
+
+def _bad_request(message: str, code: str = errors.INVALID_REQUEST) -> ApiError:
+    return ApiError(400, code, message)
+
+
+def read_chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK_BYTES):
+        yield chunk
+
+
+def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Decompress gzip (one or more members); each output piece is at most CHUNK_BYTES, so a
+    small, highly compressed input never becomes a large buffer."""
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    seen_input = False
+    try:
+        for chunk in chunks:
+            data = chunk
+            seen_input = seen_input or bool(chunk)
+            while data:
+                out = decompressor.decompress(data, CHUNK_BYTES)
+                if out:
+                    yield out
+                data = decompressor.unconsumed_tail
+                if decompressor.eof:
+                    data = decompressor.unused_data + data
+                    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    if not data.strip(b"\0"):
+                        data = b""
+                    seen_input = bool(data)
+        if seen_input and not decompressor.eof:
+            raise zlib.error("truncated")
+    except zlib.error:
+        raise _bad_request("the upload is not valid gzip data", errors.INVALID_GZIP) from None
+
+
+class Meter:
+    """Counts and hashes the stored bytes, refusing the chunk that would cross the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    def __call__(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.size += len(chunk)
+            if self.size > self.limit:
+                raise too_large(self.limit)
+            self.sha256.update(chunk)
+            yield chunk
+
+
+def _limited(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise too_large(limit)
+        yield chunk
+
+
+class MultipartForm:
+    """Streams the `file` part of a multipart/form-data body; collects the other fields."""
+
+    def __init__(self, body: Iterable[bytes], boundary: str) -> None:
+        self.body = body
+        self.decoder = MultipartDecoder(boundary.encode("latin-1"))
+        self.fields: dict[str, str] = {}
+        self.filename: str | None = None
+        self.file_type: str | None = None
+        self._fields_bytes = 0
+
+    def file_chunks(self) -> Iterator[bytes]:
+        target: str | None = None  # "file", a field name, or None to skip the part
+        value = bytearray()
+        for chunk in itertools.chain(self.body, [None]):
+            self.decoder.receive_data(chunk)
+            while not isinstance(event := self._next_event(), NeedData | Epilogue):
+                if isinstance(event, File) and event.name == "file":
+                    if self.filename is not None:
+                        raise _bad_request("send one file per request")
+                    target, self.filename = "file", event.filename or DEFAULT_FILENAME
+                    self.file_type = event.headers.get("content-type")
+                elif isinstance(event, Field):
+                    target, value = event.name, bytearray()
+                elif isinstance(event, File):
+                    target = None  # another file field: not ours, skipped
+                elif isinstance(event, Data):
+                    if target == "file":
+                        if event.data:
+                            yield event.data
+                    elif target is not None:
+                        self._fields_bytes += len(event.data)
+                        if self._fields_bytes > MAX_FIELDS_BYTES:
+                            raise _bad_request("the form fields are too large")
+                        value += event.data
+                        if not event.more_data:
+                            self.fields[target] = value.decode("utf-8", "replace")
+            if len(self.decoder.buffer) > MAX_PENDING_HEADER_BYTES + CHUNK_BYTES:
+                raise _bad_request("the multipart body is malformed")
+        if self.filename is None:
+            raise ApiError(400, errors.MISSING_FILE, "the form has no 'file' part")
+
+    def _next_event(self) -> object:
+        try:
+            return self.decoder.next_event()
+        except ValueError:
+            raise _bad_request("the multipart body is malformed") from None
+
+
+def _is_gzip_name(filename: str | None) -> bool:
+    return bool(filename) and filename.lower().endswith(".gz")
+
+
+def _stored_name(filename: str | None) -> str:
+    name = (filename or DEFAULT_FILENAME).replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if name.lower().endswith(".gz"):
+        name = name[:-3]
+    return name[:255] or DEFAULT_FILENAME
+
+
+def check_request(request: Request, limit: int) -> None:
+    """Refuse what can be refused before reading the body: media type, encoding, size."""
+    mimetype = request.mimetype
+    if mimetype == "multipart/form-data":
+        if not request.mimetype_params.get("boundary"):
+            raise _bad_request("multipart/form-data needs a boundary")
+        overhead = MULTIPART_OVERHEAD_BYTES
+    elif mimetype in RAW_TYPES:
+        overhead = 0
+    else:
+        raise ApiError(415, errors.UNSUPPORTED_MEDIA_TYPE,
+                       "send multipart/form-data with a 'file' part, or an application/xml "
+                       "or text/xml body", {"content_type": request.content_type or ""})
+    encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip"):
+        raise ApiError(415, errors.UNSUPPORTED_MEDIA_TYPE,
+                       "Content-Encoding must be gzip or absent", {"content_encoding": encoding})
+    # A compressed body is (for XML, always) smaller than what it expands to; a tiny
+    # allowance covers gzip's framing on incompressible data.
+    allowance = overhead + limit // 1000 + 1024
+    if request.content_length is not None and request.content_length > limit + allowance:
+        raise too_large(limit)
+
+
+def receive_upload(request: Request, storage: Storage, job_id: str, limit: int) -> Upload:
+    """Stream the request body into the job's input file. On any error nothing is kept."""
+    body: Iterable[bytes] = read_chunks(request.stream)
+    if (request.headers.get("Content-Encoding") or "").strip().lower() in ("gzip", "x-gzip"):
+        body = _limited(gunzip(body), limit + MULTIPART_OVERHEAD_BYTES)
+
+    meter = Meter(limit)
+    if request.mimetype == "multipart/form-data":
+        form = MultipartForm(body, request.mimetype_params["boundary"])
+        chunks = _file_pipeline(form.file_chunks(), lambda: _is_gzip_name(form.filename) or (
+            form.file_type or "").split(";")[0].strip().lower() in GZIP_TYPES)
+        storage.save_input(job_id, meter(chunks))
+        return Upload(_stored_name(form.filename), meter.size, meter.sha256.hexdigest(),
+                      form.fields)
+
+    filename = request.args.get("filename")
+    chunks = gunzip(body) if _is_gzip_name(filename) else body
+    storage.save_input(job_id, meter(chunks))
+    return Upload(_stored_name(filename), meter.size, meter.sha256.hexdigest())
+
+
+def _file_pipeline(chunks: Iterator[bytes], is_gzip: Callable[[], bool]) -> Iterator[bytes]:
+    """Whether the file part is gzip is known from its part header, which is parsed while the
+    first chunk is pulled: decide then."""
+    first = next(chunks, None)
+    rest = itertools.chain([first] if first is not None else [], chunks)
+    yield from (gunzip(rest) if is_gzip() else rest)
+
+
+def drain(request: Request) -> None:
+    """Read (and drop) a little of a refused body, so that a client still sending can read our
+    answer instead of a reset connection. Bounded in bytes and time; the connection closes."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    remaining = DRAIN_BYTES
+    try:
+        while remaining > 0 and time.monotonic() < deadline:
+            chunk = request.stream.read(min(CHUNK_BYTES, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+    except Exception:  # the client went away: nothing left to answer
+        return

@@ -1,0 +1,347 @@
+"""The job store: one Redis hash per job, and every change of a job's status.
+
+A job's life, forward only:
+
+    queued ──▶ running ──▶ succeeded | failed | cancelled
+      │          └─▶ running   (the broker redelivered it: a new run replaces the old one)
+      └──▶ cancelled
+
+Each transition is one Lua script, so that two processes racing (a client cancelling while a
+worker finishes, a redelivered task while the first run is still reporting) cannot both win.
+A running job belongs to one *run* (`run_id`): progress and the final status are accepted only
+from the run that owns the job, so a superseded run can never write a second result.
+
+Keys expire: an unfinished job lives `tombstone_ttl_seconds`, a finished one
+`result_ttl_seconds` after it finished. A tombstone outlives the record by `tombstone_ttl_seconds`
+so that `get()` can tell an expired job (410) from one that never existed (404).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from . import keys
+from .logs import utc_timestamp
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
+    "queued", "running", "succeeded", "failed", "cancelled")
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+ANY_RUN = "*"  # finish() from outside any run: the sweep failing a job whose worker vanished
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+def is_job_id(value: str) -> bool:
+    """Only canonical UUID4 strings are job ids (nothing else ever reaches a path or a key)."""
+    try:
+        parsed = uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return parsed.version == 4 and str(parsed) == value
+
+
+# KEYS: job, tombstone, idempotency, active
+# ARGV: job_id, record_ttl, tombstone_ttl, idempotency_ttl ("0" = no key), now, field, value, …
+_CREATE = """
+if ARGV[4] ~= '0' then
+  local existing = redis.call('GET', KEYS[3])
+  if existing then return existing end
+end
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+if ARGV[4] ~= '0' then redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4]) end
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+return ARGV[1]
+"""
+
+# KEYS: job, active.  ARGV: job_id, run_id, now, worker
+# Returns the status before the call; the job is ours only if that was queued or running.
+_START = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return false end
+if status ~= 'queued' and status ~= 'running' then return status end
+redis.call('HSET', KEYS[1], 'status', 'running', 'run_id', ARGV[2], 'started_at', ARGV[3],
+           'updated_at', ARGV[3], 'bytes_done', '0', 'worker', ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return status
+"""
+
+# KEYS: job, active.  ARGV: job_id, run_id, now, bytes_done, bytes_total
+# Returns the job's status, or 'superseded' when another run owns it.
+_PROGRESS = """
+local current = redis.call('HMGET', KEYS[1], 'status', 'run_id')
+if not current[1] then return false end
+if current[1] ~= 'running' then return current[1] end
+if current[2] ~= ARGV[2] then return 'superseded' end
+redis.call('HSET', KEYS[1], 'bytes_done', ARGV[4], 'bytes_total', ARGV[5], 'updated_at', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 'running'
+"""
+
+# KEYS: job, tombstone, active.  ARGV: job_id, run_id, record_ttl, tombstone_ttl, field, value, …
+# Returns 'ok' when this run moved the job to its final status, else the status it found.
+_FINISH = """
+local current = redis.call('HMGET', KEYS[1], 'status', 'run_id')
+if not current[1] then return false end
+if current[1] ~= 'running' then return current[1] end
+if ARGV[2] ~= '*' and current[2] ~= ARGV[2] then return 'superseded' end
+local fields = {}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 'ok'
+"""
+
+# KEYS: job, tombstone, active.  ARGV: job_id, now, record_ttl, tombstone_ttl
+# Cancels an unfinished job, or deletes a finished one (its tombstone stays: later reads get 410).
+# Returns the status before the call.
+_DISCARD = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return false end
+if status == 'queued' or status == 'running' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[2], 'updated_at', ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+else
+  redis.call('DEL', KEYS[1])
+end
+return status
+"""
+
+
+def _num(value: str | None, kind: type = int) -> Any:
+    return None if value in (None, "") else kind(value)
+
+
+def _iso(value: str | None) -> str | None:
+    return None if value in (None, "") else utc_timestamp(float(value))
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job record as read from Redis."""
+
+    id: str
+    status: str
+    format: str
+    options: dict[str, Any]
+    input_filename: str
+    input_size: int
+    input_sha256: str
+    created_at: float
+    request_id: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float | None = None
+    bytes_done: int = 0
+    bytes_total: int | None = None
+    error: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    run_id: str | None = None
+    attempts: int = 0
+    raw: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> Job:
+        return cls(
+            id=data["id"],
+            status=data["status"],
+            format=data["format"],
+            options=json.loads(data.get("options") or "{}"),
+            input_filename=data.get("input_filename", ""),
+            input_size=int(data.get("input_size") or 0),
+            input_sha256=data.get("input_sha256", ""),
+            created_at=float(data["created_at"]),
+            request_id=data.get("request_id") or None,
+            started_at=_num(data.get("started_at"), float),
+            finished_at=_num(data.get("finished_at"), float),
+            updated_at=_num(data.get("updated_at"), float),
+            bytes_done=int(data.get("bytes_done") or 0),
+            bytes_total=_num(data.get("bytes_total")),
+            error=json.loads(data["error"]) if data.get("error") else None,
+            result=json.loads(data["result"]) if data.get("result") else None,
+            run_id=data.get("run_id") or None,
+            attempts=int(data.get("attempts") or 0),
+            raw=data,
+        )
+
+    def to_resource(self) -> dict[str, Any]:
+        """The job as the HTTP API shows it."""
+        total = self.bytes_total if self.bytes_total is not None else self.input_size
+        done = total if self.status == SUCCEEDED else min(self.bytes_done, total)
+        percent = round(100.0 * done / total, 1) if total else (
+            100.0 if self.status == SUCCEEDED else 0.0)
+        return {
+            "id": self.id,
+            "status": self.status,
+            "format": self.format,
+            "options": self.options,
+            "input": {
+                "filename": self.input_filename,
+                "size_bytes": self.input_size,
+                "sha256": self.input_sha256,
+            },
+            "progress": {"bytes_done": done, "bytes_total": total, "percent": percent},
+            "created_at": _iso(self.raw.get("created_at")),
+            "started_at": _iso(self.raw.get("started_at")),
+            "finished_at": _iso(self.raw.get("finished_at")),
+            "error": self.error,
+            "result": self.result,
+            "links": {"self": f"/jobs/{self.id}", "result": f"/jobs/{self.id}/result"},
+        }
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What the API knows about a job when it creates it."""
+
+    format: str
+    options: dict[str, Any]
+    input_filename: str
+    input_size: int
+    input_sha256: str
+    request_id: str | None = None
+    id: str = field(default_factory=new_job_id)
+
+
+def _flatten(fields: dict[str, Any]) -> list[str]:
+    flat: list[str] = []
+    for name, value in fields.items():
+        flat.append(name)
+        flat.append(json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+    return flat
+
+
+class JobStore:
+    """Reads and changes job records. Every method is one round trip (or one script)."""
+
+    def __init__(
+        self, client: redis.Redis, *, result_ttl_seconds: int, tombstone_ttl_seconds: int
+    ) -> None:
+        self.redis = client
+        self.result_ttl = result_ttl_seconds
+        self.tombstone_ttl = tombstone_ttl_seconds
+        self._create = client.register_script(_CREATE)
+        self._start = client.register_script(_START)
+        self._progress = client.register_script(_PROGRESS)
+        self._finish = client.register_script(_FINISH)
+        self._discard = client.register_script(_DISCARD)
+
+    # -- reading
+
+    def get(self, job_id: str) -> Job | None:
+        if not is_job_id(job_id):
+            return None
+        data = self.redis.hgetall(keys.job(job_id))
+        return Job.from_hash(data) if data else None
+
+    def existed(self, job_id: str) -> bool:
+        """True when the id belonged to a job that has expired or been deleted (410, not 404)."""
+        return is_job_id(job_id) and bool(self.redis.exists(keys.tombstone(job_id)))
+
+    def status(self, job_id: str) -> str | None:
+        return self.redis.hget(keys.job(job_id), "status")
+
+    # -- the API's side
+
+    def create(self, new: NewJob, idempotency_key: str | None = None) -> tuple[str, bool]:
+        """Store a queued job. Returns (job id, created); with an Idempotency-Key already used,
+        the earlier job's id and False."""
+        now = time.time()
+        fields = {
+            "id": new.id, "status": QUEUED, "format": new.format, "options": new.options,
+            "input_filename": new.input_filename, "input_size": new.input_size,
+            "input_sha256": new.input_sha256, "created_at": repr(now),
+            "updated_at": repr(now), "request_id": new.request_id or "", "bytes_done": 0,
+            "bytes_total": new.input_size, "attempts": 0,
+        }
+        unfinished_ttl = self.tombstone_ttl  # a job not finished by then is abandoned
+        idem_key = keys.idempotency(idempotency_key) if idempotency_key else keys.idempotency("")
+        job_id = self._create(
+            keys=[keys.job(new.id), keys.tombstone(new.id), idem_key, keys.active_jobs()],
+            args=[new.id, unfinished_ttl, unfinished_ttl + self.tombstone_ttl,
+                  self.result_ttl if idempotency_key else 0, repr(now), *_flatten(fields)],
+        )
+        return job_id, job_id == new.id
+
+    def forget(self, job_id: str) -> None:
+        """Remove a job that was never queued (the broker refused it)."""
+        self.redis.delete(keys.job(job_id), keys.tombstone(job_id))
+        self.redis.zrem(keys.active_jobs(), job_id)
+
+    def discard(self, job_id: str) -> str | None:
+        """Cancel an unfinished job or delete a finished one. Returns the status it had."""
+        return self._discard(
+            keys=[keys.job(job_id), keys.tombstone(job_id), keys.active_jobs()],
+            args=[job_id, repr(time.time()), self.result_ttl,
+                  self.result_ttl + self.tombstone_ttl],
+        )
+
+    # -- the worker's side
+
+    def start(self, job_id: str, worker: str) -> tuple[str | None, str]:
+        """Claim a job for a new run. Returns (status before, run id); the claim succeeded only
+        if the status before was queued, or running (a redelivery)."""
+        run_id = uuid.uuid4().hex
+        before = self._start(
+            keys=[keys.job(job_id), keys.active_jobs()],
+            args=[job_id, run_id, repr(time.time()), worker],
+        )
+        return before, run_id
+
+    def progress(self, job_id: str, run_id: str, bytes_done: int, bytes_total: int) -> str | None:
+        """Record progress. Returns 'running' while the run still owns the job, else what it
+        found ('cancelled', 'superseded', another final status, or None when gone)."""
+        return self._progress(
+            keys=[keys.job(job_id), keys.active_jobs()],
+            args=[job_id, run_id, repr(time.time()), bytes_done, bytes_total],
+        )
+
+    def finish(self, job_id: str, run_id: str, status: str, **fields: Any) -> bool:
+        """Move a running job to a final status with `error` or `result`. True if this run did."""
+        if status not in FINISHED:
+            raise ValueError(f"not a final status: {status}")
+        now = time.time()
+        if fields.get("result") is not None:
+            fields["result"] = {**fields["result"],
+                                "expires_at": utc_timestamp(now + self.result_ttl)}
+        values = {"status": status, "finished_at": repr(now), "updated_at": repr(now),
+                  **{k: v for k, v in fields.items() if v is not None}}
+        outcome = self._finish(
+            keys=[keys.job(job_id), keys.tombstone(job_id), keys.active_jobs()],
+            args=[job_id, run_id, self.result_ttl, self.result_ttl + self.tombstone_ttl,
+                  *_flatten(values)],
+        )
+        return outcome == "ok"
+
+    # -- the sweep's side
+
+    def stale_unfinished(self, idle_seconds: float) -> Iterable[str]:
+        """Ids of unfinished jobs with no sign of life for `idle_seconds`."""
+        cutoff = time.time() - idle_seconds
+        return self.redis.zrangebyscore(keys.active_jobs(), "-inf", cutoff)
+
+    def drop_from_active(self, job_id: str) -> None:
+        self.redis.zrem(keys.active_jobs(), job_id)
+

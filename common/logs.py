@@ -1,0 +1,84 @@
+"""JSON logging for every process: one object per line on stdout.
+
+Each line carries `timestamp` (ISO 8601, UTC), `level`, `logger`, `message`, `service`, and the
+`request_id` / `job_id` of the work in hand, taken from context variables so that code deep in a
+call chain need not pass them around.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
+_CONTEXT_VARS = {"request_id": request_id_var, "job_id": job_id_var}
+
+_HANDLER_MARK = "_xmlconv_json"
+
+
+def utc_timestamp(epoch_seconds: float) -> str:
+    """`2026-11-25T14:30:45.123Z`."""
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ServiceJsonFormatter(JsonFormatter):
+    """python-json-logger's formatter with the service's field names and context."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            static_fields={"service": service},
+            json_ensure_ascii=False,
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        log_data["timestamp"] = utc_timestamp(record.created)
+        super().add_fields(log_data, record, message_dict)
+        for field, var in _CONTEXT_VARS.items():
+            value = var.get()
+            if value is not None and log_data.get(field) is None:
+                log_data[field] = value
+
+
+def json_handler(service: str, stream: Any = None) -> logging.Handler:
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(ServiceJsonFormatter(service))
+    setattr(handler, _HANDLER_MARK, True)
+    return handler
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Send every logger's records through one JSON handler on stdout (idempotent)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(json_handler(service))
+    root.setLevel(level)
+    logging.captureWarnings(True)
+    # Libraries that log every connection or poll at INFO drown the useful lines.
+    for noisy in ("urllib3", "kombu.pidbox"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+@contextmanager
+def log_context(**values: str | None) -> Iterator[None]:
+    """Attach request_id / job_id to every line logged inside the block."""
+    tokens = [(_CONTEXT_VARS[name], _CONTEXT_VARS[name].set(value)) for name, value in
+              values.items()]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)

@@ -1,0 +1,267 @@
+"""Every environment variable the service reads, parsed and validated in one place.
+
+`load_settings()` returns a frozen `Settings` or raises `SettingsError` naming the variable;
+`settings_or_exit()` is what processes call at start: a bad value stops them with a JSON line
+that names the variable. `.env.example` lists the same variables with their defaults.
+
+Defaults depend on DEPLOY_ENV (development | staging | production): development binds to
+loopback and keeps data under ./var; production requires REDIS_URL, DATA_DIR and
+FLOWER_BASIC_AUTH to be set explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+STAGES = ("development", "staging", "production")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MiB = 1024 * 1024
+
+_CPUS = os.cpu_count() or 1
+
+# Per-stage defaults; a variable missing from a stage's table has no default there (required).
+_STAGE_DEFAULTS: dict[str, dict[str, str]] = {
+    "development": {
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "DATA_DIR": "var/data",
+        "LOG_LEVEL": "INFO",
+        "API_BIND": "127.0.0.1:8000",
+        "FLOWER_ADDRESS": "127.0.0.1",
+        "FLOWER_BASIC_AUTH": "",
+    },
+    "staging": {
+        "DATA_DIR": "/data",
+        "LOG_LEVEL": "INFO",
+        "API_BIND": "0.0.0.0:8000",
+        "FLOWER_ADDRESS": "0.0.0.0",
+        "FLOWER_BASIC_AUTH": "",
+    },
+    "production": {
+        "LOG_LEVEL": "INFO",
+        "API_BIND": "0.0.0.0:8000",
+        "FLOWER_ADDRESS": "0.0.0.0",
+    },
+}
+
+# Defaults shared by every stage.
+_COMMON_DEFAULTS: dict[str, str] = {
+    "MAX_UPLOAD_BYTES": str(300 * MiB),
+    "RESULT_TTL_SECONDS": "86400",
+    "TOMBSTONE_TTL_SECONDS": str(7 * 86400),
+    "JOB_SOFT_TIME_LIMIT": "1740",
+    "JOB_TIME_LIMIT": "1800",
+    "BROKER_VISIBILITY_TIMEOUT": "",  # empty: JOB_TIME_LIMIT + 600
+    "WORKER_CONCURRENCY": str(_CPUS),
+    "WORKER_MAX_MEMORY_PER_CHILD": "524288",  # KiB, Celery's unit: 512 MiB
+    "WORKER_HEARTBEAT_SECONDS": "10",
+    "DELETE_INPUT_ON_FINISH": "true",
+    "SWEEP_INTERVAL_SECONDS": "300",
+    "MAX_WAIT_SECONDS": "60",
+    "LEGACY_WAIT_SECONDS": "30",
+    "API_WORKERS": str(_CPUS),
+    "API_THREADS": "8",
+    "API_TIMEOUT": "600",
+    "API_GRACEFUL_TIMEOUT": "60",
+    "API_KEEPALIVE": "5",
+    "API_MAX_REQUESTS": "1000",
+    "API_MAX_REQUESTS_JITTER": "100",
+    "FORWARDED_ALLOW_IPS": "127.0.0.1,::1",
+    "FLOWER_PORT": "5555",
+}
+
+VARIABLES: tuple[str, ...] = ("DEPLOY_ENV", *_STAGE_DEFAULTS["development"], *_COMMON_DEFAULTS)
+
+
+class SettingsError(ValueError):
+    """A variable with a bad or missing value."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Settings:
+    deploy_env: str
+    redis_url: str
+    data_dir: Path
+    log_level: str
+    max_upload_bytes: int
+    result_ttl_seconds: int
+    tombstone_ttl_seconds: int
+    job_soft_time_limit: int
+    job_time_limit: int
+    broker_visibility_timeout: int
+    worker_concurrency: int
+    worker_max_memory_per_child: int
+    worker_heartbeat_seconds: int
+    delete_input_on_finish: bool
+    sweep_interval_seconds: int
+    max_wait_seconds: int
+    legacy_wait_seconds: int
+    api_bind: str
+    api_workers: int
+    api_threads: int
+    api_timeout: int
+    api_graceful_timeout: int
+    api_keepalive: int
+    api_max_requests: int
+    api_max_requests_jitter: int
+    forwarded_allow_ips: str
+    flower_address: str
+    flower_port: int
+    flower_basic_auth: str
+
+    @property
+    def is_production(self) -> bool:
+        return self.deploy_env == "production"
+
+
+class _Reader:
+    """Reads one variable at a time from the environment, falling back to the stage's default."""
+
+    def __init__(self, environ: Mapping[str, str], stage: str) -> None:
+        self.environ = environ
+        self.defaults = {**_COMMON_DEFAULTS, **_STAGE_DEFAULTS[stage]}
+        self.stage = stage
+
+    def raw(self, name: str) -> str:
+        value = self.environ.get(name)
+        if value is None or value.strip() == "":
+            if name not in self.defaults:
+                raise SettingsError(name, f"must be set when DEPLOY_ENV={self.stage}")
+            value = self.defaults[name]
+        return value.strip()
+
+    def integer(self, name: str, low: int, high: int | None = None) -> int:
+        raw = self.raw(name)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(name, f"must be an integer, not {raw!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise SettingsError(name, f"must be {bounds}, not {value}")
+        return value
+
+    def boolean(self, name: str) -> bool:
+        raw = self.raw(name).lower()
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(name, f"must be true or false, not {raw!r}")
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        raw = self.raw(name).upper() if name == "LOG_LEVEL" else self.raw(name).lower()
+        if raw not in choices:
+            raise SettingsError(name, f"must be one of {', '.join(choices)}, not {raw!r}")
+        return raw
+
+
+def _redis_url(reader: _Reader) -> str:
+    url = reader.raw("REDIS_URL")
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
+    return url
+
+
+def _bind(reader: _Reader) -> str:
+    bind = reader.raw("API_BIND")
+    host, sep, port = bind.rpartition(":")
+    if not bind.startswith("unix:") and (not sep or not host or not port.isdigit()):
+        raise SettingsError("API_BIND", f"must look like HOST:PORT or unix:PATH, not {bind!r}")
+    return bind
+
+
+def _basic_auth(reader: _Reader, stage: str) -> str:
+    value = reader.raw("FLOWER_BASIC_AUTH")
+    if not value:
+        if stage == "production":
+            raise SettingsError("FLOWER_BASIC_AUTH", "must be set when DEPLOY_ENV=production")
+        return ""
+    for pair in value.split(","):
+        user, sep, password = pair.partition(":")
+        if not (sep and user and password):
+            raise SettingsError("FLOWER_BASIC_AUTH", "must be user:password[,user:password…]")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse and validate the environment. Raises SettingsError naming the first bad variable."""
+    environ = os.environ if environ is None else environ
+    stage = (environ.get("DEPLOY_ENV") or "development").strip().lower()
+    if stage not in STAGES:
+        raise SettingsError("DEPLOY_ENV", f"must be one of {', '.join(STAGES)}, not {stage!r}")
+    r = _Reader(environ, stage)
+
+    soft = r.integer("JOB_SOFT_TIME_LIMIT", 1)
+    hard = r.integer("JOB_TIME_LIMIT", 2)
+    if soft >= hard:
+        raise SettingsError("JOB_SOFT_TIME_LIMIT", f"must be below JOB_TIME_LIMIT ({hard})")
+    # The broker re-delivers an unacknowledged job after this long: it must outlast the longest
+    # job, or a job still running would be handed to a second worker.
+    visibility = (
+        r.integer("BROKER_VISIBILITY_TIMEOUT", 1)
+        if r.raw("BROKER_VISIBILITY_TIMEOUT")
+        else hard + 600
+    )
+    if visibility <= hard:
+        raise SettingsError("BROKER_VISIBILITY_TIMEOUT", f"must exceed JOB_TIME_LIMIT ({hard})")
+
+    return Settings(
+        deploy_env=stage,
+        redis_url=_redis_url(r),
+        data_dir=Path(r.raw("DATA_DIR")).expanduser().absolute(),
+        log_level=r.choice("LOG_LEVEL", LOG_LEVELS),
+        max_upload_bytes=r.integer("MAX_UPLOAD_BYTES", 1),
+        result_ttl_seconds=r.integer("RESULT_TTL_SECONDS", 60),
+        tombstone_ttl_seconds=r.integer("TOMBSTONE_TTL_SECONDS", 60),
+        job_soft_time_limit=soft,
+        job_time_limit=hard,
+        broker_visibility_timeout=visibility,
+        worker_concurrency=r.integer("WORKER_CONCURRENCY", 1, 64),
+        worker_max_memory_per_child=r.integer("WORKER_MAX_MEMORY_PER_CHILD", 65536),
+        worker_heartbeat_seconds=r.integer("WORKER_HEARTBEAT_SECONDS", 1, 300),
+        delete_input_on_finish=r.boolean("DELETE_INPUT_ON_FINISH"),
+        sweep_interval_seconds=r.integer("SWEEP_INTERVAL_SECONDS", 5),
+        max_wait_seconds=r.integer("MAX_WAIT_SECONDS", 0, 60),
+        legacy_wait_seconds=r.integer("LEGACY_WAIT_SECONDS", 0, 60),
+        api_bind=_bind(r),
+        api_workers=r.integer("API_WORKERS", 1, 64),
+        api_threads=r.integer("API_THREADS", 1, 256),
+        api_timeout=r.integer("API_TIMEOUT", 10),
+        api_graceful_timeout=r.integer("API_GRACEFUL_TIMEOUT", 1),
+        api_keepalive=r.integer("API_KEEPALIVE", 0, 300),
+        api_max_requests=r.integer("API_MAX_REQUESTS", 0),
+        api_max_requests_jitter=r.integer("API_MAX_REQUESTS_JITTER", 0),
+        forwarded_allow_ips=r.raw("FORWARDED_ALLOW_IPS"),
+        flower_address=r.raw("FLOWER_ADDRESS"),
+        flower_port=r.integer("FLOWER_PORT", 1, 65535),
+        flower_basic_auth=_basic_auth(r, stage),
+    )
+
+
+def settings_or_exit(service: str, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for a process starting up; a bad value ends the process with a JSON line."""
+    try:
+        return load_settings(environ)
+    except SettingsError as exc:
+        line = {
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace(
+                "+00:00", "Z"),
+            "level": "CRITICAL",
+            "logger": "common.settings",
+            "message": f"invalid configuration: {exc}",
+            "service": service,
+            "variable": exc.variable,
+        }
+        print(json.dumps(line), file=sys.stderr, flush=True)
+        raise SystemExit(2) from None

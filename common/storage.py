@@ -1,0 +1,160 @@
+"""Where a job's files live: its uploaded input and its converted result.
+
+`Storage` is the small interface the API and the worker program against; `LocalStorage` keeps the
+files under DATA_DIR/jobs/<job id>/ (input.xml, result.<ext>). An S3-compatible backend can
+implement the same methods (multipart upload for save_input, a temporary key then a copy for
+write_result) when workers run on more than one host.
+
+Every write is atomic: a file is written under a temporary name, flushed to disk, then renamed, so
+a reader never sees half a file and a crash never leaves one under the final name. Job ids are
+checked to be UUID4 strings before any path is built from them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from .errors import StorageError
+from .jobs import is_job_id
+
+INPUT_NAME = "input.xml"
+PARTIAL_SUFFIX = ".part"
+
+
+class Storage(Protocol):
+    def save_input(self, job_id: str, chunks: Iterable[bytes]) -> int: ...
+    def open_input(self, job_id: str) -> BinaryIO: ...
+    def write_result(
+        self, job_id: str, extension: str
+    ) -> contextlib.AbstractContextManager[BinaryIO]: ...
+    def open_result(self, job_id: str, extension: str) -> BinaryIO: ...
+    def discard_output(self, job_id: str) -> None: ...
+    def delete_input(self, job_id: str) -> None: ...
+    def delete(self, job_id: str) -> None: ...
+    def expired(self, older_than_seconds: float) -> Iterator[str]: ...
+    def check_writable(self) -> None: ...
+
+
+class LocalStorage:
+    """Storage on a local (or shared) filesystem under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.jobs_dir = self.root / "jobs"
+
+    def _dir(self, job_id: str) -> Path:
+        if not is_job_id(job_id):
+            raise StorageError(f"not a job id: {job_id!r}")
+        return self.jobs_dir / job_id
+
+    @staticmethod
+    def _partial_name(final: Path) -> Path:
+        return final.with_name(f"{final.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}")
+
+    @staticmethod
+    def _commit(handle: BinaryIO, partial: Path, final: Path) -> None:
+        handle.flush()
+        os.fsync(handle.fileno())
+        partial.rename(final)
+
+    # -- input
+
+    def save_input(self, job_id: str, chunks: Iterable[bytes]) -> int:
+        """Write the upload chunk by chunk; on any error nothing of the job is left behind."""
+        directory = self._dir(job_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        final = directory / INPUT_NAME
+        partial = self._partial_name(final)
+        written = 0
+        try:
+            with open(partial, "wb") as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+                    written += len(chunk)
+                self._commit(handle, partial, final)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        return written
+
+    def open_input(self, job_id: str) -> BinaryIO:
+        try:
+            return open(self._dir(job_id) / INPUT_NAME, "rb")
+        except FileNotFoundError:
+            raise StorageError(f"no input for job {job_id}") from None
+
+    def delete_input(self, job_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self._dir(job_id) / INPUT_NAME).unlink()
+
+    # -- result
+
+    @contextlib.contextmanager
+    def write_result(self, job_id: str, extension: str) -> Iterator[BinaryIO]:
+        """Yield a file to write the result to; it appears under its final name only if the
+        block finishes without an exception, otherwise the partial file is removed."""
+        directory = self._dir(job_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        final = directory / f"result.{extension}"
+        partial = self._partial_name(final)
+        with open(partial, "wb") as handle:
+            try:
+                yield handle
+                self._commit(handle, partial, final)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    partial.unlink()
+
+    def open_result(self, job_id: str, extension: str) -> BinaryIO:
+        try:
+            return open(self._dir(job_id) / f"result.{extension}", "rb")
+        except FileNotFoundError:
+            raise StorageError(f"no result for job {job_id}") from None
+
+    def discard_output(self, job_id: str) -> None:
+        """Remove any result, whole or half-written (a redelivered job starts clean)."""
+        for leftover in self._dir(job_id).glob("result.*"):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+    # -- whole jobs
+
+    def delete(self, job_id: str) -> None:
+        shutil.rmtree(self._dir(job_id), ignore_errors=True)
+
+    def expired(self, older_than_seconds: float) -> Iterator[str]:
+        """Ids of jobs whose files have not changed for `older_than_seconds`."""
+        cutoff = time.time() - older_than_seconds
+        if not self.jobs_dir.is_dir():
+            return
+        for directory in self.jobs_dir.iterdir():
+            if not is_job_id(directory.name):
+                continue
+            try:
+                newest = max([directory.stat().st_mtime] +
+                             [f.stat().st_mtime for f in directory.iterdir()])
+            except FileNotFoundError:
+                continue  # deleted while we looked
+            if newest < cutoff:
+                yield directory.name
+
+    def check_writable(self) -> None:
+        """Raise OSError unless a file can be created, written and removed under the root."""
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        probe = self.root / f".probe-{uuid.uuid4().hex}"
+        try:
+            probe.write_bytes(b"ok")
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                probe.unlink()
+
+
+def open_storage(data_dir: Path) -> Storage:
+    return LocalStorage(data_dir)

@@ -1,0 +1,62 @@
+"""The Celery app for the worker, beat and Flower (`celery -A worker.app ...`).
+
+Reads the settings at import (a bad value stops the process with a message naming the
+variable) and routes Celery's logging through common/logs.py.
+"""
+
+from __future__ import annotations
+
+import click
+from celery import signals
+
+from common.logs import configure_logging, job_id_var, request_id_var
+from common.queue import REQUEST_ID_HEADER, SWEEP_TASK, make_celery
+from common.settings import settings_or_exit
+
+from .health import Heartbeat
+
+settings = settings_or_exit("worker")
+
+app = make_celery(settings, "xmlconv")
+app.conf.update(
+    include=["worker.tasks"],
+    # Lose no job: acknowledge only after the task ran, and hand a task back to the queue when
+    # the process running it dies; take one task at a time so none waits behind a long job.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    worker_cancel_long_running_tasks_on_connection_loss=True,
+    task_soft_time_limit=settings.job_soft_time_limit,
+    task_time_limit=settings.job_time_limit,
+    worker_concurrency=settings.worker_concurrency,
+    worker_max_memory_per_child=settings.worker_max_memory_per_child,
+    # Events for Flower.
+    worker_send_task_events=True,
+    worker_hijack_root_logger=False,
+    beat_schedule={
+        "sweep-expired-jobs": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_seconds},
+    },
+)
+app.steps["worker"].add(Heartbeat)
+
+
+@signals.setup_logging.connect
+def _json_logging(**_: object) -> None:
+    """Connected, this stops Celery from installing its own (plain text) handlers."""
+    command = click.get_current_context(silent=True)
+    service = command.info_name if command and command.info_name in ("worker", "beat") else (
+        "worker")
+    configure_logging(service, settings.log_level)
+
+
+@signals.task_prerun.connect
+def _enter_log_context(task_id: str, task: object, args: tuple = (), **_: object) -> None:
+    request = task.request  # type: ignore[attr-defined]
+    request_id_var.set(request.get(REQUEST_ID_HEADER))
+    job_id_var.set(args[0] if args else None)
+
+
+@signals.task_postrun.connect
+def _leave_log_context(**_: object) -> None:
+    request_id_var.set(None)
+    job_id_var.set(None)
