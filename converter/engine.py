@@ -1,0 +1,85 @@
+"""convert(): one entry point for every format."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from .document import write_document
+from .naming import Naming
+from .options import Options, parse_format, parse_options
+from .parsing import TreeStream
+from .render import JsonRenderer, YamlRenderer
+from .source import CHUNK_SIZE, ProgressCallback, Source
+from .values import Values
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    format: str
+    record_path: str | None = None  # jsonl and csv: the record element used
+    records: int | None = None  # jsonl and csv: how many records were written
+    bytes_in: int = 0
+
+
+@contextmanager
+def _conversion_runtime(max_depth: int):
+    """Deep documents recurse once per level; values are acyclic, so the cyclic GC
+    only costs time while millions of short-lived dicts are made."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, max_depth + 200))
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def convert(
+    source: str | os.PathLike | BinaryIO,
+    dest: BinaryIO,
+    format: str = "json",
+    options: Mapping[str, Any] | Options | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+) -> ConversionResult:
+    """Convert the XML in `source` (a path or a binary stream) into `dest`.
+
+    Raises ConversionError; on error `dest` holds a partial result that callers
+    must discard. If `progress(bytes_done, bytes_total)` raises, conversion stops
+    with that exception.
+    """
+    format = parse_format(format)
+    options = parse_options(options)
+    src = Source(source, progress, chunk_size)
+    stream = TreeStream(src)
+    naming = Naming(options)
+    values = Values(options, naming)
+    with _conversion_runtime(options.max_depth):
+        if format in ("json", "yaml"):
+            renderer = JsonRenderer() if format == "json" else YamlRenderer()
+            if format == "json" and options.indent:
+                from .pretty import Reindenter
+
+                with Reindenter(dest, options.indent) as pretty:
+                    write_document(stream, pretty, renderer, values, naming)
+            else:
+                write_document(stream, dest, renderer, values, naming)
+            return ConversionResult(format, bytes_in=src.bytes_done)
+        if format in ("jsonl", "csv"):
+            from .records import write_records
+
+            path, count = write_records(stream, dest, format, values, naming)
+            return ConversionResult(format, path, count, src.bytes_done)
+        from .text import write_text
+
+        write_text(stream, dest, options)
+        return ConversionResult(format, bytes_in=src.bytes_done)

@@ -1,0 +1,157 @@
+"""Secure, incremental parsing with lxml: the growing tree, fed one chunk at a time.
+
+libxml2 builds the tree in C while we feed it; callers look at the tree between
+chunks, convert the children that are complete and delete them, so memory holds
+only the open path and one chunk's worth of elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import chain
+
+from lxml import etree
+
+from .errors import (
+    DEPTH_LIMIT_EXCEEDED,
+    EMPTY_INPUT,
+    ENCODING_ERROR,
+    NOT_XML,
+    XML_PARSE_ERROR,
+    XML_SECURITY_VIOLATION,
+    ConversionError,
+)
+from .source import Source
+
+# Untrusted input: nothing is fetched or expanded. Entity references stay unexpanded
+# (and documents declaring entities are refused below), DTDs are never loaded, the
+# network is never used. huge_tree lifts libxml2's 256-level depth cap so that our
+# own, configurable limit applies; it does not enable entity expansion.
+PARSER_OPTIONS = {
+    "resolve_entities": False,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "no_network": True,
+    "huge_tree": True,
+    "remove_comments": True,
+    "remove_pis": True,
+    "collect_ids": False,
+    "strip_cdata": True,
+    "recover": False,
+}
+
+_SNIFF_LIMIT = 16 * 1024 * 1024  # the root start tag must appear within this many bytes
+
+_CODES_BY_MESSAGE = (
+    ("amplification", XML_SECURITY_VIOLATION),
+    ("entity reference loop", XML_SECURITY_VIOLATION),
+    ("Excessive depth", DEPTH_LIMIT_EXCEEDED),
+    ("Document is empty", EMPTY_INPUT),
+    ("Start tag expected", NOT_XML),
+    ("not proper UTF", ENCODING_ERROR),
+    ("encoding", ENCODING_ERROR),
+    ("Encoding", ENCODING_ERROR),
+    ("Invalid bytes in character", ENCODING_ERROR),
+    ("Char 0x", ENCODING_ERROR),
+)
+
+
+def _error_from(exc: etree.XMLSyntaxError) -> ConversionError:
+    message = (exc.msg or str(exc)).strip()
+    # libxml2 appends ", line N, column M" to some messages; the fields carry that.
+    message = message.split(", line ")[0]
+    code = next((c for text, c in _CODES_BY_MESSAGE if text in message), XML_PARSE_ERROR)
+    line, column = (exc.position if exc.position and exc.position[0] else (None, None))
+    return ConversionError(code, message, line=line, column=column)
+
+
+def _feed(parser: etree.XMLPullParser, chunk: bytes) -> None:
+    try:
+        parser.feed(chunk)
+    except etree.XMLSyntaxError as exc:
+        raise _error_from(exc) from None
+    except LookupError as exc:  # an encoding name libxml2 and Python do not know
+        raise ConversionError(ENCODING_ERROR, f"unsupported encoding: {exc}") from None
+
+
+def _close(parser: etree.XMLPullParser) -> None:
+    try:
+        parser.close()
+    except etree.XMLSyntaxError as exc:
+        raise _error_from(exc) from None
+
+
+def refuse_entities(root: etree._Element) -> None:
+    """Documents that declare entities are refused, as xmltodict refuses them.
+
+    This closes off billion laughs, quadratic blowup and external entities at once,
+    whatever the entities would expand to.
+    """
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is None:
+        return
+    for entity in dtd.iterentities():
+        what = "external entity" if entity.system_url else "entity"
+        raise ConversionError(
+            XML_SECURITY_VIOLATION,
+            f"the document declares the {what} '{entity.name}'; entity declarations "
+            "are refused for security",
+            line=1,
+        )
+
+
+class TreeStream:
+    """Feeds a Source to libxml2 and yields after every chunk; `root` is the tree so far.
+
+    Also collects the namespace declarations seen after the root's own, so that
+    naming can tell when prefixes become ambiguous.
+    """
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.root: etree._Element | None = None
+        self.root_declarations: list[tuple[str, str]] = []
+        self.later_declarations: list[tuple[str, str]] = []
+
+    def __iter__(self) -> Iterator[bool]:
+        """Yields False after each chunk, then True once the document is complete."""
+        chunks = iter(self.source.chunks())
+        seen, root_tag = self._sniff_root_tag(chunks)
+        parser = etree.XMLPullParser(events=("start", "start-ns"), tag=root_tag, **PARSER_OPTIONS)
+        for chunk in chain(seen, chunks):
+            _feed(parser, chunk)
+            self._read_events(parser)
+            yield False
+        _close(parser)
+        self._read_events(parser)
+        yield True
+
+    def _sniff_root_tag(self, chunks: Iterator[bytes]) -> tuple[list[bytes], str]:
+        """Parse just far enough to learn the root's tag, so that the real parser only
+        reports events for the root (one event per element would cost Python time)."""
+        sniffer = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
+        seen: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            seen.append(chunk)
+            size += len(chunk)
+            _feed(sniffer, chunk)
+            for _event, element in sniffer.read_events():
+                return seen, element.tag
+            if size > _SNIFF_LIMIT:
+                break
+        if size <= _SNIFF_LIMIT:
+            _close(sniffer)  # the whole input was read: libxml2 says what is wrong, if anything
+            for _event, element in sniffer.read_events():
+                return seen, element.tag
+        raise ConversionError(NOT_XML, "the input has no root element")
+
+    def _read_events(self, parser: etree.XMLPullParser) -> None:
+        for event, value in parser.read_events():
+            if event == "start-ns":
+                prefix, uri = value
+                target = self.root_declarations if self.root is None else self.later_declarations
+                target.append((prefix or None, uri))
+            elif self.root is None:
+                refuse_entities(value)
+                self.root = value
