@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from .request_id import register_request_id
     from .services import build_services
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False  # keep the job resource's documented field order
     app.extensions["xmlconv"] = build_services(settings)
     register_request_id(app)

@@ -24,7 +24,7 @@ LEGACY_FORMATS = {"xml-to-json": "json", "xml-to-csv": "csv", "xml-to-string": "
                   "xml-to-yaml": "yaml"}
 
 
-@bp.post("/convert/<any(xml-to-json, xml-to-csv, xml-to-string, xml-to-yaml):route>")
+@bp.post('/convert/<any("xml-to-json", "xml-to-csv", "xml-to-string", "xml-to-yaml"):route>')
 def convert_now(route: str) -> Response:
     settings = services().settings
     wait = parse_wait(request.args.get("wait"), settings.max_wait_seconds) if (

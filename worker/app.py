@@ -40,6 +40,13 @@ app.conf.update(
 app.steps["worker"].add(Heartbeat)
 
 
+@signals.celeryd_init.connect
+def _json_logging_early(**_: object) -> None:
+    """Before the worker checks its privileges (a warning when run as root): that warning and
+    anything else said before Celery sets logging up must be JSON too."""
+    configure_logging("worker", settings.log_level)
+
+
 @signals.setup_logging.connect
 def _json_logging(**_: object) -> None:
     """Connected, this stops Celery from installing its own (plain text) handlers."""

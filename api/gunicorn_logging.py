@@ -1,0 +1,44 @@
+"""Gunicorn's error and access logs as JSON lines, through common/logs.py.
+
+Used by gunicorn_config.py as `logger_class`. The access line carries method, path, status,
+duration_ms, bytes and the request id the app put on the response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+from common.logs import json_handler
+
+
+class JsonLogger(Logger):
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.addHandler(json_handler("api"))
+            log.propagate = False
+
+    def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
+        if not self.cfg.accesslog:
+            return
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        request_id = next((value for name, value in resp.headers
+                           if name.lower() == "x-request-id"), None)
+        self.access_log.info(
+            "%s %s %s", environ.get("REQUEST_METHOD"), environ.get("RAW_URI"), status,
+            extra={
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),
+                "status": int(status),
+                "duration_ms": round(request_time.total_seconds() * 1000, 1),
+                "bytes": getattr(resp, "sent", None),
+                "request_id": request_id,
+                "remote_addr": environ.get("REMOTE_ADDR"),
+            },
+        )
+
+
