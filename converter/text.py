@@ -1,0 +1,85 @@
+"""Plain text: every non-empty text node, stripped, in document order, one per line.
+
+With include_attributes, an element's attribute values come before its text.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from lxml import etree
+
+from .options import Options
+from .parsing import TreeStream
+
+
+class TextWriter:
+    def __init__(self, dest: BinaryIO, options: Options) -> None:
+        self.dest = dest
+        self.separator = options.separator
+        self.attributes = options.include_attributes
+        self.open_path: list = []  # elements whose start (attributes, text) is written
+        self.pieces: list[str] = []
+
+    def _emit(self, text: str | None) -> None:
+        if text:
+            text = text.strip()
+            if text:
+                self.pieces.append(text)
+
+    def _start(self, element) -> None:
+        if self.attributes:
+            for value in element.values():
+                self._emit(value)
+        self._emit(element.text)
+
+    def _subtree(self, element) -> None:
+        """All text of a complete element, its own tail excluded."""
+        if not self.attributes:
+            emit = self._emit
+            for text in element.itertext():
+                emit(text)
+            return
+        for event, node in etree.iterwalk(element, events=("start", "end")):
+            if event == "start":
+                self._start(node)
+            elif node is not element:
+                self._emit(node.tail)
+
+    def harvest(self, element, depth: int, final: bool) -> None:
+        path = self.open_path
+        if len(path) <= depth or path[depth] is not element:
+            del path[depth:]
+            if len(element) == 0 and not final:
+                return  # its text may still grow
+            self._start(element)
+            path.append(element)
+        count = len(element)
+        complete = count if final else count - 1
+        start = 0
+        if complete > 0 and len(path) > depth + 1 and path[depth + 1] is element[0]:
+            self.harvest(element[0], depth + 1, True)
+            self._emit(element[0].tail)
+            del path[depth + 1:]
+            start = 1
+        for child in element[start:complete]:
+            self._subtree(child)
+            self._emit(child.tail)
+        if complete > 0:
+            del element[:complete]
+        if not final and count - complete == 1:
+            self.harvest(element[0], depth + 1, False)
+        self.flush()
+
+    def flush(self) -> None:
+        if self.pieces:
+            separator = self.separator
+            self.dest.write((separator.join(self.pieces) + separator).encode())
+            self.pieces.clear()
+
+
+def write_text(stream: TreeStream, dest: BinaryIO, options: Options) -> None:
+    writer = TextWriter(dest, options)
+    for final in stream:
+        if stream.root is not None:
+            writer.harvest(stream.root, 0, final)
