@@ -6,7 +6,7 @@ that names the variable. `.env.example` lists the same variables with their defa
 
 Defaults depend on DEPLOY_ENV (development | staging | production): development binds to
 loopback and keeps data under ./var; production requires REDIS_URL, DATA_DIR and
-FLOWER_BASIC_AUTH to be set explicitly.
+FLOWER_BASIC_AUTH (for Flower) to be set explicitly.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ _STAGE_DEFAULTS: dict[str, dict[str, str]] = {
         "LOG_LEVEL": "INFO",
         "API_BIND": "0.0.0.0:8000",
         "FLOWER_ADDRESS": "0.0.0.0",
+        "FLOWER_BASIC_AUTH": "",  # but Flower itself refuses to start without it
     },
 }
 
@@ -181,10 +182,10 @@ def _bind(reader: _Reader) -> str:
     return bind
 
 
-def _basic_auth(reader: _Reader, stage: str) -> str:
+def _basic_auth(reader: _Reader, required: bool) -> str:
     value = reader.raw("FLOWER_BASIC_AUTH")
     if not value:
-        if stage == "production":
+        if required:
             raise SettingsError("FLOWER_BASIC_AUTH", "must be set when DEPLOY_ENV=production")
         return ""
     for pair in value.split(","):
@@ -194,8 +195,13 @@ def _basic_auth(reader: _Reader, stage: str) -> str:
     return value
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Parse and validate the environment. Raises SettingsError naming the first bad variable."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, service: str | None = None
+) -> Settings:
+    """Parse and validate the environment. Raises SettingsError naming the first bad variable.
+
+    `service` adds that process's own requirements (Flower in production needs credentials).
+    """
     environ = os.environ if environ is None else environ
     stage = (environ.get("DEPLOY_ENV") or "development").strip().lower()
     if stage not in STAGES:
@@ -245,14 +251,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         forwarded_allow_ips=r.raw("FORWARDED_ALLOW_IPS"),
         flower_address=r.raw("FLOWER_ADDRESS"),
         flower_port=r.integer("FLOWER_PORT", 1, 65535),
-        flower_basic_auth=_basic_auth(r, stage),
+        flower_basic_auth=_basic_auth(r, required=service == "flower" and stage == "production"),
     )
 
 
 def settings_or_exit(service: str, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings for a process starting up; a bad value ends the process with a JSON line."""
     try:
-        return load_settings(environ)
+        return load_settings(environ, service=service)
     except SettingsError as exc:
         line = {
             "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace(
