@@ -116,6 +116,11 @@ class Frame:
 
     def add(self, key: str, value: Any) -> None:
         """A complete value under `key`."""
+        group = self.groups.get(key)
+        if group is not None and group.direct:  # the hot path: a root's next record
+            self.out.write(self.renderer.separator + self.renderer.item(value, self.level))
+            group.count += 1
+            return
         is_map = isinstance(value, dict)
         self._sink(self._group(key), is_map).write(self.renderer.item(value, self.level))
 
@@ -225,7 +230,7 @@ class DocumentWriter:
             start = 1
         if complete > start:
             value = values.value
-            key = values.key
+            key = self.naming.element_key
             depth = frame.depth + 1
             texts = frame.texts
             add = frame.add

@@ -190,7 +190,10 @@ class Values:
             if d is None:
                 return text
             if text is not None:
-                add(d, text_key, text, force)
+                if text_key in d or force:
+                    add(d, text_key, text, force)
+                else:
+                    d[text_key] = text
             return d
 
         return value
