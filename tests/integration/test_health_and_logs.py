@@ -1,0 +1,94 @@
+"""Liveness, readiness through a Redis outage, Flower, and the JSON log lines of every process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import requests
+from servicekit import accepted_job, error_of, submit_file, wait_for
+
+REQUIRED_FIELDS = {"timestamp", "level", "logger", "message", "service"}
+
+
+def test_liveness(stack):
+    response = requests.get(stack.url("/health"), timeout=10)
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readiness_reports_checks_and_workers(stack):
+    body = wait_for(lambda: (r := requests.get(stack.url("/health/ready"), timeout=10)).ok
+                    and r.json()["workers"] and r.json(), 30, "no live worker reported")
+    assert body["checks"] == {"redis": {"ok": True}, "storage": {"ok": True}}
+    assert any(w["hostname"].startswith("worker-") for w in body["workers"])
+
+
+def test_worker_health_command(stack):
+    hostname = next(w["hostname"] for w in requests.get(
+        stack.url("/health/ready"), timeout=10).json()["workers"])
+    ok = subprocess.run([sys.executable, "-m", "worker.health", "--hostname", hostname],
+                        env=stack.env, capture_output=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    missing = subprocess.run([sys.executable, "-m", "worker.health", "--hostname",
+                              "nobody@nowhere", "--timeout", "1"],
+                             env=stack.env, capture_output=True, timeout=60)
+    assert missing.returncode == 1
+
+
+def test_redis_outage_makes_the_api_unready_and_refuse_jobs(stack, samples):
+    stack.redis.stop()
+    try:
+        response = requests.get(stack.url("/health/ready"), timeout=30)
+        details = error_of(response, 503, "NOT_READY")["details"]
+        assert details["checks"]["redis"]["ok"] is False
+        assert details["checks"]["storage"]["ok"] is True
+
+        before = stack.job_dirs()
+        refused = submit_file(stack, samples["small"])
+        error_of(refused, 503, "QUEUE_UNAVAILABLE")
+        assert int(refused.headers["Retry-After"]) > 0
+        assert stack.job_dirs() == before
+    finally:
+        stack.redis.start()
+
+    wait_for(lambda: requests.get(stack.url("/health/ready"), timeout=10).status_code == 200,
+             30, "the API did not become ready again")
+    # The worker reconnects by itself and takes new jobs.
+    job = accepted_job(submit_file(stack, samples["small"]))
+    assert stack.wait_finished(job["id"], timeout=120)["status"] == "succeeded"
+
+
+def test_flower_answers_with_auth(stack):
+    assert requests.get(stack.flower_url + "/healthcheck", timeout=10).text == "OK"
+    assert requests.get(stack.flower_url + "/", timeout=10).status_code == 401
+    assert requests.get(stack.flower_url + "/", auth=("admin", "secret"),
+                        timeout=10).status_code == 200
+
+
+def test_every_line_is_json_and_a_request_id_follows_its_job(stack, samples):
+    request_id = "trace-me-0001"
+    job = accepted_job(submit_file(stack, samples["small"],
+                                   headers={"X-Request-ID": request_id}))
+    assert stack.wait_finished(job["id"])["status"] == "succeeded"
+
+    def lines_with(process, needle):
+        return [json.loads(line) for line in process.lines() if needle in line]
+
+    wait_for(lambda: lines_with(stack.worker, request_id), 10, "worker lines lack the id")
+    for name, process in stack.logs.items():
+        lines = process.lines()
+        assert lines, f"{name} printed nothing"
+        for line in lines:
+            record = json.loads(line)  # fails the test on any non-JSON line
+            assert set(record) >= REQUIRED_FIELDS, (name, record)
+            assert record["timestamp"].endswith("Z")
+            assert record["service"] in ("api", "worker", "flower")
+
+    api_lines = lines_with(stack.api, request_id)
+    worker_lines = lines_with(stack.worker, request_id)
+    assert any(r["logger"] == "gunicorn.access" and r["path"] == "/jobs" for r in api_lines)
+    assert any(r.get("job_id") == job["id"] and r["request_id"] == request_id
+               for r in api_lines)
+    assert any(r.get("job_id") == job["id"] and r["request_id"] == request_id
+               for r in worker_lines)

