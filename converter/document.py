@@ -230,7 +230,7 @@ class DocumentWriter:
             start = 1
         if complete > start:
             value = values.value
-            key = self.naming.element_key
+            key = values.key
             depth = frame.depth + 1
             texts = frame.texts
             add = frame.add

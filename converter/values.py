@@ -58,6 +58,35 @@ def depth_error(element: etree._Element, limit: int) -> ConversionError:
     )
 
 
+def _raise_depth_error(limit: int):
+    def raise_for(line: int | None) -> None:
+        raise ConversionError(
+            DEPTH_LIMIT_EXCEEDED,
+            f"elements are nested deeper than the limit of {limit} levels",
+            line=line,
+        )
+
+    return raise_for
+
+
+def accelerator(options: Options):
+    """The C builder (converter/_accel.pyx) for these options, or None when the
+    extension is not built; the Python code below is then used, with the same results."""
+    if not ACCELERATE:
+        return None
+    try:
+        from ._accel import Builder
+    except ImportError:
+        return None
+    return Builder(options.namespaces, options.attr_prefix, options.text_key,
+                   frozenset(options.force_list), options.strip_whitespace,
+                   infer if options.types == "infer" else None, options.max_depth,
+                   _raise_depth_error(options.max_depth))
+
+
+ACCELERATE = True  # tests switch this off to check the Python reference path
+
+
 class Values:
     """Builds xmltodict values for complete elements, and the pieces frames need."""
 
@@ -71,6 +100,10 @@ class Values:
         self._strip = options.strip_whitespace
         self.value = self._build(declarations=False)
         self._checks_declarations = False
+        self._builder = accelerator(options)
+        if self._builder is not None:
+            self.value = self._builder.value
+            self.key = self._builder.key
 
     def follow(self, stream) -> Iterator[bool]:
         """Iterate a TreeStream once its root exists, keeping names up to date."""
@@ -78,7 +111,9 @@ class Values:
             if stream.root is None:
                 continue
             self.naming.update(stream)
-            if self.naming.nested_declarations and not self._checks_declarations:
+            if self._builder is not None:
+                pass  # libxml2's nodes carry every declaration and prefix exactly
+            elif self.naming.nested_declarations and not self._checks_declarations:
                 # Declarations below the root: switch to the slower path that checks
                 # every element for declarations of its own.
                 self.value = self._build(declarations=True)
@@ -91,6 +126,8 @@ class Values:
 
     def attributes(self, element: etree._Element, declarations=None) -> list[tuple[str, Any]]:
         """The element's attribute entries, xmlns declarations placed as xmltodict does."""
+        if self._builder is not None:
+            return self._builder.attributes(element)
         naming = self.naming
         keys = naming.attribute_keys
         entries = []

@@ -1,0 +1,12 @@
+"""Builds the optional C accelerator (converter/_accel.pyx); everything else is in pyproject.toml."""
+
+import lxml
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=cythonize(
+        [Extension("converter._accel", ["converter/_accel.pyx"], include_dirs=lxml.get_include())],
+        language_level=3,
+    )
+)
