@@ -257,6 +257,17 @@ CORPUS: list[tuple[str, bytes, str | None]] = [
         "r/p:a",
     ),
     (
+        "redundant_redeclaration",
+        b'<a xmlns="urn:one" xmlns:p="urn:p"><a xmlns="urn:one"><p:b xmlns:p="urn:p"/></a>'
+        b'<p:b xmlns:p="urn:p"/></a>',
+        "a/a",
+    ),
+    (
+        "prefixed_sibling_with_same_local_name",
+        b'<r xmlns:p="urn:p"><a>1</a><p:a>2</p:a><a>3</a><p:a>4</p:a></r>',
+        "r/a",
+    ),
+    (
         "namespace_declared_on_child",
         b'<r><c xmlns:n="urn:n"><n:x>1</n:x><n:x>2</n:x></c><c><x>3</x></c></r>',
         "r/c",
@@ -282,6 +293,11 @@ CORPUS: list[tuple[str, bytes, str | None]] = [
         "r/a",
     ),
     (
+        "doctype_system_id_undeclared_entity_reference",
+        b'<!DOCTYPE r SYSTEM "r.dtd"><r><b>&e;</b><a>x&e;y</a><c>&e;v</c><a>z&e;</a></r>',
+        "r/a",
+    ),
+    (
         "doctype_internal_subset_attribute_default",
         b'<!DOCTYPE r [\n<!ELEMENT r (a*)>\n<!ATTLIST a kind CDATA "plain">\n]>\n'
         b'<r><a/><a kind="x">t</a></r>',
@@ -291,6 +307,11 @@ CORPUS: list[tuple[str, bytes, str | None]] = [
         "utf8_declared_non_ascii",
         '<?xml version="1.0" encoding="UTF-8"?><r><t>é ü 中 😀</t><t a="ß">Ω</t></r>'.encode(),
         "r/t",
+    ),
+    (
+        "astral_characters_next_to_escaped_ones",
+        '<r><a>x\u2028😀</a><b c="\x85𝄞">\u2029中😀\x85</b><a>\t😀\x7f</a></r>'.encode(),
+        "r/a",
     ),
     ("utf8_bom", codecs.BOM_UTF8 + "<r><t>é</t><t>中</t></r>".encode(), "r/t"),
     ("utf16_bom_le", codecs.BOM_UTF16_LE + UTF16_DOC.encode("utf-16-le"), "r/t"),
@@ -574,7 +595,7 @@ OPTION_SETS = st.sampled_from(
     ["default", "default", "expand", "keep_whitespace", "prefix_dash", "force_list_drawn"]
 )
 HYPOTHESIS_SETTINGS = settings(
-    max_examples=250,
+    max_examples=500,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -598,7 +619,7 @@ def test_random_documents_json_matches_xmltodict(data: st.DataObject, document) 
     assert ours_json(doc, options) == expected
 
 
-@settings(HYPOTHESIS_SETTINGS, max_examples=120)
+@settings(HYPOTHESIS_SETTINGS, max_examples=200)
 @given(data=st.data(), document=documents())
 def test_random_documents_yaml_equals_json(data: st.DataObject, document) -> None:
     doc, _ = document
@@ -606,7 +627,7 @@ def test_random_documents_yaml_equals_json(data: st.DataObject, document) -> Non
     assert ours_yaml(doc, options) == ours_json(doc, options)
 
 
-@settings(HYPOTHESIS_SETTINGS, max_examples=200)
+@settings(HYPOTHESIS_SETTINGS, max_examples=400)
 @given(data=st.data(), document=documents(need_child=True))
 def test_random_documents_jsonl_matches_xmltodict_records(
     data: st.DataObject, document
