@@ -1,4 +1,4 @@
-"""Builds the optional C accelerator (converter/_accel.pyx); everything else is in pyproject.toml."""
+"""Builds the optional C accelerator, converter/_accel.pyx (the rest is in pyproject.toml)."""
 
 import lxml
 from Cython.Build import cythonize

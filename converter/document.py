@@ -107,7 +107,7 @@ class Frame:
             sink = self.out
         else:
             if group.spool is None:
-                group.spool = tempfile.SpooledTemporaryFile(SPOOL_MEMORY, "w+b")
+                group.spool = tempfile.SpooledTemporaryFile(SPOOL_MEMORY, "w+b")  # noqa: SIM115 -- closed in finish()
             sink = group.spool
         if group.count:
             sink.write(self.renderer.separator)

@@ -146,7 +146,7 @@ def _parse_one(name: str, value: Any) -> Any:
                 return None
             path = _as_str(name, value, allow_empty=False).strip().strip("/")
             if not _RECORD_PATH.match(path):
-                raise _fail(name, f"option 'record_path' must look like 'root/record', not {value!r}")
+                raise _fail(name, f"record_path must look like 'root/record', not {value!r}")
             return path
     raise _fail(name, f"unknown option '{name}'; known options: {', '.join(OPTION_NAMES)}")
 

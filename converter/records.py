@@ -72,7 +72,9 @@ class RecordWalker:
         return "/".join(self.path) if self.path else None
 
     def _matches(self, element, component: str) -> bool:
-        return self.values.key(element) == component or split(element.tag)[1] == component
+        return self.values.key(element) == component or (
+            element.tag[0] == "{" and split(element.tag)[1] == component
+        )
 
     def _harvest(self, element, index: int, final: bool):
         """`element` matches path[index]; yield the records complete below it."""

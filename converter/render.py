@@ -55,15 +55,28 @@ class JsonRenderer:
 
 # Plain (unquoted) only when no YAML 1.1 or 1.2 resolver could read it as anything but
 # this string: starts with a letter, then word characters, dots, dashes, slashes,
-# colons inside words, single spaces between words.
+# colons inside words, single spaces between words; never a boolean or null word.
 _WORD = r"[\w.\-/]+(?::[\w.\-/]+)*"
-_PLAIN = re.compile(rf"[^\W\d][\w.\-/]*(?::[\w.\-/]+)*(?: {_WORD})*\Z")
-_RESERVED = frozenset(("y", "n", "yes", "no", "true", "false", "on", "off", "null"))
+_PLAIN = re.compile(
+    rf"(?!(?:y|n|yes|no|true|false|on|off|null)\Z)[^\W\d][\w.\-/]*(?::[\w.\-/]+)*(?: {_WORD})*\Z",
+    re.IGNORECASE,
+)
 # Characters YAML does not allow raw in a stream, or reads as line breaks.
 _NEEDS_ASCII_ESCAPES = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+_KEY_CACHE_LIMIT = 10_000
+
+
+def yaml_string(value: str) -> str:
+    if _PLAIN.match(value):
+        return value
+    if _NEEDS_ASCII_ESCAPES.search(value):
+        return json.dumps(value)  # \uXXXX escapes are YAML escapes too
+    return orjson.dumps(value).decode()  # a JSON string is a YAML double-quoted scalar
 
 
 def yaml_scalar(value: Any) -> str:
+    if type(value) is str:
+        return yaml_string(value)
     if value is None:
         return "null"
     if value is True:
@@ -72,21 +85,15 @@ def yaml_scalar(value: Any) -> str:
         return "false"
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, float):
-        text = repr(value)
-        if "e" in text:  # YAML 1.1 floats need a dot in the mantissa and a signed exponent
-            mantissa, exponent = text.split("e")
-            if "." not in mantissa:
-                mantissa += ".0"
-            if exponent[0] not in "+-":
-                exponent = "+" + exponent
-            text = f"{mantissa}e{exponent}"
-        return text
-    if _PLAIN.match(value) and value.lower() not in _RESERVED:
-        return value
-    if _NEEDS_ASCII_ESCAPES.search(value):
-        return json.dumps(value)  # \uXXXX escapes are YAML escapes too
-    return orjson.dumps(value).decode()  # a JSON string is a YAML double-quoted scalar
+    text = repr(value)  # a float
+    if "e" in text:  # YAML 1.1 floats need a dot in the mantissa and a signed exponent
+        mantissa, exponent = text.split("e")
+        if "." not in mantissa:
+            mantissa += ".0"
+        if exponent[0] not in "+-":
+            exponent = "+" + exponent
+        text = f"{mantissa}e{exponent}"
+    return text
 
 
 class YamlRenderer:
@@ -94,12 +101,23 @@ class YamlRenderer:
 
     separator = b""
 
+    def __init__(self) -> None:
+        self._keys: dict[str, str] = {}
+
+    def _key(self, key: str) -> str:
+        text = self._keys.get(key)
+        if text is None:
+            text = yaml_string(key)
+            if len(self._keys) < _KEY_CACHE_LIMIT:
+                self._keys[key] = text
+        return text
+
     def item_prefix(self, level: int) -> bytes:
         return b"  " * level + b"- "
 
     def item(self, value: Any, level: int) -> bytes:
         parts: list[str] = []
-        _item(parts, value, level)
+        self._item(parts, value, level)
         return "".join(parts).encode()
 
     def map_open(self) -> bytes:
@@ -109,7 +127,7 @@ class YamlRenderer:
         return b""
 
     def list_header(self, key: str, level: int, first: bool) -> bytes:
-        return f"{'  ' * level}{yaml_scalar(key)}:\n".encode()
+        return f"{'  ' * level}{self._key(key)}:\n".encode()
 
     def list_footer(self) -> bytes:
         return b""
@@ -117,40 +135,42 @@ class YamlRenderer:
     def single_header(self, key: str, level: int, first: bool, is_map: bool) -> bytes:
         indent = "  " * level
         if is_map:
-            return f"{indent}{yaml_scalar(key)}:\n{indent}  ".encode()
-        return f"{indent}{yaml_scalar(key)}: ".encode()
+            return f"{indent}{self._key(key)}:\n{indent}  ".encode()
+        return f"{indent}{self._key(key)}: ".encode()
 
     def document_open(self, key: str, as_list: bool) -> bytes:
-        return f"{yaml_scalar(key)}:\n".encode()
+        return f"{self._key(key)}:\n".encode()
 
     def document_close(self, as_list: bool) -> bytes:
         return b""
 
     def document(self, key: str, value: Any) -> bytes:
         parts: list[str] = []
-        _entries(parts, {key: value}, 0)
+        self._entries(parts, {key: value}, 0)
         return "".join(parts).encode()
 
-
-def _item(parts: list[str], value: Any, level: int) -> None:
-    indent = "  " * level
-    if isinstance(value, dict):
-        start = len(parts)
-        _entries(parts, value, level + 1)
-        parts[start] = f"{indent}- " + parts[start][len(indent) + 2:]
-    else:
-        parts.append(f"{indent}- {yaml_scalar(value)}\n")
-
-
-def _entries(parts: list[str], mapping: dict, level: int) -> None:
-    indent = "  " * level
-    for key, value in mapping.items():
-        if isinstance(value, dict):
-            parts.append(f"{indent}{yaml_scalar(key)}:\n")
-            _entries(parts, value, level + 1)
-        elif isinstance(value, list):
-            parts.append(f"{indent}{yaml_scalar(key)}:\n")
-            for item in value:
-                _item(parts, item, level)
+    def _item(self, parts: list[str], value: Any, level: int) -> None:
+        indent = "  " * level
+        if type(value) is dict:
+            start = len(parts)
+            self._entries(parts, value, level + 1)
+            parts[start] = f"{indent}- " + parts[start][len(indent) + 2:]
         else:
-            parts.append(f"{indent}{yaml_scalar(key)}: {yaml_scalar(value)}\n")
+            parts.append(f"{indent}- {yaml_scalar(value)}\n")
+
+    def _entries(self, parts: list[str], mapping: dict, level: int) -> None:
+        indent = "  " * level
+        key_text = self._key
+        for key, value in mapping.items():
+            kind = type(value)
+            if kind is str:
+                parts.append(f"{indent}{key_text(key)}: {yaml_string(value)}\n")
+            elif kind is dict:
+                parts.append(f"{indent}{key_text(key)}:\n")
+                self._entries(parts, value, level + 1)
+            elif kind is list:
+                parts.append(f"{indent}{key_text(key)}:\n")
+                for item in value:
+                    self._item(parts, item, level)
+            else:
+                parts.append(f"{indent}{key_text(key)}: {yaml_scalar(value)}\n")
