@@ -10,6 +10,9 @@ yaml.safe_load(yaml output) == json.loads(json output).
     prefixed and default namespaces, CDATA, comments and PIs, serialized here with
     proper escaping.
 
+Corpus tests run on both of the engine's value builders (the C accelerator and the
+Python reference path); hypothesis examples draw one of them.
+
 No document has entity declarations: the engine refuses them, and so does xmltodict.
 """
 
