@@ -63,6 +63,8 @@ def stream_result(job: Job, *, as_attachment: bool = True) -> Response:
     response = send_file(handle, mimetype=fmt.content_type, as_attachment=as_attachment,
                          download_name=result_filename(job), conditional=False, etag=False,
                          max_age=0)
+    # Exactly the format's type: send_file would append a second charset to "text/csv; …".
+    response.headers["Content-Type"] = fmt.content_type
     if job.result and job.result.get("size_bytes") is not None:
         response.content_length = job.result["size_bytes"]
     return response

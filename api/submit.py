@@ -65,11 +65,7 @@ def submit(fixed_format: str | None = None) -> Submission:
     limit = svc.settings.max_upload_bytes
     query = request.args.to_dict()
     validated(query, fixed_format)  # fail before the upload when the query is already wrong
-    try:
-        check_request(request, limit)
-    except ApiError:
-        drain(request)
-        raise
+    check_request(request, limit)  # refused before reading: the connection just closes
     try:
         svc.redis.ping()  # no point taking 300 MB we cannot queue
     except redis.RedisError:
@@ -104,13 +100,13 @@ def _record_and_queue(svc: Services, req: Request, new: NewJob) -> Submission:
         job_id, created = svc.store.create(new, idempotency_key)
         if not created:
             return _replay(svc, job_id, new)
+        job = svc.store.get(new.id)  # as queued: read before a worker can change it
         try:
             svc.publish(new.id, new.request_id)
         except Exception:
             log.exception("could not queue the job")
             svc.store.forget(new.id)
             raise queue_unavailable() from None
-        job = svc.store.get(new.id)
     except redis.RedisError as exc:
         log.warning("job store unavailable: %s", exc)
         raise queue_unavailable() from None

@@ -171,7 +171,8 @@ def _stored_name(filename: str | None) -> str:
 
 
 def check_request(request: Request, limit: int) -> None:
-    """Refuse what can be refused before reading the body: media type, encoding, size."""
+    """Refuse what can be refused before reading the body: media type, encoding, size.
+    Such refusals close the connection rather than read a body that may never come."""
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
         if not request.mimetype_params.get("boundary"):
@@ -182,11 +183,13 @@ def check_request(request: Request, limit: int) -> None:
     else:
         raise ApiError(415, errors.UNSUPPORTED_MEDIA_TYPE,
                        "send multipart/form-data with a 'file' part, or an application/xml "
-                       "or text/xml body", {"content_type": request.content_type or ""})
+                       "or text/xml body", {"content_type": request.content_type or ""},
+                       {"Connection": "close"})
     encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
         raise ApiError(415, errors.UNSUPPORTED_MEDIA_TYPE,
-                       "Content-Encoding must be gzip or absent", {"content_encoding": encoding})
+                       "Content-Encoding must be gzip or absent", {"content_encoding": encoding},
+                       {"Connection": "close"})
     # A compressed body is (for XML, always) smaller than what it expands to; a tiny
     # allowance covers gzip's framing on incompressible data.
     allowance = overhead + limit // 1000 + 1024

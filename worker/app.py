@@ -6,10 +6,13 @@ variable) and routes Celery's logging through common/logs.py.
 
 from __future__ import annotations
 
+import logging
+
 import click
 from celery import signals
+from celery.utils.log import get_multiprocessing_logger
 
-from common.logs import configure_logging, job_id_var, request_id_var
+from common.logs import configure_logging, job_id_var, json_handler, request_id_var
 from common.queue import REQUEST_ID_HEADER, SWEEP_TASK, make_celery
 from common.settings import settings_or_exit
 
@@ -44,7 +47,7 @@ app.steps["worker"].add(Heartbeat)
 def _json_logging_early(**_: object) -> None:
     """Before the worker checks its privileges (a warning when run as root): that warning and
     anything else said before Celery sets logging up must be JSON too."""
-    configure_logging("worker", settings.log_level)
+    _configure_logging("worker")
 
 
 @signals.setup_logging.connect
@@ -53,7 +56,16 @@ def _json_logging(**_: object) -> None:
     command = click.get_current_context(silent=True)
     service = command.info_name if command and command.info_name in ("worker", "beat") else (
         "worker")
+    _configure_logging(service)
+
+
+def _configure_logging(service: str) -> None:
     configure_logging(service, settings.log_level)
+    # billiard's pool logger does not propagate to the root logger; without a handler of its
+    # own, its warnings (a child killed, …) would reach stderr as plain text.
+    pool_logger = get_multiprocessing_logger()
+    pool_logger.handlers = [json_handler(service)]
+    pool_logger.setLevel(logging.WARNING)
 
 
 @signals.task_prerun.connect
