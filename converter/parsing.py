@@ -52,24 +52,32 @@ _CODES_BY_MESSAGE = (
     ("encoding", ENCODING_ERROR),
     ("Encoding", ENCODING_ERROR),
     ("Invalid bytes in character", ENCODING_ERROR),
-    ("Char 0x", ENCODING_ERROR),
 )
 
 
-def _error_from(exc: etree.XMLSyntaxError) -> ConversionError:
-    message = (exc.msg or str(exc)).strip()
+def _error_from(exc: etree.XMLSyntaxError, parser: etree.XMLPullParser) -> ConversionError:
+    # The first fatal error this parser logged is the cause; the exception's own message
+    # can be a later, vaguer one ("no element found") without a position.
+    logged = [e for e in parser.error_log if e.level_name in ("FATAL", "ERROR")]
+    if not logged:  # some errors reach only the exception's (thread-wide) log
+        logged = [e for e in exc.error_log if e.level_name in ("FATAL", "ERROR")][-1:]
+    entry = logged[0] if logged else None
+    if entry is not None:
+        message, line, column = entry.message, entry.line, entry.column
+    else:
+        message = exc.msg or str(exc)
+        line, column = exc.position if exc.position else (0, 0)
     # libxml2 appends ", line N, column M" to some messages; the fields carry that.
-    message = message.split(", line ")[0]
+    message = message.split(", line ")[0].strip()
     code = next((c for text, c in _CODES_BY_MESSAGE if text in message), XML_PARSE_ERROR)
-    line, column = (exc.position if exc.position and exc.position[0] else (None, None))
-    return ConversionError(code, message, line=line, column=column)
+    return ConversionError(code, message, line=line or None, column=column or None)
 
 
 def _feed(parser: etree.XMLPullParser, chunk: bytes) -> None:
     try:
         parser.feed(chunk)
     except etree.XMLSyntaxError as exc:
-        raise _error_from(exc) from None
+        raise _error_from(exc, parser) from None
     except LookupError as exc:  # an encoding name libxml2 and Python do not know
         raise ConversionError(ENCODING_ERROR, f"unsupported encoding: {exc}") from None
 
@@ -78,7 +86,7 @@ def _close(parser: etree.XMLPullParser) -> None:
     try:
         parser.close()
     except etree.XMLSyntaxError as exc:
-        raise _error_from(exc) from None
+        raise _error_from(exc, parser) from None
 
 
 def refuse_entities(root: etree._Element) -> None:
