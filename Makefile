@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench lint clean
+.PHONY: install test bench lint clean run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The whole stack on this machine, no Docker: Redis (unless REDIS_URL answers), the API under
+# gunicorn, a worker, beat and Flower, under honcho (Procfile). Ctrl-C stops them all.
+run: $(STAMP)
+	@mkdir -p var
+	@export PATH="$(CURDIR)/$(BIN):$$PATH"; \
+	procs=$$(python scripts/dev_preflight.py) || exit 1; \
+	exec honcho -f Procfile start $$procs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -52,6 +52,17 @@ class ServiceJsonFormatter(JsonFormatter):
                 log_data[field] = value
 
 
+def json_line(service: str, level: str, logger: str, message: str, **fields: Any) -> str:
+    """One log line built by hand, for the few places that must not go through `logging`
+    (before it is set up, or inside a signal handler)."""
+    import json
+    import time
+
+    return json.dumps({"timestamp": utc_timestamp(time.time()), "level": level,
+                       "logger": logger, "message": message, "service": service, **fields},
+                      ensure_ascii=False)
+
+
 def json_handler(service: str, stream: Any = None) -> logging.Handler:
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(ServiceJsonFormatter(service))

@@ -11,13 +11,13 @@ FLOWER_BASIC_AUTH (for Flower) to be set explicitly.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+
+from .logs import json_line
 
 STAGES = ("development", "staging", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -260,14 +260,7 @@ def settings_or_exit(service: str, environ: Mapping[str, str] | None = None) -> 
     try:
         return load_settings(environ, service=service)
     except SettingsError as exc:
-        line = {
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"),
-            "level": "CRITICAL",
-            "logger": "common.settings",
-            "message": f"invalid configuration: {exc}",
-            "service": service,
-            "variable": exc.variable,
-        }
-        print(json.dumps(line), file=sys.stderr, flush=True)
+        line = json_line(service, "CRITICAL", "common.settings",
+                         f"invalid configuration: {exc}", variable=exc.variable)
+        print(line, file=sys.stderr, flush=True)
         raise SystemExit(2) from None

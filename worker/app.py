@@ -6,13 +6,17 @@ variable) and routes Celery's logging through common/logs.py.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 
+import celery.apps.worker
 import click
 from celery import signals
 from celery.utils.log import get_multiprocessing_logger
 
-from common.logs import configure_logging, job_id_var, json_handler, request_id_var
+from common.logs import configure_logging, job_id_var, json_handler, json_line, request_id_var
 from common.queue import REQUEST_ID_HEADER, SWEEP_TASK, make_celery
 from common.settings import settings_or_exit
 
@@ -66,6 +70,17 @@ def _configure_logging(service: str) -> None:
     pool_logger = get_multiprocessing_logger()
     pool_logger.handlers = [json_handler(service)]
     pool_logger.setLevel(logging.WARNING)
+
+
+def _say_json(message: str, stream: object = sys.__stderr__) -> None:
+    """Celery writes its shutdown notices straight to the terminal (`safe_say`, called from
+    signal handlers, so no logging locks): keep them one JSON line each, written the same way."""
+    line = json_line("worker", "WARNING", "celery.apps.worker", message.strip())
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        os.write(stream.fileno(), (line + "\n").encode())  # type: ignore[attr-defined]
+
+
+celery.apps.worker.safe_say = _say_json  # Celery offers no setting for these lines
 
 
 @signals.task_prerun.connect

@@ -10,7 +10,6 @@ HEALTHCHECK), 1 otherwise. The default hostname is Celery's own default, celery@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import socket
@@ -20,7 +19,7 @@ import time
 from celery import bootsteps
 
 from common import heartbeats
-from common.logs import utc_timestamp
+from common.logs import json_line, utc_timestamp
 from common.redis_conn import connect
 from common.settings import load_settings
 
@@ -77,10 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
     replies = app.control.ping(destination=[args.hostname], timeout=args.timeout)
     alive = any(args.hostname in reply for reply in replies or [])
-    print(json.dumps({"timestamp": utc_timestamp(time.time()),
-                      "level": "INFO" if alive else "ERROR", "logger": "worker.health",
-                      "message": "worker answered" if alive else "worker did not answer",
-                      "service": "worker-health", "hostname": args.hostname}), flush=True)
+    print(json_line("worker-health", "INFO" if alive else "ERROR", "worker.health",
+                    "worker answered" if alive else "worker did not answer",
+                    hostname=args.hostname), flush=True)
     return 0 if alive else 1
 
 
