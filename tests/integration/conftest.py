@@ -5,8 +5,6 @@ read (every line must be JSON)."""
 from __future__ import annotations
 
 import gzip
-import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -15,73 +13,18 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from servicekit import MAX_UPLOAD, RedisServer, free_port, wait_for
-
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from servicekit import (
+    BIN,
+    REPO,
+    Process,
+    RedisServer,
+    free_port,
+    service_env,
+    start_worker,
+    wait_for,
+)
 
 sys.path.insert(0, str(REPO / "bench"))
-
-
-class Process:
-    """A subprocess whose output goes to a log file; stopped with SIGTERM, then SIGKILL."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.log = log
-        with open(log, "ab") as out:  # the child keeps its own descriptor
-            self.popen = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def lines(self) -> list[str]:
-        return self.log.read_text(encoding="utf-8", errors="replace").splitlines()
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=10)
-
-
-def service_env(redis_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FLOWER_", "API_", "JOB_", "WORKER_", "REDIS_", "CELERY"))}
-    env.update({
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "DEPLOY_ENV": "development",
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(data_dir),
-        "LOG_LEVEL": "INFO",
-        "MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
-        "WORKER_CONCURRENCY": "1",
-        "WORKER_HEARTBEAT_SECONDS": "1",
-        "API_WORKERS": "1",
-        "API_THREADS": "8",
-        "LEGACY_WAIT_SECONDS": "30",
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update(overrides)
-    return env
-
-
-def start_worker(env: dict[str, str], log: Path, name: str = "worker") -> Process:
-    node = f"{name}-{os.getpid()}@%h"
-    worker = Process(name, [str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker",
-                            "-n", node, "--without-gossip"], env, log)
-    wait_for(lambda: any("ready." in line for line in worker.lines()) or not worker.alive(),
-             60, f"{name} did not start")
-    assert worker.alive(), "\n".join(worker.lines()[-20:])
-    return worker
 
 
 @dataclass

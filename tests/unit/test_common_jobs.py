@@ -1,0 +1,111 @@
+"""common/jobs.py against a real redis-server: forward-only transitions, run ownership,
+expiry with tombstones, idempotency keys."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from common import keys
+from common.jobs import ANY_RUN, JobStore, NewJob, is_job_id
+
+
+@pytest.fixture
+def store(redis_server):
+    client = redis_server.client(db=2)
+    client.flushdb()
+    return JobStore(client, result_ttl_seconds=3600, tombstone_ttl_seconds=7200)
+
+
+def new_job(**changes) -> NewJob:
+    values = {"format": "json", "options": {"namespaces": "strip"}, "input_filename": "a.xml",
+              "input_size": 10, "input_sha256": "0" * 64, "request_id": "req-1"}
+    return NewJob(**{**values, **changes})
+
+
+def test_created_job_reads_back_as_queued(store):
+    job_id, created = store.create(new_job())
+    assert created and is_job_id(job_id)
+    job = store.get(job_id)
+    assert job.status == "queued" and job.options == {"namespaces": "strip"}
+    resource = job.to_resource()
+    assert resource["progress"] == {"bytes_done": 0, "bytes_total": 10, "percent": 0.0}
+    assert resource["created_at"].endswith("Z") and resource["started_at"] is None
+
+
+def test_life_of_a_job(store):
+    job_id, _ = store.create(new_job())
+    before, run = store.start(job_id, "w1")
+    assert before == "queued"
+    assert store.progress(job_id, run, 5, 10) == "running"
+    assert store.get(job_id).to_resource()["progress"]["percent"] == 50.0
+    assert store.finish(job_id, run, "succeeded", result={"size_bytes": 3})
+    job = store.get(job_id)
+    assert job.status == "succeeded" and job.result["expires_at"].endswith("Z")
+    # Final means final: no restart, no second result, no cancel.
+    assert store.start(job_id, "w2")[0] == "succeeded"
+    assert not store.finish(job_id, run, "failed", error={"code": "X"})
+    assert store.discard(job_id) == "succeeded"  # deletes the finished record…
+    assert store.get(job_id) is None and store.existed(job_id)  # …leaving a tombstone
+
+
+def test_redelivery_supersedes_the_old_run(store):
+    job_id, _ = store.create(new_job())
+    _, first = store.start(job_id, "w1")
+    before, second = store.start(job_id, "w2")
+    assert before == "running" and second != first
+    assert store.progress(job_id, first, 1, 10) == "superseded"
+    assert not store.finish(job_id, first, "succeeded", result={"size_bytes": 1})
+    assert store.finish(job_id, second, "succeeded", result={"size_bytes": 1})
+    assert store.get(job_id).attempts == 2
+
+
+def test_cancel_queued_and_running(store):
+    queued, _ = store.create(new_job())
+    assert store.discard(queued) == "queued"
+    assert store.get(queued).status == "cancelled"
+    assert store.start(queued, "w1")[0] == "cancelled"  # a worker never runs it
+
+    running, _ = store.create(new_job())
+    _, run = store.start(running, "w1")
+    assert store.discard(running) == "running"
+    assert store.progress(running, run, 2, 10) == "cancelled"
+    assert not store.finish(running, run, "succeeded", result={"size_bytes": 1})
+
+
+def test_unknown_expired_and_malformed_ids(store, redis_server):
+    assert store.get(str(uuid.uuid4())) is None
+    assert not store.existed(str(uuid.uuid4()))
+    assert store.get("../../x") is None and not store.existed("nope")
+    job_id, _ = store.create(new_job())
+    redis_server.client(db=2).delete(keys.job(job_id))  # as if its TTL ran out
+    assert store.get(job_id) is None and store.existed(job_id)
+
+
+def test_ttls(store, redis_server):
+    client = redis_server.client(db=2)
+    job_id, _ = store.create(new_job())
+    assert 0 < client.ttl(keys.job(job_id)) <= 7200
+    assert client.ttl(keys.tombstone(job_id)) > client.ttl(keys.job(job_id))
+    _, run = store.start(job_id, "w1")
+    store.finish(job_id, run, "failed", error={"code": "XML_PARSE_ERROR"})
+    assert 3500 < client.ttl(keys.job(job_id)) <= 3600
+    assert client.ttl(keys.tombstone(job_id)) > 3600
+
+
+def test_idempotency_key_maps_to_the_first_job(store):
+    first, created = store.create(new_job(), idempotency_key="k-1")
+    again, created_again = store.create(new_job(), idempotency_key="k-1")
+    assert created and not created_again and again == first
+    other, created_other = store.create(new_job(), idempotency_key="k-2")
+    assert created_other and other != first
+
+
+def test_sweep_fails_a_running_job_without_a_worker(store):
+    job_id, _ = store.create(new_job())
+    store.start(job_id, "w1")
+    assert job_id in store.stale_unfinished(-1)
+    assert store.finish(job_id, ANY_RUN, "failed", error={"code": "WORKER_LOST"})
+    assert store.get(job_id).error == {"code": "WORKER_LOST"}
+    assert job_id not in store.stale_unfinished(-1)

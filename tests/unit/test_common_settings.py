@@ -1,0 +1,67 @@
+"""common/settings.py: defaults per stage, validation naming the variable, process exit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from common.settings import SettingsError, load_settings, settings_or_exit
+
+
+def test_development_defaults():
+    settings = load_settings({})
+    assert settings.deploy_env == "development"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.max_upload_bytes == 300 * 1024 * 1024
+    assert settings.result_ttl_seconds == 86400
+    assert settings.api_bind.startswith("127.0.0.1:")
+    assert settings.broker_visibility_timeout > settings.job_time_limit
+    assert settings.delete_input_on_finish is True
+
+
+@pytest.mark.parametrize(("environ", "variable"), [
+    ({"DEPLOY_ENV": "prod"}, "DEPLOY_ENV"),
+    ({"MAX_UPLOAD_BYTES": "lots"}, "MAX_UPLOAD_BYTES"),
+    ({"MAX_UPLOAD_BYTES": "0"}, "MAX_UPLOAD_BYTES"),
+    ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"DELETE_INPUT_ON_FINISH": "perhaps"}, "DELETE_INPUT_ON_FINISH"),
+    ({"JOB_SOFT_TIME_LIMIT": "100", "JOB_TIME_LIMIT": "100"}, "JOB_SOFT_TIME_LIMIT"),
+    ({"JOB_TIME_LIMIT": "100", "JOB_SOFT_TIME_LIMIT": "50",
+      "BROKER_VISIBILITY_TIMEOUT": "100"}, "BROKER_VISIBILITY_TIMEOUT"),
+    ({"API_BIND": "8000"}, "API_BIND"),
+    ({"FLOWER_BASIC_AUTH": "nopassword"}, "FLOWER_BASIC_AUTH"),
+    ({"MAX_WAIT_SECONDS": "61"}, "MAX_WAIT_SECONDS"),
+    ({"DEPLOY_ENV": "production"}, "REDIS_URL"),
+    ({"DEPLOY_ENV": "production", "REDIS_URL": "redis://r:6379/0"}, "DATA_DIR"),
+])
+def test_bad_values_name_the_variable(environ, variable):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ)
+    assert caught.value.variable == variable
+
+
+def test_production_requires_flower_credentials_for_flower_only():
+    environ = {"DEPLOY_ENV": "production", "REDIS_URL": "redis://r:6379/0", "DATA_DIR": "/d"}
+    settings = load_settings(environ)
+    assert settings.api_bind.startswith("0.0.0.0:") and settings.is_production
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ, service="flower")
+    assert caught.value.variable == "FLOWER_BASIC_AUTH"
+    assert load_settings({**environ, "FLOWER_BASIC_AUTH": "a:b"}, service="flower")
+
+
+def test_settings_are_frozen():
+    settings = load_settings({})
+    with pytest.raises(AttributeError):
+        settings.max_upload_bytes = 1  # type: ignore[misc]
+
+
+def test_bad_value_stops_the_process_with_a_json_line(capsys):
+    with pytest.raises(SystemExit) as exited:
+        settings_or_exit("api", {"RESULT_TTL_SECONDS": "soon"})
+    assert exited.value.code == 2
+    line = json.loads(capsys.readouterr().err)
+    assert line["variable"] == "RESULT_TTL_SECONDS" and line["level"] == "CRITICAL"
+    assert "RESULT_TTL_SECONDS" in line["message"] and line["service"] == "api"
