@@ -103,8 +103,9 @@ cdef class Builder:
             declared = {}
             ns = node.nsDef
             while ns is not NULL:
+                # expat reports an undeclaration (xmlns="") as None
                 declared["" if ns.prefix is NULL else _str(ns.prefix)] = (
-                    _str(ns.href) if ns.href is not NULL else "")
+                    _str(ns.href) if ns.href is not NULL and ns.href[0] != 0 else None)
                 ns = ns.next
             entries[prefix + "xmlns"] = declared
         return 0

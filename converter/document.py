@@ -16,9 +16,8 @@ import shutil
 import tempfile
 from typing import Any, BinaryIO
 
-from .naming import Naming
 from .parsing import TreeStream
-from .values import Values, depth_error
+from .values import Values, has_element_child, is_element
 
 SPOOL_MEMORY = 4 * 1024 * 1024  # a group's items stay in memory up to this size
 _NAME_CHAR = re.compile(r"[\w.\-:]")
@@ -40,8 +39,7 @@ class Frame:
 
     def __init__(self, writer: DocumentWriter, element, depth: int, level: int,
                  out: BinaryIO, prefix: bytes, attributes: list[tuple[str, Any]]) -> None:
-        if depth > writer.values.max_depth:
-            raise depth_error(element, writer.values.max_depth)
+        writer.values.check_depth(element, depth)
         self.writer = writer
         self.renderer = writer.renderer
         self.element = element
@@ -163,13 +161,11 @@ class Frame:
 class DocumentWriter:
     """Drives a TreeStream and writes the whole document through a renderer."""
 
-    def __init__(self, stream: TreeStream, out: BinaryIO, renderer, values: Values,
-                 naming: Naming) -> None:
+    def __init__(self, stream: TreeStream, out: BinaryIO, renderer, values: Values) -> None:
         self.stream = stream
         self.out = out
         self.renderer = renderer
         self.values = values
-        self.naming = naming
         self.root_frame: Frame | None = None
         self._root_as_list = False
         options = values.options
@@ -182,21 +178,21 @@ class DocumentWriter:
         )
 
     def run(self) -> None:
-        for final in self.values.follow(self.stream):
+        for final in self.stream:
             self._harvest_root(final)
 
     def _harvest_root(self, final: bool) -> None:
         root = self.stream.root
         renderer = self.renderer
         if self.root_frame is None:
-            if len(root) == 0:
+            if not has_element_child(root):
                 if final:
                     self._write_small_root(root)
                 return
             key = self.values.key(root)
             self._root_as_list = key in self.values.force
             self.out.write(renderer.document_open(key, self._root_as_list))
-            attributes = self.values.attributes(root, self.stream.root_declarations)
+            attributes = self.values.attributes(root)
             prefix = renderer.item_prefix(0) if self._root_as_list else b""
             self.root_frame = Frame(self, root, 1, 1, self.out, prefix, attributes)
         self._harvest(self.root_frame, final)
@@ -207,7 +203,7 @@ class DocumentWriter:
     def _write_small_root(self, root) -> None:
         """A root without child elements: its whole value is already here."""
         key = self.values.key(root)
-        value = self.values.root_value(root, self.stream.root_declarations)
+        value = self.values.value(root, 1)
         if key in self.values.force:
             value = [value]
         self.out.write(self.renderer.document(key, value))
@@ -235,7 +231,8 @@ class DocumentWriter:
             texts = frame.texts
             add = frame.add
             for child in element[start:complete]:
-                add(key(child), value(child, depth))
+                if is_element(child):
+                    add(key(child), value(child, depth))
                 tail = child.tail
                 if tail:
                     texts.append(tail)
@@ -244,13 +241,12 @@ class DocumentWriter:
         if not final and count - complete == 1:
             if frame.child is None:
                 last = element[0]
-                if len(last) == 0:
+                if not is_element(last) or not has_element_child(last):
                     return  # only text so far: wait for it to grow or end
                 frame.open_child(values.key(last), last)
             self._harvest(frame.child, False)
 
 
-def write_document(stream: TreeStream, out: BinaryIO, renderer, values: Values,
-                   naming: Naming) -> None:
-    DocumentWriter(stream, out, renderer, values, naming).run()
+def write_document(stream: TreeStream, out: BinaryIO, renderer, values: Values) -> None:
+    DocumentWriter(stream, out, renderer, values).run()
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from .document import write_document
-from .naming import Naming
 from .options import Options, parse_format, parse_options
 from .parsing import TreeStream
 from .render import JsonRenderer, YamlRenderer
@@ -61,8 +60,7 @@ def convert(
     options = parse_options(options)
     src = Source(source, progress, chunk_size)
     stream = TreeStream(src)
-    naming = Naming(options)
-    values = Values(options, naming)
+    values = Values(options)
     with _conversion_runtime(options.max_depth):
         if format in ("json", "yaml"):
             renderer = JsonRenderer() if format == "json" else YamlRenderer()
@@ -70,14 +68,14 @@ def convert(
                 from .pretty import Reindenter
 
                 with Reindenter(dest, options.indent) as pretty:
-                    write_document(stream, pretty, renderer, values, naming)
+                    write_document(stream, pretty, renderer, values)
             else:
-                write_document(stream, dest, renderer, values, naming)
+                write_document(stream, dest, renderer, values)
             return ConversionResult(format, bytes_in=src.bytes_done)
         if format in ("jsonl", "csv"):
             from .records import write_records
 
-            path, count = write_records(stream, dest, format, values, naming)
+            path, count = write_records(stream, dest, format, values)
             return ConversionResult(format, path, count, src.bytes_done)
         from .text import write_text
 

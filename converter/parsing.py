@@ -35,10 +35,25 @@ PARSER_OPTIONS = {
     "huge_tree": True,
     "remove_comments": True,
     "remove_pis": True,
-    "collect_ids": False,
     "strip_cdata": True,
     "recover": False,
+    "collect_ids": False,  # and so no xml:id checks: expat (xmltodict) makes none
+    # Attribute defaults from the internal DTD subset, as expat applies them. This
+    # makes libxml2 want the external subset too; _NoExternalResources answers every
+    # such request with nothing, so no file or URL is ever read.
+    "attribute_defaults": True,
 }
+
+
+class _NoExternalResources(etree.Resolver):
+    def resolve(self, url, public_id, context):
+        return self.resolve_string("", context)
+
+
+def _parser(**kwargs) -> etree.XMLPullParser:
+    parser = etree.XMLPullParser(**kwargs, **PARSER_OPTIONS)
+    parser.resolvers.add(_NoExternalResources())
+    return parser
 
 _SNIFF_LIMIT = 16 * 1024 * 1024  # the root start tag must appear within this many bytes
 
@@ -109,27 +124,23 @@ def refuse_entities(root: etree._Element) -> None:
 
 
 class TreeStream:
-    """Feeds a Source to libxml2 and yields after every chunk; `root` is the tree so far.
-
-    Also collects the namespace declarations seen after the root's own, so that
-    naming can tell when prefixes become ambiguous.
-    """
+    """Feeds a Source to libxml2 and yields after every chunk; `root` is the tree so far."""
 
     def __init__(self, source: Source) -> None:
         self.source = source
         self.root: etree._Element | None = None
-        self.root_declarations: list[tuple[str, str]] = []
-        self.later_declarations: list[tuple[str, str]] = []
 
     def __iter__(self) -> Iterator[bool]:
-        """Yields False after each chunk, then True once the document is complete."""
+        """Yields False after each chunk (once the root has started), then True once
+        the document is complete."""
         chunks = iter(self.source.chunks())
         seen, root_tag = self._sniff_root_tag(chunks)
-        parser = etree.XMLPullParser(events=("start", "start-ns"), tag=root_tag, **PARSER_OPTIONS)
+        parser = _parser(events=("start",), tag=root_tag)
         for chunk in chain(seen, chunks):
             _feed(parser, chunk)
             self._read_events(parser)
-            yield False
+            if self.root is not None:
+                yield False
         _close(parser)
         self._read_events(parser)
         yield True
@@ -137,7 +148,7 @@ class TreeStream:
     def _sniff_root_tag(self, chunks: Iterator[bytes]) -> tuple[list[bytes], str]:
         """Parse just far enough to learn the root's tag, so that the real parser only
         reports events for the root (one event per element would cost Python time)."""
-        sniffer = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
+        sniffer = _parser(events=("start",))
         seen: list[bytes] = []
         size = 0
         for chunk in chunks:
@@ -155,11 +166,7 @@ class TreeStream:
         raise ConversionError(NOT_XML, "the input has no root element")
 
     def _read_events(self, parser: etree.XMLPullParser) -> None:
-        for event, value in parser.read_events():
-            if event == "start-ns":
-                prefix, uri = value
-                target = self.root_declarations if self.root is None else self.later_declarations
-                target.append((prefix or None, uri))
-            elif self.root is None:
-                refuse_entities(value)
-                self.root = value
+        for _event, element in parser.read_events():
+            if self.root is None:
+                refuse_entities(element)
+                self.root = element

@@ -15,9 +15,8 @@ from typing import BinaryIO
 from lxml import etree
 
 from .errors import RECORD_NOT_FOUND, ConversionError
-from .naming import Naming, split
 from .parsing import TreeStream
-from .values import Values
+from .values import Values, is_element
 
 SAMPLE_BYTES = 4 * 1024 * 1024
 
@@ -29,12 +28,13 @@ def pick_record_path(root: etree._Element, values: Values) -> list[str]:
     stack = [(root, (key(root),))]
     while stack:
         element, path = stack.pop()
-        counts = Counter(key(child) for child in element)
+        counts = Counter(key(child) for child in element if is_element(child))
         for child_key, count in counts.items():
             child_path = (*path, child_key)
             if count > most.get(child_path, 0):
                 most[child_path] = count
-        stack.extend((child, (*path, key(child))) for child in reversed(element) if len(child))
+        stack.extend((child, (*path, key(child))) for child in reversed(element)
+                     if len(child) and is_element(child))
     order = {path: index for index, path in enumerate(most)}
     repeated = [path for path, count in most.items() if count > 1]
     if not repeated:
@@ -51,9 +51,12 @@ class RecordWalker:
         self.values = values
         self.path: list[str] | None = record_path.split("/") if record_path else None
         self.explicit = record_path is not None
+        # With expanded namespaces keys hold URIs, which a slash path cannot spell:
+        # components may then name the local name.
+        self.local_names = values.options.namespaces == "expand"
 
     def __iter__(self):
-        for final in self.values.follow(self.stream):
+        for final in self.stream:
             root = self.stream.root
             if self.path is None:
                 if not final and self.stream.source.bytes_done < SAMPLE_BYTES:
@@ -72,9 +75,11 @@ class RecordWalker:
         return "/".join(self.path) if self.path else None
 
     def _matches(self, element, component: str) -> bool:
-        return self.values.key(element) == component or (
-            element.tag[0] == "{" and split(element.tag)[1] == component
-        )
+        if not is_element(element):
+            return False
+        if self.values.key(element) == component:
+            return True
+        return self.local_names and etree.QName(element).localname == component
 
     def _harvest(self, element, index: int, final: bool):
         """`element` matches path[index]; yield the records complete below it."""
@@ -108,8 +113,8 @@ def _prune(element) -> None:
         element = element[0]
 
 
-def write_records(stream: TreeStream, dest: BinaryIO, format: str, values: Values,
-                  naming: Naming) -> tuple[str | None, int]:
+def write_records(stream: TreeStream, dest: BinaryIO, format: str,
+                  values: Values) -> tuple[str | None, int]:
     walker = RecordWalker(stream, values, values.options.record_path)
     if format == "jsonl":
         from .jsonl import write_jsonl

@@ -8,7 +8,6 @@ prefix, so that a large first value can stay on disk until we know which form it
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -69,9 +68,14 @@ _KEY_CACHE_LIMIT = 10_000
 def yaml_string(value: str) -> str:
     if _PLAIN.match(value):
         return value
-    if _NEEDS_ASCII_ESCAPES.search(value):
-        return json.dumps(value)  # \uXXXX escapes are YAML escapes too
-    return orjson.dumps(value).decode()  # a JSON string is a YAML double-quoted scalar
+    quoted = orjson.dumps(value).decode()  # a JSON string is a YAML double-quoted scalar
+    if _NEEDS_ASCII_ESCAPES.search(quoted):
+        quoted = _NEEDS_ASCII_ESCAPES.sub(_escape, quoted)
+    return quoted
+
+
+def _escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"  # all are in the BMP: no surrogate pairs
 
 
 def yaml_scalar(value: Any) -> str:

@@ -11,6 +11,7 @@ from lxml import etree
 
 from .options import Options
 from .parsing import TreeStream
+from .values import is_element
 
 
 class TextWriter:
@@ -20,6 +21,9 @@ class TextWriter:
         self.attributes = options.include_attributes
         self.open_path: list = []  # elements whose start (attributes, text) is written
         self.pieces: list[str] = []
+        # Entity references survive only in documents with an external DTD (which we
+        # never read); itertext would print them, so such documents take the walk.
+        self.walk = self.attributes
 
     def _emit(self, text: str | None) -> None:
         if text:
@@ -28,6 +32,9 @@ class TextWriter:
                 self.pieces.append(text)
 
     def _start(self, element) -> None:
+        if element.getparent() is None:
+            info = element.getroottree().docinfo
+            self.walk = self.walk or bool(info.system_url or info.public_id)
         if self.attributes:
             for value in element.values():
                 self._emit(value)
@@ -35,14 +42,15 @@ class TextWriter:
 
     def _subtree(self, element) -> None:
         """All text of a complete element, its own tail excluded."""
-        if not self.attributes:
+        if not self.walk:
             emit = self._emit
             for text in element.itertext():
                 emit(text)
             return
         for event, node in etree.iterwalk(element, events=("start", "end")):
             if event == "start":
-                self._start(node)
+                if is_element(node):
+                    self._start(node)
             elif node is not element:
                 self._emit(node.tail)
 
@@ -63,11 +71,12 @@ class TextWriter:
             del path[depth + 1:]
             start = 1
         for child in element[start:complete]:
-            self._subtree(child)
+            if is_element(child):
+                self._subtree(child)
             self._emit(child.tail)
         if complete > 0:
             del element[:complete]
-        if not final and count - complete == 1:
+        if not final and count - complete == 1 and is_element(element[0]):
             self.harvest(element[0], depth + 1, False)
         self.flush()
 

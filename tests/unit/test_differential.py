@@ -10,9 +10,6 @@ yaml.safe_load(yaml output) == json.loads(json output).
     prefixed and default namespaces, CDATA, comments and PIs, serialized here with
     proper escaping.
 
-Corpus tests run on both of the engine's value builders (the C accelerator and the
-Python reference path); hypothesis examples draw one of them.
-
 No document has entity declarations: the engine refuses them, and so does xmltodict.
 """
 
@@ -22,8 +19,7 @@ import codecs
 import importlib.util
 import io
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,26 +35,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@contextmanager
-def engine_path(accelerated: bool) -> Iterator[None]:
-    """Use the C accelerator or the Python reference path (converter.values.ACCELERATE)."""
-    from converter import values
-
-    saved = values.ACCELERATE
-    values.ACCELERATE = accelerated
-    try:
-        yield
-    finally:
-        values.ACCELERATE = saved
-
-
-@pytest.fixture(params=["accelerated", "python"])
-def engine(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Every corpus test runs on both of the engine's value builders."""
-    with engine_path(request.param == "accelerated"):
-        yield request.param
 
 
 def run(doc: bytes, fmt: str, options: Mapping[str, Any] | None = None) -> tuple[bytes, Any]:
@@ -382,7 +358,7 @@ def test_corpus_is_well_formed_and_big_enough() -> None:
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize(("name", "doc", "record_path"), CORPUS, ids=CORPUS_IDS)
 def test_corpus_json_matches_xmltodict(
-    name: str, doc: bytes, record_path: str | None, variant: str, engine: str
+    name: str, doc: bytes, record_path: str | None, variant: str
 ) -> None:
     options, kwargs = VARIANTS[variant]
     assert ours_json(doc, options) == xmltodict.parse(doc, **kwargs)
@@ -391,7 +367,7 @@ def test_corpus_json_matches_xmltodict(
 @pytest.mark.parametrize("variant", ["default", "keep_whitespace"])
 @pytest.mark.parametrize(("name", "doc", "record_path"), CORPUS, ids=CORPUS_IDS)
 def test_corpus_yaml_equals_json(
-    name: str, doc: bytes, record_path: str | None, variant: str, engine: str
+    name: str, doc: bytes, record_path: str | None, variant: str
 ) -> None:
     options, _ = VARIANTS[variant]
     assert ours_yaml(doc, options) == ours_json(doc, options)
@@ -402,7 +378,7 @@ def test_corpus_yaml_equals_json(
     ("name", "doc", "record_path"), JSONL_CORPUS, ids=[c[0] for c in JSONL_CORPUS]
 )
 def test_corpus_jsonl_matches_xmltodict_records(
-    name: str, doc: bytes, record_path: str, variant: str, engine: str
+    name: str, doc: bytes, record_path: str, variant: str
 ) -> None:
     options, kwargs = VARIANTS[variant]
     lines, result = ours_jsonl(doc, {**options, "record_path": record_path})
@@ -445,7 +421,7 @@ AUTO_PICK = [
 
 
 @pytest.mark.parametrize(("name", "doc", "expected_path"), AUTO_PICK, ids=[a[0] for a in AUTO_PICK])
-def test_jsonl_auto_record_path(name: str, doc: bytes, expected_path: str, engine: str) -> None:
+def test_jsonl_auto_record_path(name: str, doc: bytes, expected_path: str) -> None:
     lines, result = ours_jsonl(doc)
     assert result.record_path == expected_path
     assert lines == records_at(xmltodict.parse(doc), expected_path)
@@ -640,8 +616,7 @@ def test_random_documents_json_matches_xmltodict(data: st.DataObject, document) 
     doc, _ = document
     options, kwargs = _options(data.draw(OPTION_SETS, label="options"), data.draw)
     expected = xmltodict.parse(doc, **kwargs)
-    with engine_path(data.draw(st.booleans(), label="accelerated")):
-        assert ours_json(doc, options) == expected
+    assert ours_json(doc, options) == expected
 
 
 @settings(HYPOTHESIS_SETTINGS, max_examples=200)
@@ -649,8 +624,7 @@ def test_random_documents_json_matches_xmltodict(data: st.DataObject, document) 
 def test_random_documents_yaml_equals_json(data: st.DataObject, document) -> None:
     doc, _ = document
     options, _ = _options(data.draw(OPTION_SETS, label="options"), data.draw)
-    with engine_path(data.draw(st.booleans(), label="accelerated")):
-        assert ours_yaml(doc, options) == ours_json(doc, options)
+    assert ours_yaml(doc, options) == ours_json(doc, options)
 
 
 @settings(HYPOTHESIS_SETTINGS, max_examples=400)
@@ -665,7 +639,6 @@ def test_random_documents_jsonl_matches_xmltodict_records(
         label="options",
     )
     options, kwargs = _options(choice, data.draw)
-    with engine_path(data.draw(st.booleans(), label="accelerated")):
-        lines, result = ours_jsonl(doc, {**options, "record_path": path})
+    lines, result = ours_jsonl(doc, {**options, "record_path": path})
     assert lines == records_at(xmltodict.parse(doc, **kwargs), path)
     assert result.record_path == path
