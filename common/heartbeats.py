@@ -42,3 +42,16 @@ def live_workers(client: redis.Redis) -> list[dict[str, Any]]:
     infos = client.mget([keys.worker_info(name) for name in names])
     return [{"hostname": name, **(json.loads(info) if info else {})}
             for name, info in zip(names, infos, strict=True)]
+
+
+def beat_tick(client: redis.Redis, hostname: str, ttl_seconds: int) -> None:
+    """Celery beat is alive and scheduling (one beat per deployment)."""
+    client.set(keys.beat_heartbeat(),
+               json.dumps({"hostname": hostname, "last_seen": utc_timestamp(time.time())}),
+               ex=ttl_seconds)
+
+
+def beat_seen(client: redis.Redis) -> dict[str, Any] | None:
+    """What the beat's last heartbeat said, or None when it lapsed."""
+    value = client.get(keys.beat_heartbeat())
+    return json.loads(value) if value else None

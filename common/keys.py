@@ -36,3 +36,8 @@ def worker_heartbeats() -> str:
 def worker_info(hostname: str) -> str:
     """String (JSON): what a live worker says about itself; expires with its heartbeat."""
     return f"{PREFIX}:worker:{hostname}"
+
+
+def beat_heartbeat() -> str:
+    """String (JSON): celery beat's last sign of life; expires when it stops ticking."""
+    return f"{PREFIX}:beat"

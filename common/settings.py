@@ -5,8 +5,9 @@
 that names the variable. `.env.example` lists the same variables with their defaults.
 
 Defaults depend on DEPLOY_ENV (development | staging | production): development binds to
-loopback and keeps data under ./var; production requires REDIS_URL, DATA_DIR and
-FLOWER_BASIC_AUTH (for Flower) to be set explicitly.
+loopback and keeps data under ./var and is the only stage where DEBUG may be on; staging and
+production bind to every interface and need REDIS_URL; production also needs DATA_DIR, and
+Flower there refuses to start without strong FLOWER_BASIC_AUTH credentials.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cpus import available_cpus
 from .logs import json_line
 
 STAGES = ("development", "staging", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MiB = 1024 * 1024
 
-_CPUS = os.cpu_count() or 1
+_CPUS = available_cpus()  # the container's CPU limit, not the host's core count
 
 # Per-stage defaults; a variable missing from a stage's table has no default there (required).
 _STAGE_DEFAULTS: dict[str, dict[str, str]] = {
@@ -38,13 +40,13 @@ _STAGE_DEFAULTS: dict[str, dict[str, str]] = {
     "staging": {
         "DATA_DIR": "/data",
         "LOG_LEVEL": "INFO",
-        "API_BIND": "0.0.0.0:8000",
+        "API_BIND": "0.0.0.0:5000",
         "FLOWER_ADDRESS": "0.0.0.0",
         "FLOWER_BASIC_AUTH": "",
     },
     "production": {
         "LOG_LEVEL": "INFO",
-        "API_BIND": "0.0.0.0:8000",
+        "API_BIND": "0.0.0.0:5000",
         "FLOWER_ADDRESS": "0.0.0.0",
         "FLOWER_BASIC_AUTH": "",  # but Flower itself refuses to start without it
     },
@@ -52,6 +54,7 @@ _STAGE_DEFAULTS: dict[str, dict[str, str]] = {
 
 # Defaults shared by every stage.
 _COMMON_DEFAULTS: dict[str, str] = {
+    "DEBUG": "false",  # refused outside development
     "MAX_UPLOAD_BYTES": str(300 * MiB),
     "RESULT_TTL_SECONDS": "86400",
     "TOMBSTONE_TTL_SECONDS": str(7 * 86400),
@@ -65,9 +68,9 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "SWEEP_INTERVAL_SECONDS": "300",
     "MAX_WAIT_SECONDS": "60",
     "LEGACY_WAIT_SECONDS": "30",
-    "API_WORKERS": str(_CPUS),
-    "API_THREADS": "8",
-    "API_TIMEOUT": "600",
+    "API_WORKERS": str(max(2, _CPUS)),  # two at least: one recycling never empties the API
+    "API_THREADS": "16",
+    "API_TIMEOUT": "120",
     "API_GRACEFUL_TIMEOUT": "60",
     "API_KEEPALIVE": "5",
     "API_MAX_REQUESTS": "1000",
@@ -77,6 +80,13 @@ _COMMON_DEFAULTS: dict[str, str] = {
 }
 
 VARIABLES: tuple[str, ...] = ("DEPLOY_ENV", *_STAGE_DEFAULTS["development"], *_COMMON_DEFAULTS)
+# Defaults computed on this machine (from its CPUs) rather than fixed.
+COMPUTED_DEFAULTS = frozenset({"API_WORKERS", "WORKER_CONCURRENCY"})
+
+
+def stage_defaults(stage: str) -> dict[str, str]:
+    """Every variable's default under DEPLOY_ENV=stage; a variable missing here is required."""
+    return {**_COMMON_DEFAULTS, **_STAGE_DEFAULTS[stage]}
 
 
 class SettingsError(ValueError):
@@ -91,6 +101,7 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     deploy_env: str
+    debug: bool
     redis_url: str
     data_dir: Path
     log_level: str
@@ -130,7 +141,7 @@ class _Reader:
 
     def __init__(self, environ: Mapping[str, str], stage: str) -> None:
         self.environ = environ
-        self.defaults = {**_COMMON_DEFAULTS, **_STAGE_DEFAULTS[stage]}
+        self.defaults = stage_defaults(stage)
         self.stage = stage
 
     def raw(self, name: str) -> str:
@@ -182,17 +193,48 @@ def _bind(reader: _Reader) -> str:
     return bind
 
 
-def _basic_auth(reader: _Reader, required: bool) -> str:
+# Refused as Flower passwords in production, beside anything shorter than MIN_PASSWORD_LENGTH
+# or equal to its user name.
+WEAK_PASSWORDS = frozenset({"admin", "password", "secret", "changeme", "change-me", "flower",
+                            "celery", "test", "guest", "letmein", "qwerty", "123456",
+                            "12345678", "123456789", "1234567890", "password123"})
+MIN_PASSWORD_LENGTH = 12
+
+
+def _basic_auth(reader: _Reader, production_flower: bool) -> str:
     value = reader.raw("FLOWER_BASIC_AUTH")
     if not value:
-        if required:
+        if production_flower:
             raise SettingsError("FLOWER_BASIC_AUTH", "must be set when DEPLOY_ENV=production")
         return ""
     for pair in value.split(","):
         user, sep, password = pair.partition(":")
         if not (sep and user and password):
             raise SettingsError("FLOWER_BASIC_AUTH", "must be user:password[,user:password…]")
+        weak = (len(password) < MIN_PASSWORD_LENGTH or password.lower() in WEAK_PASSWORDS
+                or password == user)
+        if production_flower and weak:
+            raise SettingsError(
+                "FLOWER_BASIC_AUTH",
+                f"the password of user {user!r} is too weak for DEPLOY_ENV=production: use "
+                f"{MIN_PASSWORD_LENGTH} characters or more, neither the user name nor a common "
+                "password")
     return value
+
+
+def _debug(reader: _Reader) -> bool:
+    debug = reader.boolean("DEBUG")
+    if debug and reader.stage != "development":
+        raise SettingsError("DEBUG", f"must be false when DEPLOY_ENV={reader.stage} "
+                            "(debug is for development only)")
+    return debug
+
+
+def _log_level(reader: _Reader, debug: bool) -> str:
+    """LOG_LEVEL when set; otherwise DEBUG under DEBUG=true, else the stage's default."""
+    if debug and not (reader.environ.get("LOG_LEVEL") or "").strip():
+        return "DEBUG"
+    return reader.choice("LOG_LEVEL", LOG_LEVELS)
 
 
 def load_settings(
@@ -207,6 +249,7 @@ def load_settings(
     if stage not in STAGES:
         raise SettingsError("DEPLOY_ENV", f"must be one of {', '.join(STAGES)}, not {stage!r}")
     r = _Reader(environ, stage)
+    debug = _debug(r)
 
     soft = r.integer("JOB_SOFT_TIME_LIMIT", 1)
     hard = r.integer("JOB_TIME_LIMIT", 2)
@@ -224,9 +267,10 @@ def load_settings(
 
     return Settings(
         deploy_env=stage,
+        debug=debug,
         redis_url=_redis_url(r),
         data_dir=Path(r.raw("DATA_DIR")).expanduser().absolute(),
-        log_level=r.choice("LOG_LEVEL", LOG_LEVELS),
+        log_level=_log_level(r, debug),
         max_upload_bytes=r.integer("MAX_UPLOAD_BYTES", 1),
         result_ttl_seconds=r.integer("RESULT_TTL_SECONDS", 60),
         tombstone_ttl_seconds=r.integer("TOMBSTONE_TTL_SECONDS", 60),
@@ -251,7 +295,8 @@ def load_settings(
         forwarded_allow_ips=r.raw("FORWARDED_ALLOW_IPS"),
         flower_address=r.raw("FLOWER_ADDRESS"),
         flower_port=r.integer("FLOWER_PORT", 1, 65535),
-        flower_basic_auth=_basic_auth(r, required=service == "flower" and stage == "production"),
+        flower_basic_auth=_basic_auth(r, production_flower=service == "flower"
+                                      and stage == "production"),
     )
 
 

@@ -129,11 +129,12 @@ def error_of(response, status: int, code: str) -> dict:
 class Process:
     """A subprocess whose output goes to a log file; stopped with SIGTERM, then SIGKILL."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path,
+                 cwd: Path = REPO) -> None:
         self.name = name
         self.log = log
         with open(log, "ab") as out:  # the child keeps its own descriptor
-            self.popen = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out,
+            self.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out,
                                           stderr=subprocess.STDOUT, start_new_session=True)
 
     @property

@@ -40,6 +40,8 @@ app.conf.update(
     # Events for Flower.
     worker_send_task_events=True,
     worker_hijack_root_logger=False,
+    # Beat's own scheduler plus a heartbeat for its health check (worker/beat.py).
+    beat_scheduler="worker.beat:HeartbeatScheduler",
     beat_schedule={
         "sweep-expired-jobs": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_seconds},
     },

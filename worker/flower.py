@@ -16,6 +16,8 @@ import sys
 from common.logs import configure_logging
 from common.settings import settings_or_exit
 
+MANAGED_VARIABLES = ("FLOWER_ADDRESS", "FLOWER_PORT", "FLOWER_BASIC_AUTH")
+
 
 def flower_argv(address: str, port: int, basic_auth: str) -> list[str]:
     argv = ["-A", "worker.app", "flower", "--logging=none", f"--address={address}",
@@ -28,9 +30,11 @@ def flower_argv(address: str, port: int, basic_auth: str) -> list[str]:
 def main() -> None:
     settings = settings_or_exit("flower")
     configure_logging("flower", settings.log_level)
-    # Flower also reads FLOWER_* variables itself; an empty FLOWER_BASIC_AUTH would turn into
-    # one empty credential. The validated value goes in through the arguments instead.
-    os.environ.pop("FLOWER_BASIC_AUTH", None)
+    # Flower also reads FLOWER_* variables itself: an empty FLOWER_BASIC_AUTH would turn into
+    # one empty credential, an empty FLOWER_PORT (compose's "${FLOWER_PORT:-}") into a crash.
+    # The validated values go in through the arguments instead.
+    for name in MANAGED_VARIABLES:
+        os.environ.pop(name, None)
 
     from celery.bin.celery import celery
 

@@ -1,10 +1,12 @@
 """Worker health: a heartbeat in Redis while the worker runs, and a ping command for probes.
 
     python -m worker.health [--hostname celery@HOST] [--timeout 5]
+    python -m worker.health --beat
     xmlconv-worker-health          (the same, as a console script)
 
 exits 0 when that worker answers a broadcast ping through the broker (a container
 HEALTHCHECK), 1 otherwise. The default hostname is Celery's own default, celery@<this host>.
+With --beat: exits 0 while celery beat's heartbeat (worker/beat.py) has not lapsed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from celery import bootsteps
 from common import heartbeats
 from common.logs import json_line, utc_timestamp
 from common.redis_conn import connect
-from common.settings import load_settings
+from common.settings import load_settings, settings_or_exit
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hostname", default=f"celery@{socket.gethostname()}",
                         help="the worker's node name (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--beat", action="store_true",
+                        help="check celery beat's heartbeat instead of pinging a worker")
     args = parser.parse_args(argv)
+    if args.beat:
+        return _beat_health()
 
     from .app import app  # settings are read (and checked) here
 
@@ -80,6 +86,20 @@ def main(argv: list[str] | None = None) -> int:
                     "worker answered" if alive else "worker did not answer",
                     hostname=args.hostname), flush=True)
     return 0 if alive else 1
+
+
+def _beat_health() -> int:
+    client = connect(settings_or_exit("beat-health"))
+    try:
+        seen = heartbeats.beat_seen(client)
+    except Exception as exc:  # Redis away: unhealthy, said in one line
+        seen, error = None, type(exc).__name__
+    else:
+        error = None if seen else "no heartbeat"
+    print(json_line("beat-health", "INFO" if seen else "ERROR", "worker.health",
+                    "beat is ticking" if seen else "beat is not ticking",
+                    **(seen or {"error": error})), flush=True)
+    return 0 if seen else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,109 @@
+"""docker-compose.yml: valid against the Compose Specification's JSON schema (checked in beside
+this file), and shaped as docs/deployment.md promises — scalable workers, healthy-first startup,
+every variable defaulted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from stackfiles import APP_SERVICES, compose, placeholders, service_environment
+
+from common.settings import VARIABLES, load_settings
+
+SCHEMA = Path(__file__).with_name("compose-spec.json")
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft7Validator:
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def test_compose_file_follows_the_compose_specification(validator):
+    errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(
+        compose())]
+    assert errors == []
+
+
+def test_the_schema_does_refuse_a_broken_file(validator):
+    broken = {"services": {"api": {"image": "x", "restart_policy": "always",
+                                   "depends_on": {"redis": {"condition": "healthy"}}}}}
+    assert len(list(validator.iter_errors(broken))) >= 2
+
+
+def test_every_variable_has_a_default_so_a_bare_up_works():
+    found = placeholders()
+    assert found
+    for match in found:
+        if match.group(0) != "$$":
+            assert match["op"] == ":-", f"{match.group(0)} has no ${{VAR:-default}} default"
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_application_services_get_every_variable_and_valid_settings(service):
+    environment = service_environment(service)
+    assert sorted(environment) == sorted(VARIABLES)
+    settings = load_settings(environment, service=service)
+    assert settings.deploy_env == "staging" and str(settings.data_dir) == "/data"
+    assert settings.redis_url == "redis://redis:6379/0"
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_application_services_start_after_redis_is_healthy_and_restart(service):
+    spec = compose()["services"][service]
+    assert spec["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert spec["restart"] == "unless-stopped"
+    assert spec["env_file"] == [{"path": ".env", "required": False}]
+    assert "data:/data" in spec["volumes"]
+    assert spec["healthcheck"]["test"][0] == "CMD"
+
+
+def test_workers_scale():
+    services = compose()["services"]
+    assert all("container_name" not in spec for spec in services.values())
+    worker = services["worker"]
+    assert "ports" not in worker and "hostname" not in worker
+    # A running job finishes before the worker is killed (JOB_TIME_LIMIT by default).
+    assert _seconds(worker["stop_grace_period"]) > load_settings({}).job_time_limit
+
+
+def test_redis_keeps_queued_jobs_and_is_not_published():
+    compose_doc = compose()
+    redis = compose_doc["services"]["redis"]
+    assert redis["image"] == "redis:7"
+    assert "ports" not in redis
+    assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    assert redis["volumes"] == ["redis-data:/data"]
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert set(compose_doc["volumes"]) == {"data", "redis-data"}
+
+
+def test_published_ports():
+    services = compose()["services"]
+    assert services["api"]["ports"] == ["5000:5000"]
+    assert services["flower"]["ports"] == ["127.0.0.1:5555:5555"]
+    assert service_environment("api")["API_BIND"].endswith(":5000")
+    assert service_environment("flower")["FLOWER_PORT"] == "5555"
+
+
+def test_worker_beat_and_flower_share_one_image():
+    services = compose()["services"]
+    builds = {name: (services[name]["build"]["dockerfile"], services[name]["image"])
+              for name in ("worker", "beat", "flower")}
+    assert set(builds.values()) == {("Dockerfile.worker", "its-convert-xml-worker")}
+    assert services["api"]["build"]["dockerfile"] == "Dockerfile.api"
+
+
+def _seconds(duration: str) -> int:
+    units = {"h": 3600, "m": 60, "s": 1}
+    total, number = 0, ""
+    for char in duration:
+        if char.isdigit():
+            number += char
+        else:
+            total, number = total + int(number) * units[char], ""
+    return total
