@@ -141,6 +141,12 @@ DOCUMENTS: list[tuple[str, bytes, dict]] = [
         {},
     ),
     (
+        "yaml_tricky_strings_in_frames",
+        "<r><k>yes</k><k>~</k><k>007</k><m a=' x: y #z '>12:30</m><k>1e5</k>"
+        "<n>2026-11-25</n><k>a\\b\t\"c\"</k><m a=''>\u2028\x85\x7f😀</m></r>".encode(),
+        {"strip_whitespace": False},
+    ),
+    (
         "records",
         _records(40),
         {},
