@@ -136,6 +136,8 @@ def doc_service_table() -> dict[str, tuple[list[str], list[str]]]:
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) >= 3 and all(c.startswith("`") and c.endswith("`") for c in cells[:3]):
             service = cells[0].strip("`")
+            if not re.fullmatch(r"[a-z][a-z0-9_-]*", service):  # a variable's row elsewhere
+                continue
             rows[service] = (shlex.split(cells[1].strip("`")), shlex.split(cells[2].strip("`")))
     return rows
 
