@@ -178,3 +178,22 @@ cdef class Builder:
             else:
                 d[self.text_key] = [existing, text]
         return d
+
+    # -- depth only ---------------------------------------------------------------------
+    def check_depth(self, cetree._Element element, int depth):
+        """Raise (through depth_error) if the subtree nests deeper than max_depth; for
+        formats that never build values (text)."""
+        self._check_depth(element._c_node, depth)
+
+    cdef int _check_depth(self, tree.xmlNode* node, int depth) except -1:
+        cdef tree.xmlNode* child
+        if depth > self.max_depth:
+            self.depth_error(node.line if node.line < 65535 else None)
+        child = node.children
+        while child is not NULL:
+            if child.type == tree.XML_ELEMENT_NODE and child.children is not NULL:
+                self._check_depth(child, depth + 1)
+            elif child.type == tree.XML_ELEMENT_NODE and depth + 1 > self.max_depth:
+                self.depth_error(child.line if child.line < 65535 else None)
+            child = child.next
+        return 0

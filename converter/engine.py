@@ -31,7 +31,9 @@ def _conversion_runtime(max_depth: int):
     """Deep documents recurse once per level; values are acyclic, so the cyclic GC
     only costs time while millions of short-lived dicts are made."""
     limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, max_depth + 200))
+    # A value nests up to twice per element (a map, and a list of repeats); serializers
+    # recurse once per level.
+    sys.setrecursionlimit(max(limit, 2 * max_depth + 500))
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -59,7 +61,7 @@ def convert(
     format = parse_format(format)
     options = parse_options(options)
     src = Source(source, progress, chunk_size)
-    stream = TreeStream(src)
+    stream = TreeStream(src, options.max_depth)
     values = Values(options)
     with _conversion_runtime(options.max_depth):
         if format in ("json", "yaml"):
@@ -79,5 +81,5 @@ def convert(
             return ConversionResult(format, path, count, src.bytes_done)
         from .text import write_text
 
-        write_text(stream, dest, options)
+        write_text(stream, dest, options, values)
         return ConversionResult(format, bytes_in=src.bytes_done)

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
-import orjson
+from .render import json_bytes
 
 
 def write_jsonl(records: Iterable[Any], dest: BinaryIO) -> int:
-    dumps = orjson.dumps
-    newline = orjson.OPT_APPEND_NEWLINE
     write = dest.write
     count = 0
     for record in records:
-        write(dumps(record, option=newline))
+        write(json_bytes(record) + b"\n")
         count += 1
     return count

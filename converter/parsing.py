@@ -70,15 +70,13 @@ _CODES_BY_MESSAGE = (
 )
 
 
-def _error_from(exc: etree.XMLSyntaxError, parser: etree.XMLPullParser) -> ConversionError:
-    # The first fatal error this parser logged is the cause; the exception's own message
-    # can be a later, vaguer one ("no element found") without a position.
-    logged = [e for e in parser.error_log if e.level_name in ("FATAL", "ERROR")]
-    if not logged:  # some errors reach only the exception's (thread-wide) log
-        logged = [e for e in exc.error_log if e.level_name in ("FATAL", "ERROR")][-1:]
-    entry = logged[0] if logged else None
-    if entry is not None:
-        message, line, column = entry.message, entry.line, entry.column
+def _error_from(exc: etree.XMLSyntaxError) -> ConversionError:
+    # The first error libxml2 logged for this document is the cause (the thread's log is
+    # cleared when a document starts); the exception itself can carry a later, vaguer
+    # one ("no element found"), as a push parser may stumble on after the first error.
+    logged = [e for e in exc.error_log if e.level_name in ("FATAL", "ERROR") and e.line]
+    if logged:
+        message, line, column = logged[0].message, logged[0].line, logged[0].column
     else:
         message = exc.msg or str(exc)
         line, column = exc.position if exc.position else (0, 0)
@@ -92,7 +90,7 @@ def _feed(parser: etree.XMLPullParser, chunk: bytes) -> None:
     try:
         parser.feed(chunk)
     except etree.XMLSyntaxError as exc:
-        raise _error_from(exc, parser) from None
+        raise _error_from(exc) from None
     except LookupError as exc:  # an encoding name libxml2 and Python do not know
         raise ConversionError(ENCODING_ERROR, f"unsupported encoding: {exc}") from None
 
@@ -101,7 +99,7 @@ def _close(parser: etree.XMLPullParser) -> None:
     try:
         parser.close()
     except etree.XMLSyntaxError as exc:
-        raise _error_from(exc, parser) from None
+        raise _error_from(exc) from None
 
 
 def refuse_entities(root: etree._Element) -> None:
@@ -126,17 +124,32 @@ def refuse_entities(root: etree._Element) -> None:
 class TreeStream:
     """Feeds a Source to libxml2 and yields after every chunk; `root` is the tree so far."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, max_depth: int) -> None:
         self.source = source
+        self.max_depth = max_depth
         self.root: etree._Element | None = None
 
     def __iter__(self) -> Iterator[bool]:
         """Yields False after each chunk (once the root has started), then True once
         the document is complete."""
+        etree.clear_error_log()  # errors are read back from it: start from this document's
         chunks = iter(self.source.chunks())
-        seen, root_tag = self._sniff_root_tag(chunks)
+        try:
+            seen, root_tag = self._sniff_root_tag(chunks)
+            yield from self._parse(root_tag, chain(seen, chunks))
+        except ConversionError as error:
+            if error.code != DEPTH_LIMIT_EXCEEDED:
+                raise
+            # libxml2's own ceiling (2048) was hit: say it in terms of the user's limit.
+            raise ConversionError(
+                DEPTH_LIMIT_EXCEEDED,
+                f"elements are nested deeper than the limit of {self.max_depth} levels",
+                line=error.line, column=error.column,
+            ) from None
+
+    def _parse(self, root_tag: str, chunks: Iterator[bytes]) -> Iterator[bool]:
         parser = _parser(events=("start",), tag=root_tag)
-        for chunk in chain(seen, chunks):
+        for chunk in chunks:
             _feed(parser, chunk)
             self._read_events(parser)
             if self.root is not None:
@@ -159,6 +172,8 @@ class TreeStream:
                 return seen, element.tag
             if size > _SNIFF_LIMIT:
                 break
+        if not self.source.saw_content:
+            raise ConversionError(EMPTY_INPUT, "the input contains only whitespace")
         if size <= _SNIFF_LIMIT:
             _close(sniffer)  # the whole input was read: libxml2 says what is wrong, if anything
             for _event, element in sniffer.read_events():

@@ -8,12 +8,22 @@ prefix, so that a large first value can stay on disk until we know which form it
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import orjson
 
 # ---------------------------------------------------------------------------- JSON
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson stops at 255 levels of nesting; deeper values (up to
+    max_depth elements, each a map and maybe a list) go through the standard library."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class JsonRenderer:
@@ -23,7 +33,7 @@ class JsonRenderer:
         return b""
 
     def item(self, value: Any, level: int) -> bytes:
-        return orjson.dumps(value)
+        return json_bytes(value)
 
     def map_open(self) -> bytes:
         return b"{"
@@ -47,7 +57,7 @@ class JsonRenderer:
         return b"]}\n" if as_list else b"}\n"
 
     def document(self, key: str, value: Any) -> bytes:
-        return orjson.dumps({key: value}) + b"\n"
+        return json_bytes({key: value}) + b"\n"
 
 
 # ---------------------------------------------------------------------------- YAML

@@ -17,6 +17,7 @@ ProgressCallback = Callable[[int, int], None]
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _WHITESPACE = b" \t\r\n"
+_SNIFF_BYTES = 64 * 1024  # leading whitespace beyond this is left to libxml2 to judge
 
 
 def _total_size(stream: BinaryIO) -> int:
@@ -34,16 +35,32 @@ def _total_size(stream: BinaryIO) -> int:
         return 0
 
 
-def sniff(first: bytes) -> None:
-    """Refuse empty input and input that plainly is not XML, before libxml2 sees it."""
-    if not first:
+def _decided(prefix: bytes) -> bool:
+    """Whether the input's first bytes say enough to judge them (BOMs can be 3 bytes)."""
+    if len(prefix) < 4:
+        return False
+    if prefix.startswith(_UTF16_BOMS) or prefix[:2] in (b"<\x00", b"\x00<"):
+        return True
+    body = prefix[3:] if prefix.startswith(_UTF8_BOM) else prefix
+    return bool(body.lstrip(_WHITESPACE))
+
+
+def sniff(prefix: bytes, complete: bool) -> None:
+    """Refuse empty input and input that plainly is not XML, before libxml2 sees it.
+
+    `complete`: the prefix is the whole input. Otherwise an undecided prefix (only
+    whitespace so far) passes, and libxml2 judges the rest.
+    """
+    if not prefix and complete:
         raise ConversionError(EMPTY_INPUT, "the input is empty")
-    if first.startswith(_UTF16_BOMS) or first[:2] in (b"<\x00", b"\x00<"):
+    if prefix.startswith(_UTF16_BOMS) or prefix[:2] in (b"<\x00", b"\x00<"):
         return  # UTF-16: libxml2 decodes it and judges it
-    body = first[3:] if first.startswith(_UTF8_BOM) else first
+    body = prefix[3:] if prefix.startswith(_UTF8_BOM) else prefix
     stripped = body.lstrip(_WHITESPACE)
     if not stripped:
-        raise ConversionError(EMPTY_INPUT, "the input contains only whitespace")
+        if complete:
+            raise ConversionError(EMPTY_INPUT, "the input contains only whitespace")
+        return
     if not stripped.startswith(b"<"):
         raise ConversionError(
             NOT_XML, "the input is not XML: it does not start with '<'", line=1, column=1
@@ -67,6 +84,7 @@ class Source:
         self._chunk_size = chunk_size
         self.bytes_done = 0
         self.bytes_total = 0
+        self.saw_content = False  # anything but whitespace (and a BOM) seen yet
 
     def chunks(self) -> Iterator[bytes]:
         if isinstance(self._source, (str, os.PathLike)):
@@ -77,21 +95,25 @@ class Source:
 
     def _read(self, stream: BinaryIO) -> Iterator[bytes]:
         self.bytes_total = _total_size(stream)
-        first = True
-        while True:
-            chunk = stream.read(self._chunk_size)
-            if first:
-                # Whitespace-only chunks are joined so that sniffing sees real content.
-                while chunk and not chunk.strip(_WHITESPACE) and len(chunk) < 1 << 20:
-                    more = stream.read(self._chunk_size)
-                    if not more:
-                        break
-                    chunk += more
-                sniff(chunk)
-                first = False
-            if not chunk:
-                return
+        prefix = b""  # held back until sniffing can judge it
+        sniffing = True
+        while chunk := stream.read(self._chunk_size):
             self.bytes_done += len(chunk)
             if self._progress is not None:
                 self._progress(self.bytes_done, max(self.bytes_total, self.bytes_done))
-            yield chunk
+            if sniffing:
+                prefix += chunk
+                if not _decided(prefix) and len(prefix) < _SNIFF_BYTES:
+                    continue
+                sniff(prefix, complete=False)
+                chunk, prefix, sniffing = prefix, b"", False
+            yield self._seen(chunk)
+        if sniffing:
+            sniff(prefix, complete=True)
+            yield self._seen(prefix)
+
+    def _seen(self, chunk: bytes) -> bytes:
+        if not self.saw_content:
+            body = chunk[3:] if chunk.startswith(_UTF8_BOM) else chunk
+            self.saw_content = bool(body.strip(_WHITESPACE))
+        return chunk

@@ -13,27 +13,27 @@ from __future__ import annotations
 
 import csv
 import io
+import pickle
 import tempfile
 from collections.abc import Iterable
 from typing import Any, BinaryIO
-
-import orjson
 
 
 class Shape:
     """What a path looked like across all records."""
 
-    __slots__ = ("children", "is_list", "max_items", "has_text")
+    __slots__ = ("children", "is_list", "max_items", "text_position")
 
     def __init__(self) -> None:
         self.children: dict[str, Shape] = {}
         self.is_list = False
         self.max_items = 1
-        self.has_text = False
+        self.text_position: int | None = None  # children seen before the first text
 
     def observe(self, value: Any) -> None:
         if not isinstance(value, dict):
-            self.has_text = True
+            if self.text_position is None:
+                self.text_position = len(self.children)
             return
         children = self.children
         for key, item in value.items():
@@ -50,14 +50,16 @@ class Shape:
                 child.observe(item)
 
     def columns(self, path: tuple[str, ...], text_key: str) -> Iterable[tuple[str, ...]]:
-        if self.has_text:
-            yield (*path, text_key) if self.children or not path else path
-        for key, child in self.children.items():
+        for index, (key, child) in enumerate(self.children.items()):
+            if index == self.text_position:
+                yield (*path, text_key)
             if child.is_list:
-                for index in range(child.max_items):
-                    yield from child.columns((*path, key, str(index)), text_key)
+                for number in range(child.max_items):
+                    yield from child.columns((*path, key, str(number)), text_key)
             else:
                 yield from child.columns((*path, key), text_key)
+        if self.text_position is not None and self.text_position >= len(self.children):
+            yield (*path, text_key) if self.children or not path else path
 
 
 def _flatten(shape: Shape, value: Any, path: tuple[str, ...], row: dict, text_key: str) -> None:
@@ -89,8 +91,9 @@ def write_csv(records: Iterable[Any], dest: BinaryIO, text_key: str) -> int:
     count = 0
     with tempfile.TemporaryFile() as spool:
         for record in records:
-            shape.observe(record)
-            spool.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+            if record is not None:  # an empty record is a row of empty cells, not a column
+                shape.observe(record)
+            pickle.dump(record, spool, pickle.HIGHEST_PROTOCOL)
             count += 1
         columns = list(dict.fromkeys(shape.columns((), text_key)))
         text = io.TextIOWrapper(dest, encoding="utf-8", newline="", write_through=True)
@@ -99,9 +102,9 @@ def write_csv(records: Iterable[Any], dest: BinaryIO, text_key: str) -> int:
             if columns:
                 writer.writerow([".".join(column) for column in columns])
             spool.seek(0)
-            for line in spool:
+            for _ in range(count):
                 row: dict = {}
-                _flatten(shape, orjson.loads(line), (), row, text_key)
+                _flatten(shape, pickle.load(spool), (), row, text_key)
                 writer.writerow([_cell(row.get(column)) for column in columns])
         finally:
             text.detach()  # leave dest open for the caller

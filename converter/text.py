@@ -11,12 +11,13 @@ from lxml import etree
 
 from .options import Options
 from .parsing import TreeStream
-from .values import is_element
+from .values import Values, is_element
 
 
 class TextWriter:
-    def __init__(self, dest: BinaryIO, options: Options) -> None:
+    def __init__(self, dest: BinaryIO, options: Options, values: Values) -> None:
         self.dest = dest
+        self.values = values  # only for the depth limit: text needs no values
         self.separator = options.separator
         self.attributes = options.include_attributes
         self.open_path: list = []  # elements whose start (attributes, text) is written
@@ -58,6 +59,7 @@ class TextWriter:
         path = self.open_path
         if len(path) <= depth or path[depth] is not element:
             del path[depth:]
+            self.values.check_depth(element, depth + 1)
             if len(element) == 0 and not final:
                 return  # its text may still grow
             self._start(element)
@@ -72,6 +74,7 @@ class TextWriter:
             start = 1
         for child in element[start:complete]:
             if is_element(child):
+                self.values.check_subtree_depth(child, depth + 2)
                 self._subtree(child)
             self._emit(child.tail)
         if complete > 0:
@@ -87,8 +90,8 @@ class TextWriter:
             self.pieces.clear()
 
 
-def write_text(stream: TreeStream, dest: BinaryIO, options: Options) -> None:
-    writer = TextWriter(dest, options)
+def write_text(stream: TreeStream, dest: BinaryIO, options: Options, values: Values) -> None:
+    writer = TextWriter(dest, options, values)
     for final in stream:
         if stream.root is not None:
             writer.harvest(stream.root, 0, final)

@@ -76,6 +76,7 @@ class Values:
         self.value = builder.value  # (element, depth) -> value
         self.key = builder.key  # element -> its key
         self.attributes = builder.attributes  # element -> [(key, value)], xmlns included
+        self.check_subtree_depth = builder.check_depth  # (element, its depth): may raise
 
     def text(self, text: str | None) -> Any:
         """Joined character data as xmltodict keeps it, or None when it is dropped."""

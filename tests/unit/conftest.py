@@ -1,9 +1,5 @@
-"""Fixtures for the converter's unit tests (tests/unit/test_converter_*.py).
-
-`builder` runs a test with the C accelerator (converter/_accel.pyx) and, while the
-engine has one, with the Python reference path (converter.values.ACCELERATE = False).
-`run` and `fail` convert bytes in memory through whichever path `builder` selected.
-"""
+"""Fixtures for the converter's unit tests (tests/unit/test_converter_*.py):
+`run`, `run_result` and `fail` convert bytes in memory."""
 
 from __future__ import annotations
 
@@ -14,19 +10,7 @@ from typing import Any
 import pytest
 
 import converter
-import converter.values
 from converter import ConversionError
-
-# The Python reference path exists while converter.values.ACCELERATE does; since the
-# engine went C-only (one value builder) only the accelerated path is there to run.
-BUILDERS = ["accel", "python"] if hasattr(converter.values, "ACCELERATE") else ["accel"]
-
-
-@pytest.fixture(params=BUILDERS)
-def builder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if hasattr(converter.values, "ACCELERATE"):
-        monkeypatch.setattr(converter.values, "ACCELERATE", request.param == "accel")
-    return request.param
 
 
 def _convert(
@@ -41,7 +25,7 @@ def _convert(
 
 
 @pytest.fixture
-def run(builder: str) -> Callable[..., bytes]:
+def run() -> Callable[..., bytes]:
     """run(doc, fmt="json", options=None, chunk_size=None) -> the output bytes."""
 
     def run_(
@@ -58,7 +42,7 @@ def run(builder: str) -> Callable[..., bytes]:
 
 
 @pytest.fixture
-def run_result(builder: str) -> Callable[..., tuple[bytes, Any]]:
+def run_result() -> Callable[..., tuple[bytes, Any]]:
     """Like `run`, returning (output bytes, ConversionResult)."""
 
     def run_(
@@ -75,7 +59,7 @@ def run_result(builder: str) -> Callable[..., tuple[bytes, Any]]:
 
 
 @pytest.fixture
-def fail(builder: str) -> Callable[..., tuple[ConversionError, bytes]]:
+def fail() -> Callable[..., tuple[ConversionError, bytes]]:
     """fail(doc, fmt="json", options=None, chunk_size=None) -> (the error, partial output).
 
     Fails the test when the conversion succeeds or raises anything but ConversionError.

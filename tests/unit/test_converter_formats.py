@@ -1,6 +1,5 @@
 """Each output format as a user sees it: json, jsonl, csv, yaml and text.
 
-Every test runs on both value builders (the `builder` fixture in conftest.py).
 xmltodict is the reference for values; yaml must load to exactly the json value.
 """
 

@@ -1,5 +1,4 @@
-"""Streaming internals: the output must not depend on how the input is chunked, nor on
-which value builder (C accelerator or Python reference path) runs.
+"""Streaming internals: the output must not depend on how the input is chunked.
 
 Tiny chunks make every element arrive in pieces, so the document writer streams open
 elements as frames, spools repeated keys and joins text split across chunks; one big
@@ -166,40 +165,26 @@ FORMAT_VARIANTS: list[tuple[str, dict]] = [
 FORMAT_IDS = ["json", "json-indent", "yaml", "jsonl", "csv", "text", "text-attributes"]
 
 
-# Value builders to compare: the C accelerator, and the Python reference path while the
-# engine has one (converter.values.ACCELERATE).
-HAS_PYTHON_PATH = hasattr(converter.values, "ACCELERATE")
-ACCELERATE = (True, False) if HAS_PYTHON_PATH else (True,)
-
-
-def convert_with(doc: bytes, fmt: str, options: dict, chunk_size: int, accelerate: bool):
+def convert_with(doc: bytes, fmt: str, options: dict, chunk_size: int):
     """(output, record path) or ("error", code, line, column) for one conversion."""
-    if HAS_PYTHON_PATH:
-        saved = converter.values.ACCELERATE
-        converter.values.ACCELERATE = accelerate
     out = io.BytesIO()
     try:
         result = converter.convert(io.BytesIO(doc), out, fmt, options, chunk_size=chunk_size)
     except converter.ConversionError as error:
         return ("error", error.code, error.line, error.column)
-    finally:
-        if HAS_PYTHON_PATH:
-            converter.values.ACCELERATE = saved
     return out.getvalue(), result.record_path
 
 
 @pytest.mark.parametrize(("fmt", "fmt_options"), FORMAT_VARIANTS, ids=FORMAT_IDS)
 @pytest.mark.parametrize(("name", "doc", "options"), DOCUMENTS, ids=DOC_IDS)
-def test_output_is_identical_for_every_chunk_size_and_builder(
+def test_output_is_identical_for_every_chunk_size(
     name: str, doc: bytes, options: dict, fmt: str, fmt_options: dict
 ) -> None:
     options = {**options, **fmt_options}
-    reference = convert_with(doc, fmt, options, ONE_CHUNK, True)
+    reference = convert_with(doc, fmt, options, ONE_CHUNK)
     assert reference[0] != "error", reference
     for chunk_size in CHUNK_SIZES:
-        for accelerate in ACCELERATE:
-            got = convert_with(doc, fmt, options, chunk_size, accelerate)
-            assert got == reference, (chunk_size, "accelerated" if accelerate else "python")
+        assert convert_with(doc, fmt, options, chunk_size) == reference, chunk_size
 
 
 @pytest.mark.parametrize(("name", "doc", "options"), DOCUMENTS, ids=DOC_IDS)
@@ -215,11 +200,11 @@ def test_streamed_json_equals_xmltodict_and_yaml_equals_json(
         "process_namespaces": options.get("namespaces") == "expand",
     }
     for chunk_size in (7, ONE_CHUNK):
-        out, _ = convert_with(doc, "json", options, chunk_size, True)
+        out, _ = convert_with(doc, "json", options, chunk_size)
         value = json.loads(out)
         if options.get("types") != "infer":  # xmltodict has no type inference
             assert value == xmltodict.parse(doc, **kwargs)
-        assert yaml.safe_load(convert_with(doc, "yaml", options, chunk_size, True)[0]) == value
+        assert yaml.safe_load(convert_with(doc, "yaml", options, chunk_size)[0]) == value
 
 
 def test_spooled_groups_on_disk_give_the_same_output(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,22 +214,21 @@ def test_spooled_groups_on_disk_give_the_same_output(monkeypatch: pytest.MonkeyP
         + b"".join(b"<m>%d</m><n>%d</n>" % (i, i) for i in range(200))
         + b"</a><b/><a>3</a></r>"
     )
-    expected = {fmt: convert_with(doc, fmt, {}, ONE_CHUNK, True) for fmt in ("json", "yaml")}
+    expected = {fmt: convert_with(doc, fmt, {}, ONE_CHUNK) for fmt in ("json", "yaml")}
     monkeypatch.setattr(converter.document, "SPOOL_MEMORY", 16, raising=False)
     for fmt in ("json", "yaml"):
         for chunk_size in (7, 64):
-            assert convert_with(doc, fmt, {}, chunk_size, True) == expected[fmt]
+            assert convert_with(doc, fmt, {}, chunk_size) == expected[fmt]
     assert json.loads(expected["json"][0]) == xmltodict.parse(doc)
 
 
 def test_large_records_document_identical_across_chunk_sizes() -> None:
     doc = _records(3000)  # about 250 KB
     for fmt in ("json", "jsonl", "csv", "yaml", "text"):
-        reference = convert_with(doc, fmt, {}, ONE_CHUNK, True)
+        reference = convert_with(doc, fmt, {}, ONE_CHUNK)
         for chunk_size in (4096, 65536):
-            assert convert_with(doc, fmt, {}, chunk_size, True) == reference, fmt
-        assert convert_with(doc, fmt, {}, 4096, ACCELERATE[-1]) == reference, fmt
-    value = json.loads(convert_with(doc, "json", {}, 4096, True)[0])
+            assert convert_with(doc, fmt, {}, chunk_size) == reference, fmt
+    value = json.loads(convert_with(doc, "json", {}, 4096)[0])
     assert value == xmltodict.parse(doc)
     assert len(value["rows"]["row"]) == 3000
 
@@ -259,7 +243,7 @@ def test_file_path_source_equals_stream_source(tmp_path: Path) -> None:
         out_pathlike = io.BytesIO()
         converter.convert(path, out_pathlike, fmt, chunk_size=7)
         assert out.getvalue() == out_pathlike.getvalue() == convert_with(
-            doc, fmt, {}, ONE_CHUNK, True
+            doc, fmt, {}, ONE_CHUNK
         )[0]
 
 
