@@ -35,10 +35,17 @@ class JsonLogger(Logger):
                 "path": environ.get("PATH_INFO"),
                 "status": int(status),
                 "duration_ms": round(request_time.total_seconds() * 1000, 1),
-                "bytes": getattr(resp, "sent", None),
+                "bytes": _body_bytes(resp, environ),
                 "request_id": request_id,
                 "remote_addr": environ.get("REMOTE_ADDR"),
             },
         )
 
 
+def _body_bytes(resp: Any, environ: dict) -> int:
+    """Body bytes sent. gunicorn counts what goes through write(), not what sendfile()
+    sends (result downloads): for those, the declared Content-Length was sent."""
+    sent = getattr(resp, "sent", 0) or 0
+    if sent or environ.get("REQUEST_METHOD") == "HEAD":
+        return sent
+    return getattr(resp, "response_length", None) or 0

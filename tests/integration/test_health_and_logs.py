@@ -92,3 +92,25 @@ def test_every_line_is_json_and_a_request_id_follows_its_job(stack, samples):
                for r in api_lines)
     assert any(r.get("job_id") == job["id"] and r["request_id"] == request_id
                for r in worker_lines)
+
+
+def test_access_log_counts_the_bytes_of_a_download(stack, samples):
+    """One access line per request with method, path, status, duration and bytes; result
+    downloads go out through sendfile, and still count."""
+    job = accepted_job(submit_file(stack, samples["small"]))
+    assert stack.wait_finished(job["id"])["status"] == "succeeded"
+    request_id = "download-bytes-0001"
+    body = requests.get(stack.url(f"/jobs/{job['id']}/result"),
+                        headers={"X-Request-ID": request_id}, timeout=30).content
+
+    def access_line():
+        return next((json.loads(line) for line in stack.api.lines()
+                     if request_id in line and "gunicorn.access" in line), None)
+
+    wait_for(access_line, 10, "no access line for the download")
+    line = access_line()
+    assert (line["method"], line["path"], line["status"]) == (
+        "GET", f"/jobs/{job['id']}/result", 200)
+    assert line["bytes"] == len(body) > 0
+    assert line["duration_ms"] >= 0
+
