@@ -39,6 +39,7 @@ def _conversion_runtime(max_depth: int):
     try:
         yield
     finally:
+        sys.setrecursionlimit(limit)
         if gc_was_enabled:
             gc.enable()
 

@@ -22,9 +22,7 @@ class TextWriter:
         self.attributes = options.include_attributes
         self.open_path: list = []  # elements whose start (attributes, text) is written
         self.pieces: list[str] = []
-        # Entity references survive only in documents with an external DTD (which we
-        # never read); itertext would print them, so such documents take the walk.
-        self.walk = self.attributes
+        self.walk = self.attributes  # iterwalk instead of itertext (see write_text)
 
     def _emit(self, text: str | None) -> None:
         if text:
@@ -33,9 +31,6 @@ class TextWriter:
                 self.pieces.append(text)
 
     def _start(self, element) -> None:
-        if element.getparent() is None:
-            info = element.getroottree().docinfo
-            self.walk = self.walk or bool(info.system_url or info.public_id)
         if self.attributes:
             for value in element.values():
                 self._emit(value)
@@ -81,7 +76,6 @@ class TextWriter:
             del element[:complete]
         if not final and count - complete == 1 and is_element(element[0]):
             self.harvest(element[0], depth + 1, False)
-        self.flush()
 
     def flush(self) -> None:
         if self.pieces:
@@ -93,5 +87,10 @@ class TextWriter:
 def write_text(stream: TreeStream, dest: BinaryIO, options: Options, values: Values) -> None:
     writer = TextWriter(dest, options, values)
     for final in stream:
-        if stream.root is not None:
-            writer.harvest(stream.root, 0, final)
+        if not writer.open_path:
+            # Entity references survive only in documents with an external DTD (which we
+            # never read); itertext would print them, so such documents take the walk.
+            info = stream.root.getroottree().docinfo
+            writer.walk = writer.walk or bool(info.system_url or info.public_id)
+        writer.harvest(stream.root, 0, final)
+        writer.flush()
