@@ -1,5 +1,10 @@
-"""Fixtures for the converter's unit tests (tests/unit/test_converter_*.py):
-`run`, `run_result` and `fail` convert bytes in memory."""
+"""Fixtures for the converter's unit tests (tests/unit/test_converter_*.py), converting
+bytes in memory:
+
+    run(doc, fmt="json", options=None, chunk_size=None)  -> output bytes
+    run_result(doc, ...)  -> (output bytes, result)
+    fail(doc, ...)        -> (ConversionError, partial output)
+"""
 
 from __future__ import annotations
 
@@ -13,67 +18,36 @@ import converter
 from converter import ConversionError
 
 
-def _convert(
-    doc: bytes,
-    fmt: str,
-    options: Mapping[str, Any] | None,
-    chunk_size: int | None,
-    out: io.BytesIO,
-):
+def _convert(out: io.BytesIO, doc: bytes, fmt: str = "json",
+             options: Mapping[str, Any] | None = None, chunk_size: int | None = None) -> Any:
     kwargs = {} if chunk_size is None else {"chunk_size": chunk_size}
     return converter.convert(io.BytesIO(doc), out, fmt, dict(options or {}), None, **kwargs)
 
 
+def _run_result(doc: bytes, *args: Any, **kwargs: Any) -> tuple[bytes, Any]:
+    out = io.BytesIO()
+    result = _convert(out, doc, *args, **kwargs)
+    return out.getvalue(), result
+
+
+def _fail(doc: bytes, *args: Any, **kwargs: Any) -> tuple[ConversionError, bytes]:
+    """Fails the test when the conversion succeeds or raises anything but ConversionError."""
+    out = io.BytesIO()
+    with pytest.raises(ConversionError) as caught:
+        _convert(out, doc, *args, **kwargs)
+    return caught.value, out.getvalue()
+
+
 @pytest.fixture
 def run() -> Callable[..., bytes]:
-    """run(doc, fmt="json", options=None, chunk_size=None) -> the output bytes."""
-
-    def run_(
-        doc: bytes,
-        fmt: str = "json",
-        options: Mapping[str, Any] | None = None,
-        chunk_size: int | None = None,
-    ) -> bytes:
-        out = io.BytesIO()
-        _convert(doc, fmt, options, chunk_size, out)
-        return out.getvalue()
-
-    return run_
+    return lambda doc, *args, **kwargs: _run_result(doc, *args, **kwargs)[0]
 
 
 @pytest.fixture
 def run_result() -> Callable[..., tuple[bytes, Any]]:
-    """Like `run`, returning (output bytes, ConversionResult)."""
-
-    def run_(
-        doc: bytes,
-        fmt: str = "json",
-        options: Mapping[str, Any] | None = None,
-        chunk_size: int | None = None,
-    ) -> tuple[bytes, Any]:
-        out = io.BytesIO()
-        result = _convert(doc, fmt, options, chunk_size, out)
-        return out.getvalue(), result
-
-    return run_
+    return _run_result
 
 
 @pytest.fixture
 def fail() -> Callable[..., tuple[ConversionError, bytes]]:
-    """fail(doc, fmt="json", options=None, chunk_size=None) -> (the error, partial output).
-
-    Fails the test when the conversion succeeds or raises anything but ConversionError.
-    """
-
-    def fail_(
-        doc: bytes,
-        fmt: str = "json",
-        options: Mapping[str, Any] | None = None,
-        chunk_size: int | None = None,
-    ) -> tuple[ConversionError, bytes]:
-        out = io.BytesIO()
-        with pytest.raises(ConversionError) as caught:
-            _convert(doc, fmt, options, chunk_size, out)
-        return caught.value, out.getvalue()
-
-    return fail_
+    return _fail
