@@ -13,19 +13,26 @@ _settings = settings_or_exit("api")
 bind = _settings.api_bind
 proc_name = "xmlconv-api"
 
-# Threads, not processes, carry concurrent uploads. A 300 MB upload is a thread blocked on a
-# socket for minutes while the body streams to disk in constant memory; with gthread it holds
-# one of API_WORKERS x API_THREADS threads and nothing else, so slow clients never starve the
-# quick requests (status polls, health checks). Not gevent/eventlet: the upload path hashes and
-# (for gzip bodies) inflates every chunk in C, which releases the GIL for a thread but would
-# block a whole event loop; monkey-patching would also reach into Celery/kombu's publishing and
-# redis-py, and eventlet is deprecated.
-worker_class = "gthread"
+# Greenlets, not threads, carry the connections: gevent's worker (api/gunicorn_worker.py adds
+# an idle timeout to it). With gthread every connection held one of API_WORKERS x API_THREADS
+# threads for as long as its client took, so 40 slowloris sockets (headers, then a trickle of
+# body) starved /health; here a slow connection costs a greenlet, and up to
+# `worker_connections` of them wait on their sockets in each process. Whoever sends nothing for
+# API_CLIENT_TIMEOUT seconds is disconnected (a stalled upload gets 408); a keep-alive client
+# gets API_KEEPALIVE seconds in all for its next request's headers (gunicorn's own deadline).
+# An event loop runs one request at a time between I/O waits, so the CPU work of an upload must
+# come in small pieces. Measured: hashing a 1 MiB chunk takes ~2 ms, inflating one ~3 ms;
+# the upload path yields to the loop after every chunk (api/upload.py), so even a fast 300 MB
+# upload keeps /health under 1 s. gevent's monkey-patching reaches redis-py and Celery/kombu's
+# publishing: both cooperate with it (tests/integration/ run the API this way). Fallback:
+# `gunicorn -c gunicorn_config.py -k gthread ...` runs threads again, without the idle timeout.
+worker_class = "api.gunicorn_worker.GeventWorker"
+worker_connections = 1000  # per process, gunicorn's default
 workers = _settings.api_workers  # default: max(2, the container's CPUs)
-threads = _settings.api_threads
+threads = _settings.api_threads  # gthread only
 
-# With gthread, `timeout` is how long a worker's main loop may go silent before the arbiter
-# kills it, not a limit on a request: a slow upload can take as long as it takes.
+# `timeout` is how long a worker's event loop may go silent before the arbiter kills it, not a
+# limit on a request: a slow upload can take as long as it takes.
 timeout = _settings.api_timeout
 # On SIGTERM: stop accepting, let requests in flight (uploads included) finish this long.
 graceful_timeout = _settings.api_graceful_timeout

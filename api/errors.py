@@ -1,15 +1,19 @@
-"""Every error the API answers is `{"error": {"code", "message", "details"}}`: its own refusals,
-Werkzeug's HTTP errors (404, 405, …) and unexpected exceptions (500, logged, never shown)."""
+"""Every error the API answers is `{"error": {"code", "message", "details"}}`: its own refusals
+(common.errors.ServiceError, with their status), Werkzeug's HTTP errors (404, 405, …), Redis
+outages (503 with Retry-After, one log line) and unexpected exceptions (500, logged, never
+shown)."""
 
 from __future__ import annotations
 
 import logging
 
+import redis
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from common import errors
 from common.errors import ServiceError
+from common.lifecycle import queue_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -23,37 +27,41 @@ _CODE_BY_HTTP_STATUS = {
 
 
 class ApiError(ServiceError):
-    """A refusal with its HTTP status (and headers such as Retry-After)."""
+    """A refusal with its HTTP status first (the upload code's spelling)."""
 
     def __init__(self, status: int, code: str, message: str, details: dict | None = None,
                  headers: dict[str, str] | None = None) -> None:
-        super().__init__(code, message, details)
-        self.status = status
-        self.headers = headers or {}
+        super().__init__(code, message, details, status=status, headers=headers)
 
 
-def error_response(status: int, code: str, message: str, details: dict | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
-    response.status_code = status
-    response.headers.update(headers or {})
+def error_response(error: ServiceError) -> Response:
+    response = jsonify({"error": error.to_dict()})
+    response.status_code = error.status
+    response.headers.update(error.headers)
     return response
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError) -> Response:
+        return error_response(exc)
+
+    @app.errorhandler(redis.RedisError)
+    def _redis_down(exc: redis.RedisError) -> Response:
+        log.warning("job store unavailable: %s: %s", type(exc).__name__, exc)
+        return error_response(queue_unavailable())
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         allowed = getattr(exc, "valid_methods", None)
         headers = {"Allow": ", ".join(allowed)} if allowed else {}
-        return error_response(status, _CODE_BY_HTTP_STATUS.get(status, errors.HTTP_ERROR),
-                              exc.description or exc.name, headers=headers)
+        return error_response(ServiceError(
+            _CODE_BY_HTTP_STATUS.get(status, errors.HTTP_ERROR), exc.description or exc.name,
+            status=status, headers=headers))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")
-        return error_response(500, errors.INTERNAL_ERROR, "the server failed unexpectedly")
+        return error_response(ServiceError(errors.INTERNAL_ERROR,
+                                           "the server failed unexpectedly"))

@@ -9,6 +9,8 @@ import redis
 from flask import Blueprint, Response, jsonify
 
 from common import errors, heartbeats
+from common.errors import ServiceError
+from common.lifecycle import RETRY_AFTER_SECONDS
 
 from .errors import error_response
 from .services import services
@@ -36,7 +38,7 @@ def ready() -> Response:
     except redis.RedisError as exc:
         checks["redis"] = {"ok": False, "error": type(exc).__name__}
     try:
-        svc.storage.check_writable()
+        svc.lifecycle.storage.check_writable()
         checks["storage"] = {"ok": True}
     except OSError as exc:
         # The errno name only: the message would carry a filesystem path.
@@ -44,6 +46,8 @@ def ready() -> Response:
     failed = [name for name, check in checks.items() if not check["ok"]]
     if failed:
         log.warning("not ready", extra={"failed_checks": failed})
-        return error_response(503, errors.NOT_READY, f"failed checks: {', '.join(failed)}",
-                              {"checks": checks, "workers": workers}, {"Retry-After": "5"})
+        return error_response(ServiceError(
+            errors.NOT_READY, f"failed checks: {', '.join(failed)}",
+            {"checks": checks, "workers": workers}, status=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
     return jsonify({"status": "ready", "checks": checks, "workers": workers})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from common.errors import ServiceError
 from common.jobs import FAILED, SUCCEEDED
 
 from .errors import error_response
@@ -33,7 +34,7 @@ def convert_now(route: str) -> Response:
     if job.status == SUCCEEDED:
         return stream_result(job, as_attachment=False)
     if job.status == FAILED and job.error:
-        details = {k: v for k, v in job.error.items() if k not in ("code", "message")}
-        return error_response(422, job.error["code"], job.error["message"],
-                              {**details, "job_id": job.id})
+        error = ServiceError.from_record(job.error, status=422)
+        error.details["job_id"] = job.id
+        return error_response(error)
     return job_response(job)

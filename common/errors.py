@@ -1,17 +1,23 @@
-"""Every error code the service answers with, in one place.
+"""Every error code the service answers with, and the one type that carries an error.
 
 The converter's own codes (XML_PARSE_ERROR, XML_SECURITY_VIOLATION, INVALID_OPTION, …) live in
-converter/errors.py and reach clients unchanged inside a failed job's `error`. The codes here are
-the service's: HTTP-level refusals and the ways a job can fail outside the converter.
+converter/errors.py and reach clients unchanged, inside a failed job's `error` or a 400. The codes
+here are the service's: HTTP-level refusals and the ways a job can fail outside the converter.
+
+`ServiceError` is the only way an error is built: the API answers it as
+`{"error": {"code", "message", "details"}}` with its status, and a failed job records it as
+`{"code", "message", …details}` (line and column sit beside the code, as documented).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 # Requests
-INVALID_OPTION = "INVALID_OPTION"  # same name as the converter's; raised there, relayed here
 INVALID_REQUEST = "INVALID_REQUEST"
 MISSING_FILE = "MISSING_FILE"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # the client sent nothing for API_CLIENT_TIMEOUT
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 INVALID_GZIP = "INVALID_GZIP"
 IDEMPOTENCY_KEY_MISMATCH = "IDEMPOTENCY_KEY_MISMATCH"
@@ -35,16 +41,40 @@ INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
 class ServiceError(Exception):
-    """A refusal the API turns into `{"error": {"code", "message", "details"}}`."""
+    """An error with a stable code, a message for a person and details; `status` and `headers`
+    are what the HTTP layer answers it with (500 unless said otherwise)."""
 
-    def __init__(self, code: str, message: str, details: dict | None = None) -> None:
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None, *,
+                 status: int = 500, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = details or {}
+        self.status = status
+        self.headers = headers or {}
 
-    def to_dict(self) -> dict:
+    @classmethod
+    def from_conversion(cls, exc: Any, status: int = 500) -> ServiceError:
+        """The converter's ConversionError (its position or option become details)."""
+        details = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message")}
+        return cls(exc.code, exc.message, details, status=status)
+
+    @classmethod
+    def from_record(cls, error: dict[str, Any], status: int = 500) -> ServiceError:
+        """A failed job's recorded error, back as an error (the legacy routes answer it)."""
+        details = {k: v for k, v in error.items() if k not in ("code", "message")}
+        return cls(error["code"], error["message"], details, status=status)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The HTTP body's `error`."""
         return {"code": self.code, "message": self.message, "details": self.details}
+
+    def to_record(self) -> dict[str, Any]:
+        """A failed job's `error`."""
+        return {"code": self.code, "message": self.message, **self.details}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code!r}, {self.message!r})"
 
 
 class StorageError(Exception):

@@ -3,13 +3,25 @@
 A job's life, forward only:
 
     queued ──▶ running ──▶ succeeded | failed | cancelled
-      │          └─▶ running   (the broker redelivered it: a new run replaces the old one)
+      │  ▲       │
+      │  │       ├─▶ running   (its message came again: a new run replaces the old one)
+      │  └───────┘             (requeue: the run was lost; a new dispatch is queued)
       └──▶ cancelled
 
 Each transition is one Lua script, so that two processes racing (a client cancelling while a
 worker finishes, a redelivered task while the first run is still reporting) cannot both win.
-A running job belongs to one *run* (`run_id`): progress and the final status are accepted only
-from the run that owns the job, so a superseded run can never write a second result.
+
+- A queued job carries a *dispatch* token, and so does the Celery message that queues it. A worker
+  claims a job only with the message of its current dispatch: after a requeue, an older message
+  (the broker redelivering it much later) is refused, so no job runs twice from two messages.
+- A running job belongs to one *run* (`run_id`): progress and the final status are accepted only
+  from the run that owns the job, so a superseded run can never write a second result.
+- `attempts` counts claims; past `max_attempts` a claim or a requeue fails the job instead.
+
+Bookkeeping beside the hashes (common/keys.py): `running` scores each running job by its last
+sign of life (its run's progress, or its worker's heartbeat), so that a run that vanished is
+found within seconds; `unpublished` holds queued jobs whose message may not have reached the
+broker yet, so that a message lost between the two steps is sent again.
 
 Keys expire: an unfinished job lives `tombstone_ttl_seconds`, a finished one
 `result_ttl_seconds` after it finished. A tombstone outlives the record by `tombstone_ttl_seconds`
@@ -34,11 +46,18 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued", "running", "succeeded", "failed", "cancelled")
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
-ANY_RUN = "*"  # finish() from outside any run: the sweep failing a job whose worker vanished
+ANY_RUN = "*"  # finish() from outside any run
+# What start() answers besides a status: the message was of an older dispatch; the job was
+# claimed too often and has been failed.
+STALE, EXHAUSTED = "stale", "exhausted"
 
 
 def new_job_id() -> str:
     return str(uuid.uuid4())
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
 
 
 def is_job_id(value: str) -> bool:
@@ -50,7 +69,7 @@ def is_job_id(value: str) -> bool:
     return parsed.version == 4 and str(parsed) == value
 
 
-# KEYS: job, tombstone, idempotency, active
+# KEYS: job, tombstone, idempotency, unpublished
 # ARGV: job_id, record_ttl, tombstone_ttl, idempotency_ttl ("0" = no key), now, field, value, …
 _CREATE = """
 if ARGV[4] ~= '0' then
@@ -67,20 +86,51 @@ redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 return ARGV[1]
 """
 
-# KEYS: job, active.  ARGV: job_id, run_id, now, worker
-# Returns the status before the call; the job is ours only if that was queued or running.
-_START = """
-local status = redis.call('HGET', KEYS[1], 'status')
+# KEYS: job, unpublished.  ARGV: job_id, dispatch
+# The message of this dispatch is with the broker: nothing left to send again.
+_PUBLISHED = """
+if redis.call('HGET', KEYS[1], 'dispatch') == ARGV[2] or
+   redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+"""
+
+# Fail a job in place (used inside other scripts): fields, TTLs, bookkeeping.
+_FAIL_IN_PLACE = """
+local function fail_in_place(job, tombstone, job_id, now, error, record_ttl, tombstone_ttl)
+  redis.call('HSET', job, 'status', 'failed', 'error', error, 'finished_at', now,
+             'updated_at', now)
+  redis.call('EXPIRE', job, record_ttl)
+  redis.call('SET', tombstone, '1', 'EX', tombstone_ttl)
+  redis.call('ZREM', KEYS[3], job_id)
+  redis.call('ZREM', KEYS[4], job_id)
+end
+"""
+
+# KEYS: job, tombstone, running, unpublished
+# ARGV: job_id, run_id, now, worker, dispatch ("" = any), max_attempts, error, record_ttl,
+#       tombstone_ttl
+# Returns the status before the call, 'stale' or 'exhausted'; the job is this run's only if
+# that was queued or running.
+_START = _FAIL_IN_PLACE + """
+local current = redis.call('HMGET', KEYS[1], 'status', 'dispatch', 'attempts')
+local status = current[1]
 if not status then return false end
 if status ~= 'queued' and status ~= 'running' then return status end
+if ARGV[5] ~= '' and current[2] and current[2] ~= ARGV[5] then return 'stale' end
+if tonumber(current[3] or '0') >= tonumber(ARGV[6]) then
+  fail_in_place(KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[7], ARGV[8], ARGV[9])
+  return 'exhausted'
+end
 redis.call('HSET', KEYS[1], 'status', 'running', 'run_id', ARGV[2], 'started_at', ARGV[3],
            'updated_at', ARGV[3], 'bytes_done', '0', 'worker', ARGV[4])
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 return status
 """
 
-# KEYS: job, active.  ARGV: job_id, run_id, now, bytes_done, bytes_total
+# KEYS: job, running.  ARGV: job_id, run_id, now, bytes_done, bytes_total
 # Returns the job's status, or 'superseded' when another run owns it.
 _PROGRESS = """
 local current = redis.call('HMGET', KEYS[1], 'status', 'run_id')
@@ -92,7 +142,8 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 'running'
 """
 
-# KEYS: job, tombstone, active.  ARGV: job_id, run_id, record_ttl, tombstone_ttl, field, value, …
+# KEYS: job, tombstone, running, unpublished.
+# ARGV: job_id, run_id, record_ttl, tombstone_ttl, field, value, …
 # Returns 'ok' when this run moved the job to its final status, else the status it found.
 _FINISH = """
 local current = redis.call('HMGET', KEYS[1], 'status', 'run_id')
@@ -105,10 +156,34 @@ redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 return 'ok'
 """
 
-# KEYS: job, tombstone, active.  ARGV: job_id, now, record_ttl, tombstone_ttl
+# KEYS: job, tombstone, running, unpublished.
+# ARGV: job_id, run_id, now, dispatch, max_attempts, error, record_ttl, tombstone_ttl
+# The run `run_id` is gone: queue the job again under a new dispatch, or fail it once it has
+# been claimed max_attempts times. Returns 'requeued', 'failed', or what it found instead.
+_REQUEUE = _FAIL_IN_PLACE + """
+local current = redis.call('HMGET', KEYS[1], 'status', 'run_id', 'attempts')
+if not current[1] then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return false
+end
+if current[1] ~= 'running' then return current[1] end
+if current[2] ~= ARGV[2] then return 'superseded' end
+if tonumber(current[3] or '0') >= tonumber(ARGV[5]) then
+  fail_in_place(KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[6], ARGV[7], ARGV[8])
+  return 'failed'
+end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'dispatch', ARGV[4], 'run_id', '',
+           'bytes_done', '0', 'updated_at', ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+return 'requeued'
+"""
+
+# KEYS: job, tombstone, running, unpublished.  ARGV: job_id, now, record_ttl, tombstone_ttl
 # Cancels an unfinished job, or deletes a finished one (its tombstone stays: later reads get 410).
 # Returns the status before the call.
 _DISCARD = """
@@ -119,6 +194,7 @@ if status == 'queued' or status == 'running' then
   redis.call('EXPIRE', KEYS[1], ARGV[3])
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
   redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
 else
   redis.call('DEL', KEYS[1])
 end
@@ -130,13 +206,9 @@ def _num(value: str | None, kind: type = int) -> Any:
     return None if value in (None, "") else kind(value)
 
 
-def _iso(value: str | None) -> str | None:
-    return None if value in (None, "") else utc_timestamp(float(value))
-
-
 @dataclass(frozen=True)
 class Job:
-    """A job record as read from Redis."""
+    """A job record as read from Redis (times are epoch seconds)."""
 
     id: str
     status: str
@@ -155,8 +227,9 @@ class Job:
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     run_id: str | None = None
+    dispatch: str | None = None
+    worker: str | None = None
     attempts: int = 0
-    raw: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def finished(self) -> bool:
@@ -182,34 +255,10 @@ class Job:
             error=json.loads(data["error"]) if data.get("error") else None,
             result=json.loads(data["result"]) if data.get("result") else None,
             run_id=data.get("run_id") or None,
+            dispatch=data.get("dispatch") or None,
+            worker=data.get("worker") or None,
             attempts=int(data.get("attempts") or 0),
-            raw=data,
         )
-
-    def to_resource(self) -> dict[str, Any]:
-        """The job as the HTTP API shows it."""
-        total = self.bytes_total if self.bytes_total is not None else self.input_size
-        done = total if self.status == SUCCEEDED else min(self.bytes_done, total)
-        percent = round(100.0 * done / total, 1) if total else (
-            100.0 if self.status == SUCCEEDED else 0.0)
-        return {
-            "id": self.id,
-            "status": self.status,
-            "format": self.format,
-            "options": self.options,
-            "input": {
-                "filename": self.input_filename,
-                "size_bytes": self.input_size,
-                "sha256": self.input_sha256,
-            },
-            "progress": {"bytes_done": done, "bytes_total": total, "percent": percent},
-            "created_at": _iso(self.raw.get("created_at")),
-            "started_at": _iso(self.raw.get("started_at")),
-            "finished_at": _iso(self.raw.get("finished_at")),
-            "error": self.error,
-            "result": self.result,
-            "links": {"self": f"/jobs/{self.id}", "result": f"/jobs/{self.id}/result"},
-        }
 
 
 @dataclass(frozen=True)
@@ -223,6 +272,7 @@ class NewJob:
     input_sha256: str
     request_id: str | None = None
     id: str = field(default_factory=new_job_id)
+    dispatch: str = field(default_factory=new_token)
 
 
 def _flatten(fields: dict[str, Any]) -> list[str]:
@@ -243,10 +293,19 @@ class JobStore:
         self.result_ttl = result_ttl_seconds
         self.tombstone_ttl = tombstone_ttl_seconds
         self._create = client.register_script(_CREATE)
+        self._published = client.register_script(_PUBLISHED)
         self._start = client.register_script(_START)
         self._progress = client.register_script(_PROGRESS)
         self._finish = client.register_script(_FINISH)
+        self._requeue = client.register_script(_REQUEUE)
         self._discard = client.register_script(_DISCARD)
+
+    def _final_keys(self, job_id: str) -> list[str]:
+        return [keys.job(job_id), keys.tombstone(job_id), keys.running_jobs(),
+                keys.unpublished_jobs()]
+
+    def _final_ttls(self) -> list[int]:
+        return [self.result_ttl, self.result_ttl + self.tombstone_ttl]
 
     # -- reading
 
@@ -263,50 +322,66 @@ class JobStore:
     def status(self, job_id: str) -> str | None:
         return self.redis.hget(keys.job(job_id), "status")
 
-    # -- the API's side
+    def ping(self) -> None:
+        self.redis.ping()
+
+    # -- queueing
 
     def create(self, new: NewJob, idempotency_key: str | None = None) -> tuple[str, bool]:
-        """Store a queued job. Returns (job id, created); with an Idempotency-Key already used,
-        the earlier job's id and False."""
+        """Store a queued job (listed as unpublished until `published`). Returns (job id,
+        created); with an Idempotency-Key already used, the earlier job's id and False."""
         now = time.time()
         fields = {
             "id": new.id, "status": QUEUED, "format": new.format, "options": new.options,
             "input_filename": new.input_filename, "input_size": new.input_size,
             "input_sha256": new.input_sha256, "created_at": repr(now),
             "updated_at": repr(now), "request_id": new.request_id or "", "bytes_done": 0,
-            "bytes_total": new.input_size, "attempts": 0,
+            "bytes_total": new.input_size, "attempts": 0, "dispatch": new.dispatch,
         }
         unfinished_ttl = self.tombstone_ttl  # a job not finished by then is abandoned
         idem_key = keys.idempotency(idempotency_key) if idempotency_key else keys.idempotency("")
         job_id = self._create(
-            keys=[keys.job(new.id), keys.tombstone(new.id), idem_key, keys.active_jobs()],
+            keys=[keys.job(new.id), keys.tombstone(new.id), idem_key, keys.unpublished_jobs()],
             args=[new.id, unfinished_ttl, unfinished_ttl + self.tombstone_ttl,
                   self.result_ttl if idempotency_key else 0, repr(now), *_flatten(fields)],
         )
         return job_id, job_id == new.id
 
+    def published(self, job_id: str, dispatch: str) -> None:
+        """The broker has the message of this dispatch."""
+        self._published(keys=[keys.job(job_id), keys.unpublished_jobs()],
+                        args=[job_id, dispatch])
+
     def forget(self, job_id: str) -> None:
         """Remove a job that was never queued (the broker refused it)."""
-        self.redis.delete(keys.job(job_id), keys.tombstone(job_id))
-        self.redis.zrem(keys.active_jobs(), job_id)
+        with self.redis.pipeline() as pipe:
+            pipe.delete(keys.job(job_id), keys.tombstone(job_id))
+            pipe.zrem(keys.unpublished_jobs(), job_id)
+            pipe.execute()
+
+    def unpublished(self, older_than_seconds: float) -> list[str]:
+        """Queued jobs whose message has not been confirmed sent for this long."""
+        cutoff = time.time() - older_than_seconds
+        return self.redis.zrangebyscore(keys.unpublished_jobs(), "-inf", cutoff)
 
     def discard(self, job_id: str) -> str | None:
         """Cancel an unfinished job or delete a finished one. Returns the status it had."""
-        return self._discard(
-            keys=[keys.job(job_id), keys.tombstone(job_id), keys.active_jobs()],
-            args=[job_id, repr(time.time()), self.result_ttl,
-                  self.result_ttl + self.tombstone_ttl],
-        )
+        return self._discard(keys=self._final_keys(job_id),
+                             args=[job_id, repr(time.time()), *self._final_ttls()])
 
-    # -- the worker's side
+    # -- runs
 
-    def start(self, job_id: str, worker: str) -> tuple[str | None, str]:
-        """Claim a job for a new run. Returns (status before, run id); the claim succeeded only
-        if the status before was queued, or running (a redelivery)."""
-        run_id = uuid.uuid4().hex
+    def start(self, job_id: str, worker: str, dispatch: str | None, max_attempts: int,
+              exhausted_error: dict) -> tuple[str | None, str]:
+        """Claim a job for a new run. Returns (status before, run id): the claim succeeded
+        only if the status before was queued, or running (a redelivery); 'stale' for a message
+        of an older dispatch; 'exhausted' when the job had been claimed `max_attempts` times
+        and was failed with `exhausted_error` instead."""
+        run_id = new_token()
         before = self._start(
-            keys=[keys.job(job_id), keys.active_jobs()],
-            args=[job_id, run_id, repr(time.time()), worker],
+            keys=self._final_keys(job_id),
+            args=[job_id, run_id, repr(time.time()), worker, dispatch or "", max_attempts,
+                  json.dumps(exhausted_error), *self._final_ttls()],
         )
         return before, run_id
 
@@ -314,7 +389,7 @@ class JobStore:
         """Record progress. Returns 'running' while the run still owns the job, else what it
         found ('cancelled', 'superseded', another final status, or None when gone)."""
         return self._progress(
-            keys=[keys.job(job_id), keys.active_jobs()],
+            keys=[keys.job(job_id), keys.running_jobs()],
             args=[job_id, run_id, repr(time.time()), bytes_done, bytes_total],
         )
 
@@ -328,20 +403,37 @@ class JobStore:
                                 "expires_at": utc_timestamp(now + self.result_ttl)}
         values = {"status": status, "finished_at": repr(now), "updated_at": repr(now),
                   **{k: v for k, v in fields.items() if v is not None}}
-        outcome = self._finish(
-            keys=[keys.job(job_id), keys.tombstone(job_id), keys.active_jobs()],
-            args=[job_id, run_id, self.result_ttl, self.result_ttl + self.tombstone_ttl,
-                  *_flatten(values)],
-        )
+        outcome = self._finish(keys=self._final_keys(job_id),
+                               args=[job_id, run_id, *self._final_ttls(), *_flatten(values)])
         return outcome == "ok"
 
-    # -- the sweep's side
+    def requeue(self, job_id: str, run_id: str, dispatch: str, max_attempts: int,
+                exhausted_error: dict) -> str | None:
+        """The run `run_id` is lost: queue the job again under `dispatch` ('requeued'), or fail
+        it with `exhausted_error` once claimed `max_attempts` times ('failed'). Anything else
+        returned is what the job had become meanwhile (nothing was changed)."""
+        return self._requeue(
+            keys=self._final_keys(job_id),
+            args=[job_id, run_id, repr(time.time()), dispatch, max_attempts,
+                  json.dumps(exhausted_error), *self._final_ttls()],
+        )
 
-    def stale_unfinished(self, idle_seconds: float) -> Iterable[str]:
-        """Ids of unfinished jobs with no sign of life for `idle_seconds`."""
+    # -- signs of life
+
+    def keep_alive(self, job_ids: Iterable[str]) -> None:
+        """A worker still runs these jobs (its heartbeat): their runs are not lost."""
+        ids = list(job_ids)
+        if ids:
+            self.redis.zadd(keys.running_jobs(), dict.fromkeys(ids, time.time()), xx=True)
+
+    def untrack(self, job_id: str) -> None:
+        """Drop a job that is neither running nor waiting to be sent from the bookkeeping."""
+        with self.redis.pipeline() as pipe:
+            pipe.zrem(keys.running_jobs(), job_id)
+            pipe.zrem(keys.unpublished_jobs(), job_id)
+            pipe.execute()
+
+    def silent_runs(self, idle_seconds: float) -> list[str]:
+        """Running jobs with no sign of life for `idle_seconds`."""
         cutoff = time.time() - idle_seconds
-        return self.redis.zrangebyscore(keys.active_jobs(), "-inf", cutoff)
-
-    def drop_from_active(self, job_id: str) -> None:
-        self.redis.zrem(keys.active_jobs(), job_id)
-
+        return self.redis.zrangebyscore(keys.running_jobs(), "-inf", cutoff)

@@ -23,9 +23,16 @@ def idempotency(client_key: str) -> str:
     return f"{PREFIX}:idem:{digest}"
 
 
-def active_jobs() -> str:
-    """Sorted set: ids of queued or running jobs, scored by their last sign of life."""
-    return f"{PREFIX}:active"
+def running_jobs() -> str:
+    """Sorted set: ids of running jobs, scored by their last sign of life (progress of the run,
+    or the heartbeat of the worker running it)."""
+    return f"{PREFIX}:running"
+
+
+def unpublished_jobs() -> str:
+    """Sorted set: ids of queued jobs whose Celery message may not be with the broker yet,
+    scored by when it was due."""
+    return f"{PREFIX}:unpublished"
 
 
 def worker_heartbeats() -> str:

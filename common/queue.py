@@ -17,6 +17,11 @@ SWEEP_TASK = "xmlconv.sweep"
 QUEUE = "xmlconv"
 REQUEST_ID_HEADER = "request_id"  # a custom task header; Celery exposes it on task.request
 
+# A publish that cannot reach the broker fails fast (the client gets 503 and retries; the
+# recovery sends it again later), rather than holding a thread through kombu's default schedule.
+_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                  "interval_max": 0.5}
+
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
@@ -41,3 +46,11 @@ def make_celery(settings: Settings, main: str) -> Celery:
     app = Celery(main)
     app.conf.update(celery_config(settings))
     return app
+
+
+def publish(app: Celery, job_id: str, dispatch: str, request_id: str | None) -> None:
+    """Queue a job's conversion by task name. The Celery task id is the job id (one job, one
+    task in Flower); `dispatch` tells the worker which queueing of the job this message is."""
+    app.send_task(CONVERT_TASK, args=[job_id, dispatch], task_id=job_id,
+                  headers={REQUEST_ID_HEADER: request_id}, retry=True,
+                  retry_policy=_PUBLISH_RETRY)

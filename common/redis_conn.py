@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from .settings import Settings
 
 
 def connect(settings: Settings) -> redis.Redis:
-    # Short timeouts: a Redis outage must turn into a quick 503, not a hung request thread.
+    # Short timeouts and two quick retries: a blip is ridden out, an outage turns into a quick
+    # 503 rather than a request thread held through redis-py's default backoff.
     return redis.Redis.from_url(
         settings.redis_url,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=10,
         health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 2),
     )

@@ -61,9 +61,12 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "JOB_SOFT_TIME_LIMIT": "1740",
     "JOB_TIME_LIMIT": "1800",
     "BROKER_VISIBILITY_TIMEOUT": "",  # empty: JOB_TIME_LIMIT + 600
+    "JOB_MAX_ATTEMPTS": "3",
+    "JOB_STALL_SECONDS": "30",
     "WORKER_CONCURRENCY": str(_CPUS),
     "WORKER_MAX_MEMORY_PER_CHILD": "524288",  # KiB, Celery's unit: 512 MiB
     "WORKER_HEARTBEAT_SECONDS": "10",
+    "WORKER_SOFT_SHUTDOWN_TIMEOUT": "2",
     "DELETE_INPUT_ON_FINISH": "true",
     "SWEEP_INTERVAL_SECONDS": "300",
     "MAX_WAIT_SECONDS": "60",
@@ -73,6 +76,7 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "API_TIMEOUT": "120",
     "API_GRACEFUL_TIMEOUT": "60",
     "API_KEEPALIVE": "5",
+    "API_CLIENT_TIMEOUT": "30",  # a client silent this long is disconnected
     "API_MAX_REQUESTS": "1000",
     "API_MAX_REQUESTS_JITTER": "100",
     "FORWARDED_ALLOW_IPS": "127.0.0.1,::1",
@@ -111,9 +115,12 @@ class Settings:
     job_soft_time_limit: int
     job_time_limit: int
     broker_visibility_timeout: int
+    job_max_attempts: int
+    job_stall_seconds: int
     worker_concurrency: int
     worker_max_memory_per_child: int
     worker_heartbeat_seconds: int
+    worker_soft_shutdown_timeout: int
     delete_input_on_finish: bool
     sweep_interval_seconds: int
     max_wait_seconds: int
@@ -124,6 +131,7 @@ class Settings:
     api_timeout: int
     api_graceful_timeout: int
     api_keepalive: int
+    api_client_timeout: int
     api_max_requests: int
     api_max_requests_jitter: int
     forwarded_allow_ips: str
@@ -264,6 +272,13 @@ def load_settings(
     )
     if visibility <= hard:
         raise SettingsError("BROKER_VISIBILITY_TIMEOUT", f"must exceed JOB_TIME_LIMIT ({hard})")
+    # A running job is lost when neither its run's progress nor its worker's heartbeat has been
+    # seen for JOB_STALL_SECONDS: two heartbeats must fit in that window.
+    heartbeat = r.integer("WORKER_HEARTBEAT_SECONDS", 1, 300)
+    stall = r.integer("JOB_STALL_SECONDS", 5)
+    if stall < 2 * heartbeat + 1:
+        raise SettingsError("JOB_STALL_SECONDS", "must exceed twice WORKER_HEARTBEAT_SECONDS "
+                            f"({heartbeat})")
 
     return Settings(
         deploy_env=stage,
@@ -277,9 +292,12 @@ def load_settings(
         job_soft_time_limit=soft,
         job_time_limit=hard,
         broker_visibility_timeout=visibility,
+        job_max_attempts=r.integer("JOB_MAX_ATTEMPTS", 1, 100),
+        job_stall_seconds=stall,
         worker_concurrency=r.integer("WORKER_CONCURRENCY", 1, 64),
         worker_max_memory_per_child=r.integer("WORKER_MAX_MEMORY_PER_CHILD", 65536),
-        worker_heartbeat_seconds=r.integer("WORKER_HEARTBEAT_SECONDS", 1, 300),
+        worker_heartbeat_seconds=heartbeat,
+        worker_soft_shutdown_timeout=r.integer("WORKER_SOFT_SHUTDOWN_TIMEOUT", 0, 3600),
         delete_input_on_finish=r.boolean("DELETE_INPUT_ON_FINISH"),
         sweep_interval_seconds=r.integer("SWEEP_INTERVAL_SECONDS", 5),
         max_wait_seconds=r.integer("MAX_WAIT_SECONDS", 0, 60),
@@ -290,6 +308,7 @@ def load_settings(
         api_timeout=r.integer("API_TIMEOUT", 10),
         api_graceful_timeout=r.integer("API_GRACEFUL_TIMEOUT", 1),
         api_keepalive=r.integer("API_KEEPALIVE", 0, 300),
+        api_client_timeout=r.integer("API_CLIENT_TIMEOUT", 1, 3600),
         api_max_requests=r.integer("API_MAX_REQUESTS", 0),
         api_max_requests_jitter=r.integer("API_MAX_REQUESTS_JITTER", 0),
         forwarded_allow_ips=r.raw("FORWARDED_ALLOW_IPS"),

@@ -173,6 +173,7 @@ def service_env(redis_url: str, data_dir: Path, **overrides: str) -> dict[str, s
         "API_THREADS": "8",
         "LEGACY_WAIT_SECONDS": "30",
         "PYTHONUNBUFFERED": "1",
+        "REMAP_SIGTERM": "SIGQUIT",  # as the worker runs everywhere (docs/deployment.md)
     })
     env.update(overrides)
     return env

@@ -20,7 +20,8 @@ from common.logs import configure_logging, job_id_var, json_handler, json_line, 
 from common.queue import REQUEST_ID_HEADER, SWEEP_TASK, make_celery
 from common.settings import settings_or_exit
 
-from .health import Heartbeat
+from .heartbeat import Heartbeat
+from .recovery import Recovery
 
 settings = settings_or_exit("worker")
 
@@ -33,6 +34,11 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     worker_cancel_long_running_tasks_on_connection_loss=True,
+    # Told to stop (SIGTERM, remapped to a cold shutdown by REMAP_SIGTERM=SIGQUIT, as Celery
+    # documents for soft shutdown): let a job about to finish finish for this long, then cancel
+    # the running job, whose message goes straight back to the queue for another worker.
+    worker_soft_shutdown_timeout=settings.worker_soft_shutdown_timeout,
+    worker_enable_soft_shutdown_on_idle=True,
     task_soft_time_limit=settings.job_soft_time_limit,
     task_time_limit=settings.job_time_limit,
     worker_concurrency=settings.worker_concurrency,
@@ -47,6 +53,7 @@ app.conf.update(
     },
 )
 app.steps["worker"].add(Heartbeat)
+app.steps["worker"].add(Recovery)
 
 
 @signals.celeryd_init.connect
@@ -83,6 +90,16 @@ def _say_json(message: str, stream: object = sys.__stderr__) -> None:
 
 
 celery.apps.worker.safe_say = _say_json  # Celery offers no setting for these lines
+
+
+@signals.worker_ready.connect
+def _check_shutdown_mode(**_: object) -> None:
+    from billiard.common import REMAP_SIGTERM
+
+    if REMAP_SIGTERM != "SIGQUIT":
+        logging.getLogger(__name__).warning(
+            "REMAP_SIGTERM is not SIGQUIT: a SIGTERM will wait for running jobs to finish "
+            "instead of handing them back to the queue (docs/deployment.md)")
 
 
 @signals.task_prerun.connect

@@ -1,7 +1,7 @@
 """Celery beat's scheduler with a heartbeat (`beat_scheduler` in worker/app.py).
 
 Beat answers no ping, so besides running the schedule it writes a key in Redis every
-WORKER_HEARTBEAT_SECONDS (TTL: three periods); `python -m worker.health --beat` checks it.
+WORKER_HEARTBEAT_SECONDS (TTL: three periods); `python -m worker.probe --beat` checks it.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@
 JSON logs (tornado's own log setup is switched off with --logging=none, so the root JSON handler
 installed here takes every line), address, port and basic auth from common/settings.py. The
 credentials are handed to Flower in-process, never on a command line that `ps` would show.
-`/healthcheck` answers "OK" without credentials (for container health checks).
+`/healthcheck` answers "OK" without credentials (for container health checks); every other page,
+`/metrics` included, asks for the basic-auth credentials when FLOWER_BASIC_AUTH is set (Flower's
+own `/metrics` handler asks for none: it is swapped for one that does, before Flower starts).
+Prometheus scrapes it with `basic_auth` in its scrape config.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from common.logs import configure_logging
 from common.settings import settings_or_exit
 
 MANAGED_VARIABLES = ("FLOWER_ADDRESS", "FLOWER_PORT", "FLOWER_BASIC_AUTH")
+METRICS_ROUTE = r"/metrics"
 
 
 def flower_argv(address: str, port: int, basic_auth: str) -> list[str]:
@@ -25,6 +29,32 @@ def flower_argv(address: str, port: int, basic_auth: str) -> list[str]:
     if basic_auth:
         argv.append(f"--basic-auth={basic_auth}")
     return argv
+
+
+def guard_metrics() -> None:
+    """Put Flower's `/metrics` behind the same authentication as its other pages.
+
+    Flower builds its application from the module-level list `flower.urls.handlers` (the very
+    list `flower.app` imported); the `/metrics` entry is replaced in place, so the route, its
+    place before the catch-all and any `--url_prefix` rewriting stay Flower's own.
+    """
+    from flower import urls
+    from flower.views.monitor import Metrics
+    from tornado import web
+
+    class AuthenticatedMetrics(Metrics):
+        """Flower's metrics, for a user `get_current_user` accepts (basic auth, or OAuth)."""
+
+        @web.authenticated
+        async def get(self) -> None:
+            await super().get()
+
+    for index, handler in enumerate(urls.handlers):
+        if isinstance(handler, tuple) and handler[0] == METRICS_ROUTE:
+            urls.handlers[index] = (METRICS_ROUTE, AuthenticatedMetrics, *handler[2:])
+            return
+    raise RuntimeError(f"Flower has no {METRICS_ROUTE} route to guard: worker/flower.py "
+                       "needs a look for this Flower version")
 
 
 def main() -> None:
@@ -36,6 +66,7 @@ def main() -> None:
     for name in MANAGED_VARIABLES:
         os.environ.pop(name, None)
 
+    guard_metrics()
     from celery.bin.celery import celery
 
     celery.main(

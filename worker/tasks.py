@@ -4,34 +4,25 @@ from __future__ import annotations
 
 from functools import cache
 
-from common.jobs import JobStore
+from common.lifecycle import Lifecycle, build_lifecycle
 from common.queue import CONVERT_TASK, SWEEP_TASK
-from common.redis_conn import connect
-from common.storage import Storage, open_storage
 
 from .app import app, settings
-from .runner import JobRunner
+from .runner import run_job
 from .sweep import sweep
 
 
 @cache
-def _store() -> JobStore:
+def lifecycle() -> Lifecycle:
     # One connection pool per worker process (created after the fork, on first use).
-    return JobStore(connect(settings), result_ttl_seconds=settings.result_ttl_seconds,
-                    tombstone_ttl_seconds=settings.tombstone_ttl_seconds)
-
-
-@cache
-def _storage() -> Storage:
-    return open_storage(settings.data_dir)
+    return build_lifecycle(settings, app)
 
 
 @app.task(name=CONVERT_TASK, bind=True)
-def convert_job(self, job_id: str) -> None:
-    JobRunner(_store(), _storage(), self.request.hostname or "worker",
-              settings.delete_input_on_finish).run(job_id)
+def convert_job(self, job_id: str, dispatch: str | None = None) -> None:
+    run_job(lifecycle(), job_id, dispatch, self.request.hostname or "worker")
 
 
 @app.task(name=SWEEP_TASK)
 def sweep_expired() -> None:
-    sweep(_store(), _storage(), settings)
+    sweep(lifecycle())

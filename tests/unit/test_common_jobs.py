@@ -1,5 +1,5 @@
 """common/jobs.py against a real redis-server: forward-only transitions, run ownership,
-expiry with tombstones, idempotency keys."""
+dispatch tokens, requeue and attempts, expiry with tombstones, idempotency keys."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import uuid
 
 import pytest
 
+from api.resources import job_resource
 from common import keys
-from common.jobs import ANY_RUN, JobStore, NewJob, is_job_id
+from common.jobs import JobStore, NewJob, is_job_id
+
+LOST = {"code": "WORKER_LOST", "message": "lost"}
 
 
 @pytest.fixture
@@ -16,6 +19,11 @@ def store(redis_server):
     client = redis_server.client(db=2)
     client.flushdb()
     return JobStore(client, result_ttl_seconds=3600, tombstone_ttl_seconds=7200)
+
+
+def start(store: JobStore, job_id: str, worker: str, dispatch: str | None = None,
+          max_attempts: int = 5):
+    return store.start(job_id, worker, dispatch, max_attempts, LOST)
 
 
 def new_job(**changes) -> NewJob:
@@ -29,22 +37,22 @@ def test_created_job_reads_back_as_queued(store):
     assert created and is_job_id(job_id)
     job = store.get(job_id)
     assert job.status == "queued" and job.options == {"namespaces": "strip"}
-    resource = job.to_resource()
+    resource = job_resource(job)
     assert resource["progress"] == {"bytes_done": 0, "bytes_total": 10, "percent": 0.0}
     assert resource["created_at"].endswith("Z") and resource["started_at"] is None
 
 
 def test_life_of_a_job(store):
     job_id, _ = store.create(new_job())
-    before, run = store.start(job_id, "w1")
+    before, run = start(store, job_id, "w1")
     assert before == "queued"
     assert store.progress(job_id, run, 5, 10) == "running"
-    assert store.get(job_id).to_resource()["progress"]["percent"] == 50.0
+    assert job_resource(store.get(job_id))["progress"]["percent"] == 50.0
     assert store.finish(job_id, run, "succeeded", result={"size_bytes": 3})
     job = store.get(job_id)
     assert job.status == "succeeded" and job.result["expires_at"].endswith("Z")
     # Final means final: no restart, no second result, no cancel.
-    assert store.start(job_id, "w2")[0] == "succeeded"
+    assert start(store, job_id, "w2")[0] == "succeeded"
     assert not store.finish(job_id, run, "failed", error={"code": "X"})
     assert store.discard(job_id) == "succeeded"  # deletes the finished record…
     assert store.get(job_id) is None and store.existed(job_id)  # …leaving a tombstone
@@ -52,8 +60,8 @@ def test_life_of_a_job(store):
 
 def test_redelivery_supersedes_the_old_run(store):
     job_id, _ = store.create(new_job())
-    _, first = store.start(job_id, "w1")
-    before, second = store.start(job_id, "w2")
+    _, first = start(store, job_id, "w1")
+    before, second = start(store, job_id, "w2")
     assert before == "running" and second != first
     assert store.progress(job_id, first, 1, 10) == "superseded"
     assert not store.finish(job_id, first, "succeeded", result={"size_bytes": 1})
@@ -65,10 +73,10 @@ def test_cancel_queued_and_running(store):
     queued, _ = store.create(new_job())
     assert store.discard(queued) == "queued"
     assert store.get(queued).status == "cancelled"
-    assert store.start(queued, "w1")[0] == "cancelled"  # a worker never runs it
+    assert start(store, queued, "w1")[0] == "cancelled"  # a worker never runs it
 
     running, _ = store.create(new_job())
-    _, run = store.start(running, "w1")
+    _, run = start(store, running, "w1")
     assert store.discard(running) == "running"
     assert store.progress(running, run, 2, 10) == "cancelled"
     assert not store.finish(running, run, "succeeded", result={"size_bytes": 1})
@@ -88,7 +96,7 @@ def test_ttls(store, redis_server):
     job_id, _ = store.create(new_job())
     assert 0 < client.ttl(keys.job(job_id)) <= 7200
     assert client.ttl(keys.tombstone(job_id)) > client.ttl(keys.job(job_id))
-    _, run = store.start(job_id, "w1")
+    _, run = start(store, job_id, "w1")
     store.finish(job_id, run, "failed", error={"code": "XML_PARSE_ERROR"})
     assert 3500 < client.ttl(keys.job(job_id)) <= 3600
     assert client.ttl(keys.tombstone(job_id)) > 3600
@@ -102,10 +110,59 @@ def test_idempotency_key_maps_to_the_first_job(store):
     assert created_other and other != first
 
 
-def test_sweep_fails_a_running_job_without_a_worker(store):
+def test_a_message_of_an_older_dispatch_is_refused(store):
+    new = new_job()
+    job_id, _ = store.create(new)
+    assert job_id in store.unpublished(-1)
+    store.published(job_id, new.dispatch)
+    assert job_id not in store.unpublished(-1)
+    assert start(store, job_id, "w1", dispatch="not-the-current-one")[0] == "stale"
+    before, _ = start(store, job_id, "w1", dispatch=new.dispatch)
+    assert before == "queued"
+
+
+def test_a_lost_run_is_requeued_under_a_new_dispatch(store):
+    new = new_job()
+    job_id, _ = store.create(new)
+    _, run = start(store, job_id, "w1", dispatch=new.dispatch)
+    assert job_id in store.silent_runs(-1)
+    assert store.requeue(job_id, run, "second", 5, LOST) == "requeued"
+    job = store.get(job_id)
+    assert (job.status, job.dispatch, job.run_id) == ("queued", "second", None)
+    assert job_id not in store.silent_runs(-1) and job_id in store.unpublished(-1)
+    # The lost run can no longer report; the first message, redelivered late, is refused.
+    assert store.progress(job_id, run, 1, 10) == "queued"
+    assert not store.finish(job_id, run, "succeeded", result={"size_bytes": 1})
+    assert start(store, job_id, "w2", dispatch=new.dispatch)[0] == "stale"
+    before, second = start(store, job_id, "w2", dispatch="second")
+    assert before == "queued" and store.get(job_id).attempts == 2
+    # A requeue naming a run that no longer owns the job changes nothing.
+    assert store.requeue(job_id, run, "third", 5, LOST) == "superseded"
+    assert store.finish(job_id, second, "succeeded", result={"size_bytes": 1})
+
+
+def test_attempts_are_bounded(store):
     job_id, _ = store.create(new_job())
-    store.start(job_id, "w1")
-    assert job_id in store.stale_unfinished(-1)
-    assert store.finish(job_id, ANY_RUN, "failed", error={"code": "WORKER_LOST"})
-    assert store.get(job_id).error == {"code": "WORKER_LOST"}
-    assert job_id not in store.stale_unfinished(-1)
+    _, run = start(store, job_id, "w1", max_attempts=2)
+    assert store.requeue(job_id, run, "d2", 2, LOST) == "requeued"
+    _, run = start(store, job_id, "w1", dispatch="d2", max_attempts=2)
+    assert store.requeue(job_id, run, "d3", 2, LOST) == "failed"
+    job = store.get(job_id)
+    assert job.status == "failed" and job.error == LOST and job.finished_at
+    assert job_id not in store.silent_runs(-1) and job_id not in store.unpublished(-1)
+
+    # Redelivered by the broker too often (a child killed each time): the claim fails it.
+    other, _ = store.create(new_job())
+    start(store, other, "w1", max_attempts=1)
+    assert start(store, other, "w2", max_attempts=1)[0] == "exhausted"
+    assert store.get(other).status == "failed"
+
+
+def test_a_worker_heartbeat_keeps_a_quiet_run_alive(store):
+    job_id, _ = store.create(new_job())
+    start(store, job_id, "w1")
+    store.redis.zadd(keys.running_jobs(), {job_id: 0})  # as if silent since 1970
+    assert job_id in store.silent_runs(60)
+    store.keep_alive([job_id, "not-running"])
+    assert job_id not in store.silent_runs(60)
+    assert store.redis.zscore(keys.running_jobs(), "not-running") is None

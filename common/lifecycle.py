@@ -1,0 +1,351 @@
+"""A job's whole life, its record and its files together: the one place that decides them.
+
+    submit ─▶ (queued) ─▶ claim ─▶ Run: progress … succeed | fail | cancelled
+                 ▲                   │
+                 └──── recover ◀─────┘   (the run was lost: requeue, or fail after N attempts)
+    cancel_or_delete, remove_orphans
+
+The job store (common/jobs.py) holds the state diagram and makes each transition atomic; storage
+(common/storage.py) holds the files. This module pairs them: what happens to a job's files when
+its record moves, and what is undone when a step fails. The API (submit, read, cancel) and the
+worker (claim and run, recover, sweep) call these verbs and nothing below them, so a feature that
+hooks into a moment of a job's life ("job finished", "job queued") is added here, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import redis
+from celery import Celery
+
+from . import errors
+from .errors import ServiceError, StorageError
+from .jobs import (
+    CANCELLED,
+    EXHAUSTED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    STALE,
+    SUCCEEDED,
+    Job,
+    JobStore,
+    NewJob,
+    new_token,
+)
+from .logs import log_context
+from .queue import publish
+from .redis_conn import connect
+from .settings import Settings
+from .storage import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5  # what a client is told to wait before asking again
+PROGRESS_INTERVAL_SECONDS = 0.5  # at most two progress writes a second per run
+ORPHAN_GRACE_SECONDS = 3600  # an upload being written right now is never older than this
+
+# Publishes a job's message: (job id, dispatch, request id). common/queue.py's publish().
+Publish = Callable[[str, str, "str | None"], None]
+
+
+def queue_unavailable() -> ServiceError:
+    return ServiceError(errors.QUEUE_UNAVAILABLE, "the job queue is unavailable; retry later",
+                        status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def worker_lost(attempts: int) -> ServiceError:
+    return ServiceError(errors.WORKER_LOST,
+                        f"the job's worker was lost on each of its {attempts} attempts")
+
+
+class JobCancelled(Exception):
+    """A client cancelled the job while it ran."""
+
+
+class RunSuperseded(Exception):
+    """Another run owns the job now (or it vanished): this run must stop and write nothing."""
+
+
+@dataclass
+class Submission:
+    job: Job
+    created: bool  # False: an Idempotency-Key replay of an earlier job
+
+
+class Lifecycle:
+    def __init__(self, store: JobStore, storage: Storage, publish: Publish, *,
+                 max_attempts: int, stall_seconds: float, delete_input_on_finish: bool) -> None:
+        self.store = store
+        self.storage = storage
+        self.publish = publish
+        self.max_attempts = max_attempts
+        self.stall_seconds = stall_seconds
+        self.delete_input_on_finish = delete_input_on_finish
+
+    # -- submitting (the API)
+
+    def check_queue(self) -> None:
+        """Raise 503 QUEUE_UNAVAILABLE unless jobs can be queued now (before taking an upload)."""
+        try:
+            self.store.ping()
+        except redis.RedisError:
+            raise queue_unavailable() from None
+
+    def submit(self, job_id: str, receive: Callable[[Storage], NewJob],
+               idempotency_key: str | None = None) -> Submission:
+        """Store the input (`receive` streams it into storage and describes the job), record the
+        job, queue it. On any failure nothing is left behind: no file, no record, no message."""
+        try:
+            new = receive(self.storage)
+            try:
+                created_id, created = self.store.create(new, idempotency_key)
+                if not created:
+                    return self._replay(created_id, new)
+                job = self.store.get(new.id)  # as queued: read before a worker can change it
+            except redis.RedisError as exc:
+                log.warning("job store unavailable: %s", exc)
+                raise queue_unavailable() from None
+            if job is None:  # Redis lost it between two calls: an outage
+                raise queue_unavailable()
+            self._publish_or_forget(job)
+        except BaseException:
+            self.storage.delete(job_id)
+            raise
+        log.info("job queued", extra={"format": new.format, "input_bytes": new.input_size})
+        return Submission(job, created=True)
+
+    def _publish_or_forget(self, job: Job) -> None:
+        try:
+            self.publish(job.id, job.dispatch, job.request_id)
+        except Exception:
+            log.exception("could not queue the job")
+            with contextlib.suppress(redis.RedisError):
+                self.store.forget(job.id)
+            raise queue_unavailable() from None
+        with contextlib.suppress(redis.RedisError):  # if not, recover() sends it once more
+            self.store.published(job.id, job.dispatch)
+
+    def _replay(self, job_id: str, new: NewJob) -> Submission:
+        """An Idempotency-Key seen before: the earlier job, if this is the same request."""
+        self.storage.delete(new.id)
+        earlier = self.store.get(job_id)
+        if earlier is None:
+            raise ServiceError(errors.JOB_EXPIRED,
+                               "the job for this Idempotency-Key has expired", status=410)
+        if (earlier.input_sha256, earlier.format, earlier.options) != (
+                new.input_sha256, new.format, new.options):
+            raise ServiceError(errors.IDEMPOTENCY_KEY_MISMATCH,
+                               "this Idempotency-Key was used for a different request",
+                               {"job_id": job_id}, status=422)
+        log.info("idempotent replay", extra={"replayed_job_id": job_id})
+        return Submission(earlier, created=False)
+
+    # -- reading and cancelling (the API)
+
+    def find(self, job_id: str) -> Job:
+        """The job, or 404 (never existed) / 410 (expired or deleted)."""
+        job = self.store.get(job_id)
+        if job is not None:
+            return job
+        if self.store.existed(job_id):
+            raise ServiceError(errors.JOB_EXPIRED, "this job has expired or was deleted",
+                               {"job_id": job_id}, status=410)
+        raise ServiceError(errors.JOB_NOT_FOUND, "there is no job with this id", status=404)
+
+    def open_result(self, job: Job, extension: str) -> BinaryIO:
+        """The finished job's result file, or 409 (not succeeded) / 410 (gone)."""
+        if job.status != SUCCEEDED:
+            details = {"status": job.status}
+            if job.error:
+                details["error"] = job.error
+            code = (errors.JOB_NOT_FINISHED if job.status in (QUEUED, RUNNING)
+                    else errors.RESULT_UNAVAILABLE)
+            raise ServiceError(code, f"the job is {job.status}; a result exists only once it "
+                               "has succeeded", details, status=409)
+        try:
+            return self.storage.open_result(job.id, extension)
+        except StorageError:
+            raise ServiceError(errors.JOB_EXPIRED, "the result is no longer available",
+                               status=410) from None
+
+    def cancel_or_delete(self, job_id: str) -> Job | None:
+        """Cancel a queued or running job (returns it as it is now), or delete a finished one
+        and its files (returns None). A queued job's files go now; a running job's run notices
+        within a second and removes them (it may be writing them)."""
+        self.find(job_id)
+        before = self.store.discard(job_id)
+        if before is None:
+            self.find(job_id)  # expired meanwhile: 404/410
+        if before == RUNNING:
+            return self.store.get(job_id)
+        self.storage.delete(job_id)
+        return self.store.get(job_id) if before == QUEUED else None
+
+    # -- running (the worker)
+
+    def claim(self, job_id: str, dispatch: str | None, worker: str) -> Run | None:
+        """Start a new run of the job from its message, or None when it is not to run."""
+        before, run_id = self.store.start(job_id, worker, dispatch, self.max_attempts,
+                                          worker_lost(self.max_attempts).to_record())
+        if before == EXHAUSTED:
+            self._discard_files_of_failed(job_id)
+            log.warning("job failed: its runs were lost %d times", self.max_attempts)
+            return None
+        if before not in (QUEUED, RUNNING):
+            log.info("job not run: it is %s", {STALE: "queued again under a newer message"}
+                     .get(before, before or "gone"))
+            return None
+        if before == RUNNING:
+            log.warning("job redelivered: restarting it from the beginning")
+        job = self.store.get(job_id)
+        if job is None:  # expired between the claim and now
+            return None
+        self.storage.discard_output(job_id)  # what an earlier run may have left
+        return Run(self, job, run_id)
+
+    def _discard_files_of_failed(self, job_id: str) -> None:
+        self.storage.discard_output(job_id)
+        if self.delete_input_on_finish:
+            self.storage.delete_input(job_id)
+
+    # -- recovering (every worker, each heartbeat)
+
+    def keep_alive(self, job_ids: Iterable[str]) -> None:
+        """A live worker is running these jobs: their runs are not lost, however slow."""
+        self.store.keep_alive(job_ids)
+
+    def recover(self) -> None:
+        """Requeue every running job whose run is gone (no progress and no worker running it
+        for `stall_seconds`), or fail it with WORKER_LOST after `max_attempts`; send again the
+        message of any queued job that never reached the broker."""
+        for job_id in self.store.silent_runs(self.stall_seconds):
+            job = self.store.get(job_id)
+            if job is None or job.status != RUNNING or job.run_id is None:
+                self.store.untrack(job_id)  # expired, or moved on meanwhile
+                continue
+            with log_context(job_id=job_id, request_id=job.request_id):
+                self._requeue(job)
+        for job_id in self.store.unpublished(self.stall_seconds):
+            job = self.store.get(job_id)
+            if job is None or job.status != QUEUED or job.dispatch is None:
+                self.store.untrack(job_id)
+                continue
+            with log_context(job_id=job_id, request_id=job.request_id):
+                log.warning("job's message was never confirmed sent: sending it again")
+                self.publish(job.id, job.dispatch, job.request_id)
+                self.store.published(job.id, job.dispatch)
+
+    def _requeue(self, job: Job) -> None:
+        dispatch = new_token()
+        outcome = self.store.requeue(job.id, job.run_id, dispatch, self.max_attempts,
+                                     worker_lost(job.attempts).to_record())
+        silent = round(time.time() - (job.updated_at or job.created_at))
+        if outcome == "requeued":
+            log.warning("job's run was lost: queued again", extra={
+                "attempt": job.attempts, "silent_seconds": silent, "worker": job.worker})
+            self.publish(job.id, dispatch, job.request_id)
+            self.store.published(job.id, dispatch)
+        elif outcome == FAILED:
+            self._discard_files_of_failed(job.id)
+            log.warning("job failed: its worker was lost", extra={
+                "attempt": job.attempts, "silent_seconds": silent, "worker": job.worker})
+
+    # -- cleaning (beat's sweep)
+
+    def remove_orphans(self, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> int:
+        """Delete the files of jobs whose record is gone (expired, or an upload whose API
+        process died before recording it). Returns how many jobs' files went."""
+        removed = 0
+        for job_id in self.storage.expired(grace_seconds):
+            if self.store.get(job_id) is None:
+                self.storage.delete(job_id)
+                removed += 1
+        return removed
+
+
+class Run:
+    """One attempt at a job, owned by the worker process that claimed it."""
+
+    def __init__(self, lifecycle: Lifecycle, job: Job, run_id: str) -> None:
+        self.lifecycle = lifecycle
+        self.job = job
+        self.run_id = run_id
+        self._last_progress = time.monotonic()
+
+    @property
+    def _store(self) -> JobStore:
+        return self.lifecycle.store
+
+    @property
+    def _storage(self) -> Storage:
+        return self.lifecycle.storage
+
+    def open_input(self) -> BinaryIO:
+        return self._storage.open_input(self.job.id)
+
+    def write_result(self, extension: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        return self._storage.write_result(self.job.id, extension)
+
+    def progress(self, bytes_done: int, bytes_total: int) -> None:
+        """The converter's progress callback: records progress (at most twice a second) and
+        stops a run that was cancelled or superseded by raising into the converter."""
+        now = time.monotonic()
+        if now - self._last_progress < PROGRESS_INTERVAL_SECONDS:
+            return
+        self._last_progress = now
+        status = self._store.progress(self.job.id, self.run_id, bytes_done,
+                                      bytes_total or self.job.input_size)
+        if status == RUNNING:
+            return
+        if status == CANCELLED:
+            raise JobCancelled()
+        raise RunSuperseded(status)
+
+    def succeed(self, result: dict) -> bool:
+        return self._finish(SUCCEEDED, result=result)
+
+    def fail(self, error: ServiceError) -> bool:
+        return self._finish(FAILED, error=error.to_record())
+
+    def cancelled(self) -> None:
+        """The client cancelled the job while this run converted it: its files go."""
+        self._storage.delete(self.job.id)
+        log.info("job cancelled while running; its files are removed")
+
+    def _finish(self, status: str, **fields: dict) -> bool:
+        """Record the outcome if this run still owns the job. True if it did."""
+        if not self._store.finish(self.job.id, self.run_id, status, **fields):
+            # Cancelled (or superseded) at the last moment: this run's output must not stay.
+            if self._store.status(self.job.id) == CANCELLED:
+                self._storage.delete(self.job.id)
+            log.info("job finished but was no longer this run's; output discarded")
+            return False
+        if status != SUCCEEDED:
+            self._storage.discard_output(self.job.id)
+        if self.delete_input_on_finish:
+            self._storage.delete_input(self.job.id)
+        return True
+
+    @property
+    def delete_input_on_finish(self) -> bool:
+        return self.lifecycle.delete_input_on_finish
+
+
+def build_lifecycle(settings: Settings, celery: Celery) -> Lifecycle:
+    """The one way the API and the worker build it: Redis, storage and the queue from settings."""
+    return Lifecycle(
+        JobStore(connect(settings), result_ttl_seconds=settings.result_ttl_seconds,
+                 tombstone_ttl_seconds=settings.tombstone_ttl_seconds),
+        open_storage(settings.data_dir),
+        lambda job_id, dispatch, request_id: publish(celery, job_id, dispatch, request_id),
+        max_attempts=settings.job_max_attempts,
+        stall_seconds=settings.job_stall_seconds,
+        delete_input_on_finish=settings.delete_input_on_finish,
+    )
