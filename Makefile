@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench lint clean run
+.PHONY: install test bench chaos lint clean run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# Fault injection on the real stack (bench/chaos.py): no job lost, duplicated or wrong.
+chaos: $(STAMP)
+	$(BIN)/python bench/chaos.py
 
 # The whole stack on this machine, no Docker: Redis (unless REDIS_URL answers), the API under
 # gunicorn, a worker, beat and Flower, under honcho (Procfile). Ctrl-C stops them all.

@@ -92,3 +92,24 @@ def test_every_other_route_keeps_flowers_own_handler():
             "import flower.app\n"
             "assert flower.app.default_handlers is urls.handlers  # what Flower builds from\n")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+def test_a_failed_job_is_a_failed_task_in_flower(stack, samples):
+    from servicekit import accepted_job, submit_file
+
+    good = accepted_job(submit_file(stack, samples["small"]))
+    bad = accepted_job(submit_file(stack, samples["malformed"]))
+    assert stack.wait_finished(bad["id"])["error"]["code"] == "XML_PARSE_ERROR"
+    assert stack.wait_finished(good["id"])["status"] == "succeeded"
+
+    def state(task_id: str) -> dict | None:
+        response = flower_get(stack, f"/api/task/info/{task_id}")
+        info = response.json() if response.status_code == 200 else {}
+        return info if info.get("state") in ("SUCCESS", "FAILURE") else None
+
+    failed = wait_for(lambda: state(bad["id"]), 60, "Flower never saw the failed task")
+    assert failed["state"] == "FAILURE"
+    assert "XML_PARSE_ERROR" in failed["exception"]
+    assert "mismatched tag" in failed["exception"] or "XML" in failed["exception"]
+    assert not failed.get("retries")  # Celery does not retry it
+    assert wait_for(lambda: state(good["id"]), 60, "no success seen")["state"] == "SUCCESS"
