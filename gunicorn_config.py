@@ -13,19 +13,18 @@ _settings = settings_or_exit("api")
 bind = _settings.api_bind
 proc_name = "xmlconv-api"
 
-# Greenlets, not threads, carry the connections: gevent's worker (api/gunicorn_worker.py adds
-# an idle timeout to it). With gthread every connection held one of API_WORKERS x API_THREADS
-# threads for as long as its client took, so 40 slowloris sockets (headers, then a trickle of
-# body) starved /health; here a slow connection costs a greenlet, and up to
-# `worker_connections` of them wait on their sockets in each process. Whoever sends nothing for
-# API_CLIENT_TIMEOUT seconds is disconnected (a stalled upload gets 408); a keep-alive client
-# gets API_KEEPALIVE seconds in all for its next request's headers (gunicorn's own deadline).
-# An event loop runs one request at a time between I/O waits, so the CPU work of an upload must
-# come in small pieces. Measured: hashing a 1 MiB chunk takes ~2 ms, inflating one ~3 ms;
-# the upload path yields to the loop after every chunk (api/upload.py), so even a fast 300 MB
-# upload keeps /health under 1 s. gevent's monkey-patching reaches redis-py and Celery/kombu's
-# publishing: both cooperate with it (tests/integration/ run the API this way). Fallback:
-# `gunicorn -c gunicorn_config.py -k gthread ...` runs threads again, without the idle timeout.
+# Greenlets, not threads, carry the connections: gevent's worker, plus an idle timeout on every
+# client socket (api/gunicorn_worker.py; API_CLIENT_TIMEOUT, a stalled upload gets 408). With
+# gthread each connection held one of API_WORKERS x API_THREADS threads for as long as its
+# client took, so 40 slowloris sockets (headers, then a trickle of body) made /health time out;
+# with 100 such sockets it answered 7 of 26 probes within 5 s. Here a slow connection costs a
+# greenlet (~26 KiB), up to `worker_connections` per process: /health p99 ~0.2 s with 100.
+# The objection to an event loop was the CPU work of uploads; measured, it comes in 1 MiB
+# chunks (hashing one ~0.8 ms, inflating one ~1.5 ms) and the upload lets other requests run
+# after each (api/upload.py take_turns): /health p50 ~9 ms during a local 300 MB upload on one
+# process. gevent's monkey-patching (applied before the app loads) keeps redis-py and
+# Celery/kombu's publishing working, cooperatively; the integration tests run this worker.
+# docs/deployment.md has the numbers. Back to threads: add `-k gthread` (no idle timeout then).
 worker_class = "api.gunicorn_worker.GeventWorker"
 worker_connections = 1000  # per process, gunicorn's default
 workers = _settings.api_workers  # default: max(2, the container's CPUs)

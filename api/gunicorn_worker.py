@@ -13,9 +13,11 @@ of the answer) for API_CLIENT_TIMEOUT seconds is disconnected:
 
 Between two requests on a kept-alive connection the idle timeout is at least API_KEEPALIVE, so
 that a load balancer's pooled connections live as long as documented; their end is not logged.
-gunicorn would log each of these timeouts as a server error with a traceback. (With
-API_KEEPALIVE=0 gunicorn reads headers outside `timeout_ctx()`: the idle timeout still closes a
-stalled one, but gunicorn logs that in its own way.)
+gunicorn would log each of these timeouts as a server error with a traceback.
+
+Keep API_KEEPALIVE above 0: at 0 gunicorn reads the headers outside `timeout_ctx()`, so they
+have no deadline in all (a client trickling header lines is held), and a silent one is closed
+by the idle timeout but logged by gunicorn, traceback included.
 """
 
 from __future__ import annotations

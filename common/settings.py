@@ -307,7 +307,7 @@ def load_settings(
         api_threads=r.integer("API_THREADS", 1, 256),
         api_timeout=r.integer("API_TIMEOUT", 10),
         api_graceful_timeout=r.integer("API_GRACEFUL_TIMEOUT", 1),
-        api_keepalive=r.integer("API_KEEPALIVE", 0, 300),
+        api_keepalive=r.integer("API_KEEPALIVE", 1, 300),
         api_client_timeout=r.integer("API_CLIENT_TIMEOUT", 1, 3600),
         api_max_requests=r.integer("API_MAX_REQUESTS", 0),
         api_max_requests_jitter=r.integer("API_MAX_REQUESTS_JITTER", 0),

@@ -8,7 +8,7 @@ from common.lifecycle import Lifecycle, build_lifecycle
 from common.queue import CONVERT_TASK, SWEEP_TASK
 
 from .app import app, settings
-from .runner import run_job
+from .runner import JobFailed, run_job
 from .sweep import sweep
 
 
@@ -18,7 +18,8 @@ def lifecycle() -> Lifecycle:
     return build_lifecycle(settings, app)
 
 
-@app.task(name=CONVERT_TASK, bind=True)
+# `throws`: a failed job is an expected outcome, logged by Celery in one line without a traceback.
+@app.task(name=CONVERT_TASK, bind=True, throws=(JobFailed,))
 def convert_job(self, job_id: str, dispatch: str | None = None) -> None:
     run_job(lifecycle(), job_id, dispatch, self.request.hostname or "worker")
 

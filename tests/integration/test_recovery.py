@@ -148,7 +148,7 @@ def test_a_worker_killed_outright_has_its_job_recovered(recovery, hundred_mb, cl
 
 def test_redis_restart_is_answered_and_recovered(recovery, hundred_mb, cli_output):
     job = accepted_job(submit_file(recovery, hundred_mb, data={"format": "csv"}))
-    first = recovery.running_on(job["id"])
+    recovery.running_on(job["id"])
     recovery.redis.stop()
     try:
         # Every route answers: 503 QUEUE_UNAVAILABLE with Retry-After, liveness still 200.
