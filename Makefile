@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench chaos lint clean run
+.PHONY: install test test-unit bench chaos lint clean run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# tests/unit alone: no gunicorn, no Celery worker (a redis-server for the job store's tests).
+test-unit: $(STAMP)
+	$(BIN)/pytest -n 2 tests/unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

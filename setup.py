@@ -1,4 +1,5 @@
-"""Builds the optional C accelerator, converter/_accel.pyx (the rest is in pyproject.toml)."""
+"""Builds the C extension converter/_accel.pyx, the converter's value builder: required, as there
+is no Python fallback (the rest is in pyproject.toml)."""
 
 import lxml
 from Cython.Build import cythonize

@@ -96,24 +96,30 @@ def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
     small, highly compressed input never becomes a large buffer. Takes turns with other
     requests after each piece."""
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    seen_input = False
+    started = False  # the current member has been fed bytes
+    members = 0  # members ended so far
     try:
         for chunk in chunks:
             data = chunk
-            seen_input = seen_input or bool(chunk)
             while data:
+                if not started and members:
+                    data = data.lstrip(b"\0")  # zero padding after a member (as gzip allows)
+                    if not data:
+                        break
+                started = True
                 out = decompressor.decompress(data, CHUNK_BYTES)
                 if out:
                     yield out
                     take_turns()
-                data = decompressor.unconsumed_tail
                 if decompressor.eof:
-                    data = decompressor.unused_data + data
+                    # What follows this member; never unconsumed_tail as well, which may still
+                    # hold the same bytes after a call cut short by max_length.
+                    data = decompressor.unused_data
                     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    if not data.strip(b"\0"):
-                        data = b""
-                    seen_input = bool(data)
-        if seen_input and not decompressor.eof:
+                    started, members = False, members + 1
+                else:
+                    data = decompressor.unconsumed_tail
+        if started and not decompressor.eof:
             raise zlib.error("truncated")
     except zlib.error:
         raise _bad_request("the upload is not valid gzip data", errors.INVALID_GZIP) from None
@@ -159,7 +165,7 @@ class MultipartForm:
     def file_chunks(self) -> Iterator[bytes]:
         target: str | None = None  # "file", a field name, or None to skip the part
         value = bytearray()
-        for chunk in itertools.chain(self.body, [None]):
+        for chunk in _hold_back_dashes(self.body):
             self.decoder.receive_data(chunk)
             while not isinstance(event := self._next_event(), NeedData | Epilogue):
                 if isinstance(event, File) and event.name == "file":
@@ -192,6 +198,29 @@ class MultipartForm:
             return self.decoder.next_event()
         except ValueError:
             raise _bad_request("the multipart body is malformed") from None
+
+
+MAX_HELD_BACK_BYTES = 64
+
+
+def _hold_back_dashes(body: Iterable[bytes]) -> Iterator[bytes | None]:
+    """The body for werkzeug's MultipartDecoder, then None (its end). A piece never ends in a
+    short run of dashes or blanks: werkzeug (3.1.9, pallets/werkzeug#3285) turns the CR before
+    a closing delimiter cut between its two dashes into file data. Such a run waits for the
+    next piece; at most MAX_HELD_BACK_BYTES are held, so memory stays bounded."""
+    held = b""
+    for chunk in body:
+        data = held + chunk
+        tail = len(data) - len(data.rstrip(b"- \t"))
+        if 0 < tail <= MAX_HELD_BACK_BYTES:
+            data, held = data[:-tail], data[-tail:]
+        else:
+            held = b""
+        if data:
+            yield data
+    if held:
+        yield held
+    yield None
 
 
 def _is_gzip_name(filename: str | None) -> bool:

@@ -68,7 +68,7 @@ from converter import FORMATS  # noqa: E402
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 FINAL = ("succeeded", "failed", "cancelled")
-KiB, MiB = 1024, 1024 * 1024
+MiB = 1024 * 1024
 
 KILL_POOL_CHILD = "kill-pool-child"
 KILL_WORKER = "kill-worker"
@@ -99,11 +99,14 @@ RECOVERY_SETTINGS: dict[str, str | None] = {
 
 def service_env(redis_url: str, data_dir: Path, api_bind: str,
                 caller: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of every process of the stack (like tests/servicekit.service_env)."""
+    """The environment of every process of the stack (like tests/servicekit.service_env): the
+    caller's, minus the service's own variables, plus the stack's; the recovery settings pass
+    through from the caller."""
+    from common.settings import VARIABLES
+
     caller = dict(os.environ if caller is None else caller)
-    env = {k: v for k, v in caller.items()
-           if not k.startswith(("FLOWER_", "API_", "JOB_", "WORKER_", "REDIS_", "CELERY",
-                                "RECOVERY_"))}
+    env = {k: v for k, v in caller.items() if k not in VARIABLES and not k.startswith(
+        ("FLOWER_", "API_", "JOB_", "WORKER_", "REDIS_", "CELERY", "RECOVERY_"))}
     env.update({
         "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         "DEPLOY_ENV": "development",
@@ -154,6 +157,10 @@ def log(message: str) -> None:
 class Service:
     """One process of the stack: its output goes to a log file; started again on demand."""
 
+    # Once the stack is stopped, nothing starts again (a fault thread may still be restarting).
+    closing = threading.Lock()
+    closed = False
+
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
                  ready: Callable[[Service], bool]) -> None:
         self.name = name
@@ -171,11 +178,14 @@ class Service:
         return self.popen.pid
 
     def start(self) -> None:
-        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
-            self.popen = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdout=out,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
-        self.starts += 1
+        with Service.closing:
+            if Service.closed:
+                raise RuntimeError(f"not starting {self.name}: the stack is stopping")
+            self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
+                self.popen = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdout=out,
+                                              stderr=subprocess.STDOUT, start_new_session=True)
+            self.starts += 1
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -280,6 +290,8 @@ class Stack:
             service.wait_ready(90)
 
     def stop(self) -> None:
+        with Service.closing:
+            Service.closed = True
         for service in (self.api, self.beat, *self.workers, self.redis):
             with contextlib.suppress(Exception):
                 service.stop()
@@ -673,9 +685,14 @@ class ChaosRun:
                     job.recoveries.append((fault.index, now - fault.t_injected))
 
     def running_now(self) -> dict[str, tuple[str, str, int]]:
-        """Running jobs read fresh from Redis: job id → (run id, worker, input size)."""
+        """Running jobs read fresh from Redis: job id → (run id, worker, input size). A job left
+        `running` by an earlier fault, not running again since, is not counted: it is that
+        fault's."""
         with self.lock:
-            watched = [job for job in self.jobs if job.job_id and job.t_final is None]
+            stuck = {job_id for fault in self.faults for job_id in fault.affected
+                     if job_id not in fault.recovered}
+            watched = [job for job in self.jobs
+                       if job.job_id and job.t_final is None and job.job_id not in stuck]
         records = self._read_records([job.job_id for job in watched])
         if records is None:  # Redis away: the monitor's last look
             with self.lock:
@@ -691,12 +708,9 @@ class ChaosRun:
             for n, fault in enumerate(self.faults):
                 if not self._wait_for_gate(fault):
                     break
-                self._inject(fault)
-                with self.lock:
-                    following = self.faults[n + 1].gate if n + 1 < len(self.faults) else len(
-                        self.jobs)
-                    self.allowance = max(self.allowance, following + GATE_SLACK)
-                    self.lock.notify_all()
+                following = self.faults[n + 1].gate if n + 1 < len(self.faults) else len(
+                    self.jobs)
+                self._inject(fault, following + GATE_SLACK)
                 self._settle(fault)
         except Exception as exc:
             self.errors.append(f"faults: {exc!r}")
@@ -739,7 +753,9 @@ class ChaosRun:
             while not fault.settled and time.monotonic() < end and not self.stop_event.is_set():
                 self.lock.wait(0.2)
 
-    def _inject(self, fault: Fault) -> None:
+    def _inject(self, fault: Fault, allowance: float) -> None:
+        """Strike, then wait until the process hit (or its replacement) is back. Submissions
+        resume as it strikes (up to `allowance`): some land in the outage and are retried."""
         running = self.running_now()
         stack = self.stack
         if fault.kind in WORKER_FAULTS:
@@ -761,6 +777,8 @@ class ChaosRun:
             fault.affected = {job_id: run for job_id, (run, host, _) in running.items()
                               if worker is None or stack.worker_by_host(host) is worker}
             fault.t_injected = self.now()
+            self.allowance = max(self.allowance, allowance)
+            self.lock.notify_all()
         log(f"fault {fault.index}: {fault.kind} on {fault.target} "
             f"({len(fault.affected)} running job(s) affected)")
         inject = {KILL_POOL_CHILD: self._kill_pool_child, KILL_WORKER: self._kill_worker,
@@ -885,7 +903,7 @@ class ChaosRun:
             with self.lock:
                 self.lock.notify_all()
             for thread in threads:
-                thread.join(timeout=130)
+                thread.join(timeout=30)
             with self.lock:  # a last look at the records
                 watched = [job for job in self.jobs if job.job_id and job.t_final is None]
             records = self._read_records([job.job_id for job in watched]) if watched else []
@@ -932,7 +950,9 @@ def verify(run: ChaosRun) -> Verdict:
     jobs_dir = stack.data_dir / "jobs"
 
     for job in run.jobs:
-        label = f"job #{job.index} ({job.source.name} → {job.fmt}, id {job.job_id})"
+        tries = (f", accepted on try {job.submit_tries} after {', '.join(job.submit_errors)}"
+                 if job.submit_tries > 1 else "")
+        label = f"job #{job.index} ({job.source.name} → {job.fmt}, id {job.job_id}{tries})"
         if job.job_id is None:
             verdict.lost.append(f"logical job #{job.index} never accepted: {job.rejected}")
             continue
@@ -947,7 +967,10 @@ def verify(run: ChaosRun) -> Verdict:
         if isinstance(resource.get("attempts"), int):
             job.attempts = resource["attempts"]
         if status not in FINAL:
-            verdict.lost.append(f"{label}: still {status} (attempts {job.attempts})")
+            fault, certain = culprit(run, job)
+            blame = (f"{'after' if certain else 'likely after'} fault #{fault.index} "
+                     f"{fault.kind}" if fault else "no fault after its last change")
+            verdict.lost.append(f"{label}: still {status} (attempts {job.attempts}), {blame}")
             continue
         directory = jobs_dir / job.job_id
         files = sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
@@ -1043,12 +1066,25 @@ def verify(run: ChaosRun) -> Verdict:
 # -- report
 
 
-def stuck_kinds(run: ChaosRun) -> dict[str, int]:
-    """For each fault kind, how many jobs it interrupted never ran again nor finished."""
-    stuck: Counter[str] = Counter()
+def culprit(run: ChaosRun, job: LogicalJob) -> tuple[Fault | None, bool]:
+    """The fault that left an unfinished job stuck, and whether that is certain: the fault it
+    was running under, else (likely) the first fault after the job's last change."""
     for fault in run.faults:
-        stuck[fault.kind] += len(fault.affected) - len(fault.recovered)
-    return {kind: count for kind, count in stuck.items() if count}
+        if job.job_id in fault.affected and job.job_id not in fault.recovered:
+            return fault, True
+    since = (job.t_change if job.t_change is not None else job.t_accepted) or 0.0
+    after = [f for f in run.faults if f.t_injected is not None and f.t_injected >= since - 0.5]
+    return (min(after, key=lambda f: f.t_injected or 0.0) if after else None), False
+
+
+def stuck_kinds(run: ChaosRun) -> dict[str, int]:
+    """For each fault kind, how many jobs it left unfinished ("?" when no fault came after)."""
+    stuck: Counter[str] = Counter()
+    for job in run.jobs:
+        if job.job_id and job.final and job.final.get("status") not in FINAL:
+            fault, certain = culprit(run, job)
+            stuck[(fault.kind if fault else "?") + ("" if certain else " (likely)")] += 1
+    return dict(stuck)
 
 
 def report(run: ChaosRun, verdict: Verdict, wall: float, per_kind: int) -> str:
@@ -1115,7 +1151,7 @@ def details(run: ChaosRun, verdict: Verdict) -> str:
             f"#{j.index} {j.longest_stall:.1f}s ({j.source.kind}, attempts {j.attempts})"
             for j in stalls))
     kinds = stuck_kinds(run)
-    out.append("Fault kinds that left jobs stuck: " + (
+    out.append("Fault kinds that left jobs unfinished: " + (
         ", ".join(f"{kind} ({count} job(s))" for kind, count in kinds.items()) or "none"))
     for title, items in (("LOST", verdict.lost), ("DUPLICATED", verdict.duplicated),
                          ("WRONG", verdict.wrong), ("warnings", verdict.warnings)):

@@ -352,10 +352,13 @@ class JobStore:
         self._published(keys=[keys.job(job_id), keys.unpublished_jobs()],
                         args=[job_id, dispatch])
 
-    def forget(self, job_id: str) -> None:
-        """Remove a job that was never queued (the broker refused it)."""
+    def forget(self, job_id: str, idempotency_key: str | None = None) -> None:
+        """Remove a job that was never queued (the broker refused it), and its
+        Idempotency-Key, so that a retry creates it afresh."""
         with self.redis.pipeline() as pipe:
             pipe.delete(keys.job(job_id), keys.tombstone(job_id))
+            if idempotency_key:
+                pipe.delete(keys.idempotency(idempotency_key))
             pipe.zrem(keys.unpublished_jobs(), job_id)
             pipe.execute()
 

@@ -101,33 +101,46 @@ class Lifecycle:
     def submit(self, job_id: str, receive: Callable[[Storage], NewJob],
                idempotency_key: str | None = None) -> Submission:
         """Store the input (`receive` streams it into storage and describes the job), record the
-        job, queue it. On any failure nothing is left behind: no file, no record, no message."""
+        job, queue it. A failure is undone as far as it can be known to be: before the record
+        exists, the upload goes; once it may exist (Redis went away mid-way), the upload stays,
+        because the job will run — recover() sends its message once Redis is back, and a retry
+        with the same Idempotency-Key answers with it. An upload that never got a record is
+        removed by the sweep (remove_orphans)."""
         try:
             new = receive(self.storage)
-            try:
-                created_id, created = self.store.create(new, idempotency_key)
-                if not created:
-                    return self._replay(created_id, new)
-                job = self.store.get(new.id)  # as queued: read before a worker can change it
-            except redis.RedisError as exc:
-                log.warning("job store unavailable: %s", exc)
-                raise queue_unavailable() from None
-            if job is None:  # Redis lost it between two calls: an outage
-                raise queue_unavailable()
-            self._publish_or_forget(job)
         except BaseException:
             self.storage.delete(job_id)
             raise
+        try:
+            created_id, created = self.store.create(new, idempotency_key)
+        except redis.RedisError as exc:
+            log.warning("job store unavailable: %s", exc)
+            raise queue_unavailable() from None  # the upload stays: the record may exist
+        if not created:
+            return self._replay(created_id, new)
+        try:
+            job = self.store.get(new.id)  # as queued: read before a worker can change it
+        except redis.RedisError as exc:
+            log.warning("job store unavailable: %s", exc)
+            raise queue_unavailable() from None
+        if job is None:  # Redis lost it (restarted from a file a second old): never recorded
+            self.storage.delete(job_id)
+            raise queue_unavailable()
+        self._publish_or_forget(job, idempotency_key)
         log.info("job queued", extra={"format": new.format, "input_bytes": new.input_size})
         return Submission(job, created=True)
 
-    def _publish_or_forget(self, job: Job) -> None:
+    def _publish_or_forget(self, job: Job, idempotency_key: str | None) -> None:
         try:
             self.publish(job.id, job.dispatch, job.request_id)
         except Exception:
             log.exception("could not queue the job")
-            with contextlib.suppress(redis.RedisError):
-                self.store.forget(job.id)
+            try:
+                self.store.forget(job.id, idempotency_key)
+            except redis.RedisError:
+                pass  # recorded and unpublished: recover() sends it once Redis is back
+            else:
+                self.storage.delete(job.id)
             raise queue_unavailable() from None
         with contextlib.suppress(redis.RedisError):  # if not, recover() sends it once more
             self.store.published(job.id, job.dispatch)

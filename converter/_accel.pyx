@@ -1,10 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The hot path of values.py in C: an element's xmltodict value, read straight from
+"""The converter's value builder, in C: an element's xmltodict value, read straight from
 libxml2's nodes instead of through one Python proxy object per element.
 
-Same rules as values.Values (which stays as the reference implementation and the
-fallback); tests compare the two. Only libxml2's structs are read here, no libxml2
-function is called, so nothing links against libxml2 beyond what lxml provides.
+It is the only value builder: values.Values configures it and adds the small pieces the
+streaming writers need; there is no Python fallback, so the engine does not load without
+this extension. Tests compare its output with xmltodict's (tests/unit/test_differential.py).
+Only libxml2's structs are read here, no libxml2 function is called, so nothing links against
+libxml2 beyond what lxml provides.
 """
 
 from cpython.unicode cimport PyUnicode_DecodeUTF8

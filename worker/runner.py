@@ -23,11 +23,15 @@ log = logging.getLogger(__name__)
 
 class JobFailed(Exception):
     """Raised from the task after a failure was recorded, so that Celery (and Flower) count the
-    task as failed, with the job's code and message. Never retried."""
+    task as failed, with the job's code and message. Never retried. Its arguments are plain
+    strings, so that Celery can serialize it (and rebuild it) as JSON."""
 
-    def __init__(self, error: ServiceError) -> None:
-        super().__init__(f"{error.code}: {error.message}")
-        self.code = error.code
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.args[0]}: {self.args[1]}"
 
 
 def run_job(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -> None:
@@ -55,7 +59,7 @@ def run_job(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str
         "status": status, "duration_ms": round(1000 * (time.monotonic() - started)),
         "error_code": error.code if error else None})
     if error:
-        raise JobFailed(error)
+        raise JobFailed(error.code, error.message)
 
 
 def _convert(run: Run) -> dict | ServiceError:

@@ -111,7 +111,7 @@ def test_submit_undoes_the_upload_when_receiving_fails(lifecycle):
     assert files(lifecycle, job_id) == [] and lifecycle.store.get(job_id) is None
 
 
-def test_submit_when_redis_is_down_answers_503_and_keeps_nothing(tmp_path, broker):
+def test_submit_when_redis_is_down_answers_503(tmp_path, broker):
     dead = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     lifecycle = Lifecycle(JobStore(dead, result_ttl_seconds=60, tombstone_ttl_seconds=60),
                           LocalStorage(tmp_path), broker, max_attempts=2, stall_seconds=30,
@@ -120,9 +120,12 @@ def test_submit_when_redis_is_down_answers_503_and_keeps_nothing(tmp_path, broke
         lifecycle.check_queue()
     assert refused.value.status == 503
     job_id = "0b0f6e8e-58a4-4b8f-9a9b-2f0d6f1c1a13"
-    with pytest.raises(ServiceError):
+    with pytest.raises(ServiceError) as refused:
         lifecycle.submit(job_id, receiver(job_id))
-    assert files(lifecycle, job_id) == [] and broker.messages == []
+    assert refused.value.status == 503 and broker.messages == []
+    # Whether the record was written cannot be known: the upload stays for the sweep, which
+    # removes it once it is sure no record exists (the API asks Redis before any upload).
+    assert files(lifecycle, job_id) == ["input.xml"]
 
 
 def test_idempotent_replay_returns_the_first_job_and_keeps_one_upload(lifecycle, broker):
@@ -288,3 +291,37 @@ def test_remove_orphans_keeps_files_of_live_jobs(lifecycle):
     lifecycle.storage.save_input(orphan, [DOC])
     assert lifecycle.remove_orphans(grace_seconds=-1) == 1
     assert files(lifecycle, orphan) == [] and files(lifecycle, job.id) == ["input.xml"]
+
+
+def test_redis_lost_after_the_record_keeps_the_job_whole(lifecycle, broker, client):
+    """Redis goes away between recording the job and queueing it (found by `make chaos`): the
+    client gets 503, but the upload stays with the record, a retry with the same
+    Idempotency-Key answers with that job, and recover() sends its message."""
+    job_id = "0b0f6e8e-58a4-4b8f-9a9b-2f0d6f1c1a17"
+    real_get = lifecycle.store.get
+    lifecycle.store.get = lambda _id: (_ for _ in ()).throw(redis.ConnectionError("gone"))
+    with pytest.raises(ServiceError) as refused:
+        lifecycle.submit(job_id, receiver(job_id), "retry-me")
+    lifecycle.store.get = real_get
+    assert refused.value.status == 503 and broker.messages == []
+    assert files(lifecycle, job_id) == ["input.xml"]
+
+    retry_id = "0b0f6e8e-58a4-4b8f-9a9b-2f0d6f1c1a18"
+    replay = lifecycle.submit(retry_id, receiver(retry_id), "retry-me")
+    assert not replay.created and replay.job.id == job_id
+    client.zadd(keys.unpublished_jobs(), {job_id: 0})  # JOB_STALL_SECONDS later
+    lifecycle.recover()
+    assert broker.messages == [(job_id, replay.job.dispatch, "req-1")]
+    run = lifecycle.claim(job_id, replay.job.dispatch, "w1")
+    with run.open_input() as source:
+        assert source.read() == DOC
+
+
+def test_a_refused_publish_frees_the_idempotency_key(lifecycle, broker):
+    broker.down = True
+    job_id = "0b0f6e8e-58a4-4b8f-9a9b-2f0d6f1c1a19"
+    with pytest.raises(ServiceError):
+        lifecycle.submit(job_id, receiver(job_id), "again")
+    broker.down = False
+    retry_id = "0b0f6e8e-58a4-4b8f-9a9b-2f0d6f1c1a20"
+    assert lifecycle.submit(retry_id, receiver(retry_id), "again").created

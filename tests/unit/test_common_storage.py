@@ -56,7 +56,10 @@ def test_result_appears_only_when_complete(storage):
         storage.open_result(job_id, "json")
 
 
-@pytest.mark.parametrize("bad", ["../etc", "x", str(uuid.uuid1()), "", "/tmp"])
+UUID1 = "c3462108-ec1f-11f1-af4d-02fc00000001"  # a valid UUID, but not a version 4 one
+
+
+@pytest.mark.parametrize("bad", ["../etc", "x", UUID1, "", "/tmp"])
 def test_ids_are_checked_before_paths_are_built(storage, bad):
     with pytest.raises(StorageError):
         storage.save_input(bad, [b"x"])
