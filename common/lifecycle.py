@@ -133,8 +133,8 @@ class Lifecycle:
     def _publish_or_forget(self, job: Job, idempotency_key: str | None) -> None:
         try:
             self.publish(job.id, job.dispatch, job.request_id)
-        except Exception:
-            log.exception("could not queue the job")
+        except Exception as exc:  # the broker is away: one line, the client is told to retry
+            log.warning("could not queue the job: %s: %s", type(exc).__name__, exc)
             try:
                 self.store.forget(job.id, idempotency_key)
             except redis.RedisError:
