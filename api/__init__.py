@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging("api", settings.log_level)
 
     from . import health, jobs, legacy
+    from .auth import register_auth
     from .errors import register_error_handlers
     from .request_id import register_request_id
     from .services import build_services
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["xmlconv"] = build_services(settings)
     register_request_id(app)
     register_error_handlers(app)
+    register_auth(app)
     for blueprint in (jobs.bp, legacy.bp, health.bp):
         app.register_blueprint(blueprint)
     return app

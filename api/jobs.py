@@ -1,16 +1,24 @@
-"""/jobs: submit, read, download and cancel jobs."""
+"""/jobs: submit, list, read, download and cancel a client's jobs."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from urllib.parse import urlencode
+
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from common.jobs import Job
+from common import errors
+from common.errors import ServiceError
+from common.jobs import STATUSES, Job, is_job_id
 from common.lifecycle import RETRY_AFTER_SECONDS
+from common.resource import job_resource
 from converter import FORMATS
 
-from .resources import job_resource
+from .auth import current_client
 from .services import services
-from .submit import parse_wait, submit, wait_until_finished
+from .submit import parse_tag, parse_wait, submit, wait_until_finished
 
 bp = Blueprint("jobs", __name__)
 
@@ -53,21 +61,69 @@ def create_job() -> Response:
     return job_response(wait_until_finished(job, wait) if wait else job)
 
 
+MAX_PAGE = 100
+
+
+def _cursor(position: tuple[float, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode().rstrip("=")
+
+
+def _position(cursor: str) -> tuple[float, str]:
+    try:
+        score, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(score, (int, float)) and is_job_id(job_id):
+            return float(score), job_id
+    except (ValueError, TypeError, binascii.Error):
+        pass
+    raise ServiceError(errors.INVALID_REQUEST, "cursor is not one this API gave",
+                       {"parameter": "cursor"}, status=400)
+
+
+def _page_size(raw: str | None) -> int:
+    if raw is None:
+        return 20
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise ServiceError(errors.INVALID_REQUEST, f"limit must be from 1 to {MAX_PAGE}",
+                           {"parameter": "limit"}, status=400)
+    return int(raw)
+
+
+@bp.get("/jobs")
+def list_jobs() -> Response:
+    """The caller's jobs, newest first; `status` and `tag` filter, `limit` (≤ 100) and the
+    `next` link's cursor page. Jobs submitted meanwhile never shift a page."""
+    status = request.args.get("status")
+    if status is not None and status not in STATUSES:
+        raise ServiceError(errors.INVALID_REQUEST, f"status must be one of {', '.join(STATUSES)}",
+                           {"parameter": "status"}, status=400)
+    tag = parse_tag(request.args.get("tag"))
+    limit = _page_size(request.args.get("limit"))
+    cursor = request.args.get("cursor")
+    after = _position(cursor) if cursor else None
+    jobs, last = services().lifecycle.page(current_client().id, limit, after, status, tag)
+    following = None
+    if last is not None:
+        query = {"limit": limit, **({"status": status} if status else {}),
+                 **({"tag": tag} if tag else {}), "cursor": _cursor(last)}
+        following = f"/jobs?{urlencode(query)}"
+    return jsonify({"jobs": [job_resource(job) for job in jobs], "next": following})
+
+
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str) -> Response:
-    return jsonify(job_resource(services().lifecycle.find(job_id)))
+    return jsonify(job_resource(services().lifecycle.find(job_id, current_client().id)))
 
 
 @bp.get("/jobs/<job_id>/result")
 def get_result(job_id: str) -> Response:
-    return stream_result(services().lifecycle.find(job_id))
+    return stream_result(services().lifecycle.find(job_id, current_client().id))
 
 
 @bp.delete("/jobs/<job_id>")
 def delete_job(job_id: str) -> Response:
     """Cancel a queued or running job (202, the job as it is now), or delete a finished one
     with its files (204)."""
-    job = services().lifecycle.cancel_or_delete(job_id)
+    job = services().lifecycle.cancel_or_delete(job_id, current_client().id)
     if job is None:
         return Response(status=204)
     response = jsonify(job_resource(job))

@@ -1,4 +1,5 @@
-"""What the request handlers use, built once per app: settings, Redis, and a job's lifecycle."""
+"""What the request handlers use, built once per app: settings, Redis, the API keys, and a job's
+lifecycle."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 import redis
 from flask import current_app
 
+from common.clients import ClientRegistry
 from common.lifecycle import Lifecycle, build_lifecycle
 from common.queue import make_celery
 from common.settings import Settings
@@ -16,6 +18,7 @@ from common.settings import Settings
 class Services:
     settings: Settings
     lifecycle: Lifecycle
+    clients: ClientRegistry
 
     @property
     def redis(self) -> redis.Redis:
@@ -23,7 +26,9 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    return Services(settings, build_lifecycle(settings, make_celery(settings, "xmlconv-api")))
+    lifecycle = build_lifecycle(settings, make_celery(settings, "xmlconv-api"))
+    return Services(settings, lifecycle,
+                    ClientRegistry(lifecycle.store.redis, settings.secret_key))
 
 
 def services() -> Services:

@@ -3,9 +3,11 @@ storage and hand it to the lifecycle; and waiting for a job to finish (`?wait=N`
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import redis
 from flask import request
@@ -16,16 +18,62 @@ from common.jobs import Job, NewJob, new_job_id
 from common.lifecycle import Submission
 from common.logs import log_context
 from common.storage import Storage
+from common.webhook_urls import check_url
 from converter import ConversionError, parse_format, parse_options
 
+from .auth import current_client
 from .request_id import current_request_id
 from .services import services
 from .upload import check_request, drain, receive_upload
 
 log = logging.getLogger(__name__)
 
-NOT_OPTIONS = ("wait", "filename")  # query parameters that are not conversion options
+# Parameters (query or form fields) that are not conversion options.
+NOT_OPTIONS = ("wait", "filename", "format", "tag", "metadata", "webhook_url")
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+MAX_METADATA_BYTES = 4096
+TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def _invalid(parameter: str, message: str) -> ServiceError:
+    return ServiceError(errors.INVALID_REQUEST, message, {"parameter": parameter}, status=400)
+
+
+def parse_tag(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= 64 or not set(raw) <= TAG_CHARS:
+        raise _invalid("tag", "tag must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
+    return raw
+
+
+def parse_metadata(raw: str | None) -> dict | None:
+    if raw is None:
+        return None
+    if len(raw.encode()) > MAX_METADATA_BYTES:
+        raise _invalid("metadata", f"metadata must be at most {MAX_METADATA_BYTES} bytes")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise _invalid("metadata", "metadata must be a JSON object")
+    return value
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What a client may attach to a job besides its options."""
+
+    tag: str | None
+    metadata: dict | None
+    webhook_url: str | None
+
+
+def parse_extras(params: Mapping[str, str], allow_private: bool) -> Extras:
+    webhook_url = params.get("webhook_url")
+    return Extras(parse_tag(params.get("tag")), parse_metadata(params.get("metadata")),
+                  check_url(webhook_url, allow_private) if webhook_url is not None else None)
 
 
 def parse_wait(raw: str | None, ceiling: int) -> int:
@@ -40,7 +88,7 @@ def parse_wait(raw: str | None, ceiling: int) -> int:
 
 def validated(params: Mapping[str, str], fixed_format: str | None) -> tuple[str, dict]:
     """(format, options as given, normalized) or 400 INVALID_OPTION naming the option."""
-    options = {k: v for k, v in params.items() if k not in NOT_OPTIONS and k != "format"}
+    options = {k: v for k, v in params.items() if k not in NOT_OPTIONS}
     try:
         fmt = fixed_format or parse_format(params.get("format", "json"))
         normalized = parse_options(options).to_dict()
@@ -61,13 +109,18 @@ def _idempotency_key() -> str | None:
 def submit(fixed_format: str | None = None) -> Submission:
     svc = services()
     lifecycle = svc.lifecycle
+    client = current_client()
     limit = svc.settings.max_upload_bytes
+    allow_private = svc.settings.webhook_allow_private
     query = request.args.to_dict()
-    validated(query, fixed_format)  # fail before the upload when the query is already wrong
+    # Fail before the upload when the query is already wrong.
+    validated(query, fixed_format)
+    parse_extras(query, allow_private)
     idempotency_key = _idempotency_key()
     check_request(request, limit)  # refused before reading: the connection just closes
     try:
         lifecycle.check_queue()  # no point taking 300 MB we cannot queue
+        lifecycle.check_quota(client.id, client.max_active_jobs)
     except ServiceError:
         drain(request)
         raise
@@ -82,13 +135,16 @@ def submit(fixed_format: str | None = None) -> Submission:
                 drain(request)
             log.info("upload refused", extra={"error_code": exc.code})
             raise
-        fmt, options = validated({**query, **upload.fields}, fixed_format)
+        params = {**query, **upload.fields}
+        fmt, options = validated(params, fixed_format)
+        extras = parse_extras(params, allow_private)
         return NewJob(id=job_id, format=fmt, options=options, input_filename=upload.filename,
                       input_size=upload.size, input_sha256=upload.sha256,
-                      request_id=current_request_id())
+                      request_id=current_request_id(), owner=client.id, tag=extras.tag,
+                      metadata=extras.metadata, webhook_url=extras.webhook_url)
 
     with log_context(job_id=job_id):
-        return lifecycle.submit(job_id, receive, idempotency_key)
+        return lifecycle.submit(job_id, receive, idempotency_key, client.max_active_jobs)
 
 
 def wait_until_finished(job: Job, seconds: float) -> Job:

@@ -69,20 +69,32 @@ def is_job_id(value: str) -> bool:
     return parsed.version == 4 and str(parsed) == value
 
 
-# KEYS: job, tombstone, idempotency, unpublished
-# ARGV: job_id, record_ttl, tombstone_ttl, idempotency_ttl ("0" = no key), now, field, value, …
+# KEYS: job, tombstone, idempotency, unpublished, owner's jobs, owner's active jobs
+# ARGV: job_id, record_ttl, tombstone_ttl, idempotency_ttl ("0" = no key), now, owner,
+#       max_active ("0" = no limit), field, value, …
+# Returns the new job's id, the earlier job's id for a known Idempotency-Key, or 'quota'.
 _CREATE = """
 if ARGV[4] ~= '0' then
   local existing = redis.call('GET', KEYS[3])
   if existing then return existing end
 end
+local now = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - tonumber(ARGV[2]))
+if ARGV[7] ~= '0' and redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[7]) then
+  return 'quota'
+end
 local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[6], 'EX', ARGV[3])
 if ARGV[4] ~= '0' then redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4]) end
-redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+redis.call('ZADD', KEYS[4], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[5], now, ARGV[1])
+redis.call('EXPIRE', KEYS[5], ARGV[2])
+redis.call('ZADD', KEYS[6], now, ARGV[1])
+redis.call('EXPIRE', KEYS[6], ARGV[2])
 return ARGV[1]
 """
 
@@ -101,13 +113,14 @@ local function fail_in_place(job, tombstone, job_id, now, error, record_ttl, tom
   redis.call('HSET', job, 'status', 'failed', 'error', error, 'finished_at', now,
              'updated_at', now)
   redis.call('EXPIRE', job, record_ttl)
-  redis.call('SET', tombstone, '1', 'EX', tombstone_ttl)
+  redis.call('EXPIRE', tombstone, tombstone_ttl)
   redis.call('ZREM', KEYS[3], job_id)
   redis.call('ZREM', KEYS[4], job_id)
+  redis.call('ZREM', KEYS[5], job_id)
 end
 """
 
-# KEYS: job, tombstone, running, unpublished
+# KEYS: job, tombstone, running, unpublished, owner's active jobs
 # ARGV: job_id, run_id, now, worker, dispatch ("" = any), max_attempts, error, record_ttl,
 #       tombstone_ttl
 # Returns the status before the call, 'stale' or 'exhausted'; the job is this run's only if
@@ -142,7 +155,7 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 'running'
 """
 
-# KEYS: job, tombstone, running, unpublished.
+# KEYS: job, tombstone, running, unpublished, owner's active jobs.
 # ARGV: job_id, run_id, record_ttl, tombstone_ttl, field, value, …
 # Returns 'ok' when this run moved the job to its final status, else the status it found.
 _FINISH = """
@@ -154,13 +167,14 @@ local fields = {}
 for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
 return 'ok'
 """
 
-# KEYS: job, tombstone, running, unpublished.
+# KEYS: job, tombstone, running, unpublished, owner's active jobs.
 # ARGV: job_id, run_id, now, dispatch, max_attempts, error, record_ttl, tombstone_ttl
 # The run `run_id` is gone: queue the job again under a new dispatch, or fail it once it has
 # been claimed max_attempts times. Returns 'requeued', 'failed', or what it found instead.
@@ -183,7 +197,8 @@ redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return 'requeued'
 """
 
-# KEYS: job, tombstone, running, unpublished.  ARGV: job_id, now, record_ttl, tombstone_ttl
+# KEYS: job, tombstone, running, unpublished, owner's active jobs.
+# ARGV: job_id, now, record_ttl, tombstone_ttl
 # Cancels an unfinished job, or deletes a finished one (its tombstone stays: later reads get 410).
 # Returns the status before the call.
 _DISCARD = """
@@ -192,9 +207,10 @@ if not status then return false end
 if status == 'queued' or status == 'running' then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[2], 'updated_at', ARGV[2])
   redis.call('EXPIRE', KEYS[1], ARGV[3])
-  redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('ZREM', KEYS[5], ARGV[1])
 else
   redis.call('DEL', KEYS[1])
 end
@@ -230,6 +246,11 @@ class Job:
     dispatch: str | None = None
     worker: str | None = None
     attempts: int = 0
+    owner: str = ""  # the client (API key id) that created it; "" under AUTH_MODE=none
+    tag: str | None = None
+    metadata: dict[str, Any] | None = None
+    webhook_url: str | None = None
+    webhook: dict[str, Any] | None = None  # the delivery of its webhook, once finished
 
     @property
     def finished(self) -> bool:
@@ -258,6 +279,11 @@ class Job:
             dispatch=data.get("dispatch") or None,
             worker=data.get("worker") or None,
             attempts=int(data.get("attempts") or 0),
+            owner=data.get("owner", ""),
+            tag=data.get("tag") or None,
+            metadata=json.loads(data["metadata"]) if data.get("metadata") else None,
+            webhook_url=data.get("webhook_url") or None,
+            webhook=json.loads(data["webhook"]) if data.get("webhook") else None,
         )
 
 
@@ -271,6 +297,10 @@ class NewJob:
     input_size: int
     input_sha256: str
     request_id: str | None = None
+    owner: str = ""
+    tag: str | None = None
+    metadata: dict[str, Any] | None = None
+    webhook_url: str | None = None
     id: str = field(default_factory=new_job_id)
     dispatch: str = field(default_factory=new_token)
 
@@ -300,9 +330,9 @@ class JobStore:
         self._requeue = client.register_script(_REQUEUE)
         self._discard = client.register_script(_DISCARD)
 
-    def _final_keys(self, job_id: str) -> list[str]:
+    def _final_keys(self, job_id: str, owner: str) -> list[str]:
         return [keys.job(job_id), keys.tombstone(job_id), keys.running_jobs(),
-                keys.unpublished_jobs()]
+                keys.unpublished_jobs(), keys.owner_active(owner)]
 
     def _final_ttls(self) -> list[int]:
         return [self.result_ttl, self.result_ttl + self.tombstone_ttl]
@@ -315,9 +345,10 @@ class JobStore:
         data = self.redis.hgetall(keys.job(job_id))
         return Job.from_hash(data) if data else None
 
-    def existed(self, job_id: str) -> bool:
-        """True when the id belonged to a job that has expired or been deleted (410, not 404)."""
-        return is_job_id(job_id) and bool(self.redis.exists(keys.tombstone(job_id)))
+    def existed(self, job_id: str, owner: str) -> bool:
+        """True when the id belonged to a job of `owner` that has expired or been deleted (410,
+        not 404)."""
+        return is_job_id(job_id) and self.redis.get(keys.tombstone(job_id)) == owner
 
     def status(self, job_id: str) -> str | None:
         return self.redis.hget(keys.job(job_id), "status")
@@ -327,9 +358,11 @@ class JobStore:
 
     # -- queueing
 
-    def create(self, new: NewJob, idempotency_key: str | None = None) -> tuple[str, bool]:
+    def create(self, new: NewJob, idempotency_key: str | None = None,
+               max_active: int = 0) -> tuple[str, bool]:
         """Store a queued job (listed as unpublished until `published`). Returns (job id,
-        created); with an Idempotency-Key already used, the earlier job's id and False."""
+        created); with an Idempotency-Key already used (the owner's), the earlier job's id and
+        False; ('quota', False) when the owner already has `max_active` unfinished jobs."""
         now = time.time()
         fields = {
             "id": new.id, "status": QUEUED, "format": new.format, "options": new.options,
@@ -337,13 +370,18 @@ class JobStore:
             "input_sha256": new.input_sha256, "created_at": repr(now),
             "updated_at": repr(now), "request_id": new.request_id or "", "bytes_done": 0,
             "bytes_total": new.input_size, "attempts": 0, "dispatch": new.dispatch,
+            "owner": new.owner,
         }
+        optional = {"tag": new.tag, "metadata": new.metadata, "webhook_url": new.webhook_url}
+        fields.update({name: value for name, value in optional.items() if value is not None})
         unfinished_ttl = self.tombstone_ttl  # a job not finished by then is abandoned
-        idem_key = keys.idempotency(idempotency_key) if idempotency_key else keys.idempotency("")
+        idem_key = keys.idempotency(new.owner, idempotency_key or "")
         job_id = self._create(
-            keys=[keys.job(new.id), keys.tombstone(new.id), idem_key, keys.unpublished_jobs()],
+            keys=[keys.job(new.id), keys.tombstone(new.id), idem_key, keys.unpublished_jobs(),
+                  keys.owner_jobs(new.owner), keys.owner_active(new.owner)],
             args=[new.id, unfinished_ttl, unfinished_ttl + self.tombstone_ttl,
-                  self.result_ttl if idempotency_key else 0, repr(now), *_flatten(fields)],
+                  self.result_ttl if idempotency_key else 0, repr(now), new.owner, max_active,
+                  *_flatten(fields)],
         )
         return job_id, job_id == new.id
 
@@ -352,14 +390,16 @@ class JobStore:
         self._published(keys=[keys.job(job_id), keys.unpublished_jobs()],
                         args=[job_id, dispatch])
 
-    def forget(self, job_id: str, idempotency_key: str | None = None) -> None:
+    def forget(self, job_id: str, owner: str, idempotency_key: str | None = None) -> None:
         """Remove a job that was never queued (the broker refused it), and its
         Idempotency-Key, so that a retry creates it afresh."""
         with self.redis.pipeline() as pipe:
             pipe.delete(keys.job(job_id), keys.tombstone(job_id))
             if idempotency_key:
-                pipe.delete(keys.idempotency(idempotency_key))
+                pipe.delete(keys.idempotency(owner, idempotency_key))
             pipe.zrem(keys.unpublished_jobs(), job_id)
+            pipe.zrem(keys.owner_jobs(owner), job_id)
+            pipe.zrem(keys.owner_active(owner), job_id)
             pipe.execute()
 
     def unpublished(self, older_than_seconds: float) -> list[str]:
@@ -367,22 +407,22 @@ class JobStore:
         cutoff = time.time() - older_than_seconds
         return self.redis.zrangebyscore(keys.unpublished_jobs(), "-inf", cutoff)
 
-    def discard(self, job_id: str) -> str | None:
+    def discard(self, job_id: str, owner: str) -> str | None:
         """Cancel an unfinished job or delete a finished one. Returns the status it had."""
-        return self._discard(keys=self._final_keys(job_id),
+        return self._discard(keys=self._final_keys(job_id, owner),
                              args=[job_id, repr(time.time()), *self._final_ttls()])
 
     # -- runs
 
-    def start(self, job_id: str, worker: str, dispatch: str | None, max_attempts: int,
-              exhausted_error: dict) -> tuple[str | None, str]:
+    def start(self, job_id: str, owner: str, worker: str, dispatch: str | None,
+              max_attempts: int, exhausted_error: dict) -> tuple[str | None, str]:
         """Claim a job for a new run. Returns (status before, run id): the claim succeeded
         only if the status before was queued, or running (a redelivery); 'stale' for a message
         of an older dispatch; 'exhausted' when the job had been claimed `max_attempts` times
         and was failed with `exhausted_error` instead."""
         run_id = new_token()
         before = self._start(
-            keys=self._final_keys(job_id),
+            keys=self._final_keys(job_id, owner),
             args=[job_id, run_id, repr(time.time()), worker, dispatch or "", max_attempts,
                   json.dumps(exhausted_error), *self._final_ttls()],
         )
@@ -396,7 +436,7 @@ class JobStore:
             args=[job_id, run_id, repr(time.time()), bytes_done, bytes_total],
         )
 
-    def finish(self, job_id: str, run_id: str, status: str, **fields: Any) -> bool:
+    def finish(self, job_id: str, owner: str, run_id: str, status: str, **fields: Any) -> bool:
         """Move a running job to a final status with `error` or `result`. True if this run did."""
         if status not in FINISHED:
             raise ValueError(f"not a final status: {status}")
@@ -406,20 +446,69 @@ class JobStore:
                                 "expires_at": utc_timestamp(now + self.result_ttl)}
         values = {"status": status, "finished_at": repr(now), "updated_at": repr(now),
                   **{k: v for k, v in fields.items() if v is not None}}
-        outcome = self._finish(keys=self._final_keys(job_id),
+        outcome = self._finish(keys=self._final_keys(job_id, owner),
                                args=[job_id, run_id, *self._final_ttls(), *_flatten(values)])
         return outcome == "ok"
 
-    def requeue(self, job_id: str, run_id: str, dispatch: str, max_attempts: int,
+    def requeue(self, job_id: str, owner: str, run_id: str, dispatch: str, max_attempts: int,
                 exhausted_error: dict) -> str | None:
         """The run `run_id` is lost: queue the job again under `dispatch` ('requeued'), or fail
         it with `exhausted_error` once claimed `max_attempts` times ('failed'). Anything else
         returned is what the job had become meanwhile (nothing was changed)."""
         return self._requeue(
-            keys=self._final_keys(job_id),
+            keys=self._final_keys(job_id, owner),
             args=[job_id, run_id, repr(time.time()), dispatch, max_attempts,
                   json.dumps(exhausted_error), *self._final_ttls()],
         )
+
+    # -- clients' views
+
+    def active_count(self, owner: str) -> int:
+        """How many unfinished jobs `owner` has (its MAX_ACTIVE_JOBS counts these)."""
+        cutoff = time.time() - self.tombstone_ttl  # older ones expired unfinished
+        return self.redis.zcount(keys.owner_active(owner), cutoff, "+inf")
+
+    def page(self, owner: str, limit: int, after: tuple[float, str] | None = None,
+             status: str | None = None, tag: str | None = None,
+             scan_limit: int = 1000) -> tuple[list[Job], tuple[float, str] | None]:
+        """`owner`'s jobs, newest first, after the position `after` (creation time, id), that
+        match the filters: at most `limit` of them, and the position to continue from (None at
+        the end). Jobs created meanwhile sort before `after`, so a walk through the pages
+        neither repeats nor skips one. At most `scan_limit` records are read per page: a rare
+        filter may give a short page with a position to go on from."""
+        key = keys.owner_jobs(owner)
+        top = "+inf" if after is None else repr(after[0])
+        found: list[Job] = []
+        offset, scanned, last = 0, 0, after
+        while scanned < scan_limit:
+            batch = self.redis.zrevrangebyscore(key, top, "-inf", start=offset,
+                                                num=min(100, scan_limit - scanned),
+                                                withscores=True)
+            if not batch:
+                return found, None
+            offset += len(batch)
+            with self.redis.pipeline(transaction=False) as pipe:
+                for job_id, _ in batch:
+                    pipe.hgetall(keys.job(job_id))
+                records = pipe.execute()
+            for (job_id, score), record in zip(batch, records, strict=True):
+                if after is not None and (score, job_id) >= after:
+                    continue  # at or before the position (ties are ordered by id)
+                scanned += 1
+                last = (score, job_id)
+                if not record:
+                    continue  # expired (create() trims the index by age)
+                job = Job.from_hash(record)
+                if (status is None or job.status == status) and (tag is None or job.tag == tag):
+                    found.append(job)
+                    if len(found) == limit:
+                        return found, last
+        return found, last
+
+    def record_webhook(self, job_id: str, delivery: dict[str, Any]) -> None:
+        """The state of the job's webhook delivery, shown with the job (while it exists)."""
+        if self.redis.exists(keys.job(job_id)):
+            self.redis.hset(keys.job(job_id), "webhook", json.dumps(delivery))
 
     # -- signs of life
 

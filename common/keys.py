@@ -13,13 +13,15 @@ def job(job_id: str) -> str:
 
 
 def tombstone(job_id: str) -> str:
-    """String: outlives the job record so that an expired id answers 410, not 404."""
+    """String (the job's owner): outlives the job record so that an expired id answers 410 to
+    its owner, not 404."""
     return f"{PREFIX}:gone:{job_id}"
 
 
-def idempotency(client_key: str) -> str:
-    """String: the job id created for a client's Idempotency-Key (hashed: keys are free text)."""
-    digest = hashlib.sha256(client_key.encode("utf-8")).hexdigest()
+def idempotency(owner: str, client_key: str) -> str:
+    """String: the job id created for an owner's Idempotency-Key (hashed: keys are free text;
+    scoped per owner: two clients may use the same key)."""
+    digest = hashlib.sha256(f"{owner}\0{client_key}".encode()).hexdigest()
     return f"{PREFIX}:idem:{digest}"
 
 
@@ -48,3 +50,35 @@ def worker_info(hostname: str) -> str:
 def beat_heartbeat() -> str:
     """String (JSON): celery beat's last sign of life; expires when it stops ticking."""
     return f"{PREFIX}:beat"
+
+
+def client_names() -> str:
+    """Hash: API key name → key id (names are unique)."""
+    return f"{PREFIX}:clients"
+
+
+def client(key_id: str) -> str:
+    """String (JSON): one API key's client: name, limits, the sha256 of its secret
+    (common/clients.py)."""
+    return f"{PREFIX}:client:{key_id}"
+
+
+def owner_jobs(owner: str) -> str:
+    """Sorted set: a client's job ids scored by creation time (GET /jobs lists from it)."""
+    return f"{PREFIX}:owner:{owner}:jobs"
+
+
+def owner_active(owner: str) -> str:
+    """Sorted set: a client's unfinished (queued or running) job ids (its MAX_ACTIVE_JOBS)."""
+    return f"{PREFIX}:owner:{owner}:active"
+
+
+def owner_active_prefix() -> str:
+    """owner_active(owner) is this + owner + ":active"; the Lua scripts build it from the job's
+    `owner` field (a job's final transition does not know its owner beforehand)."""
+    return f"{PREFIX}:owner:"
+
+
+def rate_limits() -> str:
+    """Prefix of the request counters of Flask-Limiter (api/limits.py)."""
+    return f"{PREFIX}:limits"

@@ -40,7 +40,7 @@ from .jobs import (
     new_token,
 )
 from .logs import log_context
-from .queue import publish
+from .queue import publish, publish_webhook
 from .redis_conn import connect
 from .settings import Settings
 from .storage import Storage, open_storage
@@ -53,11 +53,21 @@ ORPHAN_GRACE_SECONDS = 3600  # an upload being written right now is never older 
 
 # Publishes a job's message: (job id, dispatch, request id). common/queue.py's publish().
 Publish = Callable[[str, str, "str | None"], None]
+# Announces a finished job to its webhook: (job id). common/queue.py's publish_webhook().
+Announce = Callable[[str], None]
 
 
 def queue_unavailable() -> ServiceError:
     return ServiceError(errors.QUEUE_UNAVAILABLE, "the job queue is unavailable; retry later",
                         status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def quota_exceeded(max_active: int) -> ServiceError:
+    return ServiceError(errors.QUOTA_EXCEEDED,
+                        f"this API key already has {max_active} unfinished jobs, its limit; "
+                        "submit again once one has finished",
+                        {"max_active_jobs": max_active}, status=429,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def worker_lost(attempts: int) -> ServiceError:
@@ -80,11 +90,13 @@ class Submission:
 
 
 class Lifecycle:
-    def __init__(self, store: JobStore, storage: Storage, publish: Publish, *,
-                 max_attempts: int, stall_seconds: float, delete_input_on_finish: bool) -> None:
+    def __init__(self, store: JobStore, storage: Storage, publish: Publish, announce: Announce,
+                 *, max_attempts: int, stall_seconds: float,
+                 delete_input_on_finish: bool) -> None:
         self.store = store
         self.storage = storage
         self.publish = publish
+        self.announce = announce
         self.max_attempts = max_attempts
         self.stall_seconds = stall_seconds
         self.delete_input_on_finish = delete_input_on_finish
@@ -98,8 +110,14 @@ class Lifecycle:
         except redis.RedisError:
             raise queue_unavailable() from None
 
+    def check_quota(self, owner: str, max_active: int) -> None:
+        """Raise 429 QUOTA_EXCEEDED when `owner` has `max_active` unfinished jobs already
+        (before taking an upload; submit() holds the limit exactly)."""
+        if self.store.active_count(owner) >= max_active:
+            raise quota_exceeded(max_active)
+
     def submit(self, job_id: str, receive: Callable[[Storage], NewJob],
-               idempotency_key: str | None = None) -> Submission:
+               idempotency_key: str | None = None, max_active: int = 0) -> Submission:
         """Store the input (`receive` streams it into storage and describes the job), record the
         job, queue it. A failure is undone as far as it can be known to be: before the record
         exists, the upload goes; once it may exist (Redis went away mid-way), the upload stays,
@@ -112,10 +130,13 @@ class Lifecycle:
             self.storage.delete(job_id)
             raise
         try:
-            created_id, created = self.store.create(new, idempotency_key)
+            created_id, created = self.store.create(new, idempotency_key, max_active)
         except redis.RedisError as exc:
             log.warning("job store unavailable: %s", exc)
             raise queue_unavailable() from None  # the upload stays: the record may exist
+        if created_id == "quota":
+            self.storage.delete(job_id)
+            raise quota_exceeded(max_active)
         if not created:
             return self._replay(created_id, new)
         try:
@@ -136,7 +157,7 @@ class Lifecycle:
         except Exception as exc:  # the broker is away: one line, the client is told to retry
             log.warning("could not queue the job: %s: %s", type(exc).__name__, exc)
             try:
-                self.store.forget(job.id, idempotency_key)
+                self.store.forget(job.id, job.owner, idempotency_key)
             except redis.RedisError:
                 pass  # recorded and unpublished: recover() sends it once Redis is back
             else:
@@ -149,25 +170,26 @@ class Lifecycle:
         """An Idempotency-Key seen before: the earlier job, if this is the same request."""
         self.storage.delete(new.id)
         earlier = self.store.get(job_id)
-        if earlier is None:
+        if earlier is None or earlier.owner != new.owner:
             raise ServiceError(errors.JOB_EXPIRED,
                                "the job for this Idempotency-Key has expired", status=410)
         if (earlier.input_sha256, earlier.format, earlier.options) != (
                 new.input_sha256, new.format, new.options):
             raise ServiceError(errors.IDEMPOTENCY_KEY_MISMATCH,
                                "this Idempotency-Key was used for a different request",
-                               {"job_id": job_id}, status=422)
+                               status=422)
         log.info("idempotent replay", extra={"replayed_job_id": job_id})
         return Submission(earlier, created=False)
 
     # -- reading and cancelling (the API)
 
-    def find(self, job_id: str) -> Job:
-        """The job, or 404 (never existed) / 410 (expired or deleted)."""
+    def find(self, job_id: str, owner: str) -> Job:
+        """`owner`'s job, or 404 (never existed, or another client's: the same answer) / 410
+        (expired or deleted)."""
         job = self.store.get(job_id)
-        if job is not None:
+        if job is not None and job.owner == owner:
             return job
-        if self.store.existed(job_id):
+        if job is None and self.store.existed(job_id, owner):
             raise ServiceError(errors.JOB_EXPIRED, "this job has expired or was deleted",
                                {"job_id": job_id}, status=410)
         raise ServiceError(errors.JOB_NOT_FOUND, "there is no job with this id", status=404)
@@ -188,27 +210,50 @@ class Lifecycle:
             raise ServiceError(errors.JOB_EXPIRED, "the result is no longer available",
                                status=410) from None
 
-    def cancel_or_delete(self, job_id: str) -> Job | None:
+    def page(self, owner: str, limit: int, after: tuple[float, str] | None = None,
+             status: str | None = None, tag: str | None = None,
+             ) -> tuple[list[Job], tuple[float, str] | None]:
+        """`owner`'s jobs, newest first (JobStore.page)."""
+        return self.store.page(owner, limit, after, status, tag)
+
+    def cancel_or_delete(self, job_id: str, owner: str) -> Job | None:
         """Cancel a queued or running job (returns it as it is now), or delete a finished one
         and its files (returns None). A queued job's files go now; a running job's run notices
         within a second and removes them (it may be writing them)."""
-        self.find(job_id)
-        before = self.store.discard(job_id)
+        job = self.find(job_id, owner)
+        before = self.store.discard(job_id, owner)
         if before is None:
-            self.find(job_id)  # expired meanwhile: 404/410
+            self.find(job_id, owner)  # expired meanwhile: 404/410
+        if before in (QUEUED, RUNNING):
+            self._finished(job)  # cancelled
         if before == RUNNING:
             return self.store.get(job_id)
         self.storage.delete(job_id)
         return self.store.get(job_id) if before == QUEUED else None
 
+    def _finished(self, job: Job) -> None:
+        """Every job that reaches a final status passes here once (the status was set by the
+        one transition that won): the moment to tell the world."""
+        if job.webhook_url:
+            try:
+                self.announce(job.id)
+            except Exception as exc:  # the job's state is right; only its webhook is late
+                log.warning("webhook not queued: %s: %s", type(exc).__name__, exc)
+
     # -- running (the worker)
 
     def claim(self, job_id: str, dispatch: str | None, worker: str) -> Run | None:
         """Start a new run of the job from its message, or None when it is not to run."""
-        before, run_id = self.store.start(job_id, worker, dispatch, self.max_attempts,
+        job = self.store.get(job_id)
+        if job is None:
+            log.info("job not run: it is gone")
+            return None
+        before, run_id = self.store.start(job_id, job.owner, worker, dispatch,
+                                          self.max_attempts,
                                           worker_lost(self.max_attempts).to_record())
         if before == EXHAUSTED:
             self._discard_files_of_failed(job_id)
+            self._finished(job)
             log.warning("job failed: its runs were lost %d times", self.max_attempts)
             return None
         if before not in (QUEUED, RUNNING):
@@ -257,7 +302,7 @@ class Lifecycle:
 
     def _requeue(self, job: Job) -> None:
         dispatch = new_token()
-        outcome = self.store.requeue(job.id, job.run_id, dispatch, self.max_attempts,
+        outcome = self.store.requeue(job.id, job.owner, job.run_id, dispatch, self.max_attempts,
                                      worker_lost(job.attempts).to_record())
         silent = round(time.time() - (job.updated_at or job.created_at))
         if outcome == "requeued":
@@ -267,6 +312,7 @@ class Lifecycle:
             self.store.published(job.id, dispatch)
         elif outcome == FAILED:
             self._discard_files_of_failed(job.id)
+            self._finished(job)
             log.warning("job failed: its worker was lost", extra={
                 "attempt": job.attempts, "silent_seconds": silent, "worker": job.worker})
 
@@ -334,7 +380,7 @@ class Run:
 
     def _finish(self, status: str, **fields: dict) -> bool:
         """Record the outcome if this run still owns the job. True if it did."""
-        if not self._store.finish(self.job.id, self.run_id, status, **fields):
+        if not self._store.finish(self.job.id, self.job.owner, self.run_id, status, **fields):
             # Cancelled (or superseded) at the last moment: this run's output must not stay.
             if self._store.status(self.job.id) == CANCELLED:
                 self._storage.delete(self.job.id)
@@ -344,6 +390,7 @@ class Run:
             self._storage.discard_output(self.job.id)
         if self.delete_input_on_finish:
             self._storage.delete_input(self.job.id)
+        self.lifecycle._finished(self.job)
         return True
 
     @property
@@ -358,6 +405,7 @@ def build_lifecycle(settings: Settings, celery: Celery) -> Lifecycle:
                  tombstone_ttl_seconds=settings.tombstone_ttl_seconds),
         open_storage(settings.data_dir),
         lambda job_id, dispatch, request_id: publish(celery, job_id, dispatch, request_id),
+        lambda job_id: publish_webhook(celery, job_id),
         max_attempts=settings.job_max_attempts,
         stall_seconds=settings.job_stall_seconds,
         delete_input_on_finish=settings.delete_input_on_finish,

@@ -9,18 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu import Exchange, Queue
 
 from .settings import Settings
 
 CONVERT_TASK = "xmlconv.convert_job"
 SWEEP_TASK = "xmlconv.sweep"
 QUEUE = "xmlconv"
+WEBHOOK_TASK = "xmlconv.deliver_webhook"
+WEBHOOK_QUEUE = "xmlconv.webhooks"  # its own queue: a delivery never waits behind conversions
 REQUEST_ID_HEADER = "request_id"  # a custom task header; Celery exposes it on task.request
 
 # A publish that cannot reach the broker fails fast (the client gets 503 and retries; the
 # recovery sends it again later), rather than holding a thread through kombu's default schedule.
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
                   "interval_max": 0.5}
+
+
+def _queue(name: str) -> Queue:
+    """A queue as Celery declares its default one: a direct exchange of the same name."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -36,6 +44,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "event_serializer": "json",
         "task_default_queue": QUEUE,
+        # Workers consume both queues; webhooks are routed to theirs.
+        "task_queues": [_queue(QUEUE), _queue(WEBHOOK_QUEUE)],
+        "task_routes": {WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE}},
         "task_ignore_result": True,  # job state lives in the job store, not a result backend
         "task_send_sent_event": True,
         "enable_utc": True,
@@ -53,4 +64,10 @@ def publish(app: Celery, job_id: str, dispatch: str, request_id: str | None) -> 
     task in Flower); `dispatch` tells the worker which queueing of the job this message is."""
     app.send_task(CONVERT_TASK, args=[job_id, dispatch], task_id=job_id,
                   headers={REQUEST_ID_HEADER: request_id}, retry=True,
+                  retry_policy=_PUBLISH_RETRY)
+
+
+def publish_webhook(app: Celery, job_id: str) -> None:
+    """Queue the delivery of a finished job's webhook (its own queue)."""
+    app.send_task(WEBHOOK_TASK, args=[job_id], queue=WEBHOOK_QUEUE, retry=True,
                   retry_policy=_PUBLISH_RETRY)

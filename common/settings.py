@@ -12,6 +12,7 @@ Flower there refuses to start without strong FLOWER_BASIC_AUTH credentials.
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 from collections.abc import Mapping
@@ -20,12 +21,16 @@ from pathlib import Path
 
 from .cpus import available_cpus
 from .logs import json_line
+from .signing import webhook_secret
 
 STAGES = ("development", "staging", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MiB = 1024 * 1024
 
 _CPUS = available_cpus()  # the container's CPU limit, not the host's core count
+
+# Development and staging only; production requires its own SECRET_KEY.
+INSECURE_SECRET_KEY = "insecure-development-secret-key-do-not-use-in-production"
 
 # Per-stage defaults; a variable missing from a stage's table has no default there (required).
 _STAGE_DEFAULTS: dict[str, dict[str, str]] = {
@@ -36,6 +41,8 @@ _STAGE_DEFAULTS: dict[str, dict[str, str]] = {
         "API_BIND": "127.0.0.1:8000",
         "FLOWER_ADDRESS": "127.0.0.1",
         "FLOWER_BASIC_AUTH": "",
+        "AUTH_MODE": "none",
+        "SECRET_KEY": INSECURE_SECRET_KEY,
     },
     "staging": {
         "DATA_DIR": "/data",
@@ -43,12 +50,15 @@ _STAGE_DEFAULTS: dict[str, dict[str, str]] = {
         "API_BIND": "0.0.0.0:5000",
         "FLOWER_ADDRESS": "0.0.0.0",
         "FLOWER_BASIC_AUTH": "",
+        "AUTH_MODE": "api_key",
+        "SECRET_KEY": INSECURE_SECRET_KEY,
     },
     "production": {
         "LOG_LEVEL": "INFO",
         "API_BIND": "0.0.0.0:5000",
         "FLOWER_ADDRESS": "0.0.0.0",
         "FLOWER_BASIC_AUTH": "",  # but Flower itself refuses to start without it
+        "AUTH_MODE": "api_key",  # and `none` is refused
     },
 }
 
@@ -81,6 +91,11 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "API_MAX_REQUESTS_JITTER": "100",
     "FORWARDED_ALLOW_IPS": "127.0.0.1,::1",
     "FLOWER_PORT": "5555",
+    "RATE_LIMIT_PER_MINUTE": "120",
+    "MAX_ACTIVE_JOBS": "10",
+    "WEBHOOK_SECRET": "",  # empty: derived from SECRET_KEY
+    "WEBHOOK_RETRY_SCHEDULE": "5,30,120,600,1800",
+    "WEBHOOK_ALLOW_PRIVATE": "false",
 }
 
 VARIABLES: tuple[str, ...] = ("DEPLOY_ENV", *_STAGE_DEFAULTS["development"], *_COMMON_DEFAULTS)
@@ -138,6 +153,13 @@ class Settings:
     flower_address: str
     flower_port: int
     flower_basic_auth: str
+    auth_mode: str
+    secret_key: str
+    rate_limit_per_minute: int
+    max_active_jobs: int
+    webhook_secret: str
+    webhook_retry_schedule: tuple[int, ...]
+    webhook_allow_private: bool
 
     @property
     def is_production(self) -> bool:
@@ -230,6 +252,62 @@ def _basic_auth(reader: _Reader, production_flower: bool) -> str:
     return value
 
 
+AUTH_MODES = ("api_key", "none")
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def _auth_mode(reader: _Reader) -> str:
+    mode = reader.choice("AUTH_MODE", AUTH_MODES)
+    if mode == "none" and reader.stage == "production":
+        raise SettingsError("AUTH_MODE", "must be api_key when DEPLOY_ENV=production "
+                            "(none lets anyone submit and read every job)")
+    return mode
+
+
+def _secret_key(reader: _Reader) -> str:
+    key = reader.raw("SECRET_KEY")
+    if reader.stage == "production" and (
+            len(key) < MIN_SECRET_KEY_LENGTH or key == INSECURE_SECRET_KEY):
+        raise SettingsError("SECRET_KEY", f"must be {MIN_SECRET_KEY_LENGTH} random characters "
+                            "or more when DEPLOY_ENV=production (e.g. `openssl rand -hex 32`)")
+    return key
+
+
+def _webhook_secret(reader: _Reader, secret_key: str) -> str:
+    """AUTH_MODE=none signs webhooks with this (Standard Webhooks `whsec_<base64>`)."""
+    value = reader.raw("WEBHOOK_SECRET")
+    if not value:
+        return webhook_secret(secret_key, "")
+    body = value.removeprefix("whsec_")
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except ValueError:
+        raw = b""
+    if not value.startswith("whsec_") or len(raw) < 24:
+        raise SettingsError("WEBHOOK_SECRET", "must be whsec_ followed by base64 of 24 random "
+                            "bytes or more")
+    return value
+
+
+def _retry_schedule(reader: _Reader) -> tuple[int, ...]:
+    raw = reader.raw("WEBHOOK_RETRY_SCHEDULE")
+    parts = [part.strip() for part in raw.split(",")]
+    if not all(part.isdigit() for part in parts) or not 1 <= len(parts) <= 20 or any(
+            int(part) > 86400 for part in parts):
+        raise SettingsError("WEBHOOK_RETRY_SCHEDULE", "must be 1 to 20 comma-separated seconds "
+                            f"(each at most 86400), not {raw!r}")
+    return tuple(int(part) for part in parts)
+
+
+def _allow_private(reader: _Reader) -> bool:
+    allowed = reader.boolean("WEBHOOK_ALLOW_PRIVATE")
+    if allowed and reader.stage == "production":
+        raise SettingsError("WEBHOOK_ALLOW_PRIVATE", "must be false when DEPLOY_ENV=production "
+                            "(webhooks to private addresses let clients reach the internal "
+                            "network)")
+    return allowed
+
+
 def _debug(reader: _Reader) -> bool:
     debug = reader.boolean("DEBUG")
     if debug and reader.stage != "development":
@@ -316,6 +394,13 @@ def load_settings(
         flower_port=r.integer("FLOWER_PORT", 1, 65535),
         flower_basic_auth=_basic_auth(r, production_flower=service == "flower"
                                       and stage == "production"),
+        auth_mode=_auth_mode(r),
+        secret_key=(secret_key := _secret_key(r)),
+        rate_limit_per_minute=r.integer("RATE_LIMIT_PER_MINUTE", 1, 100000),
+        max_active_jobs=r.integer("MAX_ACTIVE_JOBS", 1, 100000),
+        webhook_secret=_webhook_secret(r, secret_key),
+        webhook_retry_schedule=_retry_schedule(r),
+        webhook_allow_private=_allow_private(r),
     )
 
 

@@ -109,16 +109,24 @@ def test_every_service_turns_healthy_by_its_own_healthcheck(native_stack):
 
 
 def test_a_job_submitted_to_the_api_succeeds(native_stack):
-    services, _, api = native_stack
+    services, cwd, api = native_stack
     wait_for(lambda: requests.get(api + "/health/ready", timeout=5).ok, 60, "API not ready")
+    # Compose runs staging: API keys are on. The first key, as the README makes it.
+    _, env = services["api"]
+    made = subprocess.run([str(BIN / "xmlconv-admin"), "keys", "create", "first"], env=env,
+                          cwd=cwd, capture_output=True, text=True, timeout=60, check=True)
+    auth = {"Authorization": f"Bearer {json.loads(made.stdout)['api_key']}"}
+    refused = requests.post(api + "/jobs", files={"file": ("orders.xml", ORDERS)}, timeout=30)
+    assert refused.status_code == 401
     response = requests.post(api + "/jobs", files={"file": ("orders.xml", ORDERS)},
-                             data={"format": "json"}, timeout=30)
+                             data={"format": "json"}, headers=auth, timeout=30)
     assert response.status_code == 202, response.text
     job_url = api + response.headers["Location"]
-    job = wait_for(lambda: (body := requests.get(job_url, timeout=5).json())["status"] in (
-        "succeeded", "failed") and body, 60, "the job did not finish", interval=0.2)
+    job = wait_for(lambda: (body := requests.get(job_url, headers=auth, timeout=5).json())[
+        "status"] in ("succeeded", "failed") and body, 60, "the job did not finish",
+        interval=0.2)
     assert job["status"] == "succeeded", job
-    result = requests.get(job_url + "/result", timeout=30)
+    result = requests.get(job_url + "/result", headers=auth, timeout=30)
     assert result.status_code == 200
     assert json.loads(result.content) == {"orders": {"order": [
         {"@id": "1", "item": "tea"}, {"@id": "2", "item": ["milk", "sugar"]}]}}

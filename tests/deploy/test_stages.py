@@ -15,7 +15,7 @@ from common.cpus import available_cpus
 from common.settings import SettingsError, load_settings, stage_defaults
 
 PRODUCTION = {"DEPLOY_ENV": "production", "REDIS_URL": "redis://redis:6379/0",
-              "DATA_DIR": "/data"}
+              "DATA_DIR": "/data", "SECRET_KEY": "9f2c4e1a7b3d5f6081a2c3e4f5061728"}
 STRONG = "ops:correct-horse-battery-staple"
 
 
@@ -30,7 +30,7 @@ def test_each_stage_defaults(stage, bind, data_dir, redis_url):
     assert defaults.get("DATA_DIR") == data_dir
     assert defaults.get("REDIS_URL") == redis_url  # None: required in that stage
     assert defaults["LOG_LEVEL"] == "INFO" and defaults["DEBUG"] == "false"
-    environ = {"DEPLOY_ENV": stage, "REDIS_URL": "redis://r:6379/0", "DATA_DIR": "/d"}
+    environ = {**PRODUCTION, "DEPLOY_ENV": stage}
     settings = load_settings(environ)
     assert settings.deploy_env == stage and settings.debug is False
     assert settings.log_level == "INFO" and settings.api_bind == bind

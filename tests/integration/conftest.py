@@ -5,6 +5,7 @@ read (every line must be JSON)."""
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -90,6 +91,63 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory):
     finally:
         for process in reversed(processes):
             process.stop()
+
+
+@dataclass
+class KeyedStack:
+    """A stack with AUTH_MODE=api_key (its own Redis database, API and worker): clients are
+    made with `key(name, ...)`; webhooks may reach loopback receivers."""
+
+    root: Path
+    env: dict[str, str]
+    api_url: str
+    api: Process
+    worker: Process
+
+    def url(self, path: str) -> str:
+        return self.api_url + path
+
+    def key(self, name: str, *options: str) -> dict:
+        """`xmlconv-admin keys create NAME OPTIONS…`: its JSON, with `headers` to use the key."""
+        made = subprocess.run([str(BIN / "xmlconv-admin"), "keys", "create", name, *options],
+                              env=self.env, cwd=REPO, capture_output=True, text=True,
+                              timeout=60)
+        assert made.returncode == 0, made.stderr
+        key = json.loads(made.stdout)
+        key["headers"] = {"Authorization": f"Bearer {key['api_key']}"}
+        return key
+
+    def admin(self, *argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "xmlconv-admin"), *argv], env=self.env, cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+
+    def wait_finished(self, job_id: str, headers: dict, timeout: float = 60) -> dict:
+        return wait_for(lambda: (job := requests.get(
+            self.url(f"/jobs/{job_id}"), headers=headers, timeout=10).json())["status"] in (
+            "succeeded", "failed", "cancelled") and job, timeout,
+            f"job {job_id} did not finish", interval=0.1)
+
+
+@pytest.fixture(scope="session")
+def keyed_stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("keyed")
+    port = free_port()
+    redis_server.client(4).flushdb()
+    env = service_env(redis_server.url(4), root / "data", API_BIND=f"127.0.0.1:{port}",
+                      AUTH_MODE="api_key", WEBHOOK_ALLOW_PRIVATE="true",
+                      WEBHOOK_RETRY_SCHEDULE="1,1,1", RATE_LIMIT_PER_MINUTE="1000",
+                      MAX_ACTIVE_JOBS="50")
+    worker = start_worker(env, root / "worker.log", name="keyed")
+    api = Process("api", [str(BIN / "gunicorn"), "-c", "gunicorn_config.py",
+                          "api:create_app()"], env, root / "api.log")
+    try:
+        api_url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: requests.get(api_url + "/health", timeout=2).ok, 60,
+                 "the API did not start")
+        yield KeyedStack(root, env, api_url, api, worker)
+    finally:
+        api.stop()
+        worker.stop()
 
 
 # -- input files

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from api.resources import job_resource
 from common import keys
 from common.jobs import JobStore, NewJob, is_job_id
+from common.resource import job_resource
 
 LOST = {"code": "WORKER_LOST", "message": "lost"}
 
@@ -23,7 +23,7 @@ def store(redis_server):
 
 def start(store: JobStore, job_id: str, worker: str, dispatch: str | None = None,
           max_attempts: int = 5):
-    return store.start(job_id, worker, dispatch, max_attempts, LOST)
+    return store.start(job_id, "", worker, dispatch, max_attempts, LOST)
 
 
 def new_job(**changes) -> NewJob:
@@ -48,14 +48,14 @@ def test_life_of_a_job(store):
     assert before == "queued"
     assert store.progress(job_id, run, 5, 10) == "running"
     assert job_resource(store.get(job_id))["progress"]["percent"] == 50.0
-    assert store.finish(job_id, run, "succeeded", result={"size_bytes": 3})
+    assert store.finish(job_id, "", run, "succeeded", result={"size_bytes": 3})
     job = store.get(job_id)
     assert job.status == "succeeded" and job.result["expires_at"].endswith("Z")
     # Final means final: no restart, no second result, no cancel.
     assert start(store, job_id, "w2")[0] == "succeeded"
-    assert not store.finish(job_id, run, "failed", error={"code": "X"})
-    assert store.discard(job_id) == "succeeded"  # deletes the finished record…
-    assert store.get(job_id) is None and store.existed(job_id)  # …leaving a tombstone
+    assert not store.finish(job_id, "", run, "failed", error={"code": "X"})
+    assert store.discard(job_id, "") == "succeeded"  # deletes the finished record…
+    assert store.get(job_id) is None and store.existed(job_id, "")  # …leaving a tombstone
 
 
 def test_redelivery_supersedes_the_old_run(store):
@@ -64,31 +64,31 @@ def test_redelivery_supersedes_the_old_run(store):
     before, second = start(store, job_id, "w2")
     assert before == "running" and second != first
     assert store.progress(job_id, first, 1, 10) == "superseded"
-    assert not store.finish(job_id, first, "succeeded", result={"size_bytes": 1})
-    assert store.finish(job_id, second, "succeeded", result={"size_bytes": 1})
+    assert not store.finish(job_id, "", first, "succeeded", result={"size_bytes": 1})
+    assert store.finish(job_id, "", second, "succeeded", result={"size_bytes": 1})
     assert store.get(job_id).attempts == 2
 
 
 def test_cancel_queued_and_running(store):
     queued, _ = store.create(new_job())
-    assert store.discard(queued) == "queued"
+    assert store.discard(queued, "") == "queued"
     assert store.get(queued).status == "cancelled"
     assert start(store, queued, "w1")[0] == "cancelled"  # a worker never runs it
 
     running, _ = store.create(new_job())
     _, run = start(store, running, "w1")
-    assert store.discard(running) == "running"
+    assert store.discard(running, "") == "running"
     assert store.progress(running, run, 2, 10) == "cancelled"
-    assert not store.finish(running, run, "succeeded", result={"size_bytes": 1})
+    assert not store.finish(running, "", run, "succeeded", result={"size_bytes": 1})
 
 
 def test_unknown_expired_and_malformed_ids(store, redis_server):
     assert store.get(str(uuid.uuid4())) is None
-    assert not store.existed(str(uuid.uuid4()))
-    assert store.get("../../x") is None and not store.existed("nope")
+    assert not store.existed(str(uuid.uuid4()), "")
+    assert store.get("../../x") is None and not store.existed("nope", "")
     job_id, _ = store.create(new_job())
     redis_server.client(db=2).delete(keys.job(job_id))  # as if its TTL ran out
-    assert store.get(job_id) is None and store.existed(job_id)
+    assert store.get(job_id) is None and store.existed(job_id, "")
 
 
 def test_ttls(store, redis_server):
@@ -97,7 +97,7 @@ def test_ttls(store, redis_server):
     assert 0 < client.ttl(keys.job(job_id)) <= 7200
     assert client.ttl(keys.tombstone(job_id)) > client.ttl(keys.job(job_id))
     _, run = start(store, job_id, "w1")
-    store.finish(job_id, run, "failed", error={"code": "XML_PARSE_ERROR"})
+    store.finish(job_id, "", run, "failed", error={"code": "XML_PARSE_ERROR"})
     assert 3500 < client.ttl(keys.job(job_id)) <= 3600
     assert client.ttl(keys.tombstone(job_id)) > 3600
 
@@ -126,27 +126,27 @@ def test_a_lost_run_is_requeued_under_a_new_dispatch(store):
     job_id, _ = store.create(new)
     _, run = start(store, job_id, "w1", dispatch=new.dispatch)
     assert job_id in store.silent_runs(-1)
-    assert store.requeue(job_id, run, "second", 5, LOST) == "requeued"
+    assert store.requeue(job_id, "", run, "second", 5, LOST) == "requeued"
     job = store.get(job_id)
     assert (job.status, job.dispatch, job.run_id) == ("queued", "second", None)
     assert job_id not in store.silent_runs(-1) and job_id in store.unpublished(-1)
     # The lost run can no longer report; the first message, redelivered late, is refused.
     assert store.progress(job_id, run, 1, 10) == "queued"
-    assert not store.finish(job_id, run, "succeeded", result={"size_bytes": 1})
+    assert not store.finish(job_id, "", run, "succeeded", result={"size_bytes": 1})
     assert start(store, job_id, "w2", dispatch=new.dispatch)[0] == "stale"
     before, second = start(store, job_id, "w2", dispatch="second")
     assert before == "queued" and store.get(job_id).attempts == 2
     # A requeue naming a run that no longer owns the job changes nothing.
-    assert store.requeue(job_id, run, "third", 5, LOST) == "superseded"
-    assert store.finish(job_id, second, "succeeded", result={"size_bytes": 1})
+    assert store.requeue(job_id, "", run, "third", 5, LOST) == "superseded"
+    assert store.finish(job_id, "", second, "succeeded", result={"size_bytes": 1})
 
 
 def test_attempts_are_bounded(store):
     job_id, _ = store.create(new_job())
     _, run = start(store, job_id, "w1", max_attempts=2)
-    assert store.requeue(job_id, run, "d2", 2, LOST) == "requeued"
+    assert store.requeue(job_id, "", run, "d2", 2, LOST) == "requeued"
     _, run = start(store, job_id, "w1", dispatch="d2", max_attempts=2)
-    assert store.requeue(job_id, run, "d3", 2, LOST) == "failed"
+    assert store.requeue(job_id, "", run, "d3", 2, LOST) == "failed"
     job = store.get(job_id)
     assert job.status == "failed" and job.error == LOST and job.finished_at
     assert job_id not in store.silent_runs(-1) and job_id not in store.unpublished(-1)

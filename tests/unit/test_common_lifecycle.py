@@ -27,12 +27,16 @@ class Broker:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, str, str | None]] = []
+        self.announced: list[str] = []
         self.down = False
 
     def __call__(self, job_id: str, dispatch: str, request_id: str | None) -> None:
         if self.down:
             raise ConnectionError("broker unreachable")
         self.messages.append((job_id, dispatch, request_id))
+
+    def announce(self, job_id: str) -> None:
+        self.announced.append(job_id)
 
 
 @pytest.fixture
@@ -50,8 +54,8 @@ def client(redis_server):
 @pytest.fixture
 def lifecycle(client, tmp_path, broker) -> Lifecycle:
     store = JobStore(client, result_ttl_seconds=3600, tombstone_ttl_seconds=7200)
-    return Lifecycle(store, LocalStorage(tmp_path), broker, max_attempts=2, stall_seconds=30,
-                     delete_input_on_finish=True)
+    return Lifecycle(store, LocalStorage(tmp_path), broker, broker.announce, max_attempts=2,
+                     stall_seconds=30, delete_input_on_finish=True)
 
 
 def receiver(job_id: str, data: bytes = DOC):
@@ -114,8 +118,8 @@ def test_submit_undoes_the_upload_when_receiving_fails(lifecycle):
 def test_submit_when_redis_is_down_answers_503(tmp_path, broker):
     dead = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     lifecycle = Lifecycle(JobStore(dead, result_ttl_seconds=60, tombstone_ttl_seconds=60),
-                          LocalStorage(tmp_path), broker, max_attempts=2, stall_seconds=30,
-                          delete_input_on_finish=True)
+                          LocalStorage(tmp_path), broker, broker.announce, max_attempts=2,
+                          stall_seconds=30, delete_input_on_finish=True)
     with pytest.raises(ServiceError) as refused:
         lifecycle.check_queue()
     assert refused.value.status == 503
@@ -145,19 +149,19 @@ def test_idempotent_replay_returns_the_first_job_and_keeps_one_upload(lifecycle,
 
 def test_find_tells_unknown_from_expired(lifecycle):
     with pytest.raises(ServiceError) as unknown:
-        lifecycle.find("0b0f6e8e-58a4-4b8f-9a9b-2f0d6f1c1a15")
+        lifecycle.find("0b0f6e8e-58a4-4b8f-9a9b-2f0d6f1c1a15", "")
     assert unknown.value.status == 404
     job = submitted(lifecycle)
-    assert lifecycle.cancel_or_delete(job.id).status == "cancelled"
-    assert lifecycle.cancel_or_delete(job.id) is None  # a finished job is deleted
+    assert lifecycle.cancel_or_delete(job.id, "").status == "cancelled"
+    assert lifecycle.cancel_or_delete(job.id, "") is None  # a finished job is deleted
     with pytest.raises(ServiceError) as gone:
-        lifecycle.find(job.id)
+        lifecycle.find(job.id, "")
     assert (gone.value.status, gone.value.code) == (410, "JOB_EXPIRED")
 
 
 def test_cancel_a_queued_job_removes_its_files_and_it_never_runs(lifecycle):
     job = submitted(lifecycle)
-    assert lifecycle.cancel_or_delete(job.id).status == "cancelled"
+    assert lifecycle.cancel_or_delete(job.id, "").status == "cancelled"
     assert files(lifecycle, job.id) == []
     assert lifecycle.claim(job.id, job.dispatch, "w1") is None
 
@@ -165,7 +169,7 @@ def test_cancel_a_queued_job_removes_its_files_and_it_never_runs(lifecycle):
 def test_cancel_a_running_job_stops_its_run_which_removes_the_files(lifecycle):
     job = submitted(lifecycle)
     run = lifecycle.claim(job.id, job.dispatch, "w1")
-    assert lifecycle.cancel_or_delete(job.id).status == "cancelled"
+    assert lifecycle.cancel_or_delete(job.id, "").status == "cancelled"
     assert files(lifecycle, job.id) == ["input.xml"]  # the run may still be writing
     run._last_progress = 0
     with pytest.raises(JobCancelled):
@@ -191,7 +195,7 @@ def test_a_run_succeeds_once_and_drops_its_input(lifecycle):
         dest.write(source.read())
     assert run.succeed({"size_bytes": len(DOC)})
     assert files(lifecycle, job.id) == ["result.json"]
-    finished = lifecycle.find(job.id)
+    finished = lifecycle.find(job.id, "")
     with lifecycle.open_result(finished, "json") as handle:
         assert handle.read() == DOC
     assert lifecycle.claim(job.id, job.dispatch, "w2") is None  # final means final
@@ -204,10 +208,10 @@ def test_a_failed_run_keeps_no_output(lifecycle):
         dest.write(b"{")
     assert run.fail(ServiceError("XML_PARSE_ERROR", "bad", {"line": 1, "column": 2}))
     assert files(lifecycle, job.id) == []
-    assert lifecycle.find(job.id).error == {
+    assert lifecycle.find(job.id, "").error == {
         "code": "XML_PARSE_ERROR", "message": "bad", "line": 1, "column": 2}
     with pytest.raises(ServiceError) as no_result:
-        lifecycle.open_result(lifecycle.find(job.id), "json")
+        lifecycle.open_result(lifecycle.find(job.id, ""), "json")
     assert no_result.value.code == "RESULT_UNAVAILABLE"
 
 
@@ -229,10 +233,10 @@ def test_recover_requeues_a_silent_run_once(lifecycle, broker, client):
     job = submitted(lifecycle)
     run = lifecycle.claim(job.id, job.dispatch, "w1")
     lifecycle.recover()
-    assert lifecycle.find(job.id).status == "running"  # not silent yet
+    assert lifecycle.find(job.id, "").status == "running"  # not silent yet
     age(client, keys.running_jobs(), job.id)
     lifecycle.recover()
-    requeued = lifecycle.find(job.id)
+    requeued = lifecycle.find(job.id, "")
     assert requeued.status == "queued" and requeued.dispatch != job.dispatch
     assert broker.messages[-1] == (job.id, requeued.dispatch, "req-1")
     lifecycle.recover()  # a second pass (another worker) changes nothing
@@ -249,7 +253,7 @@ def test_keep_alive_protects_a_quiet_run(lifecycle, client):
     age(client, keys.running_jobs(), job.id)
     lifecycle.keep_alive([job.id])
     lifecycle.recover()
-    assert lifecycle.find(job.id).status == "running"
+    assert lifecycle.find(job.id, "").status == "running"
 
 
 def test_recover_fails_a_job_lost_too_often(lifecycle, client):
@@ -259,8 +263,8 @@ def test_recover_fails_a_job_lost_too_often(lifecycle, client):
         lifecycle.claim(job.id, dispatch, "w1")
         age(client, keys.running_jobs(), job.id)
         lifecycle.recover()
-        dispatch = lifecycle.find(job.id).dispatch
-    failed = lifecycle.find(job.id)
+        dispatch = lifecycle.find(job.id, "").dispatch
+    failed = lifecycle.find(job.id, "")
     assert failed.status == "failed" and failed.error["code"] == "WORKER_LOST"
     assert files(lifecycle, job.id) == []
 

@@ -43,7 +43,8 @@ def test_bad_values_name_the_variable(environ, variable):
 
 
 def test_production_requires_flower_credentials_for_flower_only():
-    environ = {"DEPLOY_ENV": "production", "REDIS_URL": "redis://r:6379/0", "DATA_DIR": "/d"}
+    environ = {"DEPLOY_ENV": "production", "REDIS_URL": "redis://r:6379/0", "DATA_DIR": "/d",
+               "SECRET_KEY": "9f2c4e1a7b3d5f6081a2c3e4f5061728"}
     settings = load_settings(environ)
     assert settings.api_bind.startswith("0.0.0.0:") and settings.is_production
     with pytest.raises(SettingsError) as caught:

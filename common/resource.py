@@ -1,15 +1,25 @@
-"""The job as the HTTP API shows it (the job resource of the contract)."""
+"""The job as its client sees it: the job resource of the HTTP contract (GET /jobs/<id>), which
+is also the `data` of the job's webhook. Here, in the shared package, because both the API and
+the worker (which sends webhooks) show it; nothing else of HTTP lives outside api/."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from common.jobs import SUCCEEDED, Job
-from common.logs import utc_timestamp
+from .jobs import SUCCEEDED, Job
+from .logs import utc_timestamp
 
 
 def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else utc_timestamp(epoch)
+
+
+def _webhook(job: Job) -> dict[str, Any] | None:
+    """Where the job's webhook goes and how its delivery went (None without a webhook)."""
+    if not job.webhook_url:
+        return None
+    delivery = job.webhook or {"status": "pending", "attempts": 0, "last_status_code": None}
+    return {"url": job.webhook_url, **delivery}
 
 
 def job_resource(job: Job) -> dict[str, Any]:
@@ -29,10 +39,13 @@ def job_resource(job: Job) -> dict[str, Any]:
         },
         "progress": {"bytes_done": done, "bytes_total": total, "percent": percent},
         "attempts": job.attempts,
+        "tag": job.tag,
+        "metadata": job.metadata,
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
         "error": job.error,
         "result": job.result,
+        "webhook": _webhook(job),
         "links": {"self": f"/jobs/{job.id}", "result": f"/jobs/{job.id}/result"},
     }

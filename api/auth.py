@@ -1,0 +1,55 @@
+"""Who is asking: `Authorization: Bearer <API key>` on every /jobs and /convert route.
+
+AUTH_MODE=api_key: a missing, malformed, unknown or revoked key is refused with 401
+UNAUTHENTICATED and `WWW-Authenticate: Bearer`, before anything is read from the body.
+AUTH_MODE=none (development's default): every request is the one anonymous client, with the
+default limits. Health routes are always open.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from common import errors
+from common.clients import Client
+from common.errors import ServiceError
+
+from .services import services
+
+OPEN_BLUEPRINTS = ("health",)
+
+
+def _refusal(message: str) -> ServiceError:
+    # Connection: close — the body was not read, so the connection cannot carry another request.
+    return ServiceError(errors.UNAUTHENTICATED, message, status=401,
+                        headers={"WWW-Authenticate": 'Bearer realm="xmlconv"',
+                                 "Connection": "close"})
+
+
+def anonymous(requests_per_minute: int, max_active_jobs: int) -> Client:
+    return Client("", "anonymous", requests_per_minute, max_active_jobs)
+
+
+def authenticate() -> None:
+    if request.endpoint is None or request.blueprint in OPEN_BLUEPRINTS:
+        return  # unknown routes answer 404, health is open
+    svc = services()
+    settings = svc.settings
+    if settings.auth_mode == "none":
+        g.client = anonymous(settings.rate_limit_per_minute, settings.max_active_jobs)
+        return
+    scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _refusal("send an API key: Authorization: Bearer <key>")
+    client = svc.clients.authenticate(token.strip())
+    if client is None:
+        raise _refusal("this API key is not valid (unknown, malformed or revoked)")
+    g.client = client
+
+
+def current_client() -> Client:
+    return g.client
+
+
+def register_auth(app: Flask) -> None:
+    app.before_request(authenticate)

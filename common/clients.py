@@ -1,0 +1,117 @@
+"""API keys: who a request comes from. A *client* is one key with its name and limits.
+
+An API key reads `xck_<key id>_<secret>`. Redis keeps, per key id, the client's name, limits and
+the sha256 of the secret — never the secret itself, which is shown once, when the key is made.
+The secret has 256 random bits, so a plain hash is enough (no password stretching needed), and
+the comparison is constant-time.
+
+Each client also has a webhook secret (`whsec_…`, Standard Webhooks) to check the signatures of
+the webhooks sent for its jobs. It is not stored either: it is derived from SECRET_KEY and the
+key id (HMAC-SHA256), so the worker that signs a webhook can compute it again, and revoking the
+key (which deletes its record) ends it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+
+import redis
+
+from . import keys
+from .logs import utc_timestamp
+from .signing import webhook_secret
+
+KEY_PREFIX = "xck"
+
+
+@dataclass(frozen=True)
+class Client:
+    id: str  # the key id ("" for everyone under AUTH_MODE=none)
+    name: str
+    requests_per_minute: int
+    max_active_jobs: int
+
+
+@dataclass(frozen=True)
+class NewKey:
+    client: Client
+    api_key: str
+    webhook_secret: str
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _parse(api_key: str) -> tuple[str, str] | None:
+    prefix, _, rest = api_key.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != KEY_PREFIX or not key_id or not secret or len(api_key) > 200:
+        return None
+    return key_id, secret
+
+
+class ClientRegistry:
+    """API keys in Redis: create, list, revoke, and authenticate a request's key."""
+
+    def __init__(self, client: redis.Redis, secret_key: str) -> None:
+        self.redis = client
+        self.secret_key = secret_key
+
+    def create(self, name: str, requests_per_minute: int, max_active_jobs: int) -> NewKey:
+        """A new key for `name` (names are unique). Raises ValueError if the name is taken."""
+        key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        client = Client(key_id, name, requests_per_minute, max_active_jobs)
+        record = {**asdict(client), "secret_sha256": _digest(secret),
+                  "created_at": utc_timestamp(time.time())}
+        if not self.redis.hsetnx(keys.client_names(), name, key_id):
+            raise ValueError(f"a key named {name!r} exists; revoke it first")
+        self.redis.set(keys.client(key_id), json.dumps(record))
+        return NewKey(client, f"{KEY_PREFIX}_{key_id}_{secret}",
+                      webhook_secret(self.secret_key, key_id))
+
+    def list(self) -> list[dict]:
+        """Every key's name, id, limits and creation time (no secret, no hash)."""
+        ids = self.redis.hgetall(keys.client_names())
+        records = self.redis.mget([keys.client(key_id) for key_id in ids.values()]) if ids else []
+        listed = []
+        for record in records:
+            if record:
+                data = json.loads(record)
+                data.pop("secret_sha256", None)
+                listed.append(data)
+        return sorted(listed, key=lambda data: data["name"])
+
+    def revoke(self, name: str) -> bool:
+        """Delete the key named `name`: its next request is refused. False if there is none."""
+        key_id = self.redis.hget(keys.client_names(), name)
+        if key_id is None:
+            return False
+        with self.redis.pipeline() as pipe:
+            pipe.delete(keys.client(key_id))
+            pipe.hdel(keys.client_names(), name)
+            pipe.execute()
+        return True
+
+    def authenticate(self, api_key: str) -> Client | None:
+        """The client whose key this is, or None (unknown, malformed or revoked)."""
+        parsed = _parse(api_key)
+        if parsed is None:
+            return None
+        key_id, secret = parsed
+        record = self.redis.get(keys.client(key_id))
+        if record is None:
+            return None
+        data = json.loads(record)
+        if not hmac.compare_digest(data["secret_sha256"], _digest(secret)):
+            return None
+        return Client(data["id"], data["name"], int(data["requests_per_minute"]),
+                      int(data["max_active_jobs"]))
+
+    def webhook_secret(self, client_id: str) -> str:
+        return webhook_secret(self.secret_key, client_id)
