@@ -1,15 +1,17 @@
-"""The worker's tasks: thin wrappers over worker/runner.py and worker/sweep.py."""
+"""The worker's tasks: thin wrappers over worker/runner.py, worker/sweep.py and
+worker/webhooks.py."""
 
 from __future__ import annotations
 
 from functools import cache
 
 from common.lifecycle import Lifecycle, build_lifecycle
-from common.queue import CONVERT_TASK, SWEEP_TASK
+from common.queue import CONVERT_TASK, SWEEP_TASK, WEBHOOK_TASK
 
 from .app import app, settings
 from .runner import JobFailed, run_job
 from .sweep import sweep
+from .webhooks import deliver
 
 
 @cache
@@ -27,3 +29,9 @@ def convert_job(self, job_id: str, dispatch: str | None = None) -> None:
 @app.task(name=SWEEP_TASK)
 def sweep_expired() -> None:
     sweep(lifecycle())
+
+
+# Retried on the schedule WEBHOOK_RETRY_SCHEDULE (worker/webhooks.py decides when).
+@app.task(name=WEBHOOK_TASK, bind=True, max_retries=len(settings.webhook_retry_schedule))
+def deliver_webhook(self, job_id: str) -> None:
+    deliver(lifecycle().store, settings, job_id, self.request.retries, self.retry)

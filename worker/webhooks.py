@@ -1,10 +1,10 @@
 """Delivers a finished job's webhook (Standard Webhooks 1.0): one signed POST per attempt.
 
-    finished job ──announce──▶ WEBHOOK_QUEUE ──▶ deliver(): attempt() ── 2xx ─────▶ delivered
-                                                    ▲            ├─ 5xx, 429, network ─▶ retry
-                                                    └── after WEBHOOK_RETRY_SCHEDULE[n] ┘
-                                                                 └─ 410, other 3xx/4xx, refused
-                                                                    URL, schedule exhausted ─▶ failed
+    finished job ─announce─▶ WEBHOOK_QUEUE ─▶ attempt ─ 2xx ──────────────────▶ delivered
+                                                ▲        ├─ 5xx, 429, no answer ─▶ retry ─┐
+                                                └── after WEBHOOK_RETRY_SCHEDULE[n] ◀─────┘
+                                                         └─ 410, other 3xx/4xx, URL refused,
+                                                            schedule used up ───▶ failed
 
 The event is `{"type": "job.<status>", "timestamp": <when the job finished>, "data": <the job
 as GET /jobs/<id> shows it>}`, signed over `id.timestamp.body` with the job owner's webhook
@@ -123,7 +123,7 @@ def _read_some(response: requests.Response, limit: int, seconds: float) -> None:
             if not chunk:
                 return
             remaining -= len(chunk)
-    except Exception:  # noqa: BLE001 - the status decided the outcome; the body is not needed
+    except Exception:  # the status decided the outcome; the body is not needed
         return
 
 
