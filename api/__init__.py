@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import health, jobs, legacy
     from .auth import register_auth
     from .errors import register_error_handlers
+    from .limits import register_limits
     from .request_id import register_request_id
     from .services import build_services
 
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_request_id(app)
     register_error_handlers(app)
     register_auth(app)
+    register_limits(app)  # after auth: the client decides the limit; a 401 is never counted
     for blueprint in (jobs.bp, legacy.bp, health.bp):
         app.register_blueprint(blueprint)
     return app

@@ -218,6 +218,12 @@ return status
 """
 
 
+# KEYS: job.  ARGV: delivery (JSON)
+_RECORD_WEBHOOK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'webhook', ARGV[1]) end
+"""
+
+
 def _num(value: str | None, kind: type = int) -> Any:
     return None if value in (None, "") else kind(value)
 
@@ -329,6 +335,7 @@ class JobStore:
         self._finish = client.register_script(_FINISH)
         self._requeue = client.register_script(_REQUEUE)
         self._discard = client.register_script(_DISCARD)
+        self._record_webhook = client.register_script(_RECORD_WEBHOOK)
 
     def _final_keys(self, job_id: str, owner: str) -> list[str]:
         return [keys.job(job_id), keys.tombstone(job_id), keys.running_jobs(),
@@ -506,9 +513,9 @@ class JobStore:
         return found, last
 
     def record_webhook(self, job_id: str, delivery: dict[str, Any]) -> None:
-        """The state of the job's webhook delivery, shown with the job (while it exists)."""
-        if self.redis.exists(keys.job(job_id)):
-            self.redis.hset(keys.job(job_id), "webhook", json.dumps(delivery))
+        """The state of the job's webhook delivery, shown with the job (while it exists: one
+        script, so an expiring job is never brought back as a hash without a TTL)."""
+        self._record_webhook(keys=[keys.job(job_id)], args=[json.dumps(delivery)])
 
     # -- signs of life
 

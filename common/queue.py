@@ -17,7 +17,9 @@ CONVERT_TASK = "xmlconv.convert_job"
 SWEEP_TASK = "xmlconv.sweep"
 QUEUE = "xmlconv"
 WEBHOOK_TASK = "xmlconv.deliver_webhook"
-WEBHOOK_QUEUE = "xmlconv.webhooks"  # its own queue: a delivery never waits behind conversions
+# Its own queue: deliveries never queue behind waiting conversions (a worker process that frees
+# up takes either; when every process is converting, a delivery waits for the first to finish).
+WEBHOOK_QUEUE = "xmlconv.webhooks"
 REQUEST_ID_HEADER = "request_id"  # a custom task header; Celery exposes it on task.request
 
 # A publish that cannot reach the broker fails fast (the client gets 503 and retries; the

@@ -289,13 +289,15 @@ def _webhook_secret(reader: _Reader, secret_key: str) -> str:
     return value
 
 
-def _retry_schedule(reader: _Reader) -> tuple[int, ...]:
+def _retry_schedule(reader: _Reader, visibility: int) -> tuple[int, ...]:
+    """A retry waits in the broker as a delayed message: past the visibility timeout Redis would
+    hand it out twice, so every delay stays below it."""
     raw = reader.raw("WEBHOOK_RETRY_SCHEDULE")
     parts = [part.strip() for part in raw.split(",")]
     if not all(part.isdigit() for part in parts) or not 1 <= len(parts) <= 20 or any(
-            int(part) > 86400 for part in parts):
-        raise SettingsError("WEBHOOK_RETRY_SCHEDULE", "must be 1 to 20 comma-separated seconds "
-                            f"(each at most 86400), not {raw!r}")
+            int(part) >= visibility for part in parts):
+        raise SettingsError("WEBHOOK_RETRY_SCHEDULE", "must be 1 to 20 comma-separated seconds, "
+                            f"each below BROKER_VISIBILITY_TIMEOUT ({visibility}), not {raw!r}")
     return tuple(int(part) for part in parts)
 
 
@@ -399,7 +401,7 @@ def load_settings(
         rate_limit_per_minute=r.integer("RATE_LIMIT_PER_MINUTE", 1, 100000),
         max_active_jobs=r.integer("MAX_ACTIVE_JOBS", 1, 100000),
         webhook_secret=_webhook_secret(r, secret_key),
-        webhook_retry_schedule=_retry_schedule(r),
+        webhook_retry_schedule=_retry_schedule(r, visibility),
         webhook_allow_private=_allow_private(r),
     )
 

@@ -43,15 +43,15 @@ log = logging.getLogger(__name__)
 EVENT_TYPES = {SUCCEEDED: "job.succeeded", FAILED: "job.failed", CANCELLED: "job.cancelled"}
 TIMEOUT = (5.0, 10.0)  # seconds: to connect, and between two bytes of the answer
 MAX_ANSWER_BYTES = 64 * 1024  # of an answer's body, read then dropped
-USER_AGENT = "its-convert-xml-webhooks/1.0 (+https://www.standardwebhooks.com/)"
+USER_AGENT = "its-convert-xml-webhooks/1.0"
 
 # The delivery's status, as the job shows it.
-PENDING, DELIVERED = "pending", "delivered"
+PENDING, DELIVERED, UNDELIVERED = "pending", "delivered", "failed"
 # What an attempt led to (logged as `outcome`).
 RETRY = "retry"  # a retry is scheduled
 EXHAUSTED = "exhausted"  # would be retried, but the schedule is used up: failed
 GONE = "gone"  # 410: the receiver asks never to be called again: failed
-REJECTED = "rejected"  # another 3xx or 4xx: failed
+REJECTED = "rejected"  # another 3xx or 4xx, or a request that cannot be made: failed
 REFUSED = "refused"  # the URL is not one the service may call (now): failed, nothing sent
 NOTHING = "nothing"  # the job is gone (expired, deleted) or has no webhook
 
@@ -127,26 +127,22 @@ def _read_some(response: requests.Response, limit: int, seconds: float) -> None:
         return
 
 
-def _post(url: str, body: str, headers: dict[str, str],
-          timeout: tuple[float, float]) -> tuple[int | None, str | None]:
-    """(status code, None) once the receiver answered, or (None, error class) when it did not:
-    a network error or timeout."""
-    try:
-        response = requests.post(url, data=body.encode(), headers=headers,
-                                 allow_redirects=False, timeout=timeout, stream=True)
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        return None, type(exc).__name__
+def _post(url: str, body: str, headers: dict[str, str], timeout: tuple[float, float]) -> int:
+    """The receiver's status code (its answer's body is read up to the cap and dropped);
+    requests' exceptions when there is no answer."""
+    response = requests.post(url, data=body.encode(), headers=headers, allow_redirects=False,
+                             timeout=timeout, stream=True)
     try:
         _read_some(response, MAX_ANSWER_BYTES, timeout[1])
     finally:
         response.close()
-    return response.status_code, None
+    return response.status_code
 
 
-def _classify(status_code: int | None) -> str:
-    if status_code is not None and 200 <= status_code < 300:
+def _classify(status_code: int) -> str:
+    if 200 <= status_code < 300:
         return DELIVERED
-    if status_code is None or status_code == 429 or status_code >= 500:
+    if status_code == 429 or status_code >= 500:
         return RETRY
     if status_code == 410:
         return GONE
@@ -175,15 +171,21 @@ def attempt(store: JobStore, config: Config, job_id: str, retries_done: int) -> 
         body = event_body(job)
         headers = signed_headers(message_id(job), body, config.secret_for(job.owner),
                                  datetime.now(UTC))
-        status_code, error = _post(job.webhook_url, body, headers, config.timeout)
-        outcome = _classify(status_code)
+        try:
+            status_code = _post(job.webhook_url, body, headers, config.timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:  # no answer: try again
+            outcome, error = RETRY, type(exc).__name__
+        except (requests.RequestException, ValueError) as exc:  # a request that cannot be made
+            outcome, error = REJECTED, type(exc).__name__
+        else:
+            outcome = _classify(status_code)
         if outcome == RETRY and retries_done >= len(config.retry_schedule):
             outcome = EXHAUSTED
 
     previous = job.webhook or {}
     sent = outcome != REFUSED
     delivery = {
-        "status": {DELIVERED: DELIVERED, RETRY: PENDING}.get(outcome, FAILED),
+        "status": {DELIVERED: DELIVERED, RETRY: PENDING}.get(outcome, UNDELIVERED),
         "attempts": (retries_done + 1) if sent else int(previous.get("attempts") or 0),
         "last_status_code": status_code if sent else previous.get("last_status_code"),
     }

@@ -3,6 +3,8 @@ which webhook URLs the service will call (common/webhook_urls.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from standardwebhooks.webhooks import Webhook
 
@@ -60,8 +62,7 @@ def test_the_webhook_secret_is_derived_not_stored(registry):
     assert made.webhook_secret.encode() not in stored
     # A valid Standard Webhooks secret: it signs and verifies.
     hook = Webhook(made.webhook_secret)
-    from datetime import datetime, timezone
-    now = datetime.now(tz=timezone.utc)
+    now = datetime.now(tz=UTC)
     signature = hook.sign("msg_1", now, '{"a": 1}')
     assert hook.verify('{"a": 1}', {"webhook-id": "msg_1", "webhook-signature": signature,
                                     "webhook-timestamp": str(int(now.timestamp()))}) == {"a": 1}

@@ -1,0 +1,180 @@
+"""The web page for people: pick or drop an XML file, a format and options, watch the upload and
+the conversion, download the result, see one's recent jobs.
+
+    GET /               the page (api/static/index.html, a Jinja template rendered here)
+    GET /static/<name>  its script, style sheet and icon (api/static/), nothing else
+
+Plain HTML, CSS and JavaScript: no build step, nothing from another origin, no inline script
+(the page's Content-Security-Policy forbids it). The page talks to the HTTP API like any other
+client (docs/api.md), with the API key a person types in when AUTH_MODE=api_key; so this
+blueprint is open (api/auth.py, OPEN_BLUEPRINTS) and never touches Redis.
+
+The route embeds what the script needs to know: whether keys are on, how long POST /jobs may
+`wait`, and the option form, generated from converter.options so that a new option shows up here
+without editing the page. Assets are cache-busted: the page links `/static/app.js?v=<hash of
+its bytes>`, served as immutable for a year; without the current `v`, `no-cache` + ETag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import typing
+from dataclasses import MISSING, dataclass, fields
+from functools import cache
+from importlib import resources
+
+import jinja2
+from flask import Blueprint, Response, request
+
+from common import errors
+from common.errors import ServiceError
+from converter import FORMATS
+from converter.options import MAX_DEPTH_CEILING, NAMESPACE_MODES, TYPE_MODES, Options
+
+from .services import services
+
+bp = Blueprint("page", __name__)
+
+# Everything the page loads comes from this origin; no inline script or style, no frames.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+ASSET_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+IMMUTABLE = "public, max-age=31536000, immutable"
+PAGE_WAIT_SECONDS = 2  # POST /jobs?wait=…: a small file's job is done when the upload answers
+
+FORMAT_LABELS = {"json": "JSON", "jsonl": "JSON Lines", "csv": "CSV", "yaml": "YAML",
+                 "text": "Plain text"}
+# Shown beside the format; every other option is under the "Options" disclosure.
+MAIN_OPTIONS = ("record_path", "namespaces")
+CHOICES = {"namespaces": NAMESPACE_MODES, "types": TYPE_MODES}
+INT_RANGES = {"indent": (0, 8), "max_depth": (1, MAX_DEPTH_CEILING)}  # as converter.options
+HINTS = {
+    "namespaces": "keep: prefixes as written; strip: local names; expand: uri:local names.",
+    "attr_prefix": "Prefix of attribute keys (json, jsonl, yaml, csv columns).",
+    "text_key": "Key of text beside attributes or children.",
+    "force_list": "Element names always made lists, separated by commas.",
+    "strip_whitespace": "Strip text; unchecked keeps whitespace as written.",
+    "types": "infer: numbers and true/false become numbers and booleans.",
+    "indent": "json: indent by this many spaces (0–8); empty for compact output.",
+    "record_path": "jsonl, csv: the record element, e.g. orders/order; empty: guessed.",
+    "separator": r"text: written after each text node (\n is a newline, \t a tab).",
+    "include_attributes": "text: attribute values before the element's text.",
+    "max_depth": "Deeper nesting fails the job.",
+}
+LABELS = {"record_path": "Record path", "attr_prefix": "Attribute prefix",
+          "text_key": "Text key", "force_list": "Always lists", "max_depth": "Maximum depth",
+          "types": "Value types"}
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One conversion option as the page's form shows it; `default` is the control's text."""
+
+    name: str
+    label: str
+    hint: str
+    kind: str  # choice | bool | int | text
+    default: str
+    choices: tuple[str, ...] = ()
+    low: int | None = None
+    high: int | None = None
+    escaped: bool = False  # the text is written with \n and \t escapes
+
+
+def _as_text(value: object) -> tuple[str, bool]:
+    if value is None:
+        return "", False
+    if isinstance(value, bool):
+        return ("true" if value else "false"), False
+    if isinstance(value, tuple):
+        return ",".join(value), False
+    text = str(value)
+    escaped = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+    return escaped, escaped != text
+
+
+def option_fields() -> list[FormField]:
+    """Every field of converter.options.Options, in its order, as a form control."""
+    hints = typing.get_type_hints(Options)
+    form = []
+    for option in fields(Options):
+        default = option.default if option.default is not MISSING else None
+        text, escaped = _as_text(default)
+        kind = ("choice" if option.name in CHOICES else
+                "bool" if hints[option.name] is bool else
+                "int" if option.name in INT_RANGES else "text")
+        low, high = INT_RANGES.get(option.name, (None, None))
+        form.append(FormField(
+            option.name, LABELS.get(option.name, option.name.replace("_", " ").capitalize()),
+            HINTS.get(option.name, ""), kind, text, CHOICES.get(option.name, ()), low, high,
+            escaped))
+    return form
+
+
+@cache
+def _asset_bytes() -> dict[str, bytes]:
+    folder = resources.files(__package__) / "static"
+    return {item.name: item.read_bytes() for item in folder.iterdir()
+            if item.is_file() and any(item.name.endswith(ext) for ext in ASSET_TYPES)}
+
+
+@cache
+def _versions() -> dict[str, str]:
+    return {name: hashlib.sha256(data).hexdigest()[:16] for name, data in _asset_bytes().items()}
+
+
+@cache
+def _template() -> jinja2.Template:
+    source = (resources.files(__package__) / "static" / "index.html").read_text("utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(source)
+
+
+def asset_url(name: str) -> str:
+    return f"/static/{name}?v={_versions()[name]}"
+
+
+@bp.get("/")
+def page() -> Response:
+    settings = services().settings
+    form = option_fields()
+    html = _template().render(
+        auth_mode=settings.auth_mode,
+        wait_seconds=min(PAGE_WAIT_SECONDS, settings.max_wait_seconds),
+        formats=[(name, FORMAT_LABELS.get(name, name)) for name in FORMATS],
+        main_fields=[f for name in MAIN_OPTIONS for f in form if f.name == name],
+        more_fields=[f for f in form if f.name not in MAIN_OPTIONS],
+        asset=asset_url,
+    )
+    response = Response(html, mimetype="text/html")
+    # It names the current assets and the auth mode: always revalidated.
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@bp.get("/static/<name>")
+def asset(name: str) -> Response:
+    data = _asset_bytes().get(name)
+    if data is None:
+        raise ServiceError(errors.NOT_FOUND, f"no such file: {name}", status=404)
+    version = _versions()[name]
+    response = Response(data, content_type=ASSET_TYPES["." + name.rsplit(".", 1)[-1]])
+    response.headers["Cache-Control"] = IMMUTABLE if request.args.get("v") == version else (
+        "no-cache")
+    response.headers.update(SECURITY_HEADERS)
+    response.set_etag(version)
+    return response.make_conditional(request)

@@ -1,0 +1,1 @@
+"""Client for the its-convert-xml HTTP API (see docs/client.md)."""
