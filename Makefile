@@ -2,6 +2,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install test test-unit bench chaos lint clean run
 
@@ -13,9 +14,19 @@ $(STAMP): pyproject.toml setup.py converter/_accel.pyx | $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The browser the page's tests drive: Debian's chromium (Playwright's own download is not
+# reachable). Installed once, when missing; apt's lists are refreshed only if the install fails.
+$(CHROMIUM):
+	@echo "installing chromium (apt-get) for tests/integration/test_page.py"
+	@export DEBIAN_FRONTEND=noninteractive; \
+	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$sudo apt-get install -y -qq chromium >/dev/null 2>&1 \
+	|| { $$sudo apt-get update -qq >/dev/null && $$sudo apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM)
 
-test: $(STAMP)
+install: $(STAMP) $(CHROMIUM)
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

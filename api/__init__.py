@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or settings_or_exit("api")
     configure_logging("api", settings.log_level)
 
-    from . import health, jobs, legacy
+    from . import contract, health, jobs, legacy, page
     from .auth import register_auth
     from .errors import register_error_handlers
     from .limits import register_limits
@@ -29,6 +29,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     register_auth(app)
     register_limits(app)  # after auth: the client decides the limit; a 401 is never counted
-    for blueprint in (jobs.bp, legacy.bp, health.bp):
+    for blueprint in (jobs.bp, legacy.bp, health.bp, page.bp, contract.bp):
         app.register_blueprint(blueprint)
     return app

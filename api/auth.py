@@ -16,7 +16,7 @@ from common.errors import ServiceError
 
 from .services import services
 
-OPEN_BLUEPRINTS = ("health",)
+OPEN_BLUEPRINTS = ("health", "page", "contract")  # the page is HTML: its key is typed into it
 
 
 def _refusal(message: str) -> ServiceError:

@@ -15,6 +15,15 @@ Between two requests on a kept-alive connection the idle timeout is at least API
 that a load balancer's pooled connections live as long as documented; their end is not logged.
 gunicorn would log each of these timeouts as a server error with a traceback.
 
+An answer of the app with `Connection: close` closes the connection (gunicorn alone would keep
+it open; see _closing_when_asked).
+
+Requests that gunicorn refuses itself, before the app sees them (a malformed request line or
+header, a request line over `limit_request_line`, too many or too large headers, an unsupported
+Transfer-Encoding, a response header the app got wrong), are answered in the API's JSON error
+envelope rather than gunicorn's HTML page: `handle_error` lets gunicorn classify, log and
+access-log the error as ever, keeps the status it chose, and writes the envelope instead.
+
 Keep API_KEEPALIVE above 0: at 0 gunicorn reads the headers outside `timeout_ctx()`, so they
 have no deadline in all (a client trickling header lines is held), and a silent one is closed
 by the idle timeout but logged by gunicorn, traceback included.
@@ -24,14 +33,18 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gevent
+from gunicorn import util
+from gunicorn.http import errors as http_errors
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 
+from common import errors
 from common.settings import settings_or_exit
 
 
@@ -50,6 +63,10 @@ class GeventWorker(_GeventWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.client_timeout = settings_or_exit("api").api_client_timeout
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi = _closing_when_asked(self.wsgi)
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         # gunicorn's gevent worker makes the socket blocking without a timeout here; this one
@@ -94,6 +111,17 @@ class GeventWorker(_GeventWorker):
                          f"idle for {self.client_timeout} s while its response was sent")
             raise StopIteration from None  # gunicorn's quiet way to close the connection
 
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """gunicorn's own answer to a request it could not parse or serve, as JSON."""
+        page = _StatusLine(client)
+        super().handle_error(req, page, addr, exc)  # classifies, logs, writes to `page` only
+        if page.status is None:
+            return
+        try:
+            util.write_nonblock(client, error_answer(page.status, page.reason, exc))
+        except Exception:
+            self.log.debug("Failed to send error message.")
+
     def _closed(self, connection: _Connection, phase: str, why: str) -> None:
         self.log.info("closed a connection %s", why, extra={
             "event": "client_timeout", "phase": phase, "remote_addr": connection.client})
@@ -103,3 +131,80 @@ def _address(addr: Any) -> str:
     if isinstance(addr, tuple) and len(addr) >= 2:
         return f"{addr[0]}:{addr[1]}"
     return str(addr or "")
+
+
+def _closing_when_asked(app: Any) -> Any:
+    """The app, with its `Connection: close` honoured. gunicorn drops the hop-by-hop headers an
+    app sets, Connection included, and keeps the connection open: after a refusal whose body
+    was not read (401, 413, 415, 429) it would read the rest of that body, and after one whose
+    framing is lost (a malformed chunked body) it would parse the rest as a new request and
+    answer that too. Here such an answer says `Connection: close`, and the connection closes
+    once it is sent."""
+
+    def honouring(environ: dict, start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if any(name.lower() == "connection" and value.strip().lower() == "close"
+                   for name, value in headers):
+                response = getattr(start_response, "__self__", None)  # gunicorn's Response
+                if hasattr(response, "force_close"):
+                    response.force_close()
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return honouring
+
+
+class _StatusLine:
+    """Stands in for the client's socket while gunicorn writes its HTML error page: keeps the
+    page's status and reason, and sends nothing."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.status: int | None = None
+        self.reason = ""
+
+    def sendall(self, data: bytes) -> None:
+        if self.status is None:
+            parts = bytes(data).split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+            if len(parts) >= 2 and parts[1].isdigit():
+                self.status, self.reason = int(parts[1]), (parts[2] if len(parts) > 2 else "")
+
+    def __getattr__(self, name: str) -> Any:  # gettimeout, setblocking, …: the real socket's
+        return getattr(self._sock, name)
+
+
+_MALFORMED_BODY = "the body's chunked transfer encoding is malformed"
+# What each of gunicorn's refusals tells the client (gunicorn's own text would echo the bytes).
+_MESSAGES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+    (http_errors.InvalidRequestLine, "the request line is malformed"),
+    (http_errors.InvalidRequestMethod, "the request method is not valid"),
+    (http_errors.InvalidHTTPVersion, "the HTTP version is not supported"),
+    (http_errors.ObsoleteFolding, "a request header is folded over two lines (obsolete)"),
+    ((http_errors.InvalidHeader, http_errors.InvalidHeaderName), "a request header is malformed"),
+    (http_errors.LimitRequestLine, "the request line (method, URI and version) is too long"),
+    (http_errors.LimitRequestHeaders, "the request headers are too many or too large"),
+    (http_errors.UnsupportedTransferCoding, "this Transfer-Encoding is not supported"),
+    (http_errors.ExpectationFailed, "only 'Expect: 100-continue' is supported"),
+    ((http_errors.InvalidChunkSize, http_errors.ChunkMissingTerminator,
+      http_errors.InvalidChunkExtension), _MALFORMED_BODY),
+    (http_errors.InvalidSchemeHeaders, "the forwarded scheme headers contradict each other"),
+    ((http_errors.InvalidProxyLine, http_errors.InvalidProxyHeader), "the PROXY line is invalid"),
+    (http_errors.ForbiddenProxyRequest, "PROXY protocol is not accepted from this address"),
+)
+_CODES = {400: errors.INVALID_REQUEST, 414: errors.INVALID_REQUEST,
+          417: errors.INVALID_REQUEST, 431: errors.INVALID_REQUEST, 500: errors.INTERNAL_ERROR}
+
+
+def error_answer(status: int, reason: str, exc: BaseException) -> bytes:
+    """A whole HTTP/1.1 answer carrying the API's error envelope; the connection closes."""
+    if status == 500:  # logged by gunicorn with its traceback; never shown
+        message = "the server failed unexpectedly"
+    else:
+        message = next((text for kinds, text in _MESSAGES if isinstance(exc, kinds)),
+                       reason.lower() or "the request was refused")
+    body = json.dumps({"error": {"code": _CODES.get(status, errors.HTTP_ERROR),
+                                 "message": message, "details": {}}}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body

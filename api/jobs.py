@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from urllib.parse import urlencode
+import unicodedata
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
@@ -18,7 +19,8 @@ from converter import FORMATS
 
 from .auth import current_client
 from .services import services
-from .submit import parse_tag, parse_wait, submit, wait_until_finished
+from .submit import parse_tag, submit, wait_until_finished
+from .upload import safe_filename
 
 bp = Blueprint("jobs", __name__)
 
@@ -35,20 +37,61 @@ def job_response(job: Job) -> Response:
     return response
 
 
+# The characters kept in the ASCII `filename=` of Content-Disposition; any other becomes "_".
+# Not: `"` and `\\` (quoted-string escapes), `%` (some clients percent-decode), `;` and the
+# characters Windows refuses in a name.
+_FALLBACK_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                            " !#$&'()+,-.=@[]^_`{}~")
+# RFC 5987 attr-char: what `filename*` keeps unencoded.
+_ATTR_CHARS = "!#$&+-.^_`|~"
+
+
+def result_stem(job: Job) -> str:
+    """The input's file name without its extension (what the result is named after); names
+    recorded before they were cleaned on the way in are cleaned here."""
+    name = safe_filename(job.input_filename) or ""
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
 def result_filename(job: Job) -> str:
-    stem = job.input_filename.rsplit(".", 1)[0] if "." in job.input_filename else (
-        job.input_filename)
-    return f"{stem or 'result'}.{FORMATS[job.format].extension}"
+    return f"{result_stem(job) or 'result'}.{FORMATS[job.format].extension}"
+
+
+def content_disposition(disposition: str, job: Job) -> str:
+    """RFC 6266: an ASCII `filename` every client understands, and the name itself as
+    `filename*` (RFC 8187, UTF-8) when the two differ (`заказы.json`: `result.json` and
+    `заказы.json`)."""
+    extension = FORMATS[job.format].extension
+    stem = result_stem(job)
+    ascii_stem = "".join(c if c in _FALLBACK_CHARS else "_" for c in unicodedata.normalize(
+        "NFKD", stem).encode("ascii", "ignore").decode("ascii")).strip()
+    if not ascii_stem.strip("._ "):
+        ascii_stem = "result"
+    fallback = f"{ascii_stem}.{extension}"
+    name = f"{stem or 'result'}.{extension}"
+    value = f'{disposition}; filename="{fallback}"'
+    if name != fallback:
+        value += f"; filename*=UTF-8''{quote(name, safe=_ATTR_CHARS)}"
+    return value
 
 
 def stream_result(job: Job, *, as_attachment: bool = True) -> Response:
     fmt = FORMATS[job.format]
-    handle = services().lifecycle.open_result(job, fmt.extension)
+    try:
+        handle = services().lifecycle.open_result(job, fmt.extension)
+    except ServiceError as exc:
+        if exc.code == errors.JOB_NOT_FINISHED:  # it will be, later: say when to ask again
+            exc.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+        if isinstance(exc.details.get("error"), dict):
+            exc.details["error"] = ServiceError.record_shape(exc.details["error"])
+        raise
     response = send_file(handle, mimetype=fmt.content_type, as_attachment=as_attachment,
                          download_name=result_filename(job), conditional=False, etag=False,
                          max_age=0)
     # Exactly the format's type: send_file would append a second charset to "text/csv; …".
     response.headers["Content-Type"] = fmt.content_type
+    response.headers["Content-Disposition"] = content_disposition(
+        "attachment" if as_attachment else "inline", job)
     if job.result and job.result.get("size_bytes") is not None:
         response.content_length = job.result["size_bytes"]
     return response
@@ -56,9 +99,9 @@ def stream_result(job: Job, *, as_attachment: bool = True) -> Response:
 
 @bp.post("/jobs")
 def create_job() -> Response:
-    wait = parse_wait(request.args.get("wait"), services().settings.max_wait_seconds)
-    job = submit().job
-    return job_response(wait_until_finished(job, wait) if wait else job)
+    submitted = submit()
+    job = submitted.job
+    return job_response(wait_until_finished(job, submitted.wait) if submitted.wait else job)
 
 
 MAX_PAGE = 100
@@ -125,7 +168,9 @@ def delete_job(job_id: str) -> Response:
     with its files (204)."""
     job = services().lifecycle.cancel_or_delete(job_id, current_client().id)
     if job is None:
-        return Response(status=204)
+        response = Response(status=204)
+        del response.headers["Content-Type"]  # no body, so no type (Flask's default is HTML)
+        return response
     response = jsonify(job_resource(job))
     response.status_code = 202
     return response

@@ -2,14 +2,15 @@
 
     POST /convert/xml-to-json | xml-to-csv | xml-to-string | xml-to-yaml
 
-They submit a job and wait for it (LEGACY_WAIT_SECONDS, or `?wait=N`): a job that finishes in
-time answers with the converted document itself (or its error); a slower one answers 202 with
-the job, to be followed like any other.
+They submit a job and wait for it (LEGACY_WAIT_SECONDS, or `wait=N` as a query parameter or a
+form field): a job that finishes in time answers with the converted document itself (or its
+error: 422, `{"error": {"code", "message", "details"}}`, the job's error plus its id in
+`details.job_id`); a slower one answers 202 with the job, to be followed like any other.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from common.errors import ServiceError
 from common.jobs import FAILED, SUCCEEDED
@@ -17,7 +18,7 @@ from common.jobs import FAILED, SUCCEEDED
 from .errors import error_response
 from .jobs import job_response, stream_result
 from .services import services
-from .submit import parse_wait, submit, wait_until_finished
+from .submit import submit, wait_until_finished
 
 bp = Blueprint("legacy", __name__)
 
@@ -27,10 +28,9 @@ LEGACY_FORMATS = {"xml-to-json": "json", "xml-to-csv": "csv", "xml-to-string": "
 
 @bp.post('/convert/<any("xml-to-json", "xml-to-csv", "xml-to-string", "xml-to-yaml"):route>')
 def convert_now(route: str) -> Response:
-    settings = services().settings
-    wait = parse_wait(request.args.get("wait"), settings.max_wait_seconds) if (
-        "wait" in request.args) else settings.legacy_wait_seconds
-    job = wait_until_finished(submit(fixed_format=LEGACY_FORMATS[route]).job, wait)
+    submitted = submit(fixed_format=LEGACY_FORMATS[route])
+    wait = services().settings.legacy_wait_seconds if submitted.wait is None else submitted.wait
+    job = wait_until_finished(submitted.job, wait)
     if job.status == SUCCEEDED:
         return stream_result(job, as_attachment=False)
     if job.status == FAILED and job.error:

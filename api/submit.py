@@ -1,5 +1,7 @@
 """Submitting a job (POST /jobs and the legacy /convert routes): validate, stream the upload to
-storage and hand it to the lifecycle; and waiting for a job to finish (`?wait=N`)."""
+storage and hand it to the lifecycle; and waiting for a job to finish (`wait`, a query parameter
+or a form field: a form field is known only after the upload, which is fine, as the waiting
+comes after it)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ from flask import request
 from common import errors
 from common.errors import ServiceError
 from common.jobs import Job, NewJob, new_job_id
-from common.lifecycle import Submission
 from common.logs import log_context
 from common.storage import Storage
 from common.webhook_urls import check_url
@@ -106,16 +107,26 @@ def _idempotency_key() -> str | None:
     return key
 
 
-def submit(fixed_format: str | None = None) -> Submission:
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    created: bool  # False: an Idempotency-Key replay of an earlier job
+    wait: int | None  # seconds to wait for the job (`wait`, query or form field); None: not given
+
+
+def submit(fixed_format: str | None = None) -> Submitted:
     svc = services()
     lifecycle = svc.lifecycle
     client = current_client()
     limit = svc.settings.max_upload_bytes
+    max_wait = svc.settings.max_wait_seconds
     allow_private = svc.settings.webhook_allow_private
     query = request.args.to_dict()
     # Fail before the upload when the query is already wrong.
     validated(query, fixed_format)
     parse_extras(query, allow_private)
+    parse_wait(query.get("wait"), max_wait)
+    wait: list[int | None] = [None]  # known once the form's fields are
     idempotency_key = _idempotency_key()
     check_request(request, limit)  # refused before reading: the connection just closes
     try:
@@ -138,13 +149,16 @@ def submit(fixed_format: str | None = None) -> Submission:
         params = {**query, **upload.fields}
         fmt, options = validated(params, fixed_format)
         extras = parse_extras(params, allow_private)
+        if "wait" in params:
+            wait[0] = parse_wait(params["wait"], max_wait)
         return NewJob(id=job_id, format=fmt, options=options, input_filename=upload.filename,
                       input_size=upload.size, input_sha256=upload.sha256,
                       request_id=current_request_id(), owner=client.id, tag=extras.tag,
                       metadata=extras.metadata, webhook_url=extras.webhook_url)
 
     with log_context(job_id=job_id):
-        return lifecycle.submit(job_id, receive, idempotency_key, client.max_active_jobs)
+        submission = lifecycle.submit(job_id, receive, idempotency_key, client.max_active_jobs)
+    return Submitted(submission.job, submission.created, wait[0])
 
 
 def wait_until_finished(job: Job, seconds: float) -> Job:

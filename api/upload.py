@@ -11,17 +11,20 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
+import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from flask import Request
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from common import errors
 from common.storage import Storage
+from converter.errors import EMPTY_INPUT
 
 from .errors import ApiError
 
@@ -72,10 +75,33 @@ def request_timeout() -> ApiError:
                     headers={"Connection": "close"})
 
 
-def read_chunks(stream: BinaryIO) -> Iterator[bytes]:
+def body_ended_early(content_length: int | None, received: int) -> ApiError:
+    if content_length is None:  # chunked: the connection ended before the last chunk
+        return ApiError(400, errors.INVALID_REQUEST,
+                        "the body ended before its last chunk", {"received_bytes": received},
+                        {"Connection": "close"})
+    return ApiError(400, errors.INVALID_REQUEST, "the body ended before Content-Length bytes",
+                    {"content_length": content_length, "received_bytes": received},
+                    {"Connection": "close"})
+
+
+def malformed_chunks() -> ApiError:
+    return ApiError(400, errors.INVALID_REQUEST,
+                    "the body's chunked transfer encoding is malformed",
+                    headers={"Connection": "close"})
+
+
+def empty_upload() -> ApiError:
+    return ApiError(400, EMPTY_INPUT, "the upload is empty: send the XML document")
+
+
+def read_chunks(stream: BinaryIO, content_length: int | None = None) -> Iterator[bytes]:
     """The body, CHUNK_BYTES at a time. A client that sends nothing for API_CLIENT_TIMEOUT
-    seconds (the socket's timeout, see api/gunicorn_worker.py) is refused with 408. Takes
-    turns with other requests after each chunk."""
+    seconds (the socket's timeout, see api/gunicorn_worker.py) is refused with 408; a body that
+    ends before its Content-Length (or its last chunk), or whose chunked framing is malformed,
+    with 400 (the connection then closes: its framing is lost). Takes turns with other requests
+    after each chunk."""
+    received = 0
     while True:
         try:
             chunk = stream.read(CHUNK_BYTES)
@@ -84,9 +110,17 @@ def read_chunks(stream: BinaryIO) -> Iterator[bytes]:
         except ClientDisconnected as exc:  # Werkzeug's LimitedStream, when it wraps the input
             if isinstance(exc.__context__, TimeoutError):
                 raise request_timeout() from None
-            raise
+            raise body_ended_early(content_length, received) from None
+        except (NoMoreData, ConnectionError):  # gunicorn: the client closed or reset mid-body
+            raise body_ended_early(content_length, received) from None
+        except ParseException:  # gunicorn: a bad chunk size, extension or terminator
+            raise malformed_chunks() from None
         if not chunk:
+            # gunicorn ends a body of known length quietly when the client stops short.
+            if content_length is not None and received < content_length:
+                raise body_ended_early(content_length, received)
             return
+        received += len(chunk)
         yield chunk
         take_turns()
 
@@ -126,7 +160,8 @@ def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 class Meter:
-    """Counts and hashes the stored bytes, refusing the chunk that would cross the limit."""
+    """Counts and hashes the stored bytes, refusing the chunk that would cross the limit, and
+    an upload of no bytes at all."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -140,6 +175,8 @@ class Meter:
                 raise too_large(self.limit)
             self.sha256.update(chunk)
             yield chunk
+        if self.size == 0:  # refused now rather than failing its job later
+            raise empty_upload()
 
 
 def _limited(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
@@ -224,14 +261,35 @@ def _hold_back_dashes(body: Iterable[bytes]) -> Iterator[bytes | None]:
 
 
 def _is_gzip_name(filename: str | None) -> bool:
-    return bool(filename) and filename.lower().endswith(".gz")
+    name = safe_filename(filename)
+    return bool(name) and name.lower().endswith(".gz")
+
+
+MAX_FILENAME_CHARS = 255
+# Dropped from file names: C0/C1 controls (CR, LF, NUL, DEL, …), line and paragraph
+# separators, lone surrogates, and the bidirectional controls that make a name read other than
+# it is ("a\u202egpj.exe" shows as "aexe.jpg"). Letters of every script, and joiners, stay.
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                           "\u2066\u2067\u2068\u2069")
+
+
+def safe_filename(filename: str | None) -> str | None:
+    """A client's file name fit to keep and to send back in a header: control characters
+    dropped, only its last path part (after `/` or `\\`), blanks around it stripped; None when
+    nothing (or only dots) is left."""
+    kept = "".join(c for c in filename or "" if c not in _BIDI_CONTROLS
+                   and unicodedata.category(c) not in _DROPPED_CATEGORIES)
+    name = kept.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name if name.strip(".") else None
 
 
 def _stored_name(filename: str | None) -> str:
-    name = (filename or DEFAULT_FILENAME).replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = safe_filename(filename) or ""
     if name.lower().endswith(".gz"):
         name = name[:-3]
-    return name[:255] or DEFAULT_FILENAME
+    name = name[:MAX_FILENAME_CHARS].strip()
+    return name if name.strip(".") else DEFAULT_FILENAME
 
 
 def check_request(request: Request, limit: int) -> None:
@@ -263,7 +321,7 @@ def check_request(request: Request, limit: int) -> None:
 
 def receive_upload(request: Request, storage: Storage, job_id: str, limit: int) -> Upload:
     """Stream the request body into the job's input file. On any error nothing is kept."""
-    body: Iterable[bytes] = read_chunks(request.stream)
+    body: Iterable[bytes] = read_chunks(request.stream, request.content_length)
     if (request.headers.get("Content-Encoding") or "").strip().lower() in ("gzip", "x-gzip"):
         body = _limited(gunzip(body), limit + MULTIPART_OVERHEAD_BYTES)
 

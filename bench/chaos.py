@@ -120,6 +120,9 @@ def service_env(redis_url: str, data_dir: Path, api_bind: str,
         "WORKER_HEARTBEAT_SECONDS": "1",
         "SWEEP_INTERVAL_SECONDS": "5",
         "PYTHONUNBUFFERED": "1",
+        # One client (AUTH_MODE=none) submitting a thousand jobs: not what the limit is for.
+        "RATE_LIMIT_PER_MINUTE": "100000",
+        "MAX_ACTIVE_JOBS": "100000",
     })
     for name, default in RECOVERY_SETTINGS.items():
         value = caller.get(name, default)

@@ -46,7 +46,7 @@ class ApiError(Exception):
 
 class JobFailed(ApiError):
     """The job finished without a result: `code` is the job's error code (XML_PARSE_ERROR, …,
-    or JOB_CANCELLED), `details` the rest of the job's error (line, column, …), `job` the job."""
+    or JOB_CANCELLED), `details` its error's details (line, column, …), `job` the job."""
 
     def __init__(self, job: dict[str, Any]) -> None:
         error = dict(job.get("error") or {})
@@ -54,13 +54,17 @@ class JobFailed(ApiError):
             error = {"code": JOB_CANCELLED, "message": "the job was cancelled"}
         code = str(error.pop("code", None) or "JOB_FAILED")
         message = str(error.pop("message", None) or f"the job {job.get('status', 'failed')}")
-        super().__init__(None, code, message, error)
+        # {"code", "message", "details": {...}}; jobs recorded by older servers had the
+        # details beside the code ({"code", "message", "line", "column"}): both read the same.
+        nested = error.pop("details", None)
+        details = {**error, **(nested if isinstance(nested, dict) else {})}
+        super().__init__(None, code, message, details)
         self.job = job
 
     def to_dict(self) -> dict[str, Any]:
-        """As `xmlconv convert` prints a conversion error: code, message, then line, column…"""
-        return {"code": self.code, "message": self.message, **self.details,
-                "job_id": self.job.get("id")}
+        """The API's error shape, with the job's id among the details."""
+        return {"code": self.code, "message": self.message,
+                "details": {**self.details, "job_id": self.job.get("id")}}
 
 
 class ServerUnreachable(ApiError):

@@ -4,9 +4,9 @@ The converter's own codes (XML_PARSE_ERROR, XML_SECURITY_VIOLATION, INVALID_OPTI
 converter/errors.py and reach clients unchanged, inside a failed job's `error` or a 400. The codes
 here are the service's: HTTP-level refusals and the ways a job can fail outside the converter.
 
-`ServiceError` is the only way an error is built: the API answers it as
-`{"error": {"code", "message", "details"}}` with its status, and a failed job records it as
-`{"code", "message", …details}` (line and column sit beside the code, as documented).
+`ServiceError` is the only way an error is built, and it has one shape everywhere:
+`{"code", "message", "details"}`. The API answers it as `{"error": …}` with its status, and a
+failed job records it as its `error` (a parse error's line and column are in `details`).
 """
 
 from __future__ import annotations
@@ -65,17 +65,28 @@ class ServiceError(Exception):
 
     @classmethod
     def from_record(cls, error: dict[str, Any], status: int = 500) -> ServiceError:
-        """A failed job's recorded error, back as an error (the legacy routes answer it)."""
-        details = {k: v for k, v in error.items() if k not in ("code", "message")}
-        return cls(error["code"], error["message"], details, status=status)
+        """A failed job's recorded error, back as an error (the legacy routes answer it).
+        Reads both shapes: `{"code", "message", "details"}`, and that of jobs recorded before
+        details existed, `{"code", "message", "line", "column", …}` (the other keys become
+        details)."""
+        details = {k: v for k, v in error.items() if k not in ("code", "message", "details")}
+        if isinstance(error.get("details"), dict):
+            details.update(error["details"])
+        return cls(str(error.get("code") or INTERNAL_ERROR), str(error.get("message") or ""),
+                   details, status=status)
+
+    @classmethod
+    def record_shape(cls, error: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A recorded job error as it is shown, whichever shape it was recorded in."""
+        return None if error is None else cls.from_record(error).to_record()
 
     def to_dict(self) -> dict[str, Any]:
         """The HTTP body's `error`."""
         return {"code": self.code, "message": self.message, "details": self.details}
 
     def to_record(self) -> dict[str, Any]:
-        """A failed job's `error`."""
-        return {"code": self.code, "message": self.message, **self.details}
+        """A failed job's `error`: the same shape as the HTTP body's `error`."""
+        return {"code": self.code, "message": self.message, "details": dict(self.details)}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.message!r})"

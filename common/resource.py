@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import ServiceError
 from .jobs import SUCCEEDED, Job
 from .logs import utc_timestamp
 
@@ -44,7 +45,7 @@ def job_resource(job: Job) -> dict[str, Any]:
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
-        "error": job.error,
+        "error": ServiceError.record_shape(job.error),  # jobs recorded flat read the same
         "result": job.result,
         "webhook": _webhook(job),
         "links": {"self": f"/jobs/{job.id}", "result": f"/jobs/{job.id}/result"},

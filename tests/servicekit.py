@@ -174,6 +174,9 @@ def service_env(redis_url: str, data_dir: Path, **overrides: str) -> dict[str, s
         "LEGACY_WAIT_SECONDS": "30",
         "PYTHONUNBUFFERED": "1",
         "REMAP_SIGTERM": "SIGQUIT",  # as the worker runs everywhere (docs/deployment.md)
+        # Tests poll fast; the limits have tests of their own (test_limits.py).
+        "RATE_LIMIT_PER_MINUTE": "100000",
+        "MAX_ACTIVE_JOBS": "100000",
     })
     env.update(overrides)
     return env

@@ -16,7 +16,8 @@ def test_malformed_xml_fails_the_job_with_its_position(stack, samples):
     assert finished["status"] == "failed"
     error = finished["error"]
     assert error["code"] == "XML_PARSE_ERROR"
-    assert error["line"] == 3 and isinstance(error["column"], int)
+    assert set(error) == {"code", "message", "details"}
+    assert error["details"]["line"] == 3 and isinstance(error["details"]["column"], int)
     assert finished["result"] is None
 
     details = error_of(requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=10),

@@ -293,9 +293,9 @@ def test_multipart_stores_the_file_and_collects_the_fields_around_it(storage):
                                "record_path": "orders/order", "note": "é中 😀\r\nsecond line"}
 
 
-def test_multipart_empty_file_is_stored_empty(storage):
-    received, stored = accepted(storage, make_request(multipart(file_part(b"")), MULTIPART))
-    assert (stored, received.size) == (b"", 0)
+def test_multipart_empty_file_is_refused(storage):
+    assert_error(refused(storage, make_request(multipart(file_part(b"")), MULTIPART)), 400,
+                 "EMPTY_INPUT")
 
 
 _names = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: n != "file")
@@ -328,6 +328,10 @@ def test_multipart_agrees_with_werkzeugs_form_parser(storage, others, content, w
         split = watch_closing_dash_splits(mp)
         received, stored = attempt(storage, make_request(body, MULTIPART, sizes=sizes))
     assert not split  # api/upload.py held the closing dashes back
+    if not content:  # an empty file part is refused
+        assert expected_file == b""
+        assert_error(stored, 400, "EMPTY_INPUT")
+        return
     assert stored == expected_file == content
     assert received.fields == expected_fields
     assert received.filename == "orders.xml"
@@ -473,6 +477,9 @@ def test_werkzeug_closing_delimiter_split_between_its_dashes(storage, content):
     body = multipart(file_part(content))
     assert body.endswith(b"--\r\n")
     request = make_request(body, MULTIPART, sizes=[len(body) - 3, 3])
+    if not content:  # a stray CR would have made it one byte long
+        assert_error(refused(storage, request), 400, "EMPTY_INPUT")
+        return
     assert accepted(storage, request)[1] == content
 
 
@@ -527,6 +534,9 @@ def test_any_bytes_any_chunking_are_stored_exactly(storage, mode, content, sizes
                               sizes=sizes)
         received, stored = attempt(storage, request, limit=len(content))
     assert not split  # api/upload.py held the closing dashes back
+    if not content:  # an upload of no bytes is refused
+        assert_error(stored, 400, "EMPTY_INPUT")
+        return
     assert stored == content
     assert received.sha256 == hashlib.sha256(content).hexdigest()
     if mode.startswith("multipart") or mode.startswith("part"):
@@ -655,7 +665,10 @@ def test_an_upload_is_accepted_exactly_when_it_fits(storage, mode, limit, size, 
         except ApiError as exc:
             outcome = (exc.status, exc.code)
     assert not split  # api/upload.py held the closing dashes back
-    if size <= limit:
+    if size == 0:  # an upload of no bytes is refused, whatever the limit
+        assert outcome == (400, "EMPTY_INPUT")
+        assert not (storage.jobs_dir / job_id).exists()
+    elif size <= limit:
         assert outcome == "accepted"
         with storage.open_input(job_id) as handle:
             assert handle.read() == content

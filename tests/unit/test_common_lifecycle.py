@@ -209,7 +209,7 @@ def test_a_failed_run_keeps_no_output(lifecycle):
     assert run.fail(ServiceError("XML_PARSE_ERROR", "bad", {"line": 1, "column": 2}))
     assert files(lifecycle, job.id) == []
     assert lifecycle.find(job.id, "").error == {
-        "code": "XML_PARSE_ERROR", "message": "bad", "line": 1, "column": 2}
+        "code": "XML_PARSE_ERROR", "message": "bad", "details": {"line": 1, "column": 2}}
     with pytest.raises(ServiceError) as no_result:
         lifecycle.open_result(lifecycle.find(job.id, ""), "json")
     assert no_result.value.code == "RESULT_UNAVAILABLE"

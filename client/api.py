@@ -1,0 +1,311 @@
+"""`Client`: the HTTP API's routes as methods (docs/api.md; usage: docs/client.md).
+
+    from client import Client
+    with Client("http://127.0.0.1:8000", api_key="…") as api:
+        job = api.convert("orders.xml", "orders.csv", format="csv")
+
+Uploads and downloads stream (a chunk at a time, never the whole file). 429 and 503 answers are
+retried after the server's Retry-After, a bounded number of times; every POST carries an
+Idempotency-Key (one is made when the caller gives none), so a retried submission never makes
+a second job. Every refusal is raised as `ApiError`; a failed job as `JobFailed` (an ApiError).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+from urllib.parse import quote
+
+import requests
+
+from . import errors
+from .errors import ApiError, JobFailed, ServerUnreachable, error_from_body
+from .options import to_params
+from .retry import RETRY_STATUSES, Backoff, parse_retry_after, retry_delay
+from .upload import CHUNK_BYTES, Progress, Upload
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT = 30.0  # seconds for the server to accept a connection, or to send anything
+DEFAULT_RETRIES = 5  # per request, on 429 and 503
+MAX_RETRY_WAIT = 120.0  # a Retry-After longer than this is not waited for: the error is raised
+MAX_PAGE = 100  # GET /jobs's largest page
+USER_AGENT = "its-convert-xml-client/0.1"
+
+Job = dict[str, Any]
+Source = str | os.PathLike[str] | BinaryIO
+PhaseProgress = Callable[[str, float, "float | None"], None]  # (phase, done, total)
+
+
+def job_id_of(job: Job | str) -> str:
+    """A job's id, from the job or the id itself."""
+    if isinstance(job, Mapping):
+        return str(job["id"])
+    return str(job)
+
+
+class Client:
+    """One API server (and one API key). Safe to reuse across calls; `close()` or `with`
+    releases its connections."""
+
+    def __init__(self, url: str = DEFAULT_URL, api_key: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, *, retries: int = DEFAULT_RETRIES,
+                 max_retry_wait: float = MAX_RETRY_WAIT) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.max_retry_wait = max_retry_wait
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        if api_key:
+            self._session.headers["Authorization"] = f"Bearer {api_key}"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    # -- the routes
+
+    def submit(self, source: Source, format: str = "json",
+               options: Mapping[str, Any] | None = None, tag: str | None = None,
+               metadata: Mapping[str, Any] | str | None = None, webhook_url: str | None = None,
+               idempotency_key: str | None = None, gzip: bool | int = False,
+               progress: Progress | None = None, filename: str | None = None) -> Job:
+        """Upload `source` (a path, or a binary stream read from where it stands) and queue
+        its conversion: the job, as queued. The body streams as a raw application/xml
+        request; `gzip=True` (or a level 1–9) compresses it on the wire. `progress(done,
+        total)` is called with the source's bytes read so far (total None when unknown).
+        `filename` names the input (default: the path's or stream's name)."""
+        upload = Upload(source, gzip, progress)
+        params: dict[str, str] = {"format": format, **to_params(options)}
+        if filename or upload.filename:
+            params["filename"] = str(filename or upload.filename)
+        if tag is not None:
+            params["tag"] = tag
+        if metadata is not None:
+            params["metadata"] = (metadata if isinstance(metadata, str) else
+                                  json.dumps(metadata, separators=(",", ":")))
+        if webhook_url is not None:
+            params["webhook_url"] = webhook_url
+        headers = {"Content-Type": "application/xml",
+                   "Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        if upload.level is not None:
+            headers["Content-Encoding"] = "gzip"
+        try:
+            response = self._request("POST", "/jobs", params=params, headers=headers,
+                                     upload=upload)
+        finally:
+            upload.close()
+        return self._json(response)
+
+    def get(self, job_id: Job | str) -> Job:
+        """The job as it is now."""
+        return self._json(self._request("GET", self._job_path(job_id)))
+
+    def wait(self, job: Job | str, timeout: float | None = None,
+             progress: Progress | None = None) -> Job:
+        """Poll until the job finishes: the succeeded job, or JobFailed (code: the job's error
+        code, or JOB_CANCELLED). Pauses start at 0.2 s and grow to 5 s (or the server's
+        Retry-After on a pending job, if shorter); a 429/503 waits its Retry-After.
+        `progress(percent, 100.0)` after each poll. After `timeout` seconds: ApiError
+        WAIT_TIMEOUT (the job goes on)."""
+        path = self._job_path(job)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        backoff = Backoff()
+        while True:
+            response = self._request("GET", path)
+            current = self._json(response)
+            backoff.hint(parse_retry_after(response.headers.get("Retry-After")))
+            if progress:
+                progress(float((current.get("progress") or {}).get("percent") or 0.0), 100.0)
+            status = current.get("status")
+            if status == "succeeded":
+                return current
+            if status in ("failed", "cancelled"):
+                raise JobFailed(current)
+            pause = backoff.pause()
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ApiError(None, errors.WAIT_TIMEOUT,
+                                   f"the job is still {status} after {timeout} s",
+                                   {"job_id": current.get("id"), "status": status})
+                pause = min(pause, left)
+            time.sleep(pause)
+
+    def download(self, job: Job | str, dest: str | os.PathLike[str] | IO[bytes],
+                 progress: Progress | None = None) -> int:
+        """Stream the job's result into `dest`: a path (written to a temporary file beside it,
+        renamed when complete, so that a failure leaves no partial file) or a binary stream.
+        Returns the bytes written. `progress(done, total)` as the bytes arrive."""
+        response = self._request("GET", self._job_path(job) + "/result", stream=True)
+        with response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if not isinstance(dest, (str, os.PathLike)):
+                return self._copy(response, dest, total, progress)
+            target = Path(dest)
+            partial: str | None = None
+            try:
+                with tempfile.NamedTemporaryFile(dir=target.resolve().parent, delete=False,
+                                                 prefix=".xmlconv-", suffix=".part") as tmp:
+                    partial = tmp.name
+                    written = self._copy(response, tmp, total, progress)
+                os.replace(partial, target)
+            except BaseException:
+                if partial is not None:
+                    Path(partial).unlink(missing_ok=True)
+                raise
+            return written
+
+    def convert(self, source: Source, dest: str | os.PathLike[str] | IO[bytes],
+                format: str = "json", options: Mapping[str, Any] | None = None, *,
+                tag: str | None = None, metadata: Mapping[str, Any] | str | None = None,
+                webhook_url: str | None = None, idempotency_key: str | None = None,
+                gzip: bool | int = False, timeout: float | None = None,
+                progress: PhaseProgress | None = None) -> Job:
+        """submit(), wait() and download() in one: the succeeded job (JobFailed otherwise).
+        `progress(phase, done, total)` with phase "upload", "convert" or "download"."""
+        def phase(name: str) -> Progress | None:
+            if progress is None:
+                return None
+            return lambda done, total: progress(name, done, total)
+
+        job = self.submit(source, format, options, tag=tag, metadata=metadata,
+                          webhook_url=webhook_url, idempotency_key=idempotency_key, gzip=gzip,
+                          progress=phase("upload"))
+        job = self.wait(job, timeout, progress=phase("convert"))
+        self.download(job, dest, progress=phase("download"))
+        return job
+
+    def jobs(self, status: str | None = None, tag: str | None = None,
+             limit: int | None = None, page_size: int | None = None) -> Iterator[Job]:
+        """The caller's jobs, newest first, following each page's `next` link: every one, or
+        the first `limit`. Filters: `status`, `tag`. Pages hold `page_size` jobs (default
+        `limit` up to 100)."""
+        if limit is not None and limit < 1:
+            return
+        size = page_size or min(limit or MAX_PAGE, MAX_PAGE)
+        params: dict[str, Any] | None = {"limit": size}
+        if status is not None:
+            params["status"] = status
+        if tag is not None:
+            params["tag"] = tag
+        path: str | None = "/jobs"
+        count = 0
+        while path:
+            page = self._json(self._request("GET", path, params=params))
+            for job in page.get("jobs", []):
+                yield job
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+            path, params = page.get("next"), None  # the link carries the whole query
+
+    def cancel(self, job: Job | str) -> Job | None:
+        """Cancel a queued or running job (the job, now cancelled), or delete a finished one
+        and its files (None)."""
+        response = self._request("DELETE", self._job_path(job))
+        return None if response.status_code == 204 else self._json(response)
+
+    # -- HTTP
+
+    @staticmethod
+    def _job_path(job: Job | str) -> str:
+        return "/jobs/" + quote(job_id_of(job), safe="")
+
+    def _request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                 headers: Mapping[str, str] | None = None, upload: Upload | None = None,
+                 stream: bool = False) -> requests.Response:
+        """One API call: the response (status < 400), or ApiError. A 429 or 503 is retried
+        after its Retry-After (else 1, 2, 4 … s), at most `retries` times and never for a
+        wait above `max_retry_wait`; an upload only when its source can be read again."""
+        url = self.url + path
+        attempt = 0
+        while True:
+            try:
+                response = self._session.request(
+                    method, url, params=params, headers=headers,
+                    data=upload.body() if upload else None, stream=stream,
+                    timeout=self.timeout)
+            except requests.Timeout:
+                raise ServerUnreachable(self.url, f"no answer within {self.timeout} s",
+                                        errors.TIMEOUT) from None
+            except requests.RequestException as exc:
+                if upload is not None and upload.read_error is not None:
+                    raise upload.read_error from None
+                raise ServerUnreachable(self.url, _reason(exc)) from None
+            if response.status_code < 400:
+                return response
+            error = self._error(response)
+            if (response.status_code not in RETRY_STATUSES or attempt >= self.retries
+                    or (upload is not None and not upload.rereadable)):
+                raise error
+            delay = retry_delay(attempt, error.retry_after)
+            if delay > self.max_retry_wait:
+                raise error
+            time.sleep(delay)
+            attempt += 1
+
+    @staticmethod
+    def _error(response: requests.Response) -> ApiError:
+        with response:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+        return error_from_body(response.status_code, body, response.reason or "",
+                               parse_retry_after(response.headers.get("Retry-After")))
+
+    @staticmethod
+    def _json(response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(response.status_code, errors.INVALID_RESPONSE,
+                           "the server's answer is not JSON",
+                           {"content_type": response.headers.get("Content-Type")}) from None
+
+    def _copy(self, response: requests.Response, out: IO[bytes], total: int | None,
+              progress: Progress | None) -> int:
+        done = 0
+        try:
+            for chunk in response.iter_content(CHUNK_BYTES):
+                out.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+        except requests.RequestException as exc:
+            raise ServerUnreachable(self.url, f"the download broke off: {_reason(exc)}"
+                                    ) from None
+        if progress and not done:
+            progress(0, total)
+        return done
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """The innermost cause's words ("Connection refused"), not urllib3's whole repr."""
+    cause: BaseException = exc
+    while True:
+        inner = cause.__context__ or cause.__cause__
+        if inner is None or inner is cause:
+            break
+        cause = inner
+    for candidate in (cause, exc):
+        text = getattr(candidate, "strerror", None) or str(candidate)
+        if text:
+            return text.split(": ", 1)[-1] if "Errno" in text else text
+    return type(exc).__name__

@@ -1,0 +1,186 @@
+"""The web page (GET /, api/page.py), in a real browser: Playwright driving Debian's chromium
+(`make install` puts it at /usr/bin/chromium) against the real stack. A person picks a file and
+a format, converts, downloads the very bytes the CLI writes; sees an XML error's line and column;
+with API keys on, types a key, is told plainly when it is wrong, and sees their jobs."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from converter import OPTION_NAMES
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+DOC = (b"<?xml version='1.0'?>\n<orders>\n"
+       + b"".join(b"  <order id='%d'><customer>Ann %d</customer><total>%d.50</total></order>\n"
+                  % (i, i, i) for i in range(1, 40))
+       + b"</orders>\n")
+MALFORMED = b"<root>\n  <a>one</a>\n  <b>two</a>\n</root>\n"
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # No skip: without chromium this fails (make install provides it).
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Console:
+    """The page's console errors and uncaught exceptions (a CSP violation is one)."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+
+    def unexpected(self, *allowed_statuses: int) -> list[str]:
+        allowed = [f"status of {status}" for status in allowed_statuses]
+        return [e for e in self.errors if not any(a in e for a in allowed)]
+
+
+@pytest.fixture
+def page(browser: Browser):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    yield page
+    context.close()
+
+
+def record_stages(page: Page) -> None:
+    """Keep every text the progress line shows (window.stages), to see the upload phase."""
+    page.evaluate("""() => {
+        window.stages = [];
+        const stage = document.getElementById("stage");
+        new MutationObserver(() => window.stages.push(stage.textContent))
+            .observe(stage, {childList: true, characterData: true, subtree: true});
+    }""")
+
+
+def convert(page: Page, path: Path | dict, fmt: str) -> None:
+    page.set_input_files("#file", path)
+    page.select_option("#format", fmt)
+    page.click("#convert")
+
+
+def download(page: Page, link: str = "#download") -> bytes:
+    with page.expect_download() as info:
+        page.click(link)
+    return Path(info.value.path()).read_bytes()
+
+
+def test_the_page_is_served_safely_with_a_form_from_the_options(stack):
+    response = requests.get(stack.url("/"), timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "http" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    html = response.text
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
+    assert "<style" not in html and " style=" not in html and "http" not in html
+    for name in OPTION_NAMES:  # the form is generated from converter.options
+        assert f'name="{name}"' in html, name
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+    types = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+    assert {Path(a.split("?")[0]).suffix for a in assets} == set(types)
+    for asset in assets:
+        served = requests.get(stack.url(asset), timeout=10)
+        assert served.status_code == 200
+        assert served.headers["Content-Type"].startswith(types[Path(asset.split("?")[0]).suffix])
+        assert "immutable" in served.headers["Cache-Control"]
+        unversioned = requests.get(stack.url(asset.split("?")[0]), timeout=10)
+        assert unversioned.headers["Cache-Control"] == "no-cache"
+        again = requests.get(stack.url(asset.split("?")[0]), timeout=10,
+                             headers={"If-None-Match": served.headers["ETag"]})
+        assert again.status_code == 304
+    for missing in ("/static/index.html", "/static/nope.js", "/static/..%2Fpage.py"):
+        assert requests.get(stack.url(missing), timeout=10).status_code == 404
+
+
+def test_a_person_converts_a_file_to_csv_and_downloads_it(stack, page, cli_output, tmp_path):
+    source = tmp_path / "orders.xml"
+    source.write_bytes(DOC)
+    console = Console(page)
+    page.goto(stack.url("/"))
+    expect(page.locator("#key-section")).to_be_hidden()  # AUTH_MODE=none: no key to ask for
+    # Every control has a label.
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll("input, select")]
+        .filter(e => !e.labels || e.labels.length === 0).map(e => e.id)""")
+    assert unlabelled == []
+    record_stages(page)
+    convert(page, source, "csv")
+    expect(page.locator("#download")).to_be_visible()
+    expect(page.locator("#stage")).to_contain_text("Done")
+    assert any(s.startswith("Uploading") for s in page.evaluate("window.stages"))
+    assert page.locator("#progress").get_attribute("value") == "100"
+    assert download(page) == cli_output(source, "csv")
+    # The recent jobs list shows it.
+    row = page.locator("#jobs-body tr", has_text="orders.xml").first
+    expect(row).to_contain_text("succeeded")
+    expect(row).to_contain_text("csv")
+    assert console.unexpected() == []
+
+
+def test_a_malformed_file_shows_its_error_with_line_and_column(stack, page):
+    console = Console(page)
+    page.goto(stack.url("/"))
+    page.set_input_files("#file", {"name": "broken.xml", "mimeType": "application/xml",
+                                   "buffer": MALFORMED})
+    page.focus("#convert")
+    page.keyboard.press("Enter")  # keyboard alone
+    error = page.locator("#error")
+    expect(error).to_be_visible()
+    expect(page.locator("#error-position")).to_have_text(re.compile(r"^Line 3, column \d+$"))
+    expect(page.locator("#error-code")).to_have_text("Code: XML_PARSE_ERROR")
+    job = requests.get(stack.url("/jobs?limit=1"), timeout=10).json()["jobs"][0]
+    assert job["input"]["filename"] == "broken.xml" and job["status"] == "failed"
+    where = job["error"].get("details") or job["error"]
+    expect(page.locator("#error-position")).to_have_text(
+        f"Line {where['line']}, column {where['column']}")
+    expect(page.locator("#error-message")).to_have_text(job["error"]["message"])
+    expect(page.locator("#download")).to_be_hidden()
+    assert console.unexpected() == []
+
+
+def test_with_api_keys_a_person_enters_theirs(keyed_stack, page, cli_output, tmp_path):
+    key = keyed_stack.key("page-visitor")["api_key"]
+    source = tmp_path / "keyed-orders.xml"
+    source.write_bytes(DOC)
+    console = Console(page)
+    page.goto(keyed_stack.url("/"))  # the page itself needs no key
+    expect(page.locator("#key-section")).to_be_visible()
+    expect(page.locator("#jobs-note")).to_have_text("Enter your API key to see your jobs.")
+
+    page.fill("#api-key", "xck_not-a-real-key")
+    convert(page, source, "csv")
+    expect(page.locator("#error-message")).to_contain_text("Your API key was not accepted")
+    expect(page.locator("#api-key")).to_be_focused()
+
+    page.fill("#api-key", key)
+    page.click("#convert")
+    expect(page.locator("#download")).to_be_visible()
+    assert download(page) == cli_output(source, "csv")
+    row = page.locator("#jobs-body tr", has_text="keyed-orders.xml").first
+    expect(row).to_contain_text("succeeded")
+    assert download(page, "#jobs-body tr >> text=Download") == cli_output(source, "csv")
+
+    # The key lives in this tab's sessionStorage, nowhere else.
+    assert page.evaluate("Object.values(sessionStorage)") == [key]
+    assert page.evaluate("localStorage.length") == 0
+    assert page.context.cookies() == []
+    assert console.unexpected(401) == []
+    if shot := os.environ.get("PAGE_SCREENSHOT"):  # for a person to look at
+        page.screenshot(path=shot, full_page=True)

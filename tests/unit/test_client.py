@@ -1,0 +1,575 @@
+"""The client library's own parts (client/): option mapping, Retry-After, errors, the streamed
+upload body, progress lines; and its HTTP behaviour — retries after 503/429 with the same
+Idempotency-Key, paging, polling, downloads — against a tiny scripted http.server on
+loopback (the real service is tests/integration/test_client.py's)."""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+import converter
+import converter.cli
+from client import ApiError, Client, JobFailed, ServerUnreachable, parse_retry_after
+from client import cli as client_cli
+from client import options as client_options
+from client.errors import error_from_body
+from client.progress import Lines
+from client.retry import Backoff, retry_delay
+from client.upload import CHUNK_BYTES, Upload
+from converter.options import parse_options
+
+REPO = Path(__file__).resolve().parents[2]
+
+# ------------------------------------------------------------------------------ options
+
+
+def test_option_names_and_choices_are_the_converters():
+    assert client_options.OPTION_NAMES == converter.OPTION_NAMES
+    assert client_options.NAMESPACE_MODES == converter.options.NAMESPACE_MODES
+    assert client_options.TYPE_MODES == converter.options.TYPE_MODES
+    assert set(client_options.FORMATS) == set(converter.FORMATS)
+
+
+def _flags(parser) -> set[str]:
+    return {flag for action in parser._actions for flag in action.option_strings}
+
+
+def _subparser(parser, name: str):
+    (commands,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    return commands.choices[name]
+
+
+def test_submit_takes_every_flag_of_convert():
+    convert = _subparser(converter.cli._parser(), "convert")
+    submit = _subparser(client_cli._parser(), "submit")
+    assert _flags(convert) <= _flags(submit)
+
+
+FLAG_SETS = [
+    [],
+    ["--namespaces", "strip", "--types", "infer"],
+    ["--attr-prefix", "_", "--text-key", "value"],
+    ["--force-list", "item", "tag", "--indent", "4"],
+    ["--keep-whitespace", "--max-depth", "50"],
+    ["--record-path", "orders/order", "--separator", " | ", "--include-attributes"],
+    ["--attr-prefix", ""],
+]
+
+
+@pytest.mark.parametrize("flags", FLAG_SETS, ids=[" ".join(f) or "none" for f in FLAG_SETS])
+def test_flags_mean_what_convert_makes_of_them(flags):
+    """The same flags give the same options as `xmlconv convert`, and those options survive
+    the trip through query parameters into the server's parser unchanged."""
+    converted = converter.cli._parser().parse_args(["convert", "x.xml", "--to", "json", *flags])
+    expected = {name: getattr(converted, name) for name in converter.cli._OPTION_ARGS
+                if getattr(converted, name) is not None}
+    submitted = client_cli._parser().parse_args(["submit", "x.xml", *flags])
+    options = client_options.options_from_args(submitted)
+    assert options == expected
+    params = client_options.to_params(options)
+    assert all(isinstance(value, str) for value in params.values())
+    assert parse_options(params) == parse_options(options)
+
+
+def test_option_values_are_encoded_as_the_api_reads_them():
+    assert client_options.to_params({
+        "force_list": ["a", "b"], "strip_whitespace": False, "include_attributes": True,
+        "indent": 2, "namespaces": "strip", "record_path": None,
+    }) == {"force_list": "a,b", "strip_whitespace": "false", "include_attributes": "true",
+           "indent": "2", "namespaces": "strip"}
+    assert client_options.to_params(None) == {}
+
+
+@pytest.mark.parametrize("name", ["format", "filename", "tag", "metadata", "wait",
+                                  "webhook_url"])
+def test_request_parameters_are_not_options(name):
+    with pytest.raises(ValueError, match=name):
+        client_options.to_params({name: "x"})
+
+
+# ------------------------------------------------------------------------------ Retry-After
+
+
+def test_retry_after_seconds():
+    assert parse_retry_after("5") == 5.0
+    assert parse_retry_after(" 12 ") == 12.0
+    assert parse_retry_after("0") == 0.0
+
+
+def test_retry_after_http_date():
+    now = 1_800_000_000.0
+    assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), now) == 30.0
+    assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), now) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "-1", "1.5", "Wed, 99 Foo 2026"])
+def test_retry_after_unreadable(value):
+    assert parse_retry_after(value) is None
+
+
+def test_retry_delay_prefers_the_server_then_backs_off():
+    assert retry_delay(3, 7.0) == 7.0
+    assert [retry_delay(n, None) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_poll_backoff_grows_to_its_ceiling_and_a_hint_lowers_it():
+    backoff = Backoff(first=0.2, factor=2, ceiling=1.0)
+    assert [backoff.pause() for _ in range(5)] == [0.2, 0.4, 0.8, 1.0, 1.0]
+    backoff.hint(0.5)
+    assert backoff.pause() == 0.5
+    backoff.hint(30)  # a hint never makes polls rarer
+    assert backoff.pause() == 0.5
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+def test_api_error_from_the_contracts_body():
+    error = error_from_body(400, {"error": {"code": "INVALID_OPTION", "message": "bad indent",
+                                            "details": {"option": "indent"}}}, "BAD REQUEST")
+    assert (error.status, error.code, error.message, error.details) == (
+        400, "INVALID_OPTION", "bad indent", {"option": "indent"})
+    assert error.to_dict() == {"code": "INVALID_OPTION", "message": "bad indent",
+                               "details": {"option": "indent"}, "status": 400}
+
+
+def test_api_error_from_a_body_that_is_not_the_contracts():
+    error = error_from_body(502, None, "Bad Gateway", retry_after=3.0)
+    assert (error.status, error.code, error.retry_after) == (502, "HTTP_ERROR", 3.0)
+    assert "502 Bad Gateway" in error.message
+    assert error_from_body(500, {"error": "oops"}).code == "HTTP_ERROR"
+    assert error_from_body(404, {"error": {"code": "JOB_NOT_FOUND", "message": "no",
+                                           "details": None}}).details == {}
+
+
+def test_a_failed_job_is_an_api_error_with_the_jobs_code():
+    job = {"id": "j1", "status": "failed", "error": {
+        "code": "XML_PARSE_ERROR", "message": "mismatch", "details": {"line": 3, "column": 7}}}
+    error = JobFailed(job)
+    assert isinstance(error, ApiError)
+    assert (error.status, error.code, error.message) == (None, "XML_PARSE_ERROR", "mismatch")
+    assert error.details == {"line": 3, "column": 7}
+    assert error.to_dict() == {"code": "XML_PARSE_ERROR", "message": "mismatch",
+                               "details": {"line": 3, "column": 7, "job_id": "j1"}}
+    flat = JobFailed({"id": "j1", "status": "failed", "error": {  # as older servers recorded
+        "code": "XML_PARSE_ERROR", "message": "mismatch", "line": 3, "column": 7}})
+    assert (flat.code, flat.details) == ("XML_PARSE_ERROR", {"line": 3, "column": 7})
+    cancelled = JobFailed({"id": "j2", "status": "cancelled", "error": None})
+    assert cancelled.code == "JOB_CANCELLED"
+
+
+# ------------------------------------------------------------------------------ upload body
+
+
+def test_a_path_is_read_in_chunks_and_again_for_each_attempt(tmp_path):
+    data = b"<r>" + b"x" * (2 * CHUNK_BYTES + 5) + b"</r>"
+    path = tmp_path / "doc.xml"
+    path.write_bytes(data)
+    seen = []
+    upload = Upload(path, progress=lambda done, total: seen.append((done, total)))
+    assert (upload.filename, upload.size, upload.rereadable) == ("doc.xml", len(data), True)
+    first = upload.body()
+    assert len(first) == len(data)  # Content-Length is known
+    chunks = list(first)
+    assert [len(c) for c in chunks] == [CHUNK_BYTES, CHUNK_BYTES, len(data) - 2 * CHUNK_BYTES]
+    assert b"".join(chunks) == data
+    assert seen[-1] == (len(data), len(data))
+    assert b"".join(upload.body()) == data
+    upload.close()
+
+
+def test_gzip_compresses_on_the_way(tmp_path):
+    data = b"<r>" + b"<a>text</a>" * 300_000 + b"</r>"
+    path = tmp_path / "doc.xml"
+    path.write_bytes(data)
+    upload = Upload(path, gzip=True)
+    body = upload.body()
+    assert not hasattr(body, "__len__")  # unknown length: chunked
+    packed = b"".join(body)
+    upload.close()
+    assert gzip.decompress(packed) == data
+    assert len(packed) < len(data) // 10
+
+
+def test_a_seekable_stream_is_rewound_to_where_it_stood():
+    stream = io.BytesIO(b"HEADER<r>1</r>")
+    stream.seek(6)
+    upload = Upload(stream)
+    assert (upload.size, upload.rereadable, upload.filename) == (8, True, None)
+    assert b"".join(upload.body()) == b"<r>1</r>"
+    assert b"".join(upload.body()) == b"<r>1</r>"
+
+
+class OneWay(io.RawIOBase):
+    """A pipe-like stream: readable once, not seekable."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._data.read(len(buffer))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_a_stream_that_cannot_seek_is_sent_once():
+    upload = Upload(io.BufferedReader(OneWay(b"<r/>")))
+    assert (upload.rereadable, upload.size) == (False, None)
+    assert b"".join(upload.body()) == b"<r/>"
+    with pytest.raises(ValueError):
+        upload.body()
+
+
+def test_a_missing_file_fails_before_any_request(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Upload(tmp_path / "nope.xml")
+
+
+# ------------------------------------------------------------------------------ progress lines
+
+
+def test_plain_progress_lines():
+    out = io.StringIO()
+    with Lines("upload", out, in_bytes=True) as report:
+        for done in range(0, 4097, 512):
+            report(done, 4096)
+    assert out.getvalue().splitlines() == [
+        "xmlconv: upload 25% (1.0 KiB of 4.0 KiB)",
+        "xmlconv: upload 50% (2.0 KiB of 4.0 KiB)",
+        "xmlconv: upload 75% (3.0 KiB of 4.0 KiB)",
+        "xmlconv: upload done (4.0 KiB)",
+    ]
+    out = io.StringIO()
+    with Lines("convert", out, in_bytes=False) as report:
+        report(100.0, 100.0)
+    assert out.getvalue().splitlines() == ["xmlconv: convert done"]
+
+
+# ------------------------------------------------------------------------------ over HTTP
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None  # JSON-able, or bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    cut_short: bool = False  # announce more bytes than are sent, then close
+
+
+class Scripted(ThreadingHTTPServer):
+    """Answers each request with the next scripted Reply (the last one repeats)."""
+
+    daemon_threads = True
+
+    def __init__(self, replies: list[Reply]) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.replies = replies
+        self.seen: list[Seen] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Scripted
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if not size:
+                    while self.rfile.readline() not in (b"\r\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _answer(self) -> None:
+        split = urlsplit(self.path)
+        body = self._body()
+        self.server.seen.append(Seen(self.command, split.path,
+                                     {k: v[-1] for k, v in parse_qs(split.query,
+                                                                    keep_blank_values=True
+                                                                    ).items()},
+                                     dict(self.headers), body))
+        replies = self.server.replies
+        reply = replies.pop(0) if len(replies) > 1 else replies[0]
+        payload = reply.body if isinstance(reply.body, bytes) else (
+            b"" if reply.body is None else json.dumps(reply.body).encode())
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if reply.status != 204:
+            self.send_header("Content-Length", str(len(payload) + (100 if reply.cut_short
+                                                                   else 0)))
+        self.end_headers()
+        self.wfile.write(payload)
+        self.close_connection = True
+
+    do_GET = do_POST = do_DELETE = _answer
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    servers: list[Scripted] = []
+
+    def start(*replies: Reply) -> Scripted:
+        server = Scripted(list(replies))
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def job(status: str = "queued", **extra: Any) -> dict:
+    return {"id": "0b0e1f6e-9a55-4c1e-9d7f-3f1b3f6d2a10", "status": status, "format": "csv",
+            "progress": {"percent": 100.0 if status == "succeeded" else 0.0}, **extra}
+
+
+def unavailable(after: str = "0") -> Reply:
+    return Reply(503, {"error": {"code": "QUEUE_UNAVAILABLE", "message": "retry later",
+                                 "details": {}}}, {"Retry-After": after})
+
+
+def rate_limited(after: str = "0") -> Reply:
+    return Reply(429, {"error": {"code": "RATE_LIMITED", "message": "slow down",
+                                 "details": {"requests_per_minute": 1}}},
+                 {"Retry-After": after})
+
+
+@pytest.fixture
+def doc(tmp_path) -> Path:
+    path = tmp_path / "orders.xml"
+    path.write_bytes(b"<orders>" + b"<order id='1'><v>x</v></order>" * 50_000 + b"</orders>")
+    return path
+
+
+def test_submit_streams_a_raw_body_with_its_parameters(serve, doc):
+    server = serve(Reply(202, job(), {"Retry-After": "5"}))
+    created = Client(server.url, api_key="k-1").submit(
+        doc, "csv", {"namespaces": "strip", "force_list": ["v"]}, tag="nightly",
+        metadata={"batch": 7}, webhook_url="https://example.com/h")
+    assert created["id"] == job()["id"]
+    (request,) = server.seen
+    assert (request.method, request.path) == ("POST", "/jobs")
+    assert request.query == {"format": "csv", "namespaces": "strip", "force_list": "v",
+                             "filename": "orders.xml", "tag": "nightly",
+                             "metadata": '{"batch":7}', "webhook_url": "https://example.com/h"}
+    assert request.headers["Content-Type"] == "application/xml"
+    assert request.headers["Content-Length"] == str(doc.stat().st_size)
+    assert request.headers["Authorization"] == "Bearer k-1"
+    assert request.headers["Idempotency-Key"]
+    assert request.body == doc.read_bytes()
+
+
+def test_gzip_on_the_wire(serve, doc):
+    server = serve(Reply(202, job()))
+    Client(server.url).submit(doc, gzip=True)
+    (request,) = server.seen
+    assert request.headers["Content-Encoding"] == "gzip"
+    assert request.headers["Transfer-Encoding"] == "chunked"
+    assert gzip.decompress(request.body) == doc.read_bytes()
+    assert request.query["filename"] == "orders.xml"
+
+
+def test_a_503_is_retried_with_the_same_idempotency_key_and_the_whole_file(serve, doc):
+    server = serve(unavailable(), rate_limited(), Reply(202, job()))
+    progress: list[tuple] = []
+    created = Client(server.url).submit(doc, "csv", progress=lambda *p: progress.append(p))
+    assert created["status"] == "queued"
+    assert len(server.seen) == 3
+    keys = {request.headers["Idempotency-Key"] for request in server.seen}
+    assert len(keys) == 1 and len(next(iter(keys))) >= 32  # generated once, sent each time
+    assert all(request.body == doc.read_bytes() for request in server.seen)
+    assert progress[-1] == (doc.stat().st_size, doc.stat().st_size)
+
+
+def test_the_callers_idempotency_key_and_a_rewound_stream(serve):
+    server = serve(unavailable(), Reply(202, job()))
+    stream = io.BytesIO(b"junk<r>1</r>")
+    stream.seek(4)
+    Client(server.url).submit(stream, idempotency_key="batch-42")
+    assert [r.headers["Idempotency-Key"] for r in server.seen] == ["batch-42", "batch-42"]
+    assert [r.body for r in server.seen] == [b"<r>1</r>", b"<r>1</r>"]
+
+
+def test_a_stream_that_cannot_be_reread_is_not_retried(serve):
+    server = serve(unavailable(), Reply(202, job()))
+    with pytest.raises(ApiError) as caught:
+        Client(server.url).submit(io.BufferedReader(OneWay(b"<r>1</r>")))
+    assert (caught.value.status, caught.value.code) == (503, "QUEUE_UNAVAILABLE")
+    assert len(server.seen) == 1
+    assert server.seen[0].body == b"<r>1</r>"  # sent chunked, whole
+
+
+def test_retries_are_bounded(serve):
+    server = serve(unavailable())
+    with pytest.raises(ApiError) as caught:
+        Client(server.url, retries=2).get("abc")
+    assert caught.value.status == 503 and caught.value.retry_after == 0.0
+    assert len(server.seen) == 3
+
+
+def test_a_retry_after_beyond_the_limit_is_not_waited_for(serve):
+    server = serve(rate_limited("3600"), Reply(200, job()))
+    started = time.monotonic()
+    with pytest.raises(ApiError) as caught:
+        Client(server.url, max_retry_wait=60).get("abc")
+    assert caught.value.code == "RATE_LIMITED" and caught.value.retry_after == 3600
+    assert len(server.seen) == 1 and time.monotonic() - started < 5
+
+
+def test_retry_after_is_waited_for(serve):
+    server = serve(rate_limited("1"), Reply(200, job("running")))
+    started = time.monotonic()
+    assert Client(server.url).get("abc")["status"] == "running"
+    assert time.monotonic() - started >= 1.0
+    assert len(server.seen) == 2
+
+
+def test_other_errors_are_raised_at_once(serve):
+    server = serve(Reply(400, {"error": {"code": "INVALID_OPTION", "message": "indent",
+                                         "details": {"option": "indent"}}}))
+    with pytest.raises(ApiError) as caught:
+        Client(server.url).submit(io.BytesIO(b"<r/>"), options={"indent": 99})
+    assert (caught.value.status, caught.value.code, caught.value.details) == (
+        400, "INVALID_OPTION", {"option": "indent"})
+    assert len(server.seen) == 1
+
+
+def test_wait_polls_until_the_job_finishes(serve):
+    server = serve(Reply(200, job("queued")), Reply(200, job("running")),
+                   rate_limited(), Reply(200, job("succeeded")))
+    percents: list[float] = []
+    done = Client(server.url).wait(job(), progress=lambda p, total: percents.append(p))
+    assert done["status"] == "succeeded"
+    assert [r.path for r in server.seen] == [f"/jobs/{job()['id']}"] * 4
+    assert percents == [0.0, 0.0, 100.0]
+
+
+def test_wait_raises_the_jobs_error(serve):
+    server = serve(Reply(200, job("failed", error={"code": "XML_PARSE_ERROR",
+                                                    "message": "bad", "details": {"line": 1}})))
+    with pytest.raises(JobFailed) as caught:
+        Client(server.url).wait("abc")
+    assert (caught.value.code, caught.value.details) == ("XML_PARSE_ERROR", {"line": 1})
+
+
+def test_wait_gives_up_after_its_timeout(serve):
+    server = serve(Reply(200, job("running")))
+    with pytest.raises(ApiError) as caught:
+        Client(server.url).wait("abc", timeout=0.5)
+    assert caught.value.code == "WAIT_TIMEOUT"
+
+
+def test_jobs_follows_next_links(serve):
+    first = {"jobs": [job(id="a"), job(id="b")], "next": "/jobs?limit=2&tag=t&cursor=c1"}
+    second = {"jobs": [job(id="c")], "next": None}
+    server = serve(Reply(200, first), Reply(200, second))
+    api = Client(server.url)
+    assert [j["id"] for j in api.jobs(tag="t", page_size=2)] == ["a", "b", "c"]
+    assert [(r.path, r.query) for r in server.seen] == [
+        ("/jobs", {"limit": "2", "tag": "t"}),
+        ("/jobs", {"limit": "2", "tag": "t", "cursor": "c1"})]
+
+
+def test_jobs_stops_at_its_limit(serve):
+    server = serve(Reply(200, {"jobs": [job(id="a"), job(id="b")], "next": "/jobs?cursor=x"}))
+    assert [j["id"] for j in Client(server.url).jobs(limit=2, status="failed")] == ["a", "b"]
+    assert [r.query for r in server.seen] == [{"limit": "2", "status": "failed"}]
+
+
+def test_download_to_a_path_and_to_a_stream(serve, tmp_path):
+    server = serve(Reply(200, b"a,b\n1,2\n", {"Content-Type": "text/csv"}))
+    api = Client(server.url)
+    target = tmp_path / "out.csv"
+    seen: list[tuple] = []
+    assert api.download(job(), target, progress=lambda *p: seen.append(p)) == 8
+    assert target.read_bytes() == b"a,b\n1,2\n"
+    assert seen[-1] == (8, 8)
+    stream = io.BytesIO()
+    api.download(job(), stream)
+    assert stream.getvalue() == b"a,b\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_a_broken_download_leaves_no_file(serve, tmp_path):
+    server = serve(Reply(200, b"a,b\n1,2\n", cut_short=True))
+    with pytest.raises(ServerUnreachable):
+        Client(server.url).download("abc", tmp_path / "out.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_download_is_an_api_error(serve, tmp_path):
+    server = serve(Reply(409, {"error": {"code": "JOB_NOT_FINISHED", "message": "running",
+                                         "details": {"status": "running"}}}))
+    with pytest.raises(ApiError) as caught:
+        Client(server.url).download("abc", tmp_path / "out.csv")
+    assert (caught.value.status, caught.value.details) == (409, {"status": "running"})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cancel(serve):
+    server = serve(Reply(202, job("cancelled")), Reply(204))
+    api = Client(server.url)
+    assert api.cancel(job())["status"] == "cancelled"
+    assert api.cancel("a/b") is None
+    assert [(r.method, r.path) for r in server.seen] == [
+        ("DELETE", f"/jobs/{job()['id']}"), ("DELETE", "/jobs/a%2Fb")]
+
+
+def test_an_unreachable_server():
+    from servicekit import free_port
+
+    with pytest.raises(ServerUnreachable) as caught:
+        Client(f"http://127.0.0.1:{free_port()}", timeout=5).get("abc")
+    assert caught.value.status is None and caught.value.code == "SERVER_UNREACHABLE"
+    assert isinstance(caught.value, ApiError)
+
+
+def test_the_client_loads_no_service_or_engine_module():
+    probe = ("import client, client.cli, client.progress, sys\n"
+             "print(' '.join(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, check=True)
+    loaded = set(done.stdout.split())
+    assert "requests" in loaded
+    banned = ("flask", "celery", "redis", "lxml", "converter", "api", "worker", "common")
+    assert not {m for m in loaded if m.split(".")[0] in banned}
