@@ -108,10 +108,9 @@ def wire_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """An option's schema as a request writes it (a query parameter or a form field)."""
     wire = {k: v for k, v in schema.items() if k != "description"}
     kind = wire["type"]
-    if isinstance(kind, list):  # "" or absent means the default (null)
+    if isinstance(kind, list):  # absent (or "") means the default, null
         wire["type"] = next(t for t in kind if t != "null")
-        for rule in ("minLength", "pattern", "default"):  # normalized on the way in
-            wire.pop(rule, None)
+        wire.pop("default", None)
     if wire["type"] == "array":  # names separated by commas, in one value
         wire = {"type": "string"}
         if schema.get("default") == []:

@@ -307,6 +307,14 @@ def check_request(request: Request, limit: int) -> None:
                        "send multipart/form-data with a 'file' part, or an application/xml "
                        "or text/xml body", {"content_type": request.content_type or ""},
                        {"Connection": "close"})
+    transfer = request.headers.get("Transfer-Encoding") or ""
+    if {c.strip().lower() for c in transfer.split(",")} - {"", "chunked", "identity"}:
+        # gunicorn refuses unknown codings itself, but passes gzip, deflate and compress on
+        # undecoded: they would be stored as the XML.
+        raise ApiError(501, errors.HTTP_ERROR,
+                       "Transfer-Encoding other than chunked is not supported; gzip is sent as "
+                       "Content-Encoding: gzip", {"transfer_encoding": transfer},
+                       {"Connection": "close"})
     encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
         raise ApiError(415, errors.UNSUPPORTED_MEDIA_TYPE,

@@ -26,23 +26,15 @@ BOUNDARY = "hostile-7c1d2e-boundary"
 XML = {"Content-Type": "application/xml"}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_rate_limit(stack):
-    """These tests send many requests as the stack's one anonymous client: each starts with a
-    fresh per-minute allowance (api/limits.py), so that none of them (nor a later test file)
-    is refused 429 for the others' requests."""
-    records = stack.redis.client(0)
-    for key in records.scan_iter(keys.rate_limits() + "*"):
-        records.delete(key)
-
-
 # -- raw HTTP
 
 
 def exchange(stack, data: bytes, *, half_close: bool = True, timeout: float = 15
              ) -> tuple[int, dict[str, str], bytes]:
     """Send `data` on a new connection (then, by default, shut our side down, as a client that
-    has nothing more to send) and read the first answer: (status, headers, body)."""
+    has nothing more to send) and read until the server closes it: (status, headers, body) of
+    its one answer. Each answer here closes the connection, and nothing may follow it (a
+    second answer would mean the server read the rest of a broken body as a new request)."""
     parts = urlsplit(stack.api_url)
     with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
         sock.sendall(data)
@@ -57,16 +49,14 @@ def exchange(stack, data: bytes, *, half_close: bool = True, timeout: float = 15
             if not piece:
                 break
             received += piece
-            head, sep, rest = received.partition(b"\r\n\r\n")
-            if sep:
-                headers = _headers(head)
-                if len(rest) >= int(headers.get("content-length", "-1")) >= 0:
-                    break
     head, sep, body = received.partition(b"\r\n\r\n")
     assert sep, f"no answer: {received!r}"
     status = int(head.split(b" ", 2)[1])
     headers = _headers(head)
-    return status, headers, body[:int(headers.get("content-length", len(body)))]
+    length = int(headers["content-length"])
+    assert body[length:] == b"", f"more after the answer: {body[length:]!r}"
+    assert headers["connection"].lower() == "close"
+    return status, headers, body[:length]
 
 
 def _headers(head: bytes) -> dict[str, str]:
@@ -312,7 +302,7 @@ def long_header(size: int) -> bytes:
     (b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n<a/>",
      400, "INVALID_REQUEST"),
     (b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\n"
-     b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, "HTTP_ERROR"),
+     b"Transfer-Encoding: br, chunked\r\n\r\n0\r\n\r\n", 501, "HTTP_ERROR"),
     (b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
      b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "INVALID_REQUEST"),
 ], ids=["URI too long", "header too large", "too many headers", "bad request line",
@@ -327,6 +317,18 @@ def test_what_gunicorn_refuses_is_answered_in_json(stack, request_bytes, status,
     assert answer[1]["connection"].lower() == "close"
     assert stack.job_dirs() == before
     assert requests.get(stack.url("/health"), timeout=10).ok  # and the worker carries on
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "compress"])
+def test_a_compressing_transfer_coding_is_refused(stack, coding):
+    """gunicorn passes these on undecoded: they would be stored as the XML."""
+    before = stack.job_dirs()
+    body = gzip.compress(DOC)
+    answer = exchange(stack, post_head(Transfer_Encoding=f"{coding}, chunked")
+                      + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    error = envelope(*answer, 501, "HTTP_ERROR")
+    assert error["details"] == {"transfer_encoding": f"{coding}, chunked"}
+    assert stack.job_dirs() == before
 
 
 # -- 5. one error shape

@@ -1,0 +1,153 @@
+"""The service answers as its contract says: schemathesis generates requests from api/openapi.yaml
+for every operation and sends them to the real stack (gunicorn, a Celery worker, redis-server),
+and every answer must conform to the document — no 5xx, a documented status code, content type,
+headers and body:
+
+- under AUTH_MODE=none (`stack`);
+- under AUTH_MODE=api_key (`keyed_stack`) with a valid key, and without one, when every
+  operation but the open ones (health, the document, the pages) must answer 401;
+- as a state machine following the document's links (submit, then read, download and delete
+  the job it made), so that routes on a job are exercised with real ids, not only with 404s.
+
+The number of examples is bounded (EXAMPLES per operation; the state machine's scenarios and
+steps) so that the file takes about a minute. The seed is fixed, so a run is reproducible; set
+CONTRACT_SEED to explore other examples.
+
+Two things are arranged on purpose:
+- `webhook_url` is replaced by a loopback address whose port refuses connections: the service
+  resolves and calls webhook URLs, and a test sends nothing off this machine;
+- the API key used has limits this run does not reach (the test stacks' own limits are lifted
+  too, tests/servicekit.py): 429 and the RateLimit-* headers are checked wherever they appear,
+  and by test_limits.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from api import contract
+
+EXAMPLES = 12  # per operation and run
+SEED = int(os.environ.get("CONTRACT_SEED", "20261125"))
+LOOPBACK_WEBHOOK = "http://127.0.0.1:9/contract-hook"  # the discard port: nothing listens
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_headers_conformance, response_schema_conformance]
+OPEN_OPERATIONS = {(path, method) for path, item in contract.document()["paths"].items()
+                   for method, operation in item.items()
+                   if method != "parameters" and operation.get("security") == []}
+
+CONFIG = schemathesis.Config.from_dict({
+    "seed": SEED,
+    "generation": {"mode": "all", "max-examples": EXAMPLES},
+    # Examples (the document's own) and fuzzing; the coverage phase's exhaustive boundary
+    # values would cost minutes. The state machine runs on its own, below.
+    "phases": {"coverage": {"enabled": False}},
+})
+# A copy: loading it rewrites the dictionary in place.
+schema = schemathesis.openapi.from_dict(copy.deepcopy(contract.document()), config=CONFIG)
+
+EXAMPLE_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                            database=None, suppress_health_check=list(HealthCheck))
+
+
+def keep_on_this_machine(case: schemathesis.Case) -> None:
+    """No webhook may be sent anywhere but here (see the module's docstring)."""
+    if case.query and "webhook_url" in case.query:
+        case.query["webhook_url"] = LOOPBACK_WEBHOOK
+    if isinstance(case.body, dict) and "webhook_url" in case.body:
+        case.body["webhook_url"] = LOOPBACK_WEBHOOK
+
+
+def call(case: schemathesis.Case, base_url: str, headers: dict[str, str] | None = None):
+    keep_on_this_machine(case)
+    return case.call(base_url=base_url, headers=headers, timeout=90)
+
+
+def conforms(case: schemathesis.Case, response) -> None:
+    case.validate_response(response, checks=CHECKS)
+
+
+@pytest.fixture(scope="module")
+def contract_key(keyed_stack) -> dict:
+    """A key whose limits this run does not reach (keyed_stack's default is 1000/min)."""
+    return keyed_stack.key("contract", "--requests-per-minute", "100000",
+                           "--max-active-jobs", "1000")
+
+
+def test_the_served_document_is_the_one_in_the_package(stack):
+    served = requests.get(stack.url("/openapi.json"), timeout=10)
+    assert served.status_code == 200 and served.json() == contract.document()
+
+
+@schema.parametrize()
+@EXAMPLE_SETTINGS
+def test_conforms_without_authentication(case, stack):
+    """AUTH_MODE=none."""
+    conforms(case, call(case, stack.api_url))
+
+
+@schema.parametrize()
+@EXAMPLE_SETTINGS
+def test_conforms_with_an_api_key(case, keyed_stack, contract_key):
+    conforms(case, call(case, keyed_stack.api_url, contract_key["headers"]))
+
+
+@schema.parametrize()
+@settings(EXAMPLE_SETTINGS, max_examples=4)
+def test_without_an_api_key_only_open_routes_answer(case, keyed_stack):
+    """Every operation but the open ones answers 401, with no Authorization header, with an
+    empty Bearer token (schemathesis sends one for the security scheme) and with a key that does
+    not exist."""
+    for authorization in (None, case.headers.get("Authorization"), "Bearer xk_not_a_key"):
+        case.headers = {k: v for k, v in (case.headers or {}).items() if k != "Authorization"}
+        if authorization is not None:
+            case.headers["Authorization"] = authorization
+        response = call(case, keyed_stack.api_url)
+        conforms(case, response)
+        if (case.path, case.method.lower()) in OPEN_OPERATIONS:
+            assert response.status_code != 401, response.text
+            continue
+        if response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND":
+            continue  # no such route (a conversion that does not exist): nothing to protect
+        assert response.status_code == 401, (authorization, response.text)
+        assert response.headers["www-authenticate"][0].startswith("Bearer")
+        assert response.json()["error"]["code"] == "UNAUTHENTICATED"
+        assert "ratelimit-limit" not in response.headers  # a 401 is never counted
+
+
+# -- following the links: real jobs
+
+
+@pytest.fixture
+def workflow(keyed_stack, contract_key) -> type:
+    base_url, headers = keyed_stack.api_url, contract_key["headers"]
+
+    class Workflow(schema.as_state_machine()):
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            keep_on_this_machine(case)
+            return {"base_url": base_url, "headers": headers, "timeout": 90}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    return Workflow
+
+
+def test_conforms_along_the_links(workflow):
+    workflow.run(settings=settings(max_examples=8, stateful_step_count=6, deadline=None,
+                                   derandomize=True, database=None,
+                                   suppress_health_check=list(HealthCheck)))
