@@ -57,7 +57,9 @@ OPTION_RULES: dict[str, dict[str, Any]] = {
     "attr_prefix": {"maxLength": MAX_TEXT},
     "text_key": {"minLength": 1, "maxLength": MAX_TEXT},
     "separator": {"minLength": 1, "maxLength": MAX_TEXT},
-    "record_path": {"minLength": 1, "maxLength": MAX_TEXT, "pattern": r"^[^/\s]+(/[^/\s]+)*$"},
+    # Python's \s (the code's) also matches \x1c-\x1f and \x85, which JSON Schema's does not.
+    "record_path": {"minLength": 1, "maxLength": MAX_TEXT,
+                    "pattern": r"^[^/\s\x1c-\x1f\x85]+(/[^/\s\x1c-\x1f\x85]+)*$"},
     "force_list": {"maxItems": MAX_NAMES},
     "indent": {"minimum": 0, "maximum": 8},
     "max_depth": {"minimum": 1, "maximum": MAX_DEPTH_CEILING},

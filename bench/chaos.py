@@ -384,7 +384,8 @@ def write_invalid(name: str, path: Path, rng: random.Random) -> None:
         path.write_text('<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM '
                         '"file:///etc/passwd">]>\n<r>&x;</r>\n')
     elif name == "empty":
-        path.write_bytes(b"")
+        # Whitespace only: accepted, then failed EMPTY_INPUT (zero bytes are refused at once).
+        path.write_bytes(b" \n")
     else:
         raise ValueError(name)
 

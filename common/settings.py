@@ -291,9 +291,14 @@ def _webhook_secret(reader: _Reader, secret_key: str) -> str:
 
 def _retry_schedule(reader: _Reader, visibility: int) -> tuple[int, ...]:
     """A retry waits in the broker as a delayed message: past the visibility timeout Redis would
-    hand it out twice, so every delay stays below it."""
+    hand it out twice, so every delay stays below it (a value set too high is refused; the
+    default is capped)."""
     raw = reader.raw("WEBHOOK_RETRY_SCHEDULE")
     parts = [part.strip() for part in raw.split(",")]
+    if not (reader.environ.get("WEBHOOK_RETRY_SCHEDULE") or "").strip() and all(
+            part.isdigit() for part in parts):
+        # The default, under a visibility timeout lowered with JOB_TIME_LIMIT: capped below it.
+        return tuple(min(int(part), visibility - 1) for part in parts)
     if not all(part.isdigit() for part in parts) or not 1 <= len(parts) <= 20 or any(
             int(part) >= visibility for part in parts):
         raise SettingsError("WEBHOOK_RETRY_SCHEDULE", "must be 1 to 20 comma-separated seconds, "

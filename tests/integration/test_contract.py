@@ -30,7 +30,8 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -41,11 +42,12 @@ from schemathesis.specs.openapi.checks import (
 
 from api import contract
 
-EXAMPLES = 12  # per operation and run
+EXAMPLES = 50  # per operation and run
 SEED = int(os.environ.get("CONTRACT_SEED", "20261125"))
 LOOPBACK_WEBHOOK = "http://127.0.0.1:9/contract-hook"  # the discard port: nothing listens
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
+SERVER_REFUSALS = (414, 431)  # request line or headers too long: gunicorn's, before the app
 OPEN_OPERATIONS = {(path, method) for path, item in contract.document()["paths"].items()
                    for method, operation in item.items()
                    if method != "parameters" and operation.get("security") == []}
@@ -60,8 +62,10 @@ CONFIG = schemathesis.Config.from_dict({
 # A copy: loading it rewrites the dictionary in place.
 schema = schemathesis.openapi.from_dict(copy.deepcopy(contract.document()), config=CONFIG)
 
+# No shrinking: a failure is reported as found (with its curl line), in bounded time.
 EXAMPLE_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                            database=None, suppress_health_check=list(HealthCheck))
+                            database=None, phases=[Phase.explicit, Phase.generate],
+                            suppress_health_check=list(HealthCheck))
 
 
 def keep_on_this_machine(case: schemathesis.Case) -> None:
@@ -121,6 +125,8 @@ def test_without_an_api_key_only_open_routes_answer(case, keyed_stack):
         if (case.path, case.method.lower()) in OPEN_OPERATIONS:
             assert response.status_code != 401, response.text
             continue
+        if response.status_code in SERVER_REFUSALS:
+            continue  # refused by gunicorn before the app: nothing reached
         if response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND":
             continue  # no such route (a conversion that does not exist): nothing to protect
         assert response.status_code == 401, (authorization, response.text)
@@ -137,9 +143,14 @@ def workflow(keyed_stack, contract_key) -> type:
     base_url, headers = keyed_stack.api_url, contract_key["headers"]
 
     class Workflow(schema.as_state_machine()):
+        steps: list[tuple[str, str, int]] = []
+
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             keep_on_this_machine(case)
             return {"base_url": base_url, "headers": headers, "timeout": 90}
+
+        def after_call(self, response, case: schemathesis.Case) -> None:
+            self.steps.append((case.method, case.path, response.status_code))
 
         def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
@@ -148,6 +159,15 @@ def workflow(keyed_stack, contract_key) -> type:
 
 
 def test_conforms_along_the_links(workflow):
-    workflow.run(settings=settings(max_examples=8, stateful_step_count=6, deadline=None,
-                                   derandomize=True, database=None,
-                                   suppress_health_check=list(HealthCheck)))
+    try:
+        workflow.run(settings=settings(EXAMPLE_SETTINGS, max_examples=25,
+                                       stateful_step_count=10))
+    except FlakyStrategyDefinition:
+        # Which steps can follow depends on the server's answers (202 or 200, 204 or 202…), so
+        # Hypothesis may find a scenario's prefix leading elsewhere on a later run and stop
+        # generating. Schemathesis's own runner counts this as a pass too; every answer seen
+        # until then was checked. A check that fails raises FailureGroup, never this.
+        pass
+    followed = [(method, path) for method, path, status in workflow.steps
+                if path.startswith("/jobs/") and status != 404]
+    assert len(followed) >= 5, workflow.steps  # jobs made by POST were read, downloaded, deleted

@@ -26,6 +26,8 @@ import hashlib
 import io
 import random
 import time
+import unicodedata
+import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -860,3 +862,138 @@ def test_drain_stops_at_the_end_of_a_short_body():
                          ids=["connection reset", "client stopped early"])
 def test_drain_swallows_a_client_gone_away(stream):
     drain(make_request(stream=stream, content_length=1_000_000))
+
+
+# --------------------------------------------------------------------------- hostile requests
+# Issue 10: file names with control characters, bodies that end early or are framed badly, and
+# empty uploads. tests/integration/test_hostile_requests.py sends the same through gunicorn.
+
+
+class Failing(io.RawIOBase):
+    """A body whose read raises `error` after `head`, as gunicorn's chunked reader does."""
+
+    def __init__(self, head: bytes, error: BaseException) -> None:
+        self.head, self.error = head, error
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if not self.head:
+            raise self.error
+        n = min(len(buffer), len(self.head))
+        buffer[:n], self.head = self.head[:n], self.head[n:]
+        return n
+
+
+@pytest.mark.parametrize(("sent", "expected"), [
+    ("a\r\nb.xml", "ab.xml"),
+    ("a\x00b.xml", "ab.xml"),
+    ("a\x7fb\x85.xml", "ab.xml"),
+    ("a\u2028b\u2029.xml", "ab.xml"),
+    ("invoice\u202egpj.exe.xml", "invoicegpj.exe.xml"),
+    ("заказы.xml", "заказы.xml"),
+    ("注文 2026.xml", "注文 2026.xml"),
+    ("نامه\u200cها.xml", "نامه\u200cها.xml"),  # a joiner is part of the word
+    ('a"b.xml', 'a"b.xml'),
+    ("..\\..\\x.xml", "x.xml"),
+    ("x.xml\x00/..", "upload.xml"),
+    ("..", "upload.xml"),
+    ("\x00\r\n", "upload.xml"),
+    ("orders.xml.gz\x00", "orders.xml"),
+], ids=repr)
+def test_filenames_are_cleaned_on_the_way_in(storage, sent, expected):
+    body = gz(b"<a/>") if sent.rstrip("\x00").endswith(".gz") else b"<a/>"
+    received, stored = accepted(storage, make_request(body, query={"filename": sent}))
+    assert (received.filename, stored) == (expected, b"<a/>")
+    part = Part("file", body, disposition="form-data; name=file; filename*=UTF-8''"
+                + urllib.parse.quote(sent, safe=""))
+    received, stored = accepted(storage, make_request(multipart(part), MULTIPART))
+    assert (received.filename, stored) == (expected, b"<a/>")
+
+
+@FAST
+@given(name=st.text(max_size=300))
+def test_a_cleaned_filename_is_always_fit_for_a_header(name):
+    cleaned = upload._stored_name(name)
+    assert 1 <= len(cleaned) <= upload.MAX_FILENAME_CHARS
+    assert "/" not in cleaned and "\\" not in cleaned and cleaned.strip(".")
+    assert cleaned == cleaned.strip()
+    assert not any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in cleaned)
+    cleaned.encode("utf-8")  # no lone surrogates
+    assert upload._stored_name(cleaned) in (cleaned, cleaned[:-3])  # stable (bar a .gz)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_empty_upload_is_refused(storage, mode):
+    assert_error(refused(storage, request_for(b"", mode)), 400, "EMPTY_INPUT")
+
+
+def test_an_empty_chunked_body_is_refused(storage):
+    assert_error(refused(storage, make_request(b"", chunked=True)), 400, "EMPTY_INPUT")
+
+
+@pytest.mark.parametrize("mode", ["raw", "multipart", "raw+content-encoding"])
+@pytest.mark.parametrize("terminated", [False, True], ids=["werkzeug", "gunicorn"])
+def test_a_body_shorter_than_its_content_length_is_refused(storage, mode, terminated):
+    """Through werkzeug's LimitedStream (ClientDisconnected), or as gunicorn gives the body to
+    the app (wsgi.input_terminated: the stream just ends)."""
+    full = request_for(_XML_DOC, mode).get_data()
+    request = request_for(_XML_DOC, mode)
+    request.environ["wsgi.input"] = Body(full[:len(full) // 2])
+    if terminated:
+        request.environ["wsgi.input_terminated"] = True
+    error = refused(storage, request)
+    assert_error(error, 400, "INVALID_REQUEST")
+    assert error.message == "the body ended before Content-Length bytes"
+    assert error.details == {"content_length": len(full), "received_bytes": len(full) // 2}
+    assert error.headers == {"Connection": "close"}
+
+
+def test_a_connection_reset_mid_body_is_refused(storage):
+    body = multipart(file_part(_XML_DOC))
+    request = make_request(body, MULTIPART, stream=Broken(body[:100]), content_length=len(body))
+    request.environ["wsgi.input_terminated"] = True
+    assert_error(refused(storage, request), 400, "INVALID_REQUEST")
+
+
+def _gunicorn_errors():
+    from gunicorn.http import errors
+
+    return errors
+
+
+@pytest.mark.parametrize(("error", "message"), [
+    ("InvalidChunkSize", "the body's chunked transfer encoding is malformed"),
+    ("ChunkMissingTerminator", "the body's chunked transfer encoding is malformed"),
+    ("InvalidChunkExtension", "the body's chunked transfer encoding is malformed"),
+    ("NoMoreData", "the body ended before its last chunk"),
+])
+@pytest.mark.parametrize("mode", ["raw", "multipart"])
+def test_a_malformed_chunked_body_is_refused(storage, error, message, mode):
+    errors = _gunicorn_errors()
+    exc = errors.NoMoreData() if error == "NoMoreData" else getattr(errors, error)(b"zz")
+    request = request_for(_XML_DOC, mode)
+    body = request.get_data()
+    request = request_for(_XML_DOC, mode)
+    request.environ["wsgi.input"] = Failing(body[:len(body) // 2], exc)
+    del request.environ["CONTENT_LENGTH"]
+    request.environ["wsgi.input_terminated"] = True
+    caught = refused(storage, request)
+    assert_error(caught, 400, "INVALID_REQUEST")
+    assert caught.message == message and caught.headers == {"Connection": "close"}
+
+
+@pytest.mark.parametrize(("coding", "refused_with"), [
+    ("chunked", None), ("identity, chunked", None), ("gzip, chunked", 501),
+    ("deflate, chunked", 501), ("compress,chunked", 501),
+])
+def test_a_compressing_transfer_coding_is_refused_before_reading(coding, refused_with):
+    request = make_request(b"<a/>", headers={"Transfer-Encoding": coding}, chunked=True)
+    if refused_with is None:
+        _checked(request)
+        return
+    with pytest.raises(ApiError) as caught:
+        _checked(request)
+    assert_error(caught.value, 501, "HTTP_ERROR")
+    assert caught.value.details == {"transfer_encoding": coding}

@@ -232,8 +232,11 @@ def test_each_options_documented_constraints_are_what_parse_options_accepts(name
     if schema["type"] == "array":
         assert accepted(name, ",".join(f"n{i}" for i in range(schema["maxItems"])))
         assert not accepted(name, ",".join(f"n{i}" for i in range(schema["maxItems"] + 1)))
-    if "pattern" in schema:
+    if "pattern" in schema:  # every value it allows is accepted, and some it refuses are not
         assert accepted(name, "orders/order") and not accepted(name, "orders//order")
+        pattern = re.compile(schema["pattern"])
+        for blank in ("\x1c", "\x1f", "\x85", "\u2028", "\u3000", "\t"):
+            assert not pattern.search(f"a{blank}b") and not accepted(name, f"a{blank}b")
 
 
 def test_a_jobs_normalized_options_conform():
