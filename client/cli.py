@@ -20,6 +20,16 @@ from .options import FORMATS, add_option_arguments, options_from_args
 from .progress import reporter
 
 COMMANDS = ("submit", "status", "wait", "download", "cancel", "jobs")
+DISTRIBUTION = "its-convert-xml"
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return f"{DISTRIBUTION} {metadata.version(DISTRIBUTION)}"
+    except metadata.PackageNotFoundError:
+        return f"{DISTRIBUTION} (version unknown: not installed)"
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ENV_URL = "XMLCONV_URL"
 ENV_API_KEY = "XMLCONV_API_KEY"
@@ -77,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xmlconv", parents=[common], formatter_class=raw, epilog=EPILOG,
         description="Convert XML, streaming: here (convert) or on an its-convert-xml server.")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import io
 import json
+import os
+import select
 import subprocess
 import sys
+import threading
+import time
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 import converter
+import converter.cli
+from converter.options import MAX_DEPTH_CEILING, Options
 
 XMLCONV = Path(sys.executable).with_name("xmlconv")
 
@@ -25,13 +34,14 @@ DOC = b"""<?xml version="1.0"?>
 """
 
 
-def xmlconv(*args: str, stdin: bytes | None = None, cwd: Path | None = None):
+def xmlconv(*args: str, stdin: bytes | None = None, cwd: Path | None = None, **kwargs):
     return subprocess.run(
         [str(XMLCONV), "convert", *args],
         input=stdin,
         capture_output=True,
         cwd=cwd,
         timeout=120,
+        **kwargs,
     )
 
 
@@ -262,3 +272,297 @@ def test_missing_input_file(tmp_path: Path) -> None:
     assert done.stdout == b""
     error = assert_one_error_line(done.stderr, "INPUT_NOT_FOUND")
     assert "nope.xml" in error["message"]
+
+
+# ------------------------------------------------------------------------------ --help
+
+
+def _convert_parser():
+    (commands,) = [a for a in converter.cli._parser()._actions
+                   if isinstance(a, argparse._SubParsersAction)]
+    return commands.choices["convert"]
+
+
+def test_every_option_has_a_description_and_its_default() -> None:
+    actions = [a for a in _convert_parser()._actions if a.dest != "help"]
+    assert {a.dest for a in actions} >= set(converter.cli._OPTION_ARGS) | {"input", "output"}
+    for action in actions:
+        assert action.help and len(action.help) > 10, action
+        if action.option_strings and not action.required:
+            assert "(default: " in action.help, action.option_strings
+
+
+def test_help_shows_the_librarys_defaults() -> None:
+    done = xmlconv("--help")
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.decode().split())  # argparse wraps lines
+    defaults = Options()
+    for flag, shown in [
+        ("--namespaces", defaults.namespaces),
+        ("--attr-prefix", repr(defaults.attr_prefix)),
+        ("--text-key", repr(defaults.text_key)),
+        ("--types", defaults.types),
+        ("--max-depth", str(defaults.max_depth)),
+        ("--force-list", "none"),
+        ("--indent", "compact"),
+        ("--separator", "newline"),
+        ("--keep-whitespace", "text stripped"),
+        ("--include-attributes", "not included"),
+        ("--output", "standard output"),
+        ("--record-path", "the most repeated element"),
+    ]:
+        assert flag in text
+        help_of_flag = text[text.index(flag):]
+        assert help_of_flag.split("(default: ", 1)[1].startswith(shown), (flag, shown)
+    assert f"1-{MAX_DEPTH_CEILING}" in text
+    assert "--force-list item,tag or --force-list item --force-list tag" in text
+
+
+# ------------------------------------------------------------------------------ --version
+
+
+def test_version() -> None:
+    expected = f"its-convert-xml {metadata.version('its-convert-xml')}\n"
+    assert expected.startswith("its-convert-xml 0.")
+    done = subprocess.run([sys.executable, "-m", "converter.cli", "--version"],
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode() == expected
+
+
+def test_version_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        converter.cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"its-convert-xml {metadata.version('its-convert-xml')}\n"
+
+
+# ------------------------------------------------------------------------------ --force-list
+
+FORCED = {"force_list": ["name", "flag"]}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--force-list", "name,flag", "{doc}", "--to", "json"],
+        ["--force-list", "name", "--force-list", "flag", "{doc}", "--to", "json"],
+        ["--to", "json", "--force-list", "name", "--force-list", "flag", "{doc}"],
+        ["--force-list", "name,", "--force-list", " flag", "{doc}", "--to", "json"],
+        ["--force-list", "name", "flag", "{doc}", "--to", "json"],  # the old form, input last
+        ["{doc}", "--to", "json", "--force-list", "name", "flag"],  # the old form
+        ["--force-list=name,flag", "{doc}", "--to", "json"],
+        ["--force-list", "name", "{doc}", "--force-list", "flag", "--to", "json"],
+    ],
+    ids=["comma", "repeated", "repeated-last", "spaces-and-empties", "old-form-input-last",
+         "old-form", "equals", "input-between"],
+)
+def test_force_list_forms(doc_file: Path, args: list[str]) -> None:
+    done = xmlconv(*[str(doc_file) if arg == "{doc}" else arg for arg in args])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == library(DOC, "json", FORCED)
+    assert done.stdout != library(DOC, "json")
+
+
+def test_force_list_before_the_input_does_not_swallow_it(doc_file: Path) -> None:
+    """Issue 10: `xmlconv convert --force-list item orders.xml` said "input required"."""
+    for args in (["--force-list", "tag", "orders.xml", "--to", "json"],
+                 ["--to", "json", "--force-list", "tag", "orders.xml"]):
+        done = xmlconv(*args, cwd=doc_file.parent)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == library(DOC, "json", {"force_list": ["tag"]})
+        assert done.stdout != library(DOC, "json")
+
+
+def test_force_list_before_standard_input() -> None:
+    done = xmlconv("--force-list", "name", "-", "--to", "json", stdin=DOC)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == library(DOC, "json", {"force_list": ["name"]})
+
+
+@pytest.mark.parametrize(
+    ("argv", "force_list", "input_"),
+    [
+        (["--force-list", "a", "x.xml"], ["a"], "x.xml"),
+        (["--force-list", "a", "b", "x.xml"], ["a", "b"], "x.xml"),
+        (["x.xml", "--force-list", "a", "b"], ["a", "b"], "x.xml"),
+        (["--force-list", "a,b", "--force-list", "c", "x.xml"], ["a", "b", "c"], "x.xml"),
+        (["--force-list", "a", "-"], ["a"], "-"),
+        (["x.xml"], None, "x.xml"),
+    ],
+)
+def test_force_list_parsing(argv: list[str], force_list: list[str] | None, input_: str) -> None:
+    args = converter.cli._parser().parse_args(["convert", "--to", "json", *argv])
+    assert args.force_list == force_list
+    assert args.input == input_
+    assert not any(name.startswith("_") for name in vars(args))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--to", "json"], "the following arguments are required: input"),
+        (["--force-list", "a", "--to", "json"], "the following arguments are required: input"),
+        (["--force-list", "a", "b", "--to", "json", "--force-list", "c", "x.xml"], "ambiguous"),
+    ],
+    ids=["no-input", "one-name-no-input", "ambiguous"],
+)
+def test_missing_input_is_a_usage_error(args: list[str], message: str) -> None:
+    done = xmlconv(*args)
+    assert done.returncode == 2
+    assert done.stdout == b""
+    assert message in done.stderr.decode()
+
+
+# ------------------------------------------------------------------------------ file mode
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_output_file_mode_follows_the_umask(doc_file: Path, tmp_path: Path, umask: int,
+                                            mode: int) -> None:
+    target = tmp_path / "o.json"
+    done = xmlconv(str(doc_file), "-o", str(target), "--to", "json", umask=umask)
+    assert done.returncode == 0, done.stderr
+    assert target.stat().st_mode & 0o7777 == mode
+    assert target.read_bytes() == library(DOC, "json")
+
+
+def test_output_file_replaces_an_existing_one(doc_file: Path, tmp_path: Path) -> None:
+    target = tmp_path / "o.json"
+    target.write_bytes(b"old")
+    done = xmlconv(str(doc_file), "-o", str(target), "--to", "json", umask=0o022)
+    assert done.returncode == 0, done.stderr
+    assert target.read_bytes() == library(DOC, "json")
+    assert target.stat().st_mode & 0o7777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.json", "orders.xml"]
+
+
+# ------------------------------------------------------------------------------ -o -
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "yaml", "text"])
+def test_dash_output_is_standard_output(doc_file: Path, fmt: str) -> None:
+    done = xmlconv(str(doc_file), "-o", "-", "--to", fmt, cwd=doc_file.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == library(DOC, fmt)
+    assert done.stdout == xmlconv(str(doc_file), "--to", fmt).stdout  # as without -o
+    if fmt in ("jsonl", "csv"):
+        assert json.loads(done.stderr) == {"record_path": "orders/order", "records": 3}
+    else:
+        assert done.stderr == b""
+    assert [p.name for p in doc_file.parent.iterdir()] == ["orders.xml"]  # no file "-"
+
+
+def test_dash_output_error_exits_1_with_one_error_line(tmp_path: Path) -> None:
+    # -o - cannot be atomic: what was converted before the fault is already out.
+    doc = b"<rows>" + b"<row><v>1</v></row>" * 50_000 + b"\n<row><v>2</row></rows>"
+    path = tmp_path / "bad.xml"
+    path.write_bytes(doc)
+    done = xmlconv(str(path), "-o", "-", "--to", "json", cwd=tmp_path)
+    assert done.returncode == 1
+    error = assert_one_error_line(done.stderr, "XML_PARSE_ERROR")
+    assert error["line"] == 2
+    assert done.stdout.startswith(b'{"rows":{"row":[{"v":"1"}')  # partial, as documented
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.xml"]
+
+
+def _load_bench_generator():
+    spec = importlib.util.spec_from_file_location(
+        "bench_generate", Path(__file__).resolve().parents[2] / "bench" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def big_doc(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    path = tmp_path_factory.mktemp("big") / "orders.xml"
+    _load_bench_generator().generate(5, path)
+    return path.read_bytes()
+
+
+def _read(fd: int, size: int, timeout: float) -> bytes:
+    """Up to `size` bytes from a pipe, giving up after `timeout` seconds."""
+    got = bytearray()
+    deadline = time.monotonic() + timeout
+    while len(got) < size:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        data = os.read(fd, min(size - len(got), 1 << 20))
+        if not data:
+            break
+        got += data
+    return bytes(got)
+
+
+def test_dash_output_streams_as_it_converts(big_doc: bytes, tmp_path: Path) -> None:
+    """With -o -, output comes out while the input is still coming in: the first 3 of 5 MB
+    go in, standard input stays open, and the first 64 KiB of the result must arrive
+    before the rest of the input is sent. (Buffered, nothing could come out before the
+    input's end: deterministic, no timing involved beyond a generous give-up deadline.)"""
+    assert len(big_doc) == 5 << 20
+    head, tail = big_doc[: 3 << 20], big_doc[3 << 20:]
+    proc = subprocess.Popen([str(XMLCONV), "convert", "-", "-o", "-", "--to", "json"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=tmp_path)
+    send_the_rest = threading.Event()
+
+    def feed() -> None:
+        try:
+            proc.stdin.write(head)
+            proc.stdin.flush()
+            send_the_rest.wait(120)
+            proc.stdin.write(tail)
+            proc.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        first = _read(proc.stdout.fileno(), 64 * 1024, timeout=60)
+        assert len(first) == 64 * 1024, "no output while the input was still open"
+        assert proc.poll() is None  # still running: it has not seen the input's end
+        assert not send_the_rest.is_set()
+        send_the_rest.set()
+        rest = _read(proc.stdout.fileno(), 1 << 30, timeout=120)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    finally:
+        send_the_rest.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        feeder.join(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert first + rest == library(big_doc, "json")
+    assert list(tmp_path.iterdir()) == []  # no file "-", no temporary
+
+
+def test_dash_output_of_a_file_streams(big_doc: bytes, tmp_path: Path) -> None:
+    """A file input through a pipe: the first 64 KiB arrive while the process still runs,
+    and the whole result is right. (A smoke test: a buffered -o - would pass it too, as
+    a pipe holds 64 KiB of several MB; test_dash_output_streams_as_it_converts is the
+    one that tells streaming from buffering.)"""
+    path = tmp_path / "orders.xml"
+    path.write_bytes(big_doc)
+    proc = subprocess.Popen([str(XMLCONV), "convert", str(path), "-o", "-", "--to", "jsonl",
+                             "--record-path", "orders/order"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        first = _read(proc.stdout.fileno(), 64 * 1024, timeout=60)
+        assert len(first) == 64 * 1024
+        assert proc.poll() is None
+        rest = _read(proc.stdout.fileno(), 1 << 30, timeout=120)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+        summary = json.loads(proc.stderr.read())
+        assert summary == {"record_path": "orders/order", "records": (first + rest).count(b"\n")}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert first + rest == library(big_doc, "jsonl", {"record_path": "orders/order"})
+    assert [p.name for p in tmp_path.iterdir()] == ["orders.xml"]
