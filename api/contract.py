@@ -98,8 +98,7 @@ def option_schemas(descriptions: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if description:
             schema["description"] = description
         schema.update(_json_type(hints[option.name]))
-        rules = dict(OPTION_RULES.get(option.name, {}))
-        schema.update(rules)
+        schema.update(copy.deepcopy(OPTION_RULES.get(option.name, {})))
         if option.default is not MISSING:
             schema["default"] = _default(option.default)
         schemas[option.name] = schema

@@ -32,7 +32,9 @@ class JsonLogger(Logger):
             "%s %s %s", environ.get("REQUEST_METHOD"), environ.get("RAW_URI"), status,
             extra={
                 "method": environ.get("REQUEST_METHOD"),
-                "path": environ.get("PATH_INFO"),
+                # WSGI hands the path over as latin-1 text of its UTF-8 bytes.
+                "path": (environ.get("PATH_INFO") or "").encode("latin-1", "replace").decode(
+                    "utf-8", "replace"),
                 "status": int(status),
                 "duration_ms": round(request_time.total_seconds() * 1000, 1),
                 "bytes": _body_bytes(resp, environ),

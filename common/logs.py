@@ -38,7 +38,9 @@ class ServiceJsonFormatter(JsonFormatter):
             "%(levelname)s %(name)s %(message)s",
             rename_fields={"levelname": "level", "name": "logger"},
             static_fields={"service": service},
-            json_ensure_ascii=False,
+            # ASCII only: a raw U+2028, U+2029 or U+0085 in a message (a client's path, say)
+            # is a line break to many log collectors, which would split one record in two.
+            json_ensure_ascii=True,
         )
 
     def add_fields(
@@ -59,8 +61,7 @@ def json_line(service: str, level: str, logger: str, message: str, **fields: Any
     import time
 
     return json.dumps({"timestamp": utc_timestamp(time.time()), "level": level,
-                       "logger": logger, "message": message, "service": service, **fields},
-                      ensure_ascii=False)
+                       "logger": logger, "message": message, "service": service, **fields})
 
 
 def json_handler(service: str, stream: Any = None) -> logging.Handler:

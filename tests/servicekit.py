@@ -145,7 +145,9 @@ class Process:
         return self.popen.poll() is None
 
     def lines(self) -> list[str]:
-        return self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+        # "\n" only: a log line is a record; str.splitlines() would also split at U+2028.
+        return self.log.read_text(encoding="utf-8", errors="replace").rstrip("\n").split("\n") \
+            if self.log.stat().st_size else []
 
     def stop(self, timeout: float = 20) -> None:
         if self.alive():

@@ -89,7 +89,7 @@ def conforms(case: schemathesis.Case, response) -> None:
 @pytest.fixture(scope="module")
 def contract_key(keyed_stack) -> dict:
     """A key whose limits this run does not reach (keyed_stack's default is 1000/min)."""
-    return keyed_stack.key("contract", "--requests-per-minute", "100000",
+    return keyed_stack.key("openapi-contract", "--requests-per-minute", "100000",
                            "--max-active-jobs", "1000")
 
 
