@@ -197,6 +197,17 @@ redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return 'requeued'
 """
 
+# KEYS: job, unpublished.  ARGV: job_id, dispatch, new dispatch, now
+# A queued job whose message (of `dispatch`) was received by a worker that never claimed it:
+# queue it under a new dispatch. Returns 'requeued', or nothing when the job moved on.
+_REDISPATCH = """
+local current = redis.call('HMGET', KEYS[1], 'status', 'dispatch')
+if current[1] ~= 'queued' or current[2] ~= ARGV[2] then return false end
+redis.call('HSET', KEYS[1], 'dispatch', ARGV[3], 'updated_at', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+return 'requeued'
+"""
+
 # KEYS: job, tombstone, running, unpublished, owner's active jobs.
 # ARGV: job_id, now, record_ttl, tombstone_ttl
 # Cancels an unfinished job, or deletes a finished one (its tombstone stays: later reads get 410).
@@ -334,6 +345,7 @@ class JobStore:
         self._progress = client.register_script(_PROGRESS)
         self._finish = client.register_script(_FINISH)
         self._requeue = client.register_script(_REQUEUE)
+        self._redispatch = client.register_script(_REDISPATCH)
         self._discard = client.register_script(_DISCARD)
         self._record_webhook = client.register_script(_RECORD_WEBHOOK)
 
@@ -516,6 +528,13 @@ class JobStore:
         """The state of the job's webhook delivery, shown with the job (while it exists: one
         script, so an expiring job is never brought back as a hash without a TTL)."""
         self._record_webhook(keys=[keys.job(job_id)], args=[json.dumps(delivery)])
+
+    def redispatch(self, job_id: str, dispatch: str, new_dispatch: str) -> bool:
+        """A queued job's message of `dispatch` is stranded: queue it under `new_dispatch`
+        (listed as unpublished until sent). False when the job is no longer so."""
+        return self._redispatch(keys=[keys.job(job_id), keys.unpublished_jobs()],
+                                args=[job_id, dispatch, new_dispatch,
+                                      repr(time.time())]) == "requeued"
 
     # -- signs of life
 

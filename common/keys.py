@@ -1,4 +1,5 @@
-"""Every Redis key the service uses is built here (Celery's own broker keys aside)."""
+"""Every Redis key the service uses is built here (Celery's queue lists aside; the two keys where
+kombu keeps delivered but unacknowledged messages are named here, because recovery reads them)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,14 @@ def owner_active_prefix() -> str:
 def rate_limits() -> str:
     """Prefix of the request counters of Flask-Limiter (api/limits.py)."""
     return f"{PREFIX}:limits"
+
+
+def broker_unacked() -> str:
+    """Hash (kombu's): delivery tag → a message delivered to a worker and not yet acknowledged.
+    Set as the Redis transport's `unacked_key` (common/queue.py); kombu's default name."""
+    return "unacked"
+
+
+def broker_unacked_index() -> str:
+    """Sorted set (kombu's): delivery tag → when it was delivered (`unacked_index_key`)."""
+    return "unacked_index"

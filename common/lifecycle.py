@@ -40,7 +40,7 @@ from .jobs import (
     new_token,
 )
 from .logs import log_context
-from .queue import publish, publish_webhook
+from .queue import held_conversions, publish, publish_webhook
 from .redis_conn import connect
 from .settings import Settings
 from .storage import Storage, open_storage
@@ -281,8 +281,9 @@ class Lifecycle:
 
     def recover(self) -> None:
         """Requeue every running job whose run is gone (no progress and no worker running it
-        for `stall_seconds`), or fail it with WORKER_LOST after `max_attempts`; send again the
-        message of any queued job that never reached the broker."""
+        for `stall_seconds`), or fail it with WORKER_LOST after `max_attempts`; queue again a
+        queued job whose message a worker received but never started; send again the message
+        of any queued job that never reached the broker."""
         for job_id in self.store.silent_runs(self.stall_seconds):
             job = self.store.get(job_id)
             if job is None or job.status != RUNNING or job.run_id is None:
@@ -290,6 +291,14 @@ class Lifecycle:
                 continue
             with log_context(job_id=job_id, request_id=job.request_id):
                 self._requeue(job)
+        for job_id, dispatch in list(held_conversions(self.store.redis, self.stall_seconds)):
+            new = new_token()
+            if self.store.redispatch(job_id, dispatch, new):
+                job = self.store.get(job_id)
+                with log_context(job_id=job_id, request_id=job.request_id if job else None):
+                    log.warning("job's message was received but never started: queued again")
+                    self.publish(job_id, new, job.request_id if job else None)
+                    self.store.published(job_id, new)
         for job_id in self.store.unpublished(self.stall_seconds):
             job = self.store.get(job_id)
             if job is None or job.status != QUEUED or job.dispatch is None:

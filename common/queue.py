@@ -6,11 +6,17 @@ build their Celery app from `celery_config()`, so serializer and broker options 
 
 from __future__ import annotations
 
+import base64
+import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu import Exchange, Queue
 
+from . import keys
 from .settings import Settings
 
 CONVERT_TASK = "xmlconv.convert_job"
@@ -38,7 +44,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_url": settings.redis_url,
         # The broker hands an unacknowledged job to another worker after this long: it must
         # outlast the hard time limit (checked in settings).
-        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout},
+        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout,
+                                     "unacked_key": keys.broker_unacked(),
+                                     "unacked_index_key": keys.broker_unacked_index()},
         "broker_connection_timeout": 3,
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",
@@ -73,3 +81,28 @@ def publish_webhook(app: Celery, job_id: str) -> None:
     """Queue the delivery of a finished job's webhook (its own queue)."""
     app.send_task(WEBHOOK_TASK, args=[job_id], queue=WEBHOOK_QUEUE, retry=True,
                   retry_policy=_PUBLISH_RETRY)
+
+
+def held_conversions(client: redis.Redis, older_than_seconds: float) -> Iterator[tuple[str, str]]:
+    """(job id, dispatch) of every conversion message a worker received more than
+    `older_than_seconds` ago and has not acknowledged (kombu's Redis transport keeps them in
+    `unacked` until the visibility timeout). A live worker claims a job within moments of
+    receiving it, so a job still queued behind such a message was received by a process that
+    died first (or is held behind a long job): recovery queues it again."""
+    cutoff = time.time() - older_than_seconds
+    tags = client.zrangebyscore(keys.broker_unacked_index(), "-inf", cutoff)
+    if not tags:
+        return
+    for payload in client.hmget(keys.broker_unacked(), tags):
+        try:
+            message = json.loads(payload)[0]
+            if (message.get("headers") or {}).get("task") != CONVERT_TASK:
+                continue
+            body = message["body"]
+            if (message.get("properties") or {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            args = json.loads(body)[0]
+        except (TypeError, ValueError, KeyError, IndexError):
+            continue  # gone meanwhile, or not a message of ours
+        if len(args) >= 2:
+            yield args[0], args[1]

@@ -33,6 +33,7 @@ app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
+    worker_disable_prefetch=True,  # a message is taken only by a free process
     worker_cancel_long_running_tasks_on_connection_loss=True,
     # Told to stop (SIGTERM, remapped to a cold shutdown by REMAP_SIGTERM=SIGQUIT, as Celery
     # documents for soft shutdown): let a job about to finish finish for this long, then cancel

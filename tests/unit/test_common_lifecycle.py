@@ -329,3 +329,32 @@ def test_a_refused_publish_frees_the_idempotency_key(lifecycle, broker):
     broker.down = False
     retry_id = "0b0f6e8e-58a4-4b8f-9a9b-2f0d6f1c1a20"
     assert lifecycle.submit(retry_id, receiver(retry_id), "again").created
+
+
+def test_a_message_received_but_never_started_is_queued_again(lifecycle, broker, client,
+                                                              redis_server):
+    """A worker process takes the job's message and dies before claiming it (its main process
+    lives on, holding the message unacknowledged until the visibility timeout): the recovery
+    finds the message in kombu's own bookkeeping and queues the job again (found by chaos)."""
+    from common.queue import make_celery, publish
+    from common.settings import load_settings
+
+    job = submitted(lifecycle)
+    app = make_celery(load_settings({"REDIS_URL": redis_server.url(3)}), "test")
+    publish(app, job.id, job.dispatch, "req-1")  # the message a real API sends
+    with app.connection_for_read() as connection:
+        queue = connection.SimpleQueue("xmlconv")
+        received = queue.get(timeout=5)  # delivered, never acknowledged
+        assert received.payload[0] == [job.id, job.dispatch]
+        lifecycle.recover()
+        assert lifecycle.find(job.id, "").dispatch == job.dispatch  # just received: fine
+        client.zadd(keys.broker_unacked_index(),
+                    {tag: 0 for tag in client.zrange(keys.broker_unacked_index(), 0, -1)})
+        lifecycle.recover()
+        again = lifecycle.find(job.id, "")
+        assert again.status == "queued" and again.dispatch != job.dispatch
+        assert broker.messages[-1] == (job.id, again.dispatch, "req-1")
+        lifecycle.recover()  # the stale message, still held, changes nothing more
+        assert lifecycle.find(job.id, "").dispatch == again.dispatch
+        assert lifecycle.claim(job.id, job.dispatch, "w1") is None  # stale when it comes
+        queue.close()
