@@ -403,7 +403,7 @@ def build_lifecycle(settings: Settings, celery: Celery) -> Lifecycle:
     return Lifecycle(
         JobStore(connect(settings), result_ttl_seconds=settings.result_ttl_seconds,
                  tombstone_ttl_seconds=settings.tombstone_ttl_seconds),
-        open_storage(settings.data_dir),
+        open_storage(settings),
         lambda job_id, dispatch, request_id: publish(celery, job_id, dispatch, request_id),
         lambda job_id: publish_webhook(celery, job_id),
         max_attempts=settings.job_max_attempts,
