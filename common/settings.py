@@ -101,6 +101,8 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "STORAGE_URL": "",  # empty: file:// under DATA_DIR
     "S3_ENDPOINT_URL": "",  # empty: AWS
     "S3_REGION": "us-east-1",
+    "RESULT_DELIVERY": "proxy",
+    "RESULT_URL_TTL_SECONDS": "300",
 }
 
 VARIABLES: tuple[str, ...] = ("DEPLOY_ENV", *_STAGE_DEFAULTS["development"], *_COMMON_DEFAULTS)
@@ -168,6 +170,8 @@ class Settings:
     storage_url: str = ""
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
+    result_delivery: str = "proxy"
+    result_url_ttl_seconds: int = 300
 
     @property
     def is_production(self) -> bool:
@@ -346,6 +350,17 @@ def _storage_url(reader: _Reader, data_dir: Path) -> str:
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
+RESULT_DELIVERIES = ("proxy", "redirect")
+
+
+def _result_delivery(reader: _Reader, storage_url: str) -> str:
+    delivery = reader.choice("RESULT_DELIVERY", RESULT_DELIVERIES)
+    if delivery == "redirect" and not storage_url.startswith("s3://"):
+        raise SettingsError("RESULT_DELIVERY", "redirect needs STORAGE_URL=s3://... (a "
+                            "presigned URL of the object store); use proxy with file://")
+    return delivery
+
+
 def _endpoint_url(reader: _Reader) -> str:
     url = reader.raw("S3_ENDPOINT_URL")
     if url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
@@ -448,9 +463,11 @@ def load_settings(
         webhook_secret=_webhook_secret(r, secret_key),
         webhook_retry_schedule=_retry_schedule(r, visibility),
         webhook_allow_private=_allow_private(r),
-        storage_url=_storage_url(r, data_dir),
+        storage_url=(storage_url := _storage_url(r, data_dir)),
         s3_endpoint_url=_endpoint_url(r),
         s3_region=r.raw("S3_REGION"),
+        result_delivery=_result_delivery(r, storage_url),
+        result_url_ttl_seconds=r.integer("RESULT_URL_TTL_SECONDS", 1, 7 * 86400),
     )
 
 

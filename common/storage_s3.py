@@ -39,7 +39,7 @@ READ_BUFFER = 1 * MiB
 _DELETE_BATCH = 1000  # delete_objects' limit
 
 
-def make_client(endpoint_url: str = "", region: str = "us-east-1") -> Any:
+def make_client(endpoint_url: str = "", region: str = "us-east-1", **credentials: str) -> Any:
     """A boto3 S3 client. Checksums only where S3 requires them: S3-compatible stores (MinIO,
     SeaweedFS, R2, ...) do not all accept the CRC32 trailers recent boto3 sends by default."""
     import boto3
@@ -47,12 +47,14 @@ def make_client(endpoint_url: str = "", region: str = "us-east-1") -> Any:
 
     config = Config(
         region_name=region or None,
+        signature_version="s3v4",  # presigned URLs too (SigV2 is deprecated, and mis-signs
+        # response-content-* parameters on some stores)
         retries={"max_attempts": 5, "mode": "standard"},
         s3={"addressing_style": "path" if endpoint_url else "auto"},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    return boto3.client("s3", endpoint_url=endpoint_url or None, config=config)
+    return boto3.client("s3", endpoint_url=endpoint_url or None, config=config, **credentials)
 
 
 def _not_found(exc: Exception) -> bool:
@@ -268,6 +270,21 @@ class S3Storage:
 
     def open_result(self, job_id: str, extension: str) -> BinaryIO:
         return self._open(self._result_key(job_id, extension), f"no result for job {job_id}")
+
+    def result_url(self, job_id: str, extension: str, *, content_type: str,
+                   content_disposition: str, ttl_seconds: int) -> str:
+        """A presigned GET of the result, valid `ttl_seconds`, answered with these headers
+        (RESULT_DELIVERY=redirect). StorageError when there is no result."""
+        key = self._result_key(job_id, extension)
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            if _not_found(exc):
+                raise StorageError(f"no result for job {job_id}") from None
+            raise
+        return self.client.generate_presigned_url("get_object", ExpiresIn=ttl_seconds, Params={
+            "Bucket": self.bucket, "Key": key, "ResponseContentType": content_type,
+            "ResponseContentDisposition": content_disposition})
 
     def discard_output(self, job_id: str) -> None:
         """Remove any result, whole or still being uploaded (a redelivered job starts clean)."""

@@ -62,21 +62,19 @@ class S3Stack:
         return [p for d in self.dirs for p in d.rglob("*") if p.is_file()]
 
 
-@pytest.fixture(scope="module")
-def s3_stack(redis_server, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("s3stack")
+def start_s3_stack(redis_server, s3_server: S3Server, root: Path, db: int, **extra: str):
     prefix = f"stack-{uuid.uuid4().hex[:8]}"
-    redis_server.client(REDIS_DB).flushdb()
+    redis_server.client(db).flushdb()
     port = free_port()
     common = {"STORAGE_URL": f"s3://{S3Server.BUCKET}/{prefix}", **s3_server.env(),
-              "API_BIND": f"127.0.0.1:{port}"}
+              "API_BIND": f"127.0.0.1:{port}", **extra}
     dirs = []
     for name in ("api", "worker"):
         (root / name / "cwd").mkdir(parents=True)
         (root / name / "data").mkdir()
         dirs.append(root / name)
-    api_env = service_env(redis_server.url(REDIS_DB), root / "api" / "data", **common)
-    worker_env = service_env(redis_server.url(REDIS_DB), root / "worker" / "data", **common)
+    api_env = service_env(redis_server.url(db), root / "api" / "data", **common)
+    worker_env = service_env(redis_server.url(db), root / "worker" / "data", **common)
     worker = Process("worker", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker",
                                 "-n", f"s3-{uuid.uuid4().hex[:6]}@%h", "--without-gossip"],
                      worker_env, root / "worker.log", cwd=root / "worker" / "cwd")
@@ -95,6 +93,12 @@ def s3_stack(redis_server, s3_server: S3Server, tmp_path_factory: pytest.TempPat
     finally:
         api.stop()
         worker.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_stack(redis_server, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory):
+    yield from start_s3_stack(redis_server, s3_server, tmp_path_factory.mktemp("s3stack"),
+                              REDIS_DB)
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +166,27 @@ def test_cancelling_queued_and_running_jobs_removes_their_objects(s3_stack, medi
     wait_for(lambda: s3_stack.objects(running["id"]) == [], 30,
              "the cancelled run left objects behind")
     assert s3_stack.local_files() == []
+
+
+def test_redirect_delivery_answers_303_to_a_presigned_url(redis_server, s3_server, samples,
+                                                          cli_output, tmp_path):
+    for stack in start_s3_stack(redis_server, s3_server, tmp_path, REDIS_DB + 1,
+                                RESULT_DELIVERY="redirect", RESULT_URL_TTL_SECONDS="60"):
+        job = accepted_job(submit_file(stack, samples["small"], data={"format": "csv"}))
+        assert stack.wait_finished(job["id"])["status"] == "succeeded"
+        answer = requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=10,
+                              allow_redirects=False)
+        assert answer.status_code == 303, answer.text
+        location = answer.headers["Location"]
+        assert location.startswith(s3_server.endpoint) and "X-Amz-Expires=60" in location
+        result = requests.get(location, timeout=30)  # no credentials: the URL is signed
+        assert result.status_code == 200, result.text
+        assert result.content == cli_output(samples["small"], "csv")
+        assert result.headers["Content-Type"] == FORMATS["csv"].content_type
+        assert result.headers["Content-Disposition"].startswith('attachment; filename="orders')
+        followed = requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=30)
+        assert followed.content == result.content
+        requests.delete(stack.url(f"/jobs/{job['id']}"), timeout=10)
+        gone = requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=10,
+                            allow_redirects=False)
+        assert gone.status_code in (404, 410), gone.text

@@ -98,3 +98,13 @@ def test_a_bad_s3_endpoint_names_the_variable():
     assert caught.value.variable == "S3_ENDPOINT_URL"
     assert load_settings({"S3_ENDPOINT_URL": "http://seaweedfs:8333/"}).s3_endpoint_url == \
         "http://seaweedfs:8333"
+
+
+def test_result_delivery_redirect_needs_s3():
+    assert load_settings({}).result_delivery == "proxy"
+    assert load_settings({"STORAGE_URL": "s3://bucket", "RESULT_DELIVERY": "redirect",
+                          }).result_delivery == "redirect"
+    for environ in ({"RESULT_DELIVERY": "redirect"}, {"RESULT_DELIVERY": "teleport"}):
+        with pytest.raises(SettingsError) as caught:
+            load_settings(environ)
+        assert caught.value.variable == "RESULT_DELIVERY"
