@@ -75,10 +75,20 @@ def content_disposition(disposition: str, job: Job) -> str:
     return value
 
 
-def stream_result(job: Job, *, as_attachment: bool = True) -> Response:
+def stream_result(job: Job, *, as_attachment: bool = True, redirect: bool = False) -> Response:
+    """The result, streamed through the API; with `redirect` (GET /jobs/<id>/result under
+    RESULT_DELIVERY=redirect) a 303 to a presigned URL of the object store instead."""
     fmt = FORMATS[job.format]
+    svc = services()
     try:
-        handle = services().lifecycle.open_result(job, fmt.extension)
+        if redirect:
+            url = svc.lifecycle.result_url(
+                job, fmt.extension, content_type=fmt.content_type,
+                content_disposition=content_disposition(
+                    "attachment" if as_attachment else "inline", job),
+                ttl_seconds=svc.settings.result_url_ttl_seconds)
+            return Response(status=303, headers={"Location": url, "Cache-Control": "no-store"})
+        handle = svc.lifecycle.open_result(job, fmt.extension)
     except ServiceError as exc:
         if exc.code == errors.JOB_NOT_FINISHED:  # it will be, later: say when to ask again
             exc.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
@@ -159,7 +169,9 @@ def get_job(job_id: str) -> Response:
 
 @bp.get("/jobs/<job_id>/result")
 def get_result(job_id: str) -> Response:
-    return stream_result(services().lifecycle.find(job_id, current_client().id))
+    svc = services()
+    return stream_result(svc.lifecycle.find(job_id, current_client().id),
+                         redirect=svc.settings.result_delivery == "redirect")
 
 
 @bp.delete("/jobs/<job_id>")

@@ -196,6 +196,29 @@ class Lifecycle:
 
     def open_result(self, job: Job, extension: str) -> BinaryIO:
         """The finished job's result file, or 409 (not succeeded) / 410 (gone)."""
+        self._result_ready(job)
+        try:
+            return self.storage.open_result(job.id, extension)
+        except StorageError:
+            raise ServiceError(errors.JOB_EXPIRED, "the result is no longer available",
+                               status=410) from None
+
+    def result_url(self, job: Job, extension: str, *, content_type: str,
+                   content_disposition: str, ttl_seconds: int) -> str:
+        """A presigned URL of the finished job's result (s3:// storage only), or 409 / 410."""
+        self._result_ready(job)
+        result_url = getattr(self.storage, "result_url", None)
+        if result_url is None:
+            raise ServiceError(errors.INTERNAL_ERROR, "this storage cannot sign result URLs")
+        try:
+            return result_url(job.id, extension, content_type=content_type,
+                              content_disposition=content_disposition, ttl_seconds=ttl_seconds)
+        except StorageError:
+            raise ServiceError(errors.JOB_EXPIRED, "the result is no longer available",
+                               status=410) from None
+
+    @staticmethod
+    def _result_ready(job: Job) -> None:
         if job.status != SUCCEEDED:
             details = {"status": job.status}
             if job.error:
@@ -204,11 +227,6 @@ class Lifecycle:
                     else errors.RESULT_UNAVAILABLE)
             raise ServiceError(code, f"the job is {job.status}; a result exists only once it "
                                "has succeeded", details, status=409)
-        try:
-            return self.storage.open_result(job.id, extension)
-        except StorageError:
-            raise ServiceError(errors.JOB_EXPIRED, "the result is no longer available",
-                               status=410) from None
 
     def page(self, owner: str, limit: int, after: tuple[float, str] | None = None,
              status: str | None = None, tag: str | None = None,
@@ -412,7 +430,7 @@ def build_lifecycle(settings: Settings, celery: Celery) -> Lifecycle:
     return Lifecycle(
         JobStore(connect(settings), result_ttl_seconds=settings.result_ttl_seconds,
                  tombstone_ttl_seconds=settings.tombstone_ttl_seconds),
-        open_storage(settings.data_dir),
+        open_storage(settings),
         lambda job_id, dispatch, request_id: publish(celery, job_id, dispatch, request_id),
         lambda job_id: publish_webhook(celery, job_id),
         max_attempts=settings.job_max_attempts,

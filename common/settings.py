@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from .cpus import available_cpus
 from .logs import json_line
@@ -96,6 +98,11 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "WEBHOOK_SECRET": "",  # empty: derived from SECRET_KEY
     "WEBHOOK_RETRY_SCHEDULE": "5,30,120,600,1800",
     "WEBHOOK_ALLOW_PRIVATE": "false",
+    "STORAGE_URL": "",  # empty: file:// under DATA_DIR
+    "S3_ENDPOINT_URL": "",  # empty: AWS
+    "S3_REGION": "us-east-1",
+    "RESULT_DELIVERY": "proxy",
+    "RESULT_URL_TTL_SECONDS": "300",
 }
 
 VARIABLES: tuple[str, ...] = ("DEPLOY_ENV", *_STAGE_DEFAULTS["development"], *_COMMON_DEFAULTS)
@@ -160,6 +167,11 @@ class Settings:
     webhook_secret: str
     webhook_retry_schedule: tuple[int, ...]
     webhook_allow_private: bool
+    storage_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    result_delivery: str = "proxy"
+    result_url_ttl_seconds: int = 300
 
     @property
     def is_production(self) -> bool:
@@ -315,6 +327,47 @@ def _allow_private(reader: _Reader) -> bool:
     return allowed
 
 
+def _storage_url(reader: _Reader, data_dir: Path) -> str:
+    """`file:///absolute/path` or `s3://bucket[/prefix]`; empty means file:// under DATA_DIR."""
+    raw = reader.raw("STORAGE_URL")
+    if not raw:
+        return data_dir.as_uri()
+    scheme, sep, rest = raw.partition("://")
+    scheme = scheme.lower()
+    if scheme == "file" and sep and rest.startswith("/"):
+        return Path(unquote(rest)).as_uri()
+    if scheme == "s3" and sep:
+        bucket, _, prefix = rest.partition("/")
+        if _BUCKET.fullmatch(bucket):
+            prefix = prefix.strip("/")
+            return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        raise SettingsError("STORAGE_URL", f"the bucket name {bucket!r} is not a valid S3 bucket "
+                            "name (3 to 63 lowercase letters, digits, dots and hyphens)")
+    raise SettingsError("STORAGE_URL", "must be file:///absolute/path or s3://bucket[/prefix], "
+                        f"not {raw!r}")
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+RESULT_DELIVERIES = ("proxy", "redirect")
+
+
+def _result_delivery(reader: _Reader, storage_url: str) -> str:
+    delivery = reader.choice("RESULT_DELIVERY", RESULT_DELIVERIES)
+    if delivery == "redirect" and not storage_url.startswith("s3://"):
+        raise SettingsError("RESULT_DELIVERY", "redirect needs STORAGE_URL=s3://... (a "
+                            "presigned URL of the object store); use proxy with file://")
+    return delivery
+
+
+def _endpoint_url(reader: _Reader) -> str:
+    url = reader.raw("S3_ENDPOINT_URL")
+    if url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        raise SettingsError("S3_ENDPOINT_URL", f"must be an http:// or https:// URL, not {url!r}")
+    return url.rstrip("/")
+
+
 def _debug(reader: _Reader) -> bool:
     debug = reader.boolean("DEBUG")
     if debug and reader.stage != "development":
@@ -365,11 +418,13 @@ def load_settings(
         raise SettingsError("JOB_STALL_SECONDS", "must exceed twice WORKER_HEARTBEAT_SECONDS "
                             f"({heartbeat})")
 
+    redis_url = _redis_url(r)
+    data_dir = Path(r.raw("DATA_DIR")).expanduser().absolute()
     return Settings(
         deploy_env=stage,
         debug=debug,
-        redis_url=_redis_url(r),
-        data_dir=Path(r.raw("DATA_DIR")).expanduser().absolute(),
+        redis_url=redis_url,
+        data_dir=data_dir,
         log_level=_log_level(r, debug),
         max_upload_bytes=r.integer("MAX_UPLOAD_BYTES", 1),
         result_ttl_seconds=r.integer("RESULT_TTL_SECONDS", 60),
@@ -408,6 +463,11 @@ def load_settings(
         webhook_secret=_webhook_secret(r, secret_key),
         webhook_retry_schedule=_retry_schedule(r, visibility),
         webhook_allow_private=_allow_private(r),
+        storage_url=(storage_url := _storage_url(r, data_dir)),
+        s3_endpoint_url=_endpoint_url(r),
+        s3_region=r.raw("S3_REGION"),
+        result_delivery=_result_delivery(r, storage_url),
+        result_url_ttl_seconds=r.integer("RESULT_URL_TTL_SECONDS", 1, 7 * 86400),
     )
 
 

@@ -2,8 +2,8 @@
 
 `Storage` is the small interface the API and the worker program against; `LocalStorage` keeps the
 files under DATA_DIR/jobs/<job id>/ (input.xml, result.<ext>). An S3-compatible backend can
-implement the same methods (multipart upload for save_input, a temporary key then a copy for
-write_result) when workers run on more than one host.
+implement the same methods; `S3Storage` (common/storage_s3.py, STORAGE_URL=s3://...) does, for
+workers on more than one host. `open_storage(settings)` picks one by STORAGE_URL.
 
 Every write is atomic: a file is written under a temporary name, flushed to disk, then renamed, so
 a reader never sees half a file and a crash never leaves one under the final name. Job ids are
@@ -19,10 +19,14 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+from urllib.parse import unquote, urlparse
 
 from .errors import StorageError
 from .jobs import is_job_id
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 INPUT_NAME = "input.xml"
 PARTIAL_SUFFIX = ".part"
@@ -156,5 +160,11 @@ class LocalStorage:
                 probe.unlink()
 
 
-def open_storage(data_dir: Path) -> Storage:
-    return LocalStorage(data_dir)
+def open_storage(settings: Settings) -> Storage:
+    """The backend STORAGE_URL names: `file://` (a local or shared directory) or `s3://`."""
+    url = settings.storage_url or settings.data_dir.as_uri()
+    if url.startswith("s3://"):
+        from .storage_s3 import S3Storage  # boto3 only where it is used
+
+        return S3Storage.from_url(url, settings.s3_endpoint_url, settings.s3_region)
+    return LocalStorage(Path(unquote(urlparse(url).path)))

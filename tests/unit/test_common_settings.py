@@ -67,3 +67,44 @@ def test_bad_value_stops_the_process_with_a_json_line(capsys):
     line = json.loads(capsys.readouterr().err)
     assert line["variable"] == "RESULT_TTL_SECONDS" and line["level"] == "CRITICAL"
     assert "RESULT_TTL_SECONDS" in line["message"] and line["service"] == "api"
+
+
+def test_storage_url_defaults_to_a_file_url_under_data_dir(tmp_path):
+    settings = load_settings({"DATA_DIR": str(tmp_path)})
+    assert settings.storage_url == tmp_path.as_uri()
+    assert settings.s3_endpoint_url == "" and settings.s3_region == "us-east-1"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("s3://bucket", "s3://bucket"),
+    ("s3://my-bucket/some/prefix/", "s3://my-bucket/some/prefix"),
+    ("file:///srv/data", "file:///srv/data"),
+])
+def test_storage_url_accepts_file_and_s3(raw, expected):
+    assert load_settings({"STORAGE_URL": raw}).storage_url == expected
+
+
+@pytest.mark.parametrize("raw", ["http://bucket", "s3://", "s3://B", "file://relative/path",
+                                 "bucket/prefix", "s3://under_score"])
+def test_a_bad_storage_url_names_the_variable(raw):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"STORAGE_URL": raw})
+    assert caught.value.variable == "STORAGE_URL"
+
+
+def test_a_bad_s3_endpoint_names_the_variable():
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"S3_ENDPOINT_URL": "seaweedfs:8333"})
+    assert caught.value.variable == "S3_ENDPOINT_URL"
+    assert load_settings({"S3_ENDPOINT_URL": "http://seaweedfs:8333/"}).s3_endpoint_url == \
+        "http://seaweedfs:8333"
+
+
+def test_result_delivery_redirect_needs_s3():
+    assert load_settings({}).result_delivery == "proxy"
+    assert load_settings({"STORAGE_URL": "s3://bucket", "RESULT_DELIVERY": "redirect",
+                          }).result_delivery == "redirect"
+    for environ in ({"RESULT_DELIVERY": "redirect"}, {"RESULT_DELIVERY": "teleport"}):
+        with pytest.raises(SettingsError) as caught:
+            load_settings(environ)
+        assert caught.value.variable == "RESULT_DELIVERY"

@@ -1,0 +1,192 @@
+"""STORAGE_URL=s3://…: the API and the worker share no directory at all — each runs in its own
+working directory with its own empty DATA_DIR — and jobs still convert like `xmlconv convert`,
+through a real S3 server (SeaweedFS); cancelling or deleting a job removes its objects."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from servicekit import (
+    BIN,
+    REPO,
+    Process,
+    S3Server,
+    accepted_job,
+    download,
+    free_port,
+    service_env,
+    submit_file,
+    wait_for,
+)
+
+from converter import FORMATS
+
+REDIS_DB = 6
+
+
+@dataclass
+class S3Stack:
+    api_url: str
+    api: Process
+    worker: Process
+    client: object
+    bucket: str
+    prefix: str
+    dirs: tuple[Path, Path]
+
+    def url(self, path: str) -> str:
+        return self.api_url + path
+
+    def get_job(self, job_id: str) -> dict:
+        response = requests.get(self.url(f"/jobs/{job_id}"), timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_finished(self, job_id: str, timeout: float = 60) -> dict:
+        return wait_for(lambda: (job := self.get_job(job_id))["status"] in (
+            "succeeded", "failed", "cancelled") and job, timeout,
+            f"job {job_id} did not finish", interval=0.1)
+
+    def objects(self, job_id: str) -> list[str]:
+        prefix = f"{self.prefix}/jobs/{job_id}/"
+        answer = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        names = [item["Key"][len(prefix):] for item in answer.get("Contents", [])]
+        uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
+        return sorted(names + [f"pending:{u['Key']}" for u in uploads.get("Uploads", [])])
+
+    def local_files(self) -> list[Path]:
+        return [p for d in self.dirs for p in d.rglob("*") if p.is_file()]
+
+
+def start_s3_stack(redis_server, s3_server: S3Server, root: Path, db: int, **extra: str):
+    prefix = f"stack-{uuid.uuid4().hex[:8]}"
+    redis_server.client(db).flushdb()
+    port = free_port()
+    common = {"STORAGE_URL": f"s3://{S3Server.BUCKET}/{prefix}", **s3_server.env(),
+              "API_BIND": f"127.0.0.1:{port}", **extra}
+    dirs = []
+    for name in ("api", "worker"):
+        (root / name / "cwd").mkdir(parents=True)
+        (root / name / "data").mkdir()
+        dirs.append(root / name)
+    api_env = service_env(redis_server.url(db), root / "api" / "data", **common)
+    worker_env = service_env(redis_server.url(db), root / "worker" / "data", **common)
+    worker = Process("worker", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker",
+                                "-n", f"s3-{uuid.uuid4().hex[:6]}@%h", "--without-gossip"],
+                     worker_env, root / "worker.log", cwd=root / "worker" / "cwd")
+    api = Process("api", [str(BIN / "gunicorn"), "-c", str(REPO / "gunicorn_config.py"),
+                          "api:create_app()"], api_env, root / "api.log",
+                  cwd=root / "api" / "cwd")
+    try:
+        wait_for(lambda: any("ready." in line for line in worker.lines()) or not worker.alive(),
+                 60, "the worker did not start")
+        assert worker.alive(), "\n".join(worker.lines()[-20:])
+        api_url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: requests.get(api_url + "/health", timeout=2).ok, 60,
+                 "the API did not start")
+        yield S3Stack(api_url, api, worker, s3_server.client(), S3Server.BUCKET, prefix,
+                      (root / "api", root / "worker"))
+    finally:
+        api.stop()
+        worker.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_stack(redis_server, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory):
+    yield from start_s3_stack(redis_server, s3_server, tmp_path_factory.mktemp("s3stack"),
+                              REDIS_DB)
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory) -> Path:
+    """An input of several S3 parts (8 MiB each), converted for a second or more."""
+    from generate import generate
+
+    path = tmp_path_factory.mktemp("s3samples") / "medium.xml"
+    generate(24, path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_job_converts_like_the_cli_with_no_shared_directory(s3_stack, samples, cli_output,
+                                                             fmt):
+    source = samples["small"]
+    job = accepted_job(submit_file(s3_stack, source, data={"format": fmt}))
+    finished = s3_stack.wait_finished(job["id"])
+    assert finished["status"] == "succeeded", finished
+    result = download(s3_stack, job["id"])
+    assert result.content == cli_output(source, fmt)
+    assert result.headers["Content-Type"] == FORMATS[fmt].content_type
+    assert finished["result"]["size_bytes"] == len(result.content)
+    # DELETE_INPUT_ON_FINISH: only the result is left, in the bucket; nothing on either disk.
+    assert s3_stack.objects(job["id"]) == [f"result.{FORMATS[fmt].extension}"]
+    assert s3_stack.local_files() == []
+
+
+def test_a_multipart_sized_job_converts_like_the_cli(s3_stack, medium, cli_output):
+    job = accepted_job(submit_file(s3_stack, medium, data={"format": "jsonl"}))
+    finished = s3_stack.wait_finished(job["id"], timeout=180)
+    assert finished["status"] == "succeeded", finished
+    assert finished["progress"]["percent"] == 100.0
+    assert download(s3_stack, job["id"]).content == cli_output(medium, "jsonl")
+    assert s3_stack.local_files() == []
+
+
+def test_readiness_checks_the_bucket(s3_stack):
+    response = requests.get(s3_stack.url("/health/ready"), timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"]["storage"] == {"ok": True}
+
+
+def test_deleting_a_finished_job_removes_its_objects(s3_stack, samples):
+    job = accepted_job(submit_file(s3_stack, samples["small"]))
+    assert s3_stack.wait_finished(job["id"])["status"] == "succeeded"
+    assert s3_stack.objects(job["id"]) == ["result.json"]
+    response = requests.delete(s3_stack.url(f"/jobs/{job['id']}"), timeout=10)
+    assert response.status_code == 204, response.text
+    assert s3_stack.objects(job["id"]) == []
+
+
+def test_cancelling_queued_and_running_jobs_removes_their_objects(s3_stack, medium):
+    running = accepted_job(submit_file(s3_stack, medium, data={"format": "json"}))
+    queued = accepted_job(submit_file(s3_stack, medium, data={"format": "json"}))
+    wait_for(lambda: s3_stack.get_job(running["id"])["status"] == "running", 60,
+             "the first job did not start")
+    assert s3_stack.get_job(queued["id"])["status"] == "queued"  # one worker process
+    assert s3_stack.objects(queued["id"]) == ["input.xml"]
+    for job in (queued, running):
+        response = requests.delete(s3_stack.url(f"/jobs/{job['id']}"), timeout=10)
+        assert response.status_code in (202, 204), response.text
+    assert s3_stack.objects(queued["id"]) == []
+    assert s3_stack.wait_finished(running["id"])["status"] == "cancelled"
+    wait_for(lambda: s3_stack.objects(running["id"]) == [], 30,
+             "the cancelled run left objects behind")
+    assert s3_stack.local_files() == []
+
+
+def test_redirect_delivery_answers_303_to_a_presigned_url(redis_server, s3_server, samples,
+                                                          cli_output, tmp_path):
+    for stack in start_s3_stack(redis_server, s3_server, tmp_path, REDIS_DB + 1,
+                                RESULT_DELIVERY="redirect", RESULT_URL_TTL_SECONDS="60"):
+        job = accepted_job(submit_file(stack, samples["small"], data={"format": "csv"}))
+        assert stack.wait_finished(job["id"])["status"] == "succeeded"
+        answer = requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=10,
+                              allow_redirects=False)
+        assert answer.status_code == 303, answer.text
+        location = answer.headers["Location"]
+        assert location.startswith(s3_server.endpoint) and "X-Amz-Expires=60" in location
+        result = requests.get(location, timeout=30)  # no credentials: the URL is signed
+        assert result.status_code == 200, result.text
+        assert result.content == cli_output(samples["small"], "csv")
+        assert result.headers["Content-Type"] == FORMATS["csv"].content_type
+        assert result.headers["Content-Disposition"].startswith('attachment; filename="orders')
+        followed = requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=30)
+        assert followed.content == result.content
+        requests.delete(stack.url(f"/jobs/{job['id']}"), timeout=10)
+        gone = requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=10,
+                            allow_redirects=False)
+        assert gone.status_code in (404, 410), gone.text
