@@ -25,7 +25,6 @@ OPEN_BLUEPRINTS) and never touches Redis.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import types
 import typing
@@ -35,12 +34,14 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 from flask.blueprints import BlueprintSetupState
 
 from common import errors
 from common.errors import ServiceError
 from converter.options import MAX_DEPTH_CEILING, NAMESPACE_MODES, TYPE_MODES, Options
+
+from .assets import asset_response, html_response, versions
 
 bp = Blueprint("contract", __name__)
 
@@ -224,7 +225,6 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 @cache
@@ -239,7 +239,7 @@ def _assets() -> dict[str, bytes]:
 
 @cache
 def _versions() -> dict[str, str]:
-    return {name: hashlib.sha256(data).hexdigest()[:16] for name, data in _assets().items()}
+    return versions(_assets())
 
 
 def _asset_url(name: str) -> str:
@@ -252,10 +252,7 @@ def docs() -> Response:
                             css=_asset_url("swagger-ui.css"),
                             bundle=_asset_url("swagger-ui-bundle.js"),
                             script=_asset_url("docs.js"))
-    response = Response(html, mimetype="text/html")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return html_response(html, SECURITY_HEADERS)
 
 
 @bp.get("/docs/<asset>")
@@ -263,8 +260,4 @@ def docs_asset(asset: str) -> Response:
     data = _assets().get(asset)
     if data is None:
         raise ServiceError(errors.NOT_FOUND, f"no such file: {asset}", status=404)
-    response = Response(data, content_type=ASSET_TYPES[asset])
-    response.headers["Cache-Control"] = IMMUTABLE if request.args.get("v") == (
-        _versions()[asset]) else "no-cache"
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return asset_response(data, ASSET_TYPES[asset], _versions()[asset], SECURITY_HEADERS)

@@ -17,20 +17,20 @@ its bytes>`, served as immutable for a year; without the current `v`, `no-cache`
 
 from __future__ import annotations
 
-import hashlib
 import typing
 from dataclasses import MISSING, dataclass, fields
 from functools import cache
 from importlib import resources
 
 import jinja2
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from common import errors
 from common.errors import ServiceError
 from converter import FORMATS
 from converter.options import MAX_DEPTH_CEILING, NAMESPACE_MODES, TYPE_MODES, Options
 
+from .assets import asset_response, html_response, versions
 from .services import services
 
 bp = Blueprint("page", __name__)
@@ -51,7 +51,6 @@ ASSET_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-IMMUTABLE = "public, max-age=31536000, immutable"
 PAGE_WAIT_SECONDS = 2  # POST /jobs?wait=…: a small file's job is done when the upload answers
 
 FORMAT_LABELS = {"json": "JSON", "jsonl": "JSON Lines", "csv": "CSV", "yaml": "YAML",
@@ -132,7 +131,7 @@ def _asset_bytes() -> dict[str, bytes]:
 
 @cache
 def _versions() -> dict[str, str]:
-    return {name: hashlib.sha256(data).hexdigest()[:16] for name, data in _asset_bytes().items()}
+    return versions(_asset_bytes())
 
 
 @cache
@@ -159,11 +158,7 @@ def page() -> Response:
         more_fields=[f for f in form if f.name not in MAIN_OPTIONS],
         asset=asset_url,
     )
-    response = Response(html, mimetype="text/html")
-    # It names the current assets and the auth mode: always revalidated.
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return html_response(html, SECURITY_HEADERS)  # names the current assets and auth mode
 
 
 @bp.get("/static/<name>")
@@ -171,10 +166,5 @@ def asset(name: str) -> Response:
     data = _asset_bytes().get(name)
     if data is None:
         raise ServiceError(errors.NOT_FOUND, f"no such file: {name}", status=404)
-    version = _versions()[name]
-    response = Response(data, content_type=ASSET_TYPES["." + name.rsplit(".", 1)[-1]])
-    response.headers["Cache-Control"] = IMMUTABLE if request.args.get("v") == version else (
-        "no-cache")
-    response.headers.update(SECURITY_HEADERS)
-    response.set_etag(version)
-    return response.make_conditional(request)
+    return asset_response(data, ASSET_TYPES["." + name.rsplit(".", 1)[-1]], _versions()[name],
+                          SECURITY_HEADERS)
