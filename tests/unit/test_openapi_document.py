@@ -14,7 +14,8 @@ from openapi_spec_validator import validate
 from servicekit import free_port, service_env
 
 import converter.errors
-from api import assets, contract, create_app
+from api import contract, create_app
+from api.assets import IMMUTABLE
 from api.auth import OPEN_BLUEPRINTS
 from api.legacy import LEGACY_FORMATS
 from common import errors
@@ -324,7 +325,7 @@ def test_docs_is_swagger_ui_from_this_origin(app):
     for url in assets:
         asset = client.get("/" + url)
         assert asset.status_code == 200, url
-        assert asset.headers["Cache-Control"] == assets.IMMUTABLE
+        assert asset.headers["Cache-Control"] == IMMUTABLE
         assert len(asset.get_data()) > 0
     bundle = client.get("/docs/swagger-ui-bundle.js").get_data(as_text=True)
     assert "SwaggerUIBundle" in bundle and "http://" not in bundle.split("\n", 1)[0]
