@@ -51,6 +51,17 @@ def to_params(options: Mapping[str, Any] | None) -> dict[str, str]:
     return params
 
 
+class _ForceListNames(argparse.Action):
+    """--force-list a,b --force-list c → ["a", "b", "c"]: one value per use, so that
+    `--force-list item orders.xml` leaves the file to the FILE argument."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        names = list(getattr(namespace, self.dest, None) or [])
+        names += [name.strip() for name in str(values).split(",") if name.strip()]
+        setattr(namespace, self.dest, names)
+
+
 def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     """The conversion flags of `xmlconv convert`, with the same names and meanings."""
     group = parser.add_argument_group("conversion options (as in xmlconv convert)")
@@ -58,7 +69,9 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--namespaces", choices=NAMESPACE_MODES)
     group.add_argument("--attr-prefix")
     group.add_argument("--text-key")
-    group.add_argument("--force-list", nargs="+", metavar="NAME")
+    group.add_argument("--force-list", action=_ForceListNames, metavar="NAME[,NAME…]",
+                       help="element names always made lists: comma-separated, or repeat the "
+                            "flag (it never takes the FILE argument)")
     group.add_argument("--types", choices=TYPE_MODES)
     group.add_argument("--indent", type=int)
     group.add_argument("--keep-whitespace", dest="strip_whitespace", action="store_false",

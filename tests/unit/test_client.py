@@ -64,7 +64,8 @@ FLAG_SETS = [
     [],
     ["--namespaces", "strip", "--types", "infer"],
     ["--attr-prefix", "_", "--text-key", "value"],
-    ["--force-list", "item", "tag", "--indent", "4"],
+    ["--force-list", "item,tag", "--indent", "4"],
+    ["--force-list", "item", "--force-list", "tag"],
     ["--keep-whitespace", "--max-depth", "50"],
     ["--record-path", "orders/order", "--separator", " | ", "--include-attributes"],
     ["--attr-prefix", ""],
@@ -573,3 +574,8 @@ def test_the_client_loads_no_service_or_engine_module():
     assert "requests" in loaded
     banned = ("flask", "celery", "redis", "lxml", "converter", "api", "worker", "common")
     assert not {m for m in loaded if m.split(".")[0] in banned}
+
+
+def test_force_list_never_takes_the_file():
+    args = client_cli._parser().parse_args(["submit", "--force-list", "item", "orders.xml"])
+    assert args.force_list == ["item"] and args.file == "orders.xml"
