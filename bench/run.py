@@ -14,6 +14,10 @@ Outputs are checked cheaply (non-empty; jsonl lines and the csv header parse; js
 10 MB or less equals xmltodict's structure), then deleted unless --keep-outputs. A
 markdown table and PASS/FAIL acceptance lines end the report; the exit status is 1 when
 a conversion failed or a check failed. 1 MB = 2**20 bytes throughout.
+
+Then bench/s3_roundtrip.py: one job of --s3-roundtrip-mb (default 300; 0 skips it) end to end
+over HTTP (upload, conversion, download) on S3 (SeaweedFS) beside the local filesystem, with the
+API's and the worker's peak RSS; its own table and acceptance lines follow.
 """
 
 from __future__ import annotations
@@ -307,6 +311,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-outputs", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds before a single run is killed")
+    parser.add_argument("--s3-roundtrip-mb", type=float, default=300.0,
+                        help="size of the end-to-end job on local vs S3 storage "
+                             "(bench/s3_roundtrip.py); 0 skips it")
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -381,7 +388,16 @@ def main(argv: list[str] | None = None) -> int:
     results = acceptance(rows)
     for verdict, text in results:
         say(f"{verdict} {text}")
-    return 1 if any(v == "FAIL" for v, _ in results) else 0
+    status = 1 if any(v == "FAIL" for v, _ in results) else 0
+    if args.s3_roundtrip_mb > 0:
+        from s3_roundtrip import report, roundtrip
+
+        say(f"\nEnd to end over HTTP, local vs S3 storage ({args.s3_roundtrip_mb:g} MB, "
+            "bench/s3_roundtrip.py):")
+        text, s3_status = report(roundtrip(args.s3_roundtrip_mb, timeout=args.timeout))
+        say(text)
+        status = max(status, s3_status)
+    return status
 
 
 if __name__ == "__main__":
