@@ -34,7 +34,21 @@ class JobFailed(Exception):
         return f"{self.args[0]}: {self.args[1]}"
 
 
+class RunLost(Exception):
+    """Redis went away under the run: it stops, and the recovery queues the job again once
+    Redis is back (worker/recovery.py). Expected, so Celery logs it in one line."""
+
+
 def run_job(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -> None:
+    try:
+        _run(lifecycle, job_id, dispatch, worker)
+    except redis.RedisError as exc:
+        log.warning("run lost: the job store is unavailable (%s); the job will be queued "
+                    "again", type(exc).__name__)
+        raise RunLost(type(exc).__name__) from None
+
+
+def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -> None:
     run = lifecycle.claim(job_id, dispatch, worker)
     if run is None:
         return

@@ -9,7 +9,7 @@ from common.lifecycle import Lifecycle, build_lifecycle
 from common.queue import CONVERT_TASK, SWEEP_TASK, WEBHOOK_TASK
 
 from .app import app, settings
-from .runner import JobFailed, run_job
+from .runner import JobFailed, RunLost, run_job
 from .sweep import sweep
 from .webhooks import deliver
 
@@ -20,8 +20,9 @@ def lifecycle() -> Lifecycle:
     return build_lifecycle(settings, app)
 
 
-# `throws`: a failed job is an expected outcome, logged by Celery in one line without a traceback.
-@app.task(name=CONVERT_TASK, bind=True, throws=(JobFailed,))
+# `throws`: a failed job, or a run lost to a Redis outage, is an expected outcome, logged by
+# Celery in one line without a traceback.
+@app.task(name=CONVERT_TASK, bind=True, throws=(JobFailed, RunLost))
 def convert_job(self, job_id: str, dispatch: str | None = None) -> None:
     run_job(lifecycle(), job_id, dispatch, self.request.hostname or "worker")
 
