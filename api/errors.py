@@ -26,14 +26,6 @@ _CODE_BY_HTTP_STATUS = {
 }
 
 
-class ApiError(ServiceError):
-    """A refusal with its HTTP status first (the upload code's spelling)."""
-
-    def __init__(self, status: int, code: str, message: str, details: dict | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(code, message, details, status=status, headers=headers)
-
-
 def error_response(error: ServiceError) -> Response:
     response = jsonify({"error": error.to_dict()})
     response.status_code = error.status

@@ -23,10 +23,9 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from common import errors
+from common.errors import ServiceError
 from common.storage import Storage
 from converter.errors import EMPTY_INPUT
-
-from .errors import ApiError
 
 CHUNK_BYTES = 1024 * 1024
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and small form fields
@@ -47,14 +46,14 @@ class Upload:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-def too_large(limit: int) -> ApiError:
-    return ApiError(413, errors.PAYLOAD_TOO_LARGE,
-                    f"the XML exceeds the upload limit of {limit} bytes",
-                    {"max_bytes": limit}, {"Connection": "close"})
+def too_large(limit: int) -> ServiceError:
+    return ServiceError(errors.PAYLOAD_TOO_LARGE,
+                        f"the XML exceeds the upload limit of {limit} bytes", {"max_bytes": limit},
+                        status=413, headers={"Connection": "close"})
 
 
-def _bad_request(message: str, code: str = errors.INVALID_REQUEST) -> ApiError:
-    return ApiError(400, code, message)
+def _bad_request(message: str, code: str = errors.INVALID_REQUEST) -> ServiceError:
+    return ServiceError(code, message, status=400)
 
 
 def take_turns() -> None:
@@ -69,30 +68,29 @@ def take_turns() -> None:
     time.sleep(1e-6)
 
 
-def request_timeout() -> ApiError:
-    return ApiError(408, errors.REQUEST_TIMEOUT,
-                    "the request body stopped arriving: nothing was received for too long",
-                    headers={"Connection": "close"})
+def request_timeout() -> ServiceError:
+    return ServiceError(errors.REQUEST_TIMEOUT,
+                        "the request body stopped arriving: nothing was received for too long",
+                        status=408, headers={"Connection": "close"})
 
 
-def body_ended_early(content_length: int | None, received: int) -> ApiError:
+def body_ended_early(content_length: int | None, received: int) -> ServiceError:
     if content_length is None:  # chunked: the connection ended before the last chunk
-        return ApiError(400, errors.INVALID_REQUEST,
-                        "the body ended before its last chunk", {"received_bytes": received},
-                        {"Connection": "close"})
-    return ApiError(400, errors.INVALID_REQUEST, "the body ended before Content-Length bytes",
-                    {"content_length": content_length, "received_bytes": received},
-                    {"Connection": "close"})
+        return ServiceError(errors.INVALID_REQUEST, "the body ended before its last chunk",
+                            {"received_bytes": received}, status=400,
+                            headers={"Connection": "close"})
+    return ServiceError(errors.INVALID_REQUEST, "the body ended before Content-Length bytes",
+                        {"content_length": content_length, "received_bytes": received}, status=400,
+                        headers={"Connection": "close"})
 
 
-def malformed_chunks() -> ApiError:
-    return ApiError(400, errors.INVALID_REQUEST,
-                    "the body's chunked transfer encoding is malformed",
-                    headers={"Connection": "close"})
+def malformed_chunks() -> ServiceError:
+    return ServiceError(errors.INVALID_REQUEST, "the body's chunked transfer encoding is malformed",
+                        status=400, headers={"Connection": "close"})
 
 
-def empty_upload() -> ApiError:
-    return ApiError(400, EMPTY_INPUT, "the upload is empty: send the XML document")
+def empty_upload() -> ServiceError:
+    return ServiceError(EMPTY_INPUT, "the upload is empty: send the XML document", status=400)
 
 
 def read_chunks(stream: BinaryIO, content_length: int | None = None) -> Iterator[bytes]:
@@ -228,7 +226,7 @@ class MultipartForm:
             if len(self.decoder.buffer) > MAX_PENDING_HEADER_BYTES + CHUNK_BYTES:
                 raise _bad_request("the multipart body is malformed")
         if self.filename is None:
-            raise ApiError(400, errors.MISSING_FILE, "the form has no 'file' part")
+            raise ServiceError(errors.MISSING_FILE, "the form has no 'file' part", status=400)
 
     def _next_event(self) -> object:
         try:
@@ -303,23 +301,23 @@ def check_request(request: Request, limit: int) -> None:
     elif mimetype in RAW_TYPES:
         overhead = 0
     else:
-        raise ApiError(415, errors.UNSUPPORTED_MEDIA_TYPE,
-                       "send multipart/form-data with a 'file' part, or an application/xml "
-                       "or text/xml body", {"content_type": request.content_type or ""},
-                       {"Connection": "close"})
+        raise ServiceError(errors.UNSUPPORTED_MEDIA_TYPE,
+                           "send multipart/form-data with a 'file' part, or an application/xml "
+                           "or text/xml body", {"content_type": request.content_type or ""},
+                           status=415, headers={"Connection": "close"})
     transfer = request.headers.get("Transfer-Encoding") or ""
     if {c.strip().lower() for c in transfer.split(",")} - {"", "chunked", "identity"}:
         # gunicorn refuses unknown codings itself, but passes gzip, deflate and compress on
         # undecoded: they would be stored as the XML.
-        raise ApiError(501, errors.HTTP_ERROR,
-                       "Transfer-Encoding other than chunked is not supported; gzip is sent as "
-                       "Content-Encoding: gzip", {"transfer_encoding": transfer},
-                       {"Connection": "close"})
+        raise ServiceError(errors.HTTP_ERROR,
+                           "Transfer-Encoding other than chunked is not supported; gzip is sent "
+                           "as Content-Encoding: gzip", {"transfer_encoding": transfer},
+                           status=501, headers={"Connection": "close"})
     encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
-        raise ApiError(415, errors.UNSUPPORTED_MEDIA_TYPE,
-                       "Content-Encoding must be gzip or absent", {"content_encoding": encoding},
-                       {"Connection": "close"})
+        raise ServiceError(errors.UNSUPPORTED_MEDIA_TYPE, "Content-Encoding must be gzip or absent",
+                           {"content_encoding": encoding}, status=415,
+                           headers={"Connection": "close"})
     # A compressed body is (for XML, always) smaller than what it expands to; a tiny
     # allowance covers gzip's framing on incompressible data.
     allowance = overhead + limit // 1000 + 1024

@@ -40,8 +40,8 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.test import EnvironBuilder
 
 from api import upload
-from api.errors import ApiError
 from api.upload import check_request, drain, receive_upload
+from common.errors import ServiceError
 from common.storage import LocalStorage
 
 XML = "application/xml"
@@ -256,26 +256,26 @@ def accepted(storage: LocalStorage, request: Request, limit: int = LIMIT
     return received, stored
 
 
-def refused(storage: LocalStorage, request: Request, limit: int = LIMIT) -> ApiError:
+def refused(storage: LocalStorage, request: Request, limit: int = LIMIT) -> ServiceError:
     """Receive the upload expecting a refusal; nothing of the job may be left behind."""
     job_id = str(uuid.uuid4())
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(ServiceError) as caught:
         receive_upload(request, storage, job_id, limit)
     assert not (storage.jobs_dir / job_id).exists()
     return caught.value
 
 
 def attempt(storage: LocalStorage, request: Request, limit: int = LIMIT
-            ) -> tuple[upload.Upload | None, bytes | ApiError]:
+            ) -> tuple[upload.Upload | None, bytes | ServiceError]:
     """(upload, stored bytes) when accepted, (None, the error) when refused; for property tests
     that look at the outcome only after deciding whether to keep the example."""
     try:
         return accepted(storage, request, limit)
-    except ApiError as exc:
+    except ServiceError as exc:
         return None, exc
 
 
-def assert_error(error: ApiError, status: int, code: str) -> None:
+def assert_error(error: ServiceError, status: int, code: str) -> None:
     assert (error.status, error.code) == (status, code)
 
 
@@ -664,7 +664,7 @@ def test_an_upload_is_accepted_exactly_when_it_fits(storage, mode, limit, size, 
         try:
             receive_upload(request, storage, job_id, limit)
             outcome = "accepted"
-        except ApiError as exc:
+        except ServiceError as exc:
             outcome = (exc.status, exc.code)
     assert not split  # api/upload.py held the closing dashes back
     if size == 0:  # an upload of no bytes is refused, whatever the limit
@@ -760,7 +760,7 @@ def test_a_client_gone_away_leaves_nothing(storage):
     request = make_request(body, MULTIPART, stream=Broken(body[:len(body) // 2]),
                            content_length=len(body))
     job_id = str(uuid.uuid4())
-    with pytest.raises((ClientDisconnected, ApiError)):
+    with pytest.raises((ClientDisconnected, ServiceError)):
         receive_upload(request, storage, job_id, LIMIT)
     assert not (storage.jobs_dir / job_id).exists()
 
@@ -790,7 +790,7 @@ def test_check_request_accepts(content_type, encoding):
     "application/octet-stream", "application/gzip", "multipart/mixed; boundary=x",
     "application/xml-dtd", "text/html"])
 def test_check_request_refuses_other_media_types(content_type):
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(ServiceError) as caught:
         _checked(make_request(b"<a/>", content_type))
     assert_error(caught.value, 415, "UNSUPPORTED_MEDIA_TYPE")
 
@@ -799,7 +799,7 @@ def test_check_request_refuses_other_media_types(content_type):
                                       "identity, gzip"])
 @pytest.mark.parametrize("content_type", [XML, MULTIPART])
 def test_check_request_refuses_other_content_encodings(content_type, encoding):
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(ServiceError) as caught:
         _checked(make_request(b"<a/>", content_type, headers={"Content-Encoding": encoding}))
     assert_error(caught.value, 415, "UNSUPPORTED_MEDIA_TYPE")
 
@@ -807,7 +807,7 @@ def test_check_request_refuses_other_content_encodings(content_type, encoding):
 @pytest.mark.parametrize("content_type", [
     "multipart/form-data", "multipart/form-data; boundary=", "multipart/form-data; charset=utf-8"])
 def test_check_request_refuses_multipart_without_boundary(content_type):
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(ServiceError) as caught:
         _checked(make_request(b"", content_type))
     assert_error(caught.value, 400, "INVALID_REQUEST")
 
@@ -829,7 +829,7 @@ def test_check_request_refuses_by_content_length_before_reading(content_type, co
     if fits:
         _checked(request)
     else:
-        with pytest.raises(ApiError) as caught:
+        with pytest.raises(ServiceError) as caught:
             _checked(request)
         assert_error(caught.value, 413, "PAYLOAD_TOO_LARGE")
 
@@ -993,7 +993,7 @@ def test_a_compressing_transfer_coding_is_refused_before_reading(coding, refused
     if refused_with is None:
         _checked(request)
         return
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(ServiceError) as caught:
         _checked(request)
     assert_error(caught.value, 501, "HTTP_ERROR")
     assert caught.value.details == {"transfer_encoding": coding}
