@@ -124,7 +124,7 @@ def submit(fixed_format: str | None = None) -> Submitted:
     query = request.args.to_dict()
     # Fail before the upload when the query is already wrong.
     validated(query, fixed_format)
-    parse_extras(query, allow_private)
+    extras_in_query = parse_extras(query, allow_private)
     parse_wait(query.get("wait"), max_wait)
     wait: list[int | None] = [None]  # known once the form's fields are
     idempotency_key = _idempotency_key()
@@ -148,7 +148,10 @@ def submit(fixed_format: str | None = None) -> Submitted:
             raise
         params = {**query, **upload.fields}
         fmt, options = validated(params, fixed_format)
-        extras = parse_extras(params, allow_private)
+        # Checked again only if the form changed them: a webhook URL check resolves its host.
+        extras = (parse_extras(params, allow_private)
+                  if {"tag", "metadata", "webhook_url"} & upload.fields.keys()
+                  else extras_in_query)
         if "wait" in params:
             wait[0] = parse_wait(params["wait"], max_wait)
         return NewJob(id=job_id, format=fmt, options=options, input_filename=upload.filename,
