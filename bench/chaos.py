@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-for _path in (REPO, REPO / "bench"):
+for _path in (REPO, REPO / "bench", REPO / "tests"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
@@ -87,48 +87,22 @@ MAX_BACKLOG = 24  # submitters pause while this many accepted jobs are still que
 GATE_SLACK = 3  # jobs submitted past a fault's place in the stream before it strikes
 SERVICE_LOGS = ("api", "beat", *(f"worker-{n}" for n in range(1, WORKERS + 1)))
 
-# The recovery settings being added to the service: passed through from the caller's
-# environment when set there, else these defaults. A name set to None is only passed through.
-RECOVERY_SETTINGS: dict[str, str | None] = {
-    "JOB_STALL_SECONDS": "10",
-    "RECOVERY_INTERVAL_SECONDS": "2",
-    "JOB_MAX_ATTEMPTS": "5",
-    "WORKER_SOFT_SHUTDOWN_TIMEOUT": None,
-}
+# The recovery settings: taken from the caller's environment when set there, else these
+# defaults (short, so that a chaos run shows recoveries in seconds).
+RECOVERY_SETTINGS = {"JOB_STALL_SECONDS": "10", "JOB_MAX_ATTEMPTS": "5"}
 
 
-def service_env(redis_url: str, data_dir: Path, api_bind: str,
-                caller: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of every process of the stack (like tests/servicekit.service_env): the
-    caller's, minus the service's own variables, plus the stack's; the recovery settings pass
-    through from the caller."""
-    from common.settings import VARIABLES
+def service_env(redis_url: str, data_dir: Path, api_bind: str) -> dict[str, str]:
+    """The environment of every process of the stack: the tests' (tests/servicekit.py), on this
+    stack's address, sweeping often, with the recovery settings."""
+    from servicekit import service_env as stack_env
 
-    caller = dict(os.environ if caller is None else caller)
-    env = {k: v for k, v in caller.items() if k not in VARIABLES and not k.startswith(
-        ("FLOWER_", "API_", "JOB_", "WORKER_", "REDIS_", "CELERY", "RECOVERY_"))}
-    env.update({
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "DEPLOY_ENV": "development",
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(data_dir),
-        "LOG_LEVEL": "INFO",
-        "API_BIND": api_bind,
-        "API_WORKERS": "1",
-        "API_THREADS": "8",
-        "WORKER_CONCURRENCY": "1",
-        "WORKER_HEARTBEAT_SECONDS": "1",
-        "SWEEP_INTERVAL_SECONDS": "5",
-        "PYTHONUNBUFFERED": "1",
-        # One client (AUTH_MODE=none) submitting a thousand jobs: not what the limit is for.
-        "RATE_LIMIT_PER_MINUTE": "100000",
-        "MAX_ACTIVE_JOBS": "100000",
-    })
-    for name, default in RECOVERY_SETTINGS.items():
-        value = caller.get(name, default)
-        if value is not None:
-            env[name] = value
-    return env
+    recovery = {name: os.environ.get(name) or default
+                for name, default in RECOVERY_SETTINGS.items()}
+    if os.environ.get("WORKER_SOFT_SHUTDOWN_TIMEOUT"):
+        recovery["WORKER_SOFT_SHUTDOWN_TIMEOUT"] = os.environ["WORKER_SOFT_SHUTDOWN_TIMEOUT"]
+    return stack_env(redis_url, data_dir, API_BIND=api_bind, SWEEP_INTERVAL_SECONDS="5",
+                     **recovery)
 
 
 def free_port() -> int:
