@@ -1,6 +1,6 @@
 """Deterministic generator of record-oriented XML of an exact size, for benchmarks and tests.
 
-    python bench/generate.py SIZE_MB OUT [--seed N]
+    python bench/generate.py SIZE_MB OUT [--seed N] [--dense]
 
 Writes exactly SIZE_MB * 2**20 bytes (the tail is padded with whitespace before the
 closing root tag), e.g.
@@ -23,6 +23,12 @@ closing root tag), e.g.
       <!-- an occasional comment -->
       ...
     </orders>
+
+`--dense` writes dense records instead, as real exports often are: many short elements
+with several attributes, some namespaced, about 30 bytes an element:
+
+    <feed xmlns="urn:example:feed" xmlns:g="urn:example:geo" xmlns:m="urn:example:meta">
+    <e id="1" t="pt" v="2"><g:p lat="48.1" lon="11.5"/><n>ab12</n><m:k>x</m:k><s>ok</s>...</e>
 
 Speed comes from precomputing pools of customers, item lists, prices and notes once
 (from a seeded random.Random), then emitting each record as one %-format of a template
@@ -203,23 +209,97 @@ def generate_to(out: BinaryIO, size_mb: float, seed: int = DEFAULT_SEED) -> int:
             done = True
         out.write(chunk)
         written += len(chunk)
-    pad = budget - written
+    _pad(out, budget - written)
+    out.write(tail)
+    return record
+
+
+DENSE_OPEN = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<feed xmlns="urn:example:feed" xmlns:g="urn:example:geo" xmlns:m="urn:example:meta"'
+    f' generator="its-convert-xml bench dense v{GENERATOR_VERSION}">\n'
+)
+DENSE_CLOSE = "</feed>\n"
+_KINDS = ["pt", "ln", "ar", "rt", "st"]
+_TAGS = ["ok", "none", "new", "older", "hot", "Ünïcode", "a &amp; b", "x&lt;y", "tagged"]
+
+
+def _dense_pools(rng: random.Random) -> list[list[str]]:
+    """Pieces of a dense record: short texts, several attributes, prefixed names."""
+    points = [f'<g:p lat="{rng.uniform(-90, 90):.5f}" lon="{rng.uniform(-180, 180):.5f}"/>'
+              for _ in range(1009)]
+    names = [f"<n>{rng.choice(_KINDS)}-{rng.randrange(10**7):07d}</n>" for _ in range(1013)]
+    metas = []
+    for _ in range(997):
+        parts = [f'<m:k c="{rng.randrange(9)}">{rng.choice(_TAGS)}</m:k>'
+                 for _ in range(rng.choice((1, 2, 2, 3)))]
+        metas.append("".join(parts))
+    tails = []
+    for _ in range(211):
+        tail = f'<s u="{rng.randrange(100)}">{rng.choice(_TAGS)}</s>'
+        if rng.random() < 0.5:
+            tail += f'<d y="{rng.randrange(1990, 2030)}" m="{rng.randrange(1, 13)}"/>'
+        if rng.random() < 0.3:
+            tail += "<z/>"
+        tails.append(tail)
+    return [points, names, metas, tails]
+
+
+def generate_dense_to(out: BinaryIO, size_mb: float, seed: int = DEFAULT_SEED) -> int:
+    """Like generate_to, with dense records (see the module docstring)."""
+    target = int(size_mb * MB)
+    pools = _dense_pools(random.Random(seed))
+    sizes = [len(pool) for pool in pools]
+    head, tail = DENSE_OPEN.encode(), DENSE_CLOSE.encode()
+    if target < len(head) + len(tail):
+        raise ValueError(f"size {size_mb} MB is too small for a document")
+    out.write(head)
+    written = len(head)
+    budget = target - len(tail)
+    picks = random.Random(seed * 7919 + 1)
+    template = '<e id="%d" t="%s" v="%d">%s%s%s%s</e>\n'
+    record = 0
+    done = False
+    while not done:
+        parts = []
+        for _ in range(4000):
+            record += 1
+            r = picks.getrandbits(40)
+            parts.append(template % (
+                record, _KINDS[r % 5], r % 7,
+                pools[0][(r >> 4) % sizes[0]], pools[1][(r >> 12) % sizes[1]],
+                pools[2][(r >> 20) % sizes[2]], pools[3][(r >> 30) % sizes[3]]))
+        chunk = "".join(parts).encode()
+        if written + len(chunk) > budget:
+            cut = chunk.rfind(b"</e>\n", 0, budget - written + 1)
+            kept = cut + len(b"</e>\n") if cut != -1 else 0
+            record -= chunk.count(b"<e ", kept)
+            chunk = chunk[:kept]
+            done = True
+        out.write(chunk)
+        written += len(chunk)
+    _pad(out, budget - written)
+    out.write(tail)
+    return record
+
+
+def _pad(out: BinaryIO, pad: int) -> None:
     while pad > 0:
         # Whitespace-only padding lines (at most 100 spaces each) before the close tag.
         line = b" " * min(pad - 1, 99) + b"\n" if pad > 1 else b"\n"
         out.write(line)
         pad -= len(line)
-    out.write(tail)
-    return record
 
 
-def generate(size_mb: float, path: str | os.PathLike, seed: int = DEFAULT_SEED) -> int:
+def generate(size_mb: float, path: str | os.PathLike, seed: int = DEFAULT_SEED,
+             dense: bool = False) -> int:
     """Write the document to `path` (via a temporary name, renamed when complete)."""
     path = os.fspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
+    write = generate_dense_to if dense else generate_to
     try:
         with open(tmp, "wb", buffering=4 * MB) as out:
-            records = generate_to(out, size_mb, seed)
+            records = write(out, size_mb, seed)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -232,11 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("size_mb", type=float, help="target size in MB (2**20 bytes)")
     parser.add_argument("out", help="output file ('-' for stdout)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--dense", action="store_true",
+                        help="dense records: short elements and attributes (~30 bytes each)")
     args = parser.parse_args(argv)
     if args.out == "-":
-        records = generate_to(sys.stdout.buffer, args.size_mb, args.seed)
+        write = generate_dense_to if args.dense else generate_to
+        records = write(sys.stdout.buffer, args.size_mb, args.seed)
     else:
-        records = generate(args.size_mb, args.out, args.seed)
+        records = generate(args.size_mb, args.out, args.seed, args.dense)
     print(f"wrote {int(args.size_mb * MB)} bytes, {records} records", file=sys.stderr)
     return 0
 

@@ -1,33 +1,265 @@
-# cython: language_level=3, boundscheck=False, wraparound=False
-"""The converter's value builder, in C: an element's xmltodict value, read straight from
-libxml2's nodes instead of through one Python proxy object per element.
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""The converter's engine, in C: libxml2's push parser calls back into this module for every
+start tag, end tag and run of text, and the values, records and text come out of here in
+bulk, once per chunk fed. No tree is built and Python is not called per element.
 
-It is the only value builder: values.Values configures it and adds the small pieces the
-streaming writers need; there is no Python fallback, so the engine does not load without
-this extension. Tests compare its output with xmltodict's (tests/unit/test_differential.py).
-Only libxml2's structs are read here, no libxml2 function is called, so nothing links against
-libxml2 beyond what lxml provides.
+libxml2 runs in its SAX1 mode: names arrive as written (`x:tier`), attributes and `xmlns`
+declarations in document order, and no namespace rule is checked -- as expat reads a
+document for xmltodict's default mode. The modes that need namespaces (strip, expand)
+resolve them here and refuse a document that breaks the rules (NAMESPACE_ERROR).
+
+The libxml2 used is the one lxml ships (its functions are looked up in lxml's module when
+this one is imported): errors and positions are those of the libxml2 the project has
+always reported, and no build dependency is added -- only lxml's headers, as before.
 """
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.list cimport PyList_Append, PyList_GET_SIZE
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport strlen
-from lxml.includes cimport tree
-cimport lxml.includes.etreepublic as cetree
-
-cetree.import_lxml__etree()
-
-cdef enum:
-    KEEP = 0
-    STRIP = 1
-    EXPAND = 2
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memset, strcmp, strdup, strlen, strncmp
 
 
-cdef inline str _str(const unsigned char* text):
+cdef extern from "libxml/parser.h":
+    ctypedef unsigned char xmlChar
+    ctypedef struct xmlParserInput:
+        int line
+    ctypedef struct xmlParserCtxt:
+        void* _private
+        int wellFormed
+        xmlParserInput* input
+    ctypedef xmlParserCtxt* xmlParserCtxtPtr
+    ctypedef struct xmlEnumeration
+    ctypedef struct xmlError:
+        int domain
+        int code
+        char* message
+        int level
+        char* file
+        int line
+        int int2
+    ctypedef void (*startElementSAXFunc)(void* ctx, const xmlChar* name, const xmlChar** atts)
+    ctypedef void (*endElementSAXFunc)(void* ctx, const xmlChar* name)
+    ctypedef void (*charactersSAXFunc)(void* ctx, const xmlChar* ch, int len)
+    ctypedef void (*referenceSAXFunc)(void* ctx, const xmlChar* name)
+    ctypedef void (*entityDeclSAXFunc)(void* ctx, const xmlChar* name, int type,
+                                       const xmlChar* publicId, const xmlChar* systemId,
+                                       xmlChar* content)
+    ctypedef void (*unparsedEntityDeclSAXFunc)(void* ctx, const xmlChar* name,
+                                               const xmlChar* publicId, const xmlChar* systemId,
+                                               const xmlChar* notationName)
+    ctypedef void (*attributeDeclSAXFunc)(void* ctx, const xmlChar* elem,
+                                          const xmlChar* fullname, int type, int def_,
+                                          const xmlChar* defaultValue, xmlEnumeration* tree)
+    ctypedef void (*xmlStructuredErrorFunc)(void* userData, const xmlError* error)
+    ctypedef struct xmlSAXHandler:
+        entityDeclSAXFunc entityDecl
+        attributeDeclSAXFunc attributeDecl
+        unparsedEntityDeclSAXFunc unparsedEntityDecl
+        startElementSAXFunc startElement
+        endElementSAXFunc endElement
+        referenceSAXFunc reference
+        charactersSAXFunc characters
+        charactersSAXFunc ignorableWhitespace
+        charactersSAXFunc cdataBlock
+        unsigned int initialized
+        xmlStructuredErrorFunc serror
+    unsigned int XML_SAX2_MAGIC
+    int XML_PARSE_NONET
+    int XML_PARSE_HUGE
+    int XML_PARSE_NOENT
+
+
+cdef extern from "<dlfcn.h>" nogil:
+    void* dlopen(const char* filename, int flags)
+    void* dlsym(void* handle, const char* symbol)
+    int RTLD_LAZY
+    int RTLD_NOLOAD
+
+
+# libxml2's functions, found in the libxml2 that lxml loaded (module init, below). Python
+# loads lxml's extension privately and binds ours at once, so they cannot be linked by name.
+ctypedef xmlParserCtxtPtr (*_create_t)(xmlSAXHandler*, void*, const char*, int, const char*)
+ctypedef int (*_use_options_t)(xmlParserCtxtPtr, int)
+ctypedef int (*_parse_chunk_t)(xmlParserCtxtPtr, const char*, int, int)
+ctypedef void (*_ctxt_t)(xmlParserCtxtPtr)
+ctypedef void (*_free_enumeration_t)(xmlEnumeration*)
+ctypedef int (*_position_t)(void*)
+
+cdef _create_t xmlCreatePushParserCtxt
+cdef _use_options_t xmlCtxtUseOptions
+cdef _parse_chunk_t xmlParseChunk
+cdef _ctxt_t xmlStopParser
+cdef _ctxt_t xmlFreeParserCtxt
+cdef _free_enumeration_t xmlFreeEnumeration
+cdef _position_t xmlSAX2GetLineNumber
+cdef _position_t xmlSAX2GetColumnNumber
+
+
+cdef void* _symbol(void* library, const char* name) except NULL:
+    cdef void* found = dlsym(library, name)
+    if found is NULL:
+        raise ImportError(f"libxml2 as lxml loaded it has no {name.decode()}")
+    return found
+
+
+cdef int _bind_libxml2() except -1:
+    global xmlCreatePushParserCtxt, xmlCtxtUseOptions, xmlParseChunk, xmlStopParser
+    global xmlFreeParserCtxt, xmlFreeEnumeration, xmlSAX2GetLineNumber, xmlSAX2GetColumnNumber
+    from lxml import etree
+    path = etree.__file__.encode()
+    cdef void* library = dlopen(path, RTLD_LAZY | RTLD_NOLOAD)  # already loaded: no new copy
+    if library is NULL:
+        raise ImportError(f"cannot find libxml2 in {etree.__file__}")
+    xmlCreatePushParserCtxt = <_create_t>_symbol(library, b"xmlCreatePushParserCtxt")
+    xmlCtxtUseOptions = <_use_options_t>_symbol(library, b"xmlCtxtUseOptions")
+    xmlParseChunk = <_parse_chunk_t>_symbol(library, b"xmlParseChunk")
+    xmlStopParser = <_ctxt_t>_symbol(library, b"xmlStopParser")
+    xmlFreeParserCtxt = <_ctxt_t>_symbol(library, b"xmlFreeParserCtxt")
+    xmlFreeEnumeration = <_free_enumeration_t>_symbol(library, b"xmlFreeEnumeration")
+    xmlSAX2GetLineNumber = <_position_t>_symbol(library, b"xmlSAX2GetLineNumber")
+    xmlSAX2GetColumnNumber = <_position_t>_symbol(library, b"xmlSAX2GetColumnNumber")
+    return 0
+
+
+_bind_libxml2()
+
+
+# What the engine does with the document (set per conversion).
+DEF DOCUMENT = 0   # json, yaml: values of complete children, frames for open elements
+DEF RECORDS = 1    # jsonl, csv: values of the record elements only
+DEF COUNT = 2      # picking a record path: sibling counts, no values
+DEF TEXT = 3       # text: the text nodes themselves, written as they end
+
+# What one open element is.
+DEF BUILD = 0      # its value is being built (a dict, or text)
+DEF FRAME = 1      # streamed: its complete children leave as "add" events
+DEF PATH = 2       # an ancestor of the record elements (records mode)
+DEF SKIP = 3       # outside the records: nothing kept
+
+DEF KEEP = 0
+DEF STRIP = 1
+DEF EXPAND = 2
+
+DEF CACHE_SIZE = 4096  # power of two
+
+cdef str XML_NS = "http://www.w3.org/XML/1998/namespace"
+cdef str XMLNS_NS = "http://www.w3.org/2000/xmlns/"
+
+
+cdef inline bint _is_space(unsigned char c) noexcept nogil:
+    # Python's str.strip() set within ASCII (XML allows only the first four in text).
+    return c == 32 or c == 10 or c == 9 or c == 13 or c == 11 or c == 12 or (28 <= c <= 31)
+
+
+cdef class _Level:
+    """One open element; the object for each depth is reused from element to element."""
+    cdef str key
+    cdef str local  # expand mode: its local name, which a record path may name
+    cdef object d  # BUILD: a dict of entries so far, or None
+    cdef int kind
+    cdef bint has_child
+    cdef Py_ssize_t attributes  # how many of d's first entries are attributes
+    cdef char* text
+    cdef Py_ssize_t text_len
+    cdef Py_ssize_t text_cap
+    cdef tuple path  # count mode
+    cdef dict counts  # count mode: child key -> children with that key
+    cdef list ns_saved  # strip/expand: (prefix, previous binding) to restore at the end
+
+    def __dealloc__(self):
+        free(self.text)
+
+    cdef inline int add_text(self, const char* data, Py_ssize_t size) except -1:
+        cdef Py_ssize_t need = self.text_len + size
+        cdef char* grown
+        if need > self.text_cap:
+            grown = <char*>realloc(self.text, need * 2 + 64)
+            if grown is NULL:
+                raise MemoryError()
+            self.text = grown
+            self.text_cap = need * 2 + 64
+        memcpy(self.text + self.text_len, data, size)
+        self.text_len = need
+        return 0
+
+
+cdef struct _CacheEntry:
+    const xmlChar* name
+    char* text  # a copy of the name, checked on every hit
+    PyObject* value
+
+
+cdef class _NameCache:
+    """libxml2 interns names in its dictionary: a name's str is found by its pointer (checked
+    against the text, in case a pointer is ever reused), not made again per element."""
+    cdef _CacheEntry* table
+    cdef str prefix
+
+    def __cinit__(self, str prefix):
+        self.prefix = prefix
+        self.table = <_CacheEntry*>malloc(CACHE_SIZE * sizeof(_CacheEntry))
+        if self.table is NULL:
+            raise MemoryError()
+        memset(self.table, 0, CACHE_SIZE * sizeof(_CacheEntry))
+
+    def __dealloc__(self):
+        cdef int i
+        if self.table is not NULL:
+            for i in range(CACHE_SIZE):
+                if self.table[i].value is not NULL:
+                    Py_DECREF(<object>self.table[i].value)
+                free(self.table[i].text)
+            free(self.table)
+
+    cdef str get(self, const xmlChar* name):
+        cdef size_t slot = ((<size_t>name) >> 4) & (CACHE_SIZE - 1)
+        cdef _CacheEntry* entry = &self.table[slot]
+        cdef str value
+        cdef char* text
+        if entry.name == name and entry.value is not NULL:
+            if strcmp(<const char*>name, entry.text) == 0:
+                return <str>entry.value
+        value = self.prefix + _str(name)
+        text = strdup(<const char*>name)
+        if text is NULL:
+            return value
+        if entry.value is not NULL:
+            Py_DECREF(<object>entry.value)
+        free(entry.text)
+        Py_INCREF(value)
+        entry.text = text
+        entry.name = name
+        entry.value = <PyObject*>value
+        return value
+
+
+cdef inline str _str(const xmlChar* text):
     return PyUnicode_DecodeUTF8(<const char*>text, strlen(<const char*>text), NULL)
 
 
-cdef class Builder:
+cdef class Engine:
+    """One document through libxml2's push parser.
+
+    `feed(chunk)` parses a chunk and returns what it completed: for the document mode a
+    list of events (below), for records a list of record values, for text the bytes to
+    write, for counting nothing. `close()` ends the document the same way.
+
+    Document events, in order, for the writers of whole documents (document.py):
+      ("open", key, entries, n)  an element that is still open becomes a frame, the child
+                              of the innermost open frame; entries are its attributes and
+                              complete children so far, as (key, value or list of values),
+                              the attributes first (n of them, unless a child's key met one)
+      ("add", key, values)    complete children of the innermost frame, all under `key`
+      ("close", text)         the innermost frame ended; its text (None when there is none)
+      ("document", key, value)  the root ended without ever becoming a frame
+    """
+    cdef xmlParserCtxt* ctxt
     cdef int mode
+    cdef int ns_mode
     cdef str attr_prefix
     cdef str text_key
     cdef frozenset force
@@ -35,167 +267,761 @@ cdef class Builder:
     cdef bint strip
     cdef object infer
     cdef int max_depth
-    cdef object depth_error
+    cdef int depth
+    cdef list levels
+    cdef _NameCache element_names
+    cdef _NameCache attribute_names
+    cdef object failure  # a Python exception raised in a callback, raised again by feed()
+    cdef object first_error  # the first error libxml2 reported: (level, message, line, column)
+    cdef bint root_seen
+    cdef bint ended
+    cdef dict defaults  # element name -> [(attribute, default value)] from the DTD
+    # document mode
+    cdef list events
+    cdef str batch_key
+    cdef list batch
+    # records mode
+    cdef list record_path
+    cdef int record_depth
+    cdef list records
+    # count mode
+    cdef dict most
+    # text mode
+    cdef bytearray out
+    cdef bytes separator
+    cdef bint text_attributes
+    cdef char* piece
+    cdef Py_ssize_t piece_len
+    cdef Py_ssize_t piece_cap
+    # namespaces
+    cdef dict ns
 
-    def __init__(self, str mode, str attr_prefix, str text_key, frozenset force, bint strip,
-                 infer, int max_depth, depth_error):
-        self.mode = {"keep": KEEP, "strip": STRIP, "expand": EXPAND}[mode]
+    def __cinit__(self):
+        self.ctxt = NULL
+        self.piece = NULL
+
+    def __init__(self, str mode, str namespaces="keep", str attr_prefix="@",
+                 str text_key="#text", force_list=(), bint strip=True, infer=None,
+                 int max_depth=1000, record_path=None, str separator="\n",
+                 bint include_attributes=False):
+        cdef xmlSAXHandler sax
+        self.mode = {"document": DOCUMENT, "records": RECORDS, "count": COUNT,
+                     "text": TEXT}[mode]
+        self.ns_mode = {"keep": KEEP, "strip": STRIP, "expand": EXPAND}[namespaces]
         self.attr_prefix = attr_prefix
         self.text_key = text_key
-        self.force = force
-        self.has_force = len(force) > 0
+        self.force = frozenset(force_list)
+        self.has_force = len(self.force) > 0
         self.strip = strip
         self.infer = infer
         self.max_depth = max_depth
-        self.depth_error = depth_error  # called with a line number; raises
+        self.depth = 0
+        self.levels = [None]
+        self.element_names = _NameCache("")
+        self.attribute_names = _NameCache(attr_prefix)
+        self.events = []
+        self.batch = []
+        self.records = []
+        self.most = {}
+        self.record_path = list(record_path) if record_path else None
+        self.record_depth = len(self.record_path) if record_path else 0
+        self.out = bytearray()
+        self.separator = separator.encode()
+        self.text_attributes = include_attributes
+        self.defaults = {}
+        self.ns = {"xml": XML_NS}
 
-    # -- names ------------------------------------------------------------------------
-    cdef str _name(self, const unsigned char* name, tree.xmlNs* ns):
-        if ns is NULL or ns.href is NULL or self.mode == STRIP:
-            return _str(name)
-        if self.mode == EXPAND:
-            return _str(ns.href) + ":" + _str(name)
-        if ns.prefix is NULL:
-            return _str(name)
-        return _str(ns.prefix) + ":" + _str(name)
+        memset(&sax, 0, sizeof(sax))
+        sax.initialized = XML_SAX2_MAGIC  # for serror; no *Ns handlers: the SAX1 parser runs
+        sax.startElement = _on_start
+        sax.endElement = _on_end
+        sax.characters = _on_characters
+        sax.ignorableWhitespace = _on_characters
+        sax.cdataBlock = _on_characters
+        sax.reference = _on_reference
+        sax.entityDecl = _on_entity_decl
+        sax.unparsedEntityDecl = _on_unparsed_entity_decl
+        sax.attributeDecl = _on_attribute_decl
+        sax.serror = _on_error
+        self.ctxt = xmlCreatePushParserCtxt(&sax, NULL, NULL, 0, NULL)
+        if self.ctxt is NULL:
+            raise MemoryError()
+        self.ctxt._private = <void*>self
+        # No network and no DTD loading (no externalSubset handler: an external DTD is never
+        # read). NOENT makes SAX1 hand over attribute values decoded (`&#38;` as `&`); the
+        # only references left to substitute are character references and the five
+        # predefined entities, since any entity declaration stops the parser
+        # (refuse_entity). HUGE lifts libxml2's 256-level depth cap so that max_depth
+        # applies, and its limits on text size.
+        xmlCtxtUseOptions(self.ctxt, XML_PARSE_NONET | XML_PARSE_HUGE | XML_PARSE_NOENT)
 
-    def key(self, cetree._Element element):
-        cdef tree.xmlNode* node = element._c_node
-        return self._name(node.name, node.ns)
+    def __dealloc__(self):
+        if self.ctxt is not NULL:
+            self.ctxt._private = NULL
+            xmlFreeParserCtxt(self.ctxt)
+        free(self.piece)
 
-    # -- attributes and declarations ------------------------------------------------------
-    cdef object _attribute_value(self, tree.xmlAttr* attribute):
-        cdef tree.xmlNode* part = attribute.children
-        cdef str value
-        if part is NULL:
-            value = ""
-        elif part.next is NULL:
-            value = _str(part.content) if part.content is not NULL else ""
+    # -- driving -------------------------------------------------------------------------
+    @property
+    def root_seen(self):
+        return self.root_seen
+
+    @property
+    def root_key(self):
+        return (<_Level>self.levels[1]).key if len(self.levels) > 1 else None
+
+    @property
+    def error(self):
+        """The first error libxml2 reported: (level, message, line, column), or None."""
+        return self.first_error
+
+    @property
+    def most_repeated(self):
+        """Count mode: element path -> most siblings with that key under one parent, in the
+        order the paths were first seen."""
+        return self.most
+
+    def feed(self, bytes chunk, bint final=False):
+        cdef const char* data = chunk
+        cdef Py_ssize_t size = len(chunk)
+        cdef int step
+        if self.ended:
+            raise RuntimeError("the document has ended")
+        while True:  # libxml2 takes an int length
+            step = <int>min(size, 1 << 30)
+            xmlParseChunk(self.ctxt, data, step, 1 if (final and step == size) else 0)
+            data += step
+            size -= step
+            if size == 0 or self.failure is not None or not self.ctxt.wellFormed:
+                break
+        if final:
+            self.ended = True
+        return self._collect()
+
+    cdef object _collect(self):
+        cdef object result
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
+        if not self.ctxt.wellFormed:
+            return _PARSE_FAILED
+        if self.mode == DOCUMENT:
+            if not self.ended:
+                self._promote()
+            self._flush_batch()
+            result, self.events = self.events, []
+            return result
+        if self.mode == RECORDS:
+            result, self.records = self.records, []
+            return result
+        if self.mode == TEXT:
+            result = bytes(self.out)
+            del self.out[:]
+            return result
+        return None
+
+    cdef int _fail(self, object error) except -1:
+        if self.failure is None:
+            self.failure = error
+        xmlStopParser(self.ctxt)
+        return 0
+
+    cdef int _position(self, int* line, int* column) noexcept:
+        line[0] = xmlSAX2GetLineNumber(<void*>self.ctxt)
+        column[0] = xmlSAX2GetColumnNumber(<void*>self.ctxt)
+        return 0
+
+    cdef object _problem(self, str code, str message):
+        cdef int line, column
+        self._position(&line, &column)
+        return _Problem(code, message, line, column)
+
+    # -- start tags ----------------------------------------------------------------------
+    cdef _Level _level(self, int depth):
+        cdef _Level level
+        if depth < PyList_GET_SIZE(self.levels):
+            return <_Level>self.levels[depth]
+        level = _Level()
+        self.levels.append(level)
+        return level
+
+    cdef int start(self, const xmlChar* name, const xmlChar** atts) except -1:
+        cdef int depth = self.depth + 1
+        cdef _Level parent = <_Level>self.levels[depth - 1] if depth > 1 else None
+        cdef _Level level
+        cdef str key
+        cdef int kind
+        cdef list defaults = None
+        cdef int line, column
+        if depth > self.max_depth:
+            self._position(&line, &column)
+            raise _Problem("DEPTH_LIMIT_EXCEEDED",
+                           f"elements are nested deeper than the limit of {self.max_depth} "
+                           "levels", line, 0)
+        self.depth = depth
+        self.root_seen = True
+        level = self._level(depth)
+        level.has_child = False
+        level.text_len = 0
+        level.d = None
+        level.attributes = 0
+        level.ns_saved = None
+        if self.defaults and name is not NULL:
+            defaults = self.defaults.get(_str(name))
+
+        if self.mode == TEXT:
+            level.kind = SKIP
+            if self.ns_mode != KEEP:  # checked, as every format checks it
+                self._namespaced(level, name, atts, defaults, False)
+            self._flush_piece()
+            if self.text_attributes:
+                self._text_attributes(atts, defaults)
+            return 0
+
+        if parent is not None:
+            parent.has_child = True
+        if self.mode == COUNT:
+            level.kind = PATH
+            key = (self.element_names.get(name) if self.ns_mode == KEEP
+                   else self._namespaced(level, name, atts, defaults, False))
+            level.key = key
+            self._count(parent, level, key)
+            return 0
+        if parent is not None:
+            if parent.kind == SKIP:
+                level.kind = SKIP
+                if self.ns_mode != KEEP:  # still checked: the document must be namespace-valid
+                    self._namespaced(level, name, atts, defaults, False)
+                return 0
+
+        if self.ns_mode == KEEP:
+            key = self.element_names.get(name)
         else:
-            pieces = []
-            while part is not NULL:
-                if part.content is not NULL:
-                    pieces.append(_str(part.content))
-                part = part.next
-            value = "".join(pieces)
+            key = self._namespaced(level, name, atts, defaults, True)
+        level.key = key
+
+        if self.mode == RECORDS:
+            if parent is None or parent.kind == PATH:
+                if not self._matches(level, self.record_path[depth - 1]):
+                    level.kind = SKIP
+                    return 0
+                if depth < self.record_depth:
+                    level.kind = PATH
+                    return 0
+        level.kind = BUILD
+        if self.ns_mode == KEEP:
+            self._keep_attributes(level, atts, defaults)
+        return 0
+
+    cdef bint _matches(self, _Level level, str component):
+        if level.key == component:
+            return True
+        return self.ns_mode == EXPAND and level.local == component
+
+    cdef int _count(self, _Level parent, _Level level, str key) except -1:
+        level.counts = {}
+        if parent is None:
+            level.path = (key,)
+            return 0
+        level.path = parent.path + (key,)
+        count = parent.counts.get(key, 0) + 1
+        parent.counts[key] = count
+        if count > self.most.get(level.path, 0):
+            self.most[level.path] = count
+        return 0
+
+    cdef object _attribute_value(self, const xmlChar* value):
+        cdef str text = _str(value) if value is not NULL else ""
+        if self.infer is not None:
+            return self.infer(text)
+        return text
+
+    cdef int _keep_attributes(self, _Level level, const xmlChar** atts,
+                              list defaults) except -1:
+        """Attributes and xmlns declarations as written, in document order (as expat)."""
+        cdef dict d
+        cdef Py_ssize_t i = 0
+        if atts is NULL and defaults is None:
+            return 0
+        d = {}
+        if atts is not NULL:
+            while atts[i] is not NULL:
+                d[self.attribute_names.get(atts[i])] = self._attribute_value(atts[i + 1])
+                i += 2
+        if defaults is not None:
+            self._apply_defaults(d, atts, defaults, None)
+        if d:
+            level.d = d
+            level.attributes = len(d)
+        return 0
+
+    cdef int _apply_defaults(self, dict d, const xmlChar** atts, list defaults,
+                             object keys) except -1:
+        """Attribute defaults from the internal DTD subset, after the given ones (expat's
+        order); `keys` maps an attribute name to its key (namespace modes)."""
+        cdef Py_ssize_t i
+        given = set()
+        i = 0
+        if atts is not NULL:
+            while atts[i] is not NULL:
+                given.add(_str(atts[i]))
+                i += 2
+        for name, value in defaults:
+            if name in given:
+                continue
+            if keys is None:
+                d[self.attr_prefix + name] = self.infer(value) if self.infer else value
+            else:
+                key = keys(name)
+                if key is not None:
+                    d[key] = self.infer(value) if self.infer else value
+        return 0
+
+    cdef object _split(self, str qname, str what):
+        """A qualified name's (prefix or None, local name); NAMESPACE_ERROR if it is not one."""
+        cdef Py_ssize_t colon = qname.find(":")
+        if colon < 0:
+            return None, qname
+        if colon == 0 or colon == len(qname) - 1 or qname.find(":", colon + 1) >= 0:
+            raise self._problem("NAMESPACE_ERROR",
+                                f"the {what} name '{qname}' is not a valid qualified name")
+        return qname[:colon], qname[colon + 1:]
+
+    cdef str _resolve(self, str prefix, str qname):
+        uri = self.ns.get(prefix)
+        if uri is None:
+            raise self._problem("NAMESPACE_ERROR",
+                                f"the namespace prefix '{prefix}' of '{qname}' is not declared")
+        return uri
+
+    cdef str _namespaced(self, _Level level, const xmlChar* name, const xmlChar** atts,
+                         list defaults, bint build):
+        """strip and expand: declarations in scope, then the element's key and (when `build`)
+        its attribute entries, with namespaces resolved."""
+        cdef Py_ssize_t i = 0
+        cdef list attributes = []
+        cdef dict declared = None
+        cdef list saved = []
+        ns = self.ns
+        if atts is not NULL:
+            while atts[i] is not NULL:
+                qname = _str(atts[i])
+                value = _str(atts[i + 1]) if atts[i + 1] is not NULL else ""
+                if qname == "xmlns" or qname.startswith("xmlns:"):
+                    prefix = qname[6:] if len(qname) > 5 else ""
+                    self._check_declaration(qname, prefix, value)
+                    saved.append((prefix, ns.get(prefix)))
+                    if declared is None:
+                        declared = {}
+                    if value:
+                        ns[prefix] = value
+                        declared[prefix] = value
+                    else:  # xmlns="": no default namespace here (expat reports None)
+                        ns.pop(prefix, None)
+                        declared[prefix] = None
+                else:
+                    attributes.append((qname, value))
+                i += 2
+        level.ns_saved = saved or None
+        prefix, local = self._split(_str(name), "element")
+        level.local = local
+        if prefix is not None:
+            uri = self._resolve(prefix, _str(name))
+        else:
+            uri = ns.get("")
+        if self.ns_mode == EXPAND and uri is not None:
+            key = uri + ":" + local
+        else:
+            key = local
+        seen = set()
+        d = {}
+        for qname, value in attributes:
+            attribute_key = self._attribute_key(qname, seen)
+            d[attribute_key] = self.infer(value) if self.infer else value
+        if defaults is not None:
+            given = {qname for qname, _value in attributes}
+            for qname, value in defaults:
+                if qname in given or qname == "xmlns" or qname.startswith("xmlns:"):
+                    continue
+                d[self._attribute_key(qname, seen)] = self.infer(value) if self.infer else value
+        if declared is not None and self.ns_mode == EXPAND:
+            d[self.attr_prefix + "xmlns"] = declared
+        if build and d:
+            level.d = d
+            level.attributes = len(d)
+        return key
+
+    cdef str _attribute_key(self, str qname, set seen):
+        prefix, local = self._split(qname, "attribute")
+        if prefix is None:
+            expanded = local
+            uri = None
+        else:
+            uri = self._resolve(prefix, qname)
+            expanded = uri + ":" + local
+        if (uri, local) in seen:
+            raise self._problem("NAMESPACE_ERROR",
+                                f"the attribute '{qname}' repeats an attribute's expanded name")
+        seen.add((uri, local))
+        return self.attr_prefix + (expanded if self.ns_mode == EXPAND else local)
+
+    cdef int _check_declaration(self, str qname, str prefix, str value) except -1:
+        if qname == "xmlns:" or ":" in prefix:
+            raise self._problem("NAMESPACE_ERROR",
+                                f"'{qname}' does not declare a valid namespace prefix")
+        if prefix == "xmlns" or value == XMLNS_NS:
+            raise self._problem("NAMESPACE_ERROR",
+                                f"'{qname}' declares the reserved prefix or namespace of xmlns")
+        cdef bint xml_prefix = prefix == "xml"
+        cdef bint xml_namespace = value == XML_NS
+        if xml_prefix != xml_namespace:
+            raise self._problem("NAMESPACE_ERROR",
+                                f"'{qname}' binds the xml prefix or namespace to another")
+        if prefix and not value:
+            raise self._problem("NAMESPACE_ERROR",
+                                f"'{qname}' declares the prefix '{prefix}' with an empty name")
+        return 0
+
+    # -- text ----------------------------------------------------------------------------
+    cdef int characters(self, const xmlChar* data, int size) except -1:
+        cdef _Level level
+        cdef Py_ssize_t i
+        if self.depth == 0:
+            return 0
+        if self.mode == TEXT:
+            self._add_piece(<const char*>data, size)
+            return 0
+        level = <_Level>self.levels[self.depth]
+        if level.kind == BUILD:
+            level.add_text(<const char*>data, size)
+        elif level.kind == FRAME:
+            if self.strip and level.text_len == 0:
+                # A frame's text is joined and stripped at its end: leading whitespace
+                # (the newlines between a root's records) need not be kept.
+                for i in range(size):
+                    if not _is_space(data[i]):
+                        level.add_text(<const char*>data + i, size - i)
+                        break
+            else:
+                level.add_text(<const char*>data, size)
+        return 0
+
+    cdef object _text_value(self, _Level level):
+        """The element's text as xmltodict keeps it: joined, stripped, typed; or None."""
+        cdef Py_ssize_t start = 0
+        cdef Py_ssize_t end = level.text_len
+        cdef const unsigned char* text = <const unsigned char*>level.text
+        cdef str value
+        if end == 0:
+            return None
+        if self.strip:
+            while start < end and _is_space(text[start]):
+                start += 1
+            while end > start and _is_space(text[end - 1]):
+                end -= 1
+            if start == end:
+                return None
+            value = PyUnicode_DecodeUTF8(level.text + start, end - start, NULL)
+            if text[start] >= 0x80 or text[end - 1] >= 0x80:
+                value = value.strip()  # Unicode whitespace (U+00A0, U+3000, ...)
+                if not value:
+                    return None
+        else:
+            value = PyUnicode_DecodeUTF8(level.text, end, NULL)
         if self.infer is not None:
             return self.infer(value)
         return value
 
-    cdef int _add_attributes(self, tree.xmlNode* node, dict entries) except -1:
-        """Declarations and attributes in xmltodict's order into `entries`."""
-        cdef tree.xmlNs* ns
-        cdef tree.xmlAttr* attribute
-        cdef str prefix = self.attr_prefix
-        if node.nsDef is not NULL and self.mode == KEEP:
-            ns = node.nsDef
-            while ns is not NULL:
-                if ns.prefix is NULL:
-                    entries[prefix + "xmlns"] = _str(ns.href) if ns.href is not NULL else ""
+    # -- end tags ------------------------------------------------------------------------
+    cdef int end(self) except -1:
+        cdef int depth = self.depth
+        cdef _Level level = <_Level>self.levels[depth]
+        cdef _Level parent
+        cdef object value
+        cdef int kind = level.kind
+        self.depth = depth - 1
+        if level.ns_saved is not None:
+            self._restore_namespaces(level)
+        if self.mode == TEXT:
+            self._flush_piece()
+            return 0
+        if kind == BUILD:
+            value = self._value(level)
+            if self.mode == RECORDS and depth == self.record_depth:
+                self.records.append(value)
+            elif depth == 1:
+                if self.has_force and level.key in self.force:
+                    value = [value]
+                self.events.append(("document", level.key, value))
+            else:
+                parent = <_Level>self.levels[depth - 1]
+                if parent.kind == FRAME:
+                    if self.batch_key is not level.key and self.batch_key != level.key:
+                        self._flush_batch()
+                        self.batch_key = level.key
+                    self.batch.append(value)
                 else:
-                    entries[prefix + "xmlns:" + _str(ns.prefix)] = (
-                        _str(ns.href) if ns.href is not NULL else "")
-                ns = ns.next
-        attribute = node.properties
-        while attribute is not NULL:
-            entries[prefix + self._name(attribute.name, attribute.ns)] = (
-                self._attribute_value(attribute))
-            attribute = attribute.next
-        if node.nsDef is not NULL and self.mode == EXPAND:
-            declared = {}
-            ns = node.nsDef
-            while ns is not NULL:
-                # expat reports an undeclaration (xmlns="") as None
-                declared["" if ns.prefix is NULL else _str(ns.prefix)] = (
-                    _str(ns.href) if ns.href is not NULL and ns.href[0] != 0 else None)
-                ns = ns.next
-            entries[prefix + "xmlns"] = declared
+                    self._add_child(parent, level.key, value)
+        elif kind == FRAME:
+            self._flush_batch()
+            self.events.append(("close", self._text_value(level)))
         return 0
 
-    def attributes(self, cetree._Element element):
-        cdef dict entries = {}
-        self._add_attributes(element._c_node, entries)
-        return list(entries.items())
-
-    # -- values -------------------------------------------------------------------------
-    def value(self, cetree._Element element, int depth):
-        return self._value(element._c_node, depth)
-
-    cdef object _value(self, tree.xmlNode* node, int depth):
-        cdef tree.xmlNode* child
-        cdef dict d = None
-        cdef object text = None
-        cdef object value
+    cdef object _value(self, _Level level):
+        cdef object text = self._text_value(level)
+        cdef object d = level.d
         cdef object existing
-        cdef str key
-        if depth > self.max_depth:
-            self.depth_error(node.line if node.line < 65535 else None)
-        if node.properties is not NULL or (node.nsDef is not NULL and self.mode != STRIP):
-            d = {}
-            self._add_attributes(node, d)
-            if not d:
-                d = None
-        child = node.children
-        while child is not NULL:
-            if child.type == tree.XML_ELEMENT_NODE:
-                if d is None:
-                    d = {}
-                key = self._name(child.name, child.ns)
-                value = self._value(child, depth + 1)
-                existing = d.get(key, d)
-                if existing is d:
-                    if self.has_force and key in self.force:
-                        d[key] = [value]
-                    else:
-                        d[key] = value
-                elif type(existing) is list:
-                    (<list>existing).append(value)
-                else:
-                    d[key] = [existing, value]
-            elif child.type == tree.XML_TEXT_NODE or child.type == tree.XML_CDATA_SECTION_NODE:
-                if child.content is not NULL and child.content[0] != 0:
-                    if text is None:
-                        text = _str(child.content)
-                    else:
-                        text = text + _str(child.content)
-            child = child.next
-        if text is not None:
-            if self.strip:
-                text = text.strip()
-                if not text:
-                    text = None
-            if text is not None and self.infer is not None:
-                text = self.infer(text)
+        level.d = None
         if d is None:
             return text
         if text is not None:
-            existing = d.get(self.text_key, d)
-            if existing is d:
-                if self.has_force and self.text_key in self.force:
-                    d[self.text_key] = [text]
-                else:
-                    d[self.text_key] = text
-            elif type(existing) is list:
-                (<list>existing).append(text)
-            else:
-                d[self.text_key] = [existing, text]
+            self._add_child(level, self.text_key, text, d)
         return d
 
-    # -- depth only ---------------------------------------------------------------------
-    def check_depth(self, cetree._Element element, int depth):
-        """Raise (through depth_error) if the subtree nests deeper than max_depth; for
-        formats that never build values (text)."""
-        self._check_depth(element._c_node, depth)
-
-    cdef int _check_depth(self, tree.xmlNode* node, int depth) except -1:
-        cdef tree.xmlNode* child
-        if depth > self.max_depth:
-            self.depth_error(node.line if node.line < 65535 else None)
-        child = node.children
-        while child is not NULL:
-            if child.type == tree.XML_ELEMENT_NODE and child.children is not NULL:
-                self._check_depth(child, depth + 1)
-            elif child.type == tree.XML_ELEMENT_NODE and depth + 1 > self.max_depth:
-                self.depth_error(child.line if child.line < 65535 else None)
-            child = child.next
+    cdef int _add_child(self, _Level parent, str key, object value, object d=None) except -1:
+        """xmltodict's grouping: a repeated key becomes a list at its first place."""
+        cdef PyObject* existing
+        if d is None:
+            d = parent.d
+            if d is None:
+                d = parent.d = {}
+        existing = PyDict_GetItem(d, key)
+        if existing is NULL:
+            if self.has_force and key in self.force:
+                PyDict_SetItem(d, key, [value])
+            else:
+                PyDict_SetItem(d, key, value)
+        elif type(<object>existing) is list:
+            PyList_Append(<object>existing, value)
+        else:
+            PyDict_SetItem(d, key, [<object>existing, value])
         return 0
+
+    cdef int _flush_batch(self) except -1:
+        if PyList_GET_SIZE(self.batch):
+            self.events.append(("add", self.batch_key, self.batch))
+            self.batch = []
+        self.batch_key = None
+        return 0
+
+    cdef int _promote(self) except -1:
+        """Between chunks, open elements that hold elements become frames, top down, so that
+        what is complete below them can leave memory."""
+        cdef int depth
+        cdef _Level level
+        for depth in range(1, self.depth + 1):
+            level = <_Level>self.levels[depth]
+            if level.kind == FRAME:
+                continue
+            if level.kind != BUILD or not level.has_child:
+                return 0
+            self._flush_batch()
+            entries = list(level.d.items()) if level.d is not None else []
+            level.d = None
+            level.kind = FRAME
+            self.events.append(("open", level.key, entries, level.attributes))
+            if self.strip and level.text_len:
+                self._drop_leading_space(level)
+        return 0
+
+    cdef int _drop_leading_space(self, _Level level) except -1:
+        cdef Py_ssize_t i = 0
+        while i < level.text_len and _is_space(<unsigned char>level.text[i]):
+            i += 1
+        if i == level.text_len:
+            level.text_len = 0
+        return 0
+
+    cdef int _restore_namespaces(self, _Level level) except -1:
+        for prefix, previous in reversed(level.ns_saved):
+            if previous is None:
+                self.ns.pop(prefix, None)
+            else:
+                self.ns[prefix] = previous
+        level.ns_saved = None
+        return 0
+
+    # -- text mode -----------------------------------------------------------------------
+    cdef int _add_piece(self, const char* data, Py_ssize_t size) except -1:
+        cdef Py_ssize_t need = self.piece_len + size
+        cdef char* grown
+        if need > self.piece_cap:
+            grown = <char*>realloc(self.piece, need * 2 + 64)
+            if grown is NULL:
+                raise MemoryError()
+            self.piece = grown
+            self.piece_cap = need * 2 + 64
+        memcpy(self.piece + self.piece_len, data, size)
+        self.piece_len = need
+        return 0
+
+    cdef int _emit(self, const char* data, Py_ssize_t size) except -1:
+        """One text node (or attribute value), stripped as str.strip() strips, if not empty."""
+        cdef Py_ssize_t start = 0
+        cdef Py_ssize_t end = size
+        cdef const unsigned char* text = <const unsigned char*>data
+        while start < end and _is_space(text[start]):
+            start += 1
+        while end > start and _is_space(text[end - 1]):
+            end -= 1
+        if start == end:
+            return 0
+        if text[start] >= 0x80 or text[end - 1] >= 0x80:
+            value = PyUnicode_DecodeUTF8(data + start, end - start, NULL).strip()
+            if value:
+                self.out += value.encode() + self.separator
+            return 0
+        self.out += data[start:end]
+        self.out += self.separator
+        return 0
+
+    cdef int _flush_piece(self) except -1:
+        if self.piece_len:
+            self._emit(self.piece, self.piece_len)
+            self.piece_len = 0
+        return 0
+
+    cdef int _text_attributes(self, const xmlChar** atts, list defaults) except -1:
+        cdef Py_ssize_t i = 0
+        cdef const char* name
+        given = set() if defaults is not None else None
+        if atts is not NULL:
+            while atts[i] is not NULL:
+                name = <const char*>atts[i]
+                if given is not None:
+                    given.add(_str(atts[i]))
+                # xmlns declarations are not attributes
+                if not (strcmp(name, "xmlns") == 0 or strncmp(name, "xmlns:", 6) == 0):
+                    if atts[i + 1] is not NULL:
+                        self._emit(<const char*>atts[i + 1], strlen(<const char*>atts[i + 1]))
+                i += 2
+        if defaults is not None:
+            for attribute, value in defaults:
+                if attribute not in given and not (
+                        attribute == "xmlns" or attribute.startswith("xmlns:")):
+                    encoded = value.encode()
+                    self._emit(encoded, len(encoded))
+        return 0
+
+    # -- the DTD -------------------------------------------------------------------------
+    cdef int refuse_entity(self, const xmlChar* name, bint external) except -1:
+        what = "external entity" if external else "entity"
+        raise _Problem("XML_SECURITY_VIOLATION",
+                       f"the document declares the {what} '{_str(name)}'; entity declarations "
+                       "are refused for security", 1, 0)
+
+    cdef int attribute_default(self, const xmlChar* element, const xmlChar* name,
+                               const xmlChar* value) except -1:
+        if value is NULL:
+            return 0
+        defaults = self.defaults.setdefault(_str(element), [])
+        attribute = _str(name)
+        for known, _value in defaults:
+            if known == attribute:
+                return 0  # the first declaration binds
+        defaults.append((attribute, _str(value)))
+        return 0
+
+    cdef int on_error(self, const xmlError* error) except -1:
+        if self.first_error is None and error.level >= 2 and error.line > 0:
+            message = error.message.decode("utf-8", "replace") if error.message else ""
+            self.first_error = (error.level, message.rstrip("\n"), error.line, error.int2)
+        return 0
+
+
+class _Problem(Exception):
+    """An error the engine found itself: (code, message, line, column); 0 = unknown."""
+
+
+_PARSE_FAILED = object()
+PARSE_FAILED = _PARSE_FAILED  # feed() returned this: libxml2 found the document malformed
+
+
+# -- the C callbacks: each reaches its Engine through the parser context -------------------
+
+cdef inline Engine _engine(void* ctx):
+    cdef void* private = (<xmlParserCtxt*>ctx)._private
+    return <Engine>private if private is not NULL else None
+
+
+cdef void _on_start(void* ctx, const xmlChar* name, const xmlChar** atts) noexcept:
+    cdef Engine engine = _engine(ctx)
+    if engine is None or engine.failure is not None:
+        return
+    try:
+        engine.start(name, atts)
+    except BaseException as error:
+        engine._fail(error)
+
+
+cdef void _on_end(void* ctx, const xmlChar* name) noexcept:
+    cdef Engine engine = _engine(ctx)
+    if engine is None or engine.failure is not None:
+        return
+    try:
+        engine.end()
+    except BaseException as error:
+        engine._fail(error)
+
+
+cdef void _on_characters(void* ctx, const xmlChar* data, int size) noexcept:
+    cdef Engine engine = _engine(ctx)
+    if engine is None or engine.failure is not None:
+        return
+    try:
+        engine.characters(data, size)
+    except BaseException as error:
+        engine._fail(error)
+
+
+cdef void _on_reference(void* ctx, const xmlChar* name) noexcept:
+    # A reference to an entity no one declared (a document with an external DTD, which is
+    # never read): dropped, as xmltodict drops it; in text it ends a text node, as in a tree.
+    cdef Engine engine = _engine(ctx)
+    if engine is None or engine.failure is not None:
+        return
+    if engine.mode == TEXT:
+        try:
+            engine._flush_piece()
+        except BaseException as error:
+            engine._fail(error)
+
+
+cdef void _on_entity_decl(void* ctx, const xmlChar* name, int type, const xmlChar* public_id,
+                          const xmlChar* system_id, xmlChar* content) noexcept:
+    cdef Engine engine = _engine(ctx)
+    if engine is None or engine.failure is not None:
+        return
+    try:
+        engine.refuse_entity(name, system_id is not NULL)
+    except BaseException as error:
+        engine._fail(error)
+
+
+cdef void _on_unparsed_entity_decl(void* ctx, const xmlChar* name, const xmlChar* public_id,
+                                   const xmlChar* system_id,
+                                   const xmlChar* notation) noexcept:
+    _on_entity_decl(ctx, name, 0, public_id, system_id, NULL)
+
+
+cdef void _on_attribute_decl(void* ctx, const xmlChar* element, const xmlChar* name, int type,
+                             int def_, const xmlChar* value, xmlEnumeration* tree) noexcept:
+    cdef Engine engine = _engine(ctx)
+    if tree is not NULL:
+        xmlFreeEnumeration(tree)  # the handler owns it
+    if engine is None or engine.failure is not None:
+        return
+    try:
+        engine.attribute_default(element, name, value)
+    except BaseException as error:
+        engine._fail(error)
+
+
+cdef void _on_error(void* ctx, const xmlError* error) noexcept:
+    cdef Engine engine = _engine(ctx)
+    if engine is None or error is NULL:
+        return
+    try:
+        engine.on_error(error)
+    except BaseException as failure:
+        engine._fail(failure)

@@ -1,12 +1,13 @@
 """Whole-document formats (json, yaml) written while the document streams in.
 
-Elements on the open path from the root are *frames*: maps written out entry by entry
-as their children complete. Everything below a frame is small enough to convert whole
-(values.py). A frame's keys must come out grouped in first-seen order even when
-repeats are not adjacent, so each key collects its items in a spool (memory, then a
-temporary file) and the frame writes the groups when it closes. The first group is
-the exception and the common case -- a root's records -- and is written straight
-through once it has two items, so a big document is not copied twice.
+The engine (converter/_accel.pyx) builds the value of every element that completes within
+a chunk. An element still open at the end of a chunk, and holding elements, becomes a
+*frame*: a map written out entry by entry as its children complete (the engine's "open",
+"add" and "close" events). A frame's keys must come out grouped in first-seen order even
+when repeats are not adjacent, so each key collects its items in a spool (memory, then a
+temporary file) and the frame writes the groups when it closes. The first group is the
+exception and the common case -- a root's records -- and is written straight through
+once it has two items, so a big document is not copied twice.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import shutil
 import tempfile
 from typing import Any, BinaryIO
 
-from .parsing import TreeStream
-from .values import Values, has_element_child, is_element
+from .options import Options
+from .render import Renderer
 
 SPOOL_MEMORY = 4 * 1024 * 1024  # a group's items stay in memory up to this size
 _NAME_CHAR = re.compile(r"[\w.\-:]")
@@ -37,29 +38,17 @@ class _Group:
 class Frame:
     """One open element being written as a map, entry by entry."""
 
-    def __init__(self, writer: DocumentWriter, element, depth: int, level: int,
-                 out: BinaryIO, prefix: bytes, attributes: list[tuple[str, Any]]) -> None:
-        writer.values.check_depth(element, depth)
-        self.writer = writer
-        self.renderer = writer.renderer
-        self.element = element
-        self.depth = depth
+    def __init__(self, renderer: Renderer, force: frozenset[str], level: int,
+                 out: BinaryIO, prefix: bytes) -> None:
+        self.renderer = renderer
+        self.force = force
         self.level = level  # nesting level of this map's entries
         self.out = out
         self._prefix = prefix  # replaces the start of the first bytes written (YAML "- ")
         self.groups: dict[str, _Group] = {}
         self.first_group: _Group | None = None
         self.entries = 0
-        self.child: Frame | None = None
-        self.texts = [element.text] if element.text else []
-        self._write(self.renderer.map_open())
-        if writer.attributes_sealed:
-            # Attribute keys cannot meet a child's key: write them now.
-            for key, value in dict(attributes).items():
-                self._write_single(key, self.renderer.item(value, level), isinstance(value, dict))
-        else:
-            for key, value in attributes:
-                self.add(key, value)
+        self._write(renderer.map_open())
 
     # -- writing -------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
@@ -67,12 +56,6 @@ class Frame:
             data = self._prefix + data[len(self._prefix):]
             self._prefix = b""
         self.out.write(data)
-
-    def _write_single(self, key: str, item: bytes, is_map: bool) -> None:
-        renderer = self.renderer
-        header = renderer.single_header(key, self.level, self.entries == 0, is_map)
-        self._write(header + item[len(renderer.item_prefix(self.level)):])
-        self.entries += 1
 
     def _group(self, key: str) -> _Group:
         group = self.groups.get(key)
@@ -93,10 +76,11 @@ class Frame:
             group.spool = None
         group.direct = True
 
-    def _sink(self, group: _Group, is_map: bool) -> BinaryIO:
-        """Where the group's next item goes, with the separator already written."""
+    def sink(self, key: str, is_map: bool) -> BinaryIO:
+        """Where the next item under `key` goes, with the separator already written."""
+        group = self._group(key)
         if not group.direct and group is self.first_group and (
-            group.count or group.key in self.writer.values.force
+            group.count or group.key in self.force
         ):
             self._go_direct(group)
         if group.count == 0:
@@ -114,28 +98,46 @@ class Frame:
 
     def add(self, key: str, value: Any) -> None:
         """A complete value under `key`."""
+        self.sink(key, isinstance(value, dict)).write(self.renderer.item(value, self.level))
+
+    def add_all(self, key: str, values: list) -> None:
+        """Complete values under `key`: after the first two, one write for them all."""
+        done = 0
         group = self.groups.get(key)
-        if group is not None and group.direct:  # the hot path: a root's next record
-            self.out.write(self.renderer.separator + self.renderer.item(value, self.level))
-            group.count += 1
-            return
-        is_map = isinstance(value, dict)
-        self._sink(self._group(key), is_map).write(self.renderer.item(value, self.level))
+        while done < len(values) and (group is None or group.count < 2):
+            self.add(key, values[done])
+            done += 1
+            group = self.groups[key]
+        if done < len(values):
+            sink = self.out if group.direct else group.spool
+            sink.write(self.renderer.separator
+                       + self.renderer.items(values[done:] if done else values, self.level))
+            group.count += len(values) - done
 
-    def open_child(self, key: str, element) -> Frame:
-        """A child element that is still open: stream it as this map's next item."""
-        sink = self._sink(self._group(key), True)
-        attributes = self.writer.values.attributes(element)
-        self.child = Frame(self.writer, element, self.depth + 1, self.level + 1, sink,
-                           self.renderer.item_prefix(self.level), attributes)
-        return self.child
+    def write_single(self, key: str, value: Any) -> None:
+        """A key that can never repeat (an attribute's, see DocumentWriter): written now."""
+        item = self.renderer.item(value, self.level)
+        header = self.renderer.single_header(key, self.level, self.entries == 0,
+                                             isinstance(value, dict))
+        self._write(header + item[len(self.renderer.item_prefix(self.level)):])
+        self.entries += 1
 
-    def finish(self) -> None:
+    def add_entries(self, entries: list[tuple[str, Any]], sealed: int) -> None:
+        """An element's attributes and complete children, as the engine grouped them; the
+        first `sealed` are attributes whose keys no child can have."""
+        for key, value in entries[:sealed]:
+            self.write_single(key, value)
+        for key, value in entries[sealed:]:
+            if type(value) is list:
+                for item in value:
+                    self.add(key, item)
+            else:
+                self.add(key, value)
+
+    def finish(self, text: Any, text_key: str) -> None:
         """The element is complete: add its text, write every group, close the map."""
-        values = self.writer.values
-        text = values.text("".join(self.texts)) if self.texts else None
         if text is not None:
-            self.add(values.text_key, text)
+            self.add(text_key, text)
         renderer = self.renderer
         skip = len(renderer.item_prefix(self.level))
         for group in self.groups.values():
@@ -144,7 +146,7 @@ class Frame:
                 continue
             spool = group.spool
             spool.seek(0)
-            if group.count > 1 or group.key in values.force:
+            if group.count > 1 or group.key in self.force:
                 self._write(renderer.list_header(group.key, self.level, self.entries == 0))
                 shutil.copyfileobj(spool, self.out, 1 << 20)
                 self._write(renderer.list_footer())
@@ -159,16 +161,20 @@ class Frame:
 
 
 class DocumentWriter:
-    """Drives a TreeStream and writes the whole document through a renderer."""
+    """Writes the whole document through a renderer from the engine's events."""
 
-    def __init__(self, stream: TreeStream, out: BinaryIO, renderer, values: Values) -> None:
-        self.stream = stream
+    def __init__(self, out: BinaryIO, renderer: Renderer, options: Options) -> None:
         self.out = out
         self.renderer = renderer
-        self.values = values
-        self.root_frame: Frame | None = None
+        self.force = frozenset(options.force_list)
+        self.text_key = options.text_key
+        self.frames: list[Frame] = []
         self._root_as_list = False
-        options = values.options
+        self._ending: tuple | None = None  # the root's end, written once the parser agrees
+        # Attribute keys that no child key or text key can equal are written at once, so
+        # that a root's records are its first group, written straight through, and not
+        # spooled behind the root's attributes. A child key never starts with a prefix
+        # that no name can start with -- but with expand, keys begin with any URI.
         prefix = options.attr_prefix
         self.attributes_sealed = (
             bool(prefix)
@@ -177,76 +183,39 @@ class DocumentWriter:
             and not options.text_key.startswith(prefix)
         )
 
-    def run(self) -> None:
-        for final in self.stream:
-            self._harvest_root(final)
+    def handle(self, events: list[tuple]) -> None:
+        frames = self.frames
+        for event in events:
+            kind = event[0]
+            if kind == "add":
+                frames[-1].add_all(event[1], event[2])
+            elif kind == "open":
+                self._open(event[1], event[2], event[3] if self.attributes_sealed else 0)
+            elif kind == "close" and len(frames) > 1:
+                frames.pop().finish(event[1], self.text_key)
+            else:  # the root's end, or a root that never became a frame ("document")
+                self._ending = event
 
-    def _harvest_root(self, final: bool) -> None:
-        root = self.stream.root
+    def end(self) -> None:
+        """The document parsed to its end: write the root's end. Until then junk after the
+        root may still turn up, and the output must not look complete."""
+        event = self._ending
+        if event[0] == "close":
+            self.frames.pop().finish(event[1], self.text_key)
+            self.out.write(self.renderer.document_close(self._root_as_list))
+        else:
+            self.out.write(self.renderer.document(event[1], event[2]))
+
+    def _open(self, key: str, entries: list[tuple[str, Any]], sealed: int) -> None:
         renderer = self.renderer
-        if self.root_frame is None:
-            if not has_element_child(root):
-                if final:
-                    self._write_small_root(root)
-                return
-            key = self.values.key(root)
-            self._root_as_list = key in self.values.force
+        if not self.frames:
+            self._root_as_list = key in self.force
             self.out.write(renderer.document_open(key, self._root_as_list))
-            attributes = self.values.attributes(root)
             prefix = renderer.item_prefix(0) if self._root_as_list else b""
-            self.root_frame = Frame(self, root, 1, 1, self.out, prefix, attributes)
-        self._harvest(self.root_frame, final)
-        if final:
-            self.root_frame.finish()
-            self.out.write(renderer.document_close(self._root_as_list))
-
-    def _write_small_root(self, root) -> None:
-        """A root without child elements: its whole value is already here."""
-        key = self.values.key(root)
-        value = self.values.value(root, 1)
-        if key in self.values.force:
-            value = [value]
-        self.out.write(self.renderer.document(key, value))
-
-    def _harvest(self, frame: Frame, final: bool) -> None:
-        """Convert the frame's complete children, then descend into the open one."""
-        element = frame.element
-        values = self.values
-        count = len(element)
-        complete = count if final else count - 1
-        start = 0
-        if frame.child is not None and complete > 0:
-            # The open child is the first element left; it has now ended.
-            self._harvest(frame.child, True)
-            frame.child.finish()
-            frame.child = None
-            tail = element[0].tail
-            if tail:
-                frame.texts.append(tail)
-            start = 1
-        if complete > start:
-            value = values.value
-            key = values.key
-            depth = frame.depth + 1
-            texts = frame.texts
-            add = frame.add
-            for child in element[start:complete]:
-                if is_element(child):
-                    add(key(child), value(child, depth))
-                tail = child.tail
-                if tail:
-                    texts.append(tail)
-        if complete > 0:
-            del element[:complete]
-        if not final and count - complete == 1:
-            if frame.child is None:
-                last = element[0]
-                if not is_element(last) or not has_element_child(last):
-                    return  # only text so far: wait for it to grow or end
-                frame.open_child(values.key(last), last)
-            self._harvest(frame.child, False)
-
-
-def write_document(stream: TreeStream, out: BinaryIO, renderer, values: Values) -> None:
-    DocumentWriter(stream, out, renderer, values).run()
-
+            frame = Frame(renderer, self.force, 1, self.out, prefix)
+        else:
+            parent = self.frames[-1]
+            frame = Frame(renderer, self.force, parent.level + 1, parent.sink(key, True),
+                          renderer.item_prefix(parent.level))
+        frame.add_entries(entries, sealed)
+        self.frames.append(frame)

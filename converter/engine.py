@@ -10,12 +10,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from .document import write_document
+from .document import DocumentWriter
 from .options import Options, parse_format, parse_options
-from .parsing import TreeStream
-from .render import JsonRenderer, YamlRenderer
+from .parsing import feed_all, make_engine
+from .render import JsonRenderer, Renderer, YamlRenderer
 from .source import CHUNK_SIZE, ProgressCallback, Source
-from .values import Values
 
 
 @dataclass(frozen=True)
@@ -28,11 +27,10 @@ class ConversionResult:
 
 @contextmanager
 def _conversion_runtime(max_depth: int):
-    """Deep documents recurse once per level; values are acyclic, so the cyclic GC
-    only costs time while millions of short-lived dicts are made."""
+    """Values are acyclic, so the cyclic GC only costs time while millions of short-lived
+    dicts are made; serializers recurse once per level of a value."""
     limit = sys.getrecursionlimit()
-    # A value nests up to twice per element (a map, and a list of repeats); serializers
-    # recurse once per level.
+    # A value nests up to twice per element (a map, and a list of repeats).
     sys.setrecursionlimit(max(limit, 2 * max_depth + 500))
     gc_was_enabled = gc.isenabled()
     gc.disable()
@@ -42,6 +40,13 @@ def _conversion_runtime(max_depth: int):
         sys.setrecursionlimit(limit)
         if gc_was_enabled:
             gc.enable()
+
+
+def _write_document(src: Source, dest: BinaryIO, renderer: Renderer, options: Options) -> None:
+    writer = DocumentWriter(dest, renderer, options)
+    for events in feed_all(make_engine("document", options), src, options.max_depth):
+        writer.handle(events)
+    writer.end()
 
 
 def convert(
@@ -62,8 +67,6 @@ def convert(
     format = parse_format(format)
     options = parse_options(options)
     src = Source(source, progress, chunk_size)
-    stream = TreeStream(src, options.max_depth)
-    values = Values(options)
     with _conversion_runtime(options.max_depth):
         if format in ("json", "yaml"):
             renderer = JsonRenderer() if format == "json" else YamlRenderer()
@@ -71,16 +74,16 @@ def convert(
                 from .pretty import Reindenter
 
                 with Reindenter(dest, options.indent) as pretty:
-                    write_document(stream, pretty, renderer, values)
+                    _write_document(src, pretty, renderer, options)
             else:
-                write_document(stream, dest, renderer, values)
+                _write_document(src, dest, renderer, options)
             return ConversionResult(format, bytes_in=src.bytes_done)
         if format in ("jsonl", "csv"):
             from .records import write_records
 
-            path, count = write_records(stream, dest, format, values)
+            path, count = write_records(src, dest, format, options)
             return ConversionResult(format, path, count, src.bytes_done)
         from .text import write_text
 
-        write_text(stream, dest, options, values)
+        write_text(src, dest, options)
         return ConversionResult(format, bytes_in=src.bytes_done)

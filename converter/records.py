@@ -1,131 +1,86 @@
 """Record formats (jsonl, csv): one output record per repeated element.
 
 The record element is named by `record_path` (`orders/order`: path of keys from the
-root, a component matches an element's key or its local name). Without it the
-engine picks one: the element path with the most siblings of the same name under a
-single parent, judged on the first SAMPLE_BYTES of the document (ties go to the
-shallower path, then the earlier one). A document without repeats is one record.
+root, a component matches an element's key or, with expanded namespaces, its local
+name). Without it the engine picks one: the element path with the most siblings of the
+same name under a single parent, judged on the first SAMPLE_BYTES of the document (ties
+go to the shallower path, then the earlier one). A document without repeats is one
+record. The sample is counted by a first engine and then given to the one that converts.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import BinaryIO
-
-from lxml import etree
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 from .errors import RECORD_NOT_FOUND, ConversionError
-from .parsing import TreeStream
-from .values import Values, is_element
+from .options import Options
+from .parsing import feed_all, make_engine
+from .source import Source
 
 SAMPLE_BYTES = 4 * 1024 * 1024
 
 
-def pick_record_path(root: etree._Element, values: Values) -> list[str]:
-    """The most repeated element path in the tree so far (see module docstring)."""
-    most: dict[tuple[str, ...], int] = {}
-    key = values.key
-    stack = [(root, (key(root),))]
-    while stack:
-        element, path = stack.pop()
-        counts = Counter(key(child) for child in element if is_element(child))
-        for child_key, count in counts.items():
-            child_path = (*path, child_key)
-            if count > most.get(child_path, 0):
-                most[child_path] = count
-        stack.extend((child, (*path, key(child))) for child in reversed(element)
-                     if len(child) and is_element(child))
+def pick_record_path(most: dict[tuple[str, ...], int], root_key: str) -> list[str]:
+    """The most repeated element path (see module docstring); `most` maps each path to the
+    most siblings it had under one parent, in the order the paths were first seen."""
     order = {path: index for index, path in enumerate(most)}
     repeated = [path for path, count in most.items() if count > 1]
     if not repeated:
-        return [key(root)]
-    best = max(repeated, key=lambda p: (most[p], -len(p), -order[p]))
-    return list(best)
+        return [root_key]
+    return list(max(repeated, key=lambda p: (most[p], -len(p), -order[p])))
 
 
-class RecordWalker:
-    """Yields the value of each record element as the document streams in."""
-
-    def __init__(self, stream: TreeStream, values: Values, record_path: str | None) -> None:
-        self.stream = stream
-        self.values = values
-        self.path: list[str] | None = record_path.split("/") if record_path else None
-        self.explicit = record_path is not None
-        # With expanded namespaces keys hold URIs, which a slash path cannot spell:
-        # components may then name the local name.
-        self.local_names = values.options.namespaces == "expand"
-
-    def __iter__(self):
-        for final in self.stream:
-            root = self.stream.root
-            if self.path is None:
-                if not final and self.stream.source.bytes_done < SAMPLE_BYTES:
-                    continue  # keep the sample in memory until we can judge it
-                self.path = pick_record_path(root, self.values)
-            if len(self.path) == 1:
-                if final and self._matches(root, self.path[0]):
-                    yield self.values.value(root, 1)
-                continue
-            if not self._matches(root, self.path[0]):
-                return
-            yield from self._harvest(root, 0, final)
-
-    @property
-    def record_path(self) -> str | None:
-        return "/".join(self.path) if self.path else None
-
-    def _matches(self, element, component: str) -> bool:
-        if not is_element(element):
-            return False
-        if self.values.key(element) == component:
-            return True
-        return self.local_names and etree.QName(element).localname == component
-
-    def _harvest(self, element, index: int, final: bool):
-        """`element` matches path[index]; yield the records complete below it."""
-        target = self.path[index + 1]
-        is_parent = index + 2 == len(self.path)
-        count = len(element)
-        complete = count if final else count - 1
-        if complete > 0:
-            value = self.values.value
-            depth = index + 2
-            for child in element[:complete]:
-                if self._matches(child, target):
-                    if is_parent:
-                        yield value(child, depth)
-                    else:
-                        yield from self._harvest(child, index + 1, True)
-            del element[:complete]
-        if not final and count - complete == 1:
-            last = element[0]
-            if not self._matches(last, target):
-                _prune(last)
-            elif not is_parent:
-                yield from self._harvest(last, index + 1, False)
+def _sample(source: Source, options: Options,
+            chunks: Iterator[bytes]) -> tuple[list[str], list[bytes]]:
+    """Read and count the sample from `chunks`; the record path and the chunks read."""
+    counter = make_engine("count", options)
+    sample: list[bytes] = []
+    for _ in feed_all(counter, source, options.max_depth, _kept(chunks, sample)):
+        if counter.root_seen and source.bytes_done >= SAMPLE_BYTES:
+            break
+    return pick_record_path(counter.most_repeated, counter.root_key), sample
 
 
-def _prune(element) -> None:
-    """Drop the complete part of an open subtree that holds no records."""
-    while len(element):
-        if len(element) > 1:
-            del element[: len(element) - 1]
-        element = element[0]
+def _kept(chunks: Iterator[bytes], sample: list[bytes]) -> Iterator[bytes]:
+    for chunk in chunks:
+        sample.append(chunk)
+        yield chunk
 
 
-def write_records(stream: TreeStream, dest: BinaryIO, format: str,
-                  values: Values) -> tuple[str | None, int]:
-    walker = RecordWalker(stream, values, values.options.record_path)
+def _records(source: Source, options: Options, path: list[str],
+             chunks: Iterator[bytes]) -> Iterator[Any]:
+    engine = make_engine("records", options, path)
+    for batch in feed_all(engine, source, options.max_depth, chunks):
+        yield from batch
+
+
+def _replayed(sample: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    """The sample again, then the rest of the same pass over the source."""
+    while sample:
+        yield sample.pop(0)
+    yield from rest
+
+
+def write_records(source: Source, dest: BinaryIO, format: str,
+                  options: Options) -> tuple[str | None, int]:
+    chunks = source.chunks()
+    if options.record_path:
+        path = options.record_path.split("/")
+    else:
+        path, sample = _sample(source, options, chunks)
+        chunks = _replayed(sample, chunks)
+    records = _records(source, options, path, chunks)
     if format == "jsonl":
         from .jsonl import write_jsonl
 
-        count = write_jsonl(walker, dest)
+        count = write_jsonl(records, dest)
     else:
         from .tabular import write_csv
 
-        count = write_csv(walker, dest, values.options.text_key)
-    if count == 0 and walker.explicit:
+        count = write_csv(records, dest, options.text_key)
+    if count == 0 and options.record_path:
         raise ConversionError(
-            RECORD_NOT_FOUND, f"no element matches record_path '{walker.record_path}'"
+            RECORD_NOT_FOUND, f"no element matches record_path '{options.record_path}'"
         )
-    return walker.record_path, count
+    return "/".join(path), count

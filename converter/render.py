@@ -10,9 +10,32 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+
+
+class Renderer(Protocol):
+    """How a whole-document writer (document.py) spells maps, lists and values.
+
+    An item is rendered in list form (`item`); a key seen once is written in single form
+    by replacing the first `len(item_prefix(level))` bytes of its item with
+    `single_header(...)`.
+    """
+
+    separator: bytes  # between two items of one list
+
+    def item_prefix(self, level: int) -> bytes: ...
+    def item(self, value: Any, level: int) -> bytes: ...
+    def items(self, values: list, level: int) -> bytes: ...  # items joined by separator
+    def map_open(self) -> bytes: ...
+    def map_close(self) -> bytes: ...
+    def list_header(self, key: str, level: int, first: bool) -> bytes: ...
+    def list_footer(self) -> bytes: ...
+    def single_header(self, key: str, level: int, first: bool, is_map: bool) -> bytes: ...
+    def document_open(self, key: str, as_list: bool) -> bytes: ...
+    def document_close(self, as_list: bool) -> bytes: ...
+    def document(self, key: str, value: Any) -> bytes: ...
 
 # ---------------------------------------------------------------------------- JSON
 
@@ -34,6 +57,9 @@ class JsonRenderer:
 
     def item(self, value: Any, level: int) -> bytes:
         return json_bytes(value)
+
+    def items(self, values: list, level: int) -> bytes:
+        return json_bytes(values)[1:-1]
 
     def map_open(self) -> bytes:
         return b"{"
@@ -132,6 +158,12 @@ class YamlRenderer:
     def item(self, value: Any, level: int) -> bytes:
         parts: list[str] = []
         self._item(parts, value, level)
+        return "".join(parts).encode()
+
+    def items(self, values: list, level: int) -> bytes:
+        parts: list[str] = []
+        for value in values:
+            self._item(parts, value, level)
         return "".join(parts).encode()
 
     def map_open(self) -> bytes:

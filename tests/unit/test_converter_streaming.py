@@ -248,8 +248,8 @@ def test_file_path_source_equals_stream_source(tmp_path: Path) -> None:
 
 
 def test_accelerator_is_built_and_importable() -> None:
-    """The C extension is the only value builder (there is no Python fallback): a missing or
+    """The C extension is the only engine (there is no Python fallback): a missing or
     broken build fails here by name, not only as an ImportError in every conversion test."""
     accel = importlib.import_module("converter._accel")
     assert accel.__file__.endswith((".so", ".pyd")), accel.__file__
-    assert hasattr(accel, "Builder")
+    assert hasattr(accel, "Engine")
