@@ -144,7 +144,8 @@ DEF KEEP = 0
 DEF STRIP = 1
 DEF EXPAND = 2
 
-DEF CACHE_SIZE = 4096  # power of two
+DEF CACHE_BITS = 12
+DEF CACHE_SIZE = 4096  # 2 ** CACHE_BITS
 
 cdef str XML_NS = "http://www.w3.org/XML/1998/namespace"
 cdef str XMLNS_NS = "http://www.w3.org/2000/xmlns/"
@@ -216,7 +217,9 @@ cdef class _NameCache:
             free(self.table)
 
     cdef str get(self, const xmlChar* name):
-        cdef size_t slot = ((<size_t>name) >> 4) & (CACHE_SIZE - 1)
+        # Fibonacci hashing: interned names sit a few bytes apart in libxml2's pool, so
+        # the pointer's low bits must be mixed into the slot, not shifted away.
+        cdef size_t slot = ((<size_t>name) * <size_t>0x9E3779B97F4A7C15ULL) >> (64 - CACHE_BITS)
         cdef _CacheEntry* entry = &self.table[slot]
         cdef str value
         cdef char* text

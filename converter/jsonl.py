@@ -8,10 +8,11 @@ from typing import Any, BinaryIO
 from .render import json_bytes
 
 
-def write_jsonl(records: Iterable[Any], dest: BinaryIO) -> int:
-    write = dest.write
+def write_jsonl(batches: Iterable[list[Any]], dest: BinaryIO) -> int:
+    """`batches`: lists of records, as the engine completes them."""
     count = 0
-    for record in records:
-        write(json_bytes(record) + b"\n")
-        count += 1
+    for batch in batches:
+        if batch:
+            dest.write(b"\n".join([json_bytes(record) for record in batch]) + b"\n")
+            count += len(batch)
     return count

@@ -49,10 +49,9 @@ def _kept(chunks: Iterator[bytes], sample: list[bytes]) -> Iterator[bytes]:
 
 
 def _records(source: Source, options: Options, path: list[str],
-             chunks: Iterator[bytes]) -> Iterator[Any]:
-    engine = make_engine("records", options, path)
-    for batch in feed_all(engine, source, options.max_depth, chunks):
-        yield from batch
+             chunks: Iterator[bytes]) -> Iterator[list[Any]]:
+    """Lists of records, one per chunk."""
+    return feed_all(make_engine("records", options, path), source, options.max_depth, chunks)
 
 
 def _replayed(sample: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -137,12 +137,19 @@ def yaml_scalar(value: Any) -> str:
 
 
 class YamlRenderer:
-    """Block style, two-space indent, sequences not indented under their key (like PyYAML)."""
+    """Block style, two-space indent, sequences not indented under their key (like PyYAML).
+
+    Values are written by converter/_emit.pyx's YamlWriter, which follows `_item` and
+    `_entries` below (kept as the readable statement of the layout, and tested against it).
+    """
 
     separator = b""
 
     def __init__(self) -> None:
+        from ._emit import YamlWriter
+
         self._keys: dict[str, str] = {}
+        self._writer = YamlWriter(yaml_string, yaml_scalar)
 
     def _key(self, key: str) -> str:
         text = self._keys.get(key)
@@ -156,15 +163,10 @@ class YamlRenderer:
         return b"  " * level + b"- "
 
     def item(self, value: Any, level: int) -> bytes:
-        parts: list[str] = []
-        self._item(parts, value, level)
-        return "".join(parts).encode()
+        return self._writer.item(value, level)
 
     def items(self, values: list, level: int) -> bytes:
-        parts: list[str] = []
-        for value in values:
-            self._item(parts, value, level)
-        return "".join(parts).encode()
+        return self._writer.items(values, level)
 
     def map_open(self) -> bytes:
         return b""
@@ -191,8 +193,12 @@ class YamlRenderer:
         return b""
 
     def document(self, key: str, value: Any) -> bytes:
+        return self._writer.entries({key: value}, 0)
+
+    def python_item(self, value: Any, level: int) -> bytes:
+        """The layout in Python (what YamlWriter does in C), for tests."""
         parts: list[str] = []
-        self._entries(parts, {key: value}, 0)
+        self._item(parts, value, level)
         return "".join(parts).encode()
 
     def _item(self, parts: list[str], value: Any, level: int) -> None:
