@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 
-$(STAMP): pyproject.toml setup.py converter/_accel.pyx | $(BIN)/python
+$(STAMP): pyproject.toml setup.py converter/_accel.pyx converter/_emit.pyx | $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
@@ -34,7 +34,13 @@ test: $(STAMP) $(CHROMIUM)
 test-unit: $(STAMP)
 	$(BIN)/pytest -n 2 tests/unit
 
-bench: $(STAMP)
+# The peers of the dense benchmark (pyproject.toml's bench extra), without reinstalling the project.
+$(VENV)/.bench: pyproject.toml | $(STAMP)
+	$(BIN)/python scripts/extra_requirements.py bench > $(VENV)/bench-requirements.txt
+	$(BIN)/pip install -r $(VENV)/bench-requirements.txt
+	touch $@
+
+bench: $(STAMP) $(VENV)/.bench
 	$(BIN)/python bench/run.py
 
 # Fault injection on the real stack (bench/chaos.py): no job lost, duplicated or wrong.

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py [--sizes 10,100,300] [--formats json,jsonl,csv,yaml,text]
                                   [--xmltodict-300] [--keep-outputs]
+                                  [--dense-sizes 100,300] [--peers-300]
 
 For every size, a deterministic input (bench/generate.py) is written to bench/data/ (or
 reused when a file of exactly that size is already there). For every format, the CLI
@@ -14,6 +15,13 @@ Outputs are checked cheaply (non-empty; jsonl lines and the csv header parse; js
 10 MB or less equals xmltodict's structure), then deleted unless --keep-outputs. A
 markdown table and PASS/FAIL acceptance lines end the report; the exit status is 1 when
 a conversion failed or a check failed. 1 MB = 2**20 bytes throughout.
+
+Dense records (`generate.py --dense`: short elements and attributes, ~30 bytes an element)
+get their own table: every format, and at 100 MB the peers -- orxml, xmltodict-rs,
+rapidxmltodict, quick-xmltodict and xmltodict, each parse + orjson (bench/peers.py, the
+`bench` extra) -- measured in the same run. Acceptance: json at least 2x faster than the
+fastest peer; jsonl, csv, yaml and text within 1.3x of json's time; at 300 MB every format's
+peak RSS within 100 MB. A peer that is not installed is shown so, not dropped.
 
 Then bench/s3_roundtrip.py: one job of --s3-roundtrip-mb (default 300; 0 skips it) end to end
 over HTTP (upload, conversion, download) on S3 (SeaweedFS) beside the local filesystem, with the
@@ -39,6 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import GENERATOR_VERSION, MB, generate  # noqa: E402
+from peers import MISSING, PEERS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "bench" / "data"
@@ -81,6 +90,12 @@ MIN_MBPS = {"json": 10.0, "jsonl": 10.0, "csv": 8.0, "yaml": 8.0, "text": 8.0}
 MIN_SPEEDUP = {"json": 4.0, "jsonl": 4.0}
 RSS_SIZE = 300
 MAX_RSS_MB = 150.0
+DEFAULT_DENSE_SIZES = (100, 300)
+DENSE_PEER_SIZE = 100  # the peers hold the whole document: 1-4 GB at 100 MB
+MIN_PEER_SPEEDUP = 2.0  # dense json against the fastest peer
+MAX_JSON_RATIO = 1.3  # dense jsonl, csv, yaml, text against json
+DENSE_RSS_SIZE = 300
+DENSE_MAX_RSS_MB = 100.0
 
 
 @dataclass
@@ -299,6 +314,137 @@ def acceptance(rows: list[Row]) -> list[tuple[str, str]]:
     return results
 
 
+# ------------------------------------------------------------------------ dense records
+
+
+@dataclass
+class DenseRow:
+    size: int
+    name: str  # a format, or a peer's name
+    peer: bool
+    run: Run | None = None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.run is not None and self.run.returncode == 0
+
+
+def dense_input(size: int, data_dir: Path) -> Path:
+    path = data_dir / f"dense-{size}MB-v{GENERATOR_VERSION}.xml"
+    if path.exists() and path.stat().st_size == size * MB:
+        say(f"input {path.name}: reused")
+        return path
+    start = time.perf_counter()
+    records = generate(size, path, dense=True)
+    say(f"input {path.name}: generated {records} records in "
+        f"{time.perf_counter() - start:.1f}s")
+    return path
+
+
+def run_dense(args: argparse.Namespace, xmlconv: list[str], data_dir: Path,
+              out_dir: Path) -> list[DenseRow]:
+    rows: list[DenseRow] = []
+    peers_script = str(Path(__file__).resolve().parent / "peers.py")
+    for size in args.dense_sizes:
+        src = dense_input(size, data_dir)
+        if size <= DENSE_PEER_SIZE or args.peers_300:
+            for name in PEERS:
+                row = DenseRow(size, name, True)
+                out = out_dir / f"{src.stem}.{name}.json"
+                row.run = measure([sys.executable, peers_script, name, str(src), str(out)],
+                                  args.timeout)
+                if row.run.returncode == MISSING:
+                    row.note = "not installed (pip install -e '.[bench]')"
+                elif row.run.returncode != 0:
+                    row.note = f"FAILED: {row.run.stderr[-300:]}"
+                say(f"dense {size} MB {name} + orjson: "
+                    + (f"{row.run.seconds:.2f}s, {row.run.rss_mb:.0f} MB RSS" if row.ok
+                       else row.note))
+                if out.exists():
+                    out.unlink()
+                rows.append(row)
+        for fmt in args.formats:
+            row = DenseRow(size, fmt, False)
+            out = out_dir / f"{src.stem}.{EXTENSIONS[fmt]}"
+            row.run = measure([*xmlconv, "convert", str(src), "-o", str(out), "--to", fmt],
+                              args.timeout)
+            if not row.ok:
+                row.note = f"FAILED: {row.run.stderr[-500:]}"
+            elif not out.exists() or out.stat().st_size == 0:
+                row.note = "output is missing or empty"
+            say(f"dense {size} MB {fmt}: "
+                + (f"{row.run.seconds:.2f}s, {row.run.rss_mb:.0f} MB RSS" if row.ok
+                   else row.note))
+            if not args.keep_outputs and out.exists():
+                out.unlink()
+            rows.append(row)
+    return rows
+
+
+def _json_seconds(rows: list[DenseRow], size: int) -> float | None:
+    for row in rows:
+        if row.size == size and row.name == "json" and not row.peer and row.ok:
+            return row.run.seconds
+    return None
+
+
+def dense_table(rows: list[DenseRow]) -> str:
+    lines = ["| size | what | seconds | MB/s | peak RSS MB | time / json |",
+             "|---:|---|---:|---:|---:|---:|"]
+    for row in rows:
+        what = f"{row.name} + orjson" if row.peer else f"xmlconv --to {row.name}"
+        json_s = _json_seconds(rows, row.size)
+        if row.ok:
+            ratio = f"{row.run.seconds / json_s:.2f}" if json_s else "-"
+            lines.append(f"| {row.size} MB | {what} | {row.run.seconds:.2f} "
+                         f"| {row.size / row.run.seconds:.1f} | {row.run.rss_mb:.0f} | {ratio} |")
+        else:
+            lines.append(f"| {row.size} MB | {what} | {row.note or 'FAILED'} | - | - | - |")
+    return "\n".join(lines)
+
+
+def dense_acceptance(rows: list[DenseRow]) -> list[tuple[str, str]]:
+    results: list[tuple[str, str]] = []
+    for size in sorted({r.size for r in rows}):
+        json_s = _json_seconds(rows, size)
+        peers = [r for r in rows if r.size == size and r.peer and r.ok]
+        missing = [r.name for r in rows if r.size == size and r.peer and not r.ok]
+        if peers:
+            fastest = min(peers, key=lambda r: r.run.seconds)
+            label = (f"dense {size} MB json: >= {MIN_PEER_SPEEDUP:g}x the fastest peer "
+                     f"({fastest.name})")
+            if json_s is None:
+                results.append(("FAIL", f"{label} (json failed or not run)"))
+            else:
+                speedup = fastest.run.seconds / json_s
+                verdict = "PASS" if speedup >= MIN_PEER_SPEEDUP else "FAIL"
+                results.append((verdict, f"{label} (got {speedup:.1f}x)"))
+        if missing:
+            results.append(("NOTE", f"dense {size} MB peers not measured: {', '.join(missing)}"))
+        for row in rows:
+            if row.size != size or row.peer or row.name == "json":
+                continue
+            label = f"dense {size} MB {row.name}: <= {MAX_JSON_RATIO:g}x json's time"
+            if not row.ok or json_s is None:
+                results.append(("FAIL", f"{label} (a conversion failed)"))
+            else:
+                ratio = row.run.seconds / json_s
+                verdict = "PASS" if ratio <= MAX_JSON_RATIO else "FAIL"
+                results.append((verdict, f"{label} (got {ratio:.2f}x)"))
+        if size == DENSE_RSS_SIZE:
+            for row in rows:
+                if row.size != size or row.peer:
+                    continue
+                label = f"dense {size} MB {row.name}: peak RSS <= {DENSE_MAX_RSS_MB:g} MB"
+                if not row.ok:
+                    results.append(("FAIL", f"{label} (conversion failed)"))
+                else:
+                    verdict = "PASS" if row.run.rss_mb <= DENSE_MAX_RSS_MB else "FAIL"
+                    results.append((verdict, f"{label} (got {row.run.rss_mb:.1f})"))
+    return results
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
@@ -311,6 +457,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-outputs", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds before a single run is killed")
+    parser.add_argument("--dense-sizes", default=",".join(map(str, DEFAULT_DENSE_SIZES)),
+                        help="comma-separated sizes in MB of the dense-records inputs, "
+                             "'' for none (default: 100,300)")
+    parser.add_argument("--peers-300", action="store_true",
+                        help="also run the peers on dense inputs above 100 MB (GBs of RAM)")
     parser.add_argument("--s3-roundtrip-mb", type=float, default=300.0,
                         help="size of the end-to-end job on local vs S3 storage "
                              "(bench/s3_roundtrip.py); 0 skips it")
@@ -321,6 +472,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--sizes takes whole numbers of MB, e.g. 10,100")
     if not args.sizes or any(s <= 0 for s in args.sizes):
         parser.error("--sizes must be positive")
+    try:
+        args.dense_sizes = [int(s) for s in args.dense_sizes.split(",") if s.strip()]
+    except ValueError:
+        parser.error("--dense-sizes takes whole numbers of MB, e.g. 100,300")
     args.formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
     unknown = [f for f in args.formats if f not in FORMATS]
     if unknown or not args.formats:
@@ -384,8 +539,12 @@ def main(argv: list[str] | None = None) -> int:
     say(table(rows))
     if any(r.fmt == "jsonl" and r.baseline for r in rows):
         say("\njsonl speedup is measured against the same xmltodict.parse + json.dump run.")
+    dense_rows = run_dense(args, xmlconv, data_dir, out_dir) if args.dense_sizes else []
+    if dense_rows:
+        say("\nDense records (bench/generate.py --dense; peers parse in memory, then orjson):")
+        say(dense_table(dense_rows))
     say("\nAcceptance:")
-    results = acceptance(rows)
+    results = acceptance(rows) + dense_acceptance(dense_rows)
     for verdict, text in results:
         say(f"{verdict} {text}")
     status = 1 if any(v == "FAIL" for v, _ in results) else 0

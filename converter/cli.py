@@ -15,7 +15,7 @@ import orjson
 
 from .errors import ConversionError
 from .formats import FORMATS
-from .options import MAX_DEPTH_CEILING, NAMESPACE_MODES, TYPE_MODES, Options
+from .options import MAX_DEPTH_CEILING, NAMESPACE_MODES, OPTION_NAMES, TYPE_MODES, Options
 
 DISTRIBUTION = "its-convert-xml"
 STDOUT = "-"  # -o -: stream to standard output as the conversion goes
@@ -155,10 +155,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-_OPTION_ARGS = ("record_path", "namespaces", "attr_prefix", "text_key", "force_list", "types",
-                "indent", "strip_whitespace", "separator", "include_attributes", "max_depth")
-
-
 def _fail(error: ConversionError) -> int:
     sys.stderr.write(orjson.dumps({"error": error.to_dict()}).decode() + "\n")
     return 1
@@ -234,7 +230,9 @@ def _convert_buffered(convert: Any, source: Any, args: argparse.Namespace,
 def _run_convert(args: argparse.Namespace) -> int:
     from .engine import convert
 
-    options = {name: getattr(args, name) for name in _OPTION_ARGS
+    # Each option's flag stores under the option's own name (tests/unit/test_converter_cli.py
+    # checks that every field of Options has one); a flag not given is None.
+    options = {name: getattr(args, name) for name in OPTION_NAMES
                if getattr(args, name) is not None}
     source = sys.stdin.buffer if args.input == "-" else args.input
     if args.input != "-" and not os.path.isfile(args.input):

@@ -77,7 +77,7 @@ def test_flags_mean_what_convert_makes_of_them(flags):
     """The same flags give the same options as `xmlconv convert`, and those options survive
     the trip through query parameters into the server's parser unchanged."""
     converted = converter.cli._parser().parse_args(["convert", "x.xml", "--to", "json", *flags])
-    expected = {name: getattr(converted, name) for name in converter.cli._OPTION_ARGS
+    expected = {name: getattr(converted, name) for name in converter.OPTION_NAMES
                 if getattr(converted, name) is not None}
     submitted = client_cli._parser().parse_args(["submit", "x.xml", *flags])
     options = client_options.options_from_args(submitted)

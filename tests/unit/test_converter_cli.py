@@ -285,7 +285,7 @@ def _convert_parser():
 
 def test_every_option_has_a_description_and_its_default() -> None:
     actions = [a for a in _convert_parser()._actions if a.dest != "help"]
-    assert {a.dest for a in actions} >= set(converter.cli._OPTION_ARGS) | {"input", "output"}
+    assert {a.dest for a in actions} >= set(converter.OPTION_NAMES) | {"input", "output"}
     for action in actions:
         assert action.help and len(action.help) > 10, action
         if action.option_strings and not action.required:
@@ -566,3 +566,4 @@ def test_dash_output_of_a_file_streams(big_doc: bytes, tmp_path: Path) -> None:
         proc.stderr.close()
     assert first + rest == library(big_doc, "jsonl", {"record_path": "orders/order"})
     assert [p.name for p in tmp_path.iterdir()] == ["orders.xml"]
+
