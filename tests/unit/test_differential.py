@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 import pytest
 import xmltodict
@@ -642,3 +643,87 @@ def test_random_documents_jsonl_matches_xmltodict_records(
     lines, result = ours_jsonl(doc, {**options, "record_path": path})
     assert lines == records_at(xmltodict.parse(doc, **kwargs), path)
     assert result.record_path == path
+
+
+# ------------------------------------------------- well-formed, not namespace-well-formed
+
+# Well-formed XML 1.0 that breaks the namespace rules. xmltodict's default mode (expat without
+# namespace processing) converts them; so does the default `keep` (names as written). The modes
+# that resolve names (strip, expand) refuse them, as expat's namespace mode does.
+NOT_NAMESPACE_WELL_FORMED = [
+    ("undeclared_attribute_prefix",
+     b'<svg><a xlink:href="#x" xlink:title="t">t</a><a xlink:href="#y"/></svg>', "svg/a"),
+    ("undeclared_element_prefix",
+     b'<r>\n  <dc:title>T</dc:title><dc:title lang="en">U</dc:title>\n</r>', "r/dc:title"),
+    ("xmlns_colon_without_a_name", b'<r xmlns:="urn:x" a="1"><a/></r>', None),
+    ("empty_prefix_declaration", b'<r xmlns:p=""><p:a>1</p:a><p:a/></r>', "r/p:a"),
+    ("two_colons", b'<r><a:b:c x:y:z="1">t</a:b:c></r>', None),
+    ("leading_colon", b"<r><:a>1</:a><:a>2</:a></r>", "r/:a"),
+    ("trailing_colon", b'<r><a: b:="2">1</a:></r>', None),
+    ("one_expanded_attribute_twice",
+     b'<r xmlns:a="urn:u" xmlns:b="urn:u"><e a:x="1" b:x="2"/><e/></r>', "r/e"),
+    ("xmlns_prefix_declared", b'<r xmlns:xmlns="urn:x"><a/></r>', None),
+    ("xml_prefix_bound_elsewhere", b'<r xmlns:xml="urn:other"><a xml:lang="en"/></r>', None),
+    ("undeclared_prefix_on_records",
+     b'<feed>\n<x:e id="1"><x:v>a</x:v></x:e>\n<x:e id="2" x:k="v"/>\n</feed>', "feed/x:e"),
+    ("declared_after_use_elsewhere",
+     b'<r><p:a>1</p:a><b xmlns:p="urn:p"><p:a>2</p:a></b></r>', None),
+]
+LENIENT_IDS = [c[0] for c in NOT_NAMESPACE_WELL_FORMED]
+LENIENT_VARIANTS = [v for v in VARIANTS if v != "expand"]
+
+
+def test_lenient_corpus_is_refused_by_expat_with_namespaces() -> None:
+    """Each document really breaks the namespace rules: expat's namespace mode refuses it."""
+    for name, doc, _ in NOT_NAMESPACE_WELL_FORMED:
+        assert xmltodict.parse(doc) is not None, name
+        with pytest.raises(ExpatError):
+            xmltodict.parse(doc, process_namespaces=True)
+
+
+@pytest.mark.parametrize("variant", LENIENT_VARIANTS)
+@pytest.mark.parametrize(("name", "doc", "record_path"), NOT_NAMESPACE_WELL_FORMED,
+                         ids=LENIENT_IDS)
+def test_lenient_json_matches_xmltodict(name: str, doc: bytes, record_path: str | None,
+                                        variant: str) -> None:
+    options, kwargs = VARIANTS[variant]
+    assert ours_json(doc, options) == xmltodict.parse(doc, **kwargs)
+    assert ours_yaml(doc, options) == xmltodict.parse(doc, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "doc", "record_path"),
+    [c for c in NOT_NAMESPACE_WELL_FORMED if c[2] is not None],
+    ids=[c[0] for c in NOT_NAMESPACE_WELL_FORMED if c[2] is not None],
+)
+def test_lenient_jsonl_matches_xmltodict_records(name: str, doc: bytes,
+                                                 record_path: str) -> None:
+    values, result = ours_jsonl(doc)  # the path is picked, as a new user would run it
+    assert result.record_path == record_path
+    assert values == records_at(xmltodict.parse(doc), record_path)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "yaml", "text"])
+@pytest.mark.parametrize("mode", ["strip", "expand"])
+@pytest.mark.parametrize(("name", "doc", "record_path"), NOT_NAMESPACE_WELL_FORMED,
+                         ids=LENIENT_IDS)
+def test_lenient_documents_fail_where_namespaces_are_resolved(
+    name: str, doc: bytes, record_path: str | None, mode: str, fmt: str
+) -> None:
+    with pytest.raises(converter.ConversionError) as caught:
+        run(doc, fmt, {"namespaces": mode})
+    error = caught.value
+    assert error.code == "NAMESPACE_ERROR"
+    assert error.message and error.line and error.column
+    # the line of the start tag that breaks the rules
+    first_line_of_fault = {"undeclared_element_prefix": 2, "undeclared_prefix_on_records": 2}
+    assert error.line == first_line_of_fault.get(name, 1)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "text"])
+def test_lenient_documents_convert_to_csv_and_text_by_default(fmt: str) -> None:
+    for name, doc, _ in NOT_NAMESPACE_WELL_FORMED:
+        data, _result = run(doc, fmt)
+        assert data, name
+    data, _result = run(NOT_NAMESPACE_WELL_FORMED[0][1], "text", {"include_attributes": True})
+    assert data == b"#x\nt\nt\n#y\n"
