@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any, BinaryIO
 
+import orjson
+
 from .render import json_bytes
+
+_LINE = partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def write_jsonl(batches: Iterable[list[Any]], dest: BinaryIO) -> int:
@@ -13,6 +18,9 @@ def write_jsonl(batches: Iterable[list[Any]], dest: BinaryIO) -> int:
     count = 0
     for batch in batches:
         if batch:
-            dest.write(b"\n".join([json_bytes(record) for record in batch]) + b"\n")
+            try:
+                dest.write(b"".join(map(_LINE, batch)))
+            except orjson.JSONEncodeError:  # nested deeper than orjson writes
+                dest.write(b"".join([json_bytes(record) + b"\n" for record in batch]))
             count += len(batch)
     return count

@@ -733,3 +733,12 @@ def test_lenient_documents_convert_to_csv_and_text_by_default(fmt: str) -> None:
     else:
         data, _result = run(doc, "csv")
         assert data == b"@xlink:href,@xlink:title,#text\r\n#x,t,t\r\n#y,,\r\n"
+
+
+def test_declarations_and_attributes_keep_document_order() -> None:
+    """As expat reports them for xmltodict: an xmlns declaration after an attribute stays
+    after it (key order, which == on dicts does not see)."""
+    doc = b'<xsl:stylesheet version="1.0" xmlns:xsl="urn:x" a="2" xmlns="urn:d"><b/></xsl:stylesheet>'
+    ours = ours_json(doc)["xsl:stylesheet"]
+    theirs = xmltodict.parse(doc)["xsl:stylesheet"]
+    assert list(ours) == list(theirs) == ["@version", "@xmlns:xsl", "@a", "@xmlns", "b"]
