@@ -738,7 +738,8 @@ def test_lenient_documents_convert_to_csv_and_text_by_default(fmt: str) -> None:
 def test_declarations_and_attributes_keep_document_order() -> None:
     """As expat reports them for xmltodict: an xmlns declaration after an attribute stays
     after it (key order, which == on dicts does not see)."""
-    doc = b'<xsl:stylesheet version="1.0" xmlns:xsl="urn:x" a="2" xmlns="urn:d"><b/></xsl:stylesheet>'
+    doc = (b'<xsl:stylesheet version="1.0" xmlns:xsl="urn:x" a="2" xmlns="urn:d">'
+           b"<b/></xsl:stylesheet>")
     ours = ours_json(doc)["xsl:stylesheet"]
     theirs = xmltodict.parse(doc)["xsl:stylesheet"]
     assert list(ours) == list(theirs) == ["@version", "@xmlns:xsl", "@a", "@xmlns", "b"]
