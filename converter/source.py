@@ -35,14 +35,21 @@ def _total_size(stream: BinaryIO) -> int:
         return 0
 
 
+def _content(prefix: bytes) -> bytes | None:
+    """The input's first bytes without a UTF-8 BOM and leading whitespace; None for UTF-16,
+    which libxml2 decodes and judges. The one place these bytes are read."""
+    if prefix.startswith(_UTF16_BOMS) or prefix[:2] in (b"<\x00", b"\x00<"):
+        return None
+    body = prefix[3:] if prefix.startswith(_UTF8_BOM) else prefix
+    return body.lstrip(_WHITESPACE)
+
+
 def _decided(prefix: bytes) -> bool:
     """Whether the input's first bytes say enough to judge them (BOMs can be 3 bytes)."""
     if len(prefix) < 4:
         return False
-    if prefix.startswith(_UTF16_BOMS) or prefix[:2] in (b"<\x00", b"\x00<"):
-        return True
-    body = prefix[3:] if prefix.startswith(_UTF8_BOM) else prefix
-    return bool(body.lstrip(_WHITESPACE))
+    content = _content(prefix)
+    return content is None or bool(content)
 
 
 def sniff(prefix: bytes, complete: bool) -> None:
@@ -53,10 +60,9 @@ def sniff(prefix: bytes, complete: bool) -> None:
     """
     if not prefix and complete:
         raise ConversionError(EMPTY_INPUT, "the input is empty")
-    if prefix.startswith(_UTF16_BOMS) or prefix[:2] in (b"<\x00", b"\x00<"):
+    stripped = _content(prefix)
+    if stripped is None:
         return  # UTF-16: libxml2 decodes it and judges it
-    body = prefix[3:] if prefix.startswith(_UTF8_BOM) else prefix
-    stripped = body.lstrip(_WHITESPACE)
     if not stripped:
         if complete:
             raise ConversionError(EMPTY_INPUT, "the input contains only whitespace")
@@ -114,6 +120,5 @@ class Source:
 
     def _seen(self, chunk: bytes) -> bytes:
         if not self.saw_content:
-            body = chunk[3:] if chunk.startswith(_UTF8_BOM) else chunk
-            self.saw_content = bool(body.strip(_WHITESPACE))
+            self.saw_content = _content(chunk) != b""
         return chunk
