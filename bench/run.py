@@ -16,7 +16,7 @@ Outputs are checked cheaply (non-empty; jsonl lines and the csv header parse; js
 markdown table and PASS/FAIL acceptance lines end the report; the exit status is 1 when
 a conversion failed or a check failed. 1 MB = 2**20 bytes throughout.
 
-Dense records (`generate.py --dense`: short elements and attributes, ~30 bytes an element)
+Dense records (`generate.py --dense`: short elements and attributes, ~24 bytes an element)
 get their own table: every format, and at 100 MB the peers -- orxml, xmltodict-rs,
 rapidxmltodict, quick-xmltodict and xmltodict, each parse + orjson (bench/peers.py, the
 `bench` extra) -- measured in the same run. Acceptance: json at least 2x faster than the

@@ -90,3 +90,22 @@ def test_small_sizes_are_exact_and_well_formed(tmp_path: Path) -> None:
         data = _generate(tmp_path / f"{size}.xml", size)
         assert len(data) == int(float(size) * MB)
         etree.fromstring(data)
+
+
+def test_dense_records(tmp_path: Path) -> None:
+    """--dense: exact size, namespace-well-formed, several attributes and prefixed names,
+    20 to 32 bytes an element, the same bytes for the same seed."""
+    data = _generate(tmp_path / "dense.xml", "1", "--dense")
+    assert len(data) == MB
+    assert _generate(tmp_path / "again.xml", "1", "--dense") == data
+    root = etree.fromstring(data)
+    assert root.nsmap == {None: "urn:example:feed", "g": "urn:example:geo",
+                          "m": "urn:example:meta"}
+    records = list(root)
+    assert [r.get("id") for r in records[:3]] == ["1", "2", "3"]
+    assert all(r.get("t") and r.get("v") for r in records)
+    elements = sum(1 for _ in root.iter())
+    assert 20 <= len(data) / elements <= 32
+    assert root.find("{urn:example:geo}p", None) is None  # points are inside the records
+    assert records[0].find("{urn:example:geo}p").get("lat")
+    assert any(r.find("{urn:example:meta}k") is not None for r in records)
