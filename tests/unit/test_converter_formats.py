@@ -14,6 +14,8 @@ from xml.sax.saxutils import escape, quoteattr
 import pytest
 import xmltodict
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ORDERS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <orders xmlns:x="urn:x" generated="today">
@@ -420,3 +422,28 @@ def test_text_of_nested_and_repeated_elements_in_document_order(run) -> None:
 
 def test_text_of_document_without_text_is_empty(run) -> None:
     assert run(b'<r><a x="1"/><b> </b></r>', "text") == b""
+
+
+# The C YAML writer (converter/_emit.pyx) against the layout it implements
+# (render.YamlRenderer._item/_entries, in Python), on values as the engine makes them.
+_YAML_TEXT = st.text(st.sampled_from("aZ_09 .-/:#'\"\\\t\n\x7f\x01yYnNoO"), max_size=8)
+_YAML_TEXT |= st.sampled_from([
+    "y", "No", "ON", "off", "true", "NULL", "a b", "a  b", "a:b", "a:", ":a", "a::b", "_x", "1a", "é", "中 b", "a\u2028b", "\x85", "x y:z w", "-a", "a- b", " a", "a "])
+_YAML_SCALAR = _YAML_TEXT | st.none() | st.booleans() | st.integers() | st.floats(
+    allow_nan=False, allow_infinity=False)
+_YAML_VALUE = st.recursive(
+    _YAML_SCALAR,
+    lambda inner: st.dictionaries(_YAML_TEXT, inner | st.lists(inner, min_size=2, max_size=3),
+                                  min_size=1, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_YAML_VALUE, level=st.integers(0, 3))
+def test_c_yaml_writer_matches_the_python_layout(value, level) -> None:
+    from converter.render import YamlRenderer
+
+    renderer = YamlRenderer()
+    assert renderer.item(value, level) == renderer.python_item(value, level)
+    assert renderer.items([value, value], level) == renderer.python_item(value, level) * 2
