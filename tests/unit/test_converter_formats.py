@@ -428,7 +428,8 @@ def test_text_of_document_without_text_is_empty(run) -> None:
 # (render.YamlRenderer._item/_entries, in Python), on values as the engine makes them.
 _YAML_TEXT = st.text(st.sampled_from("aZ_09 .-/:#'\"\\\t\n\x7f\x01yYnNoO"), max_size=8)
 _YAML_TEXT |= st.sampled_from([
-    "y", "No", "ON", "off", "true", "NULL", "a b", "a  b", "a:b", "a:", ":a", "a::b", "_x", "1a", "é", "中 b", "a\u2028b", "\x85", "x y:z w", "-a", "a- b", " a", "a "])
+    "y", "No", "ON", "off", "true", "NULL", "a b", "a  b", "a:b", "a:", ":a", "a::b", "_x", "1a",
+    "é", "中 b", "a\u2028b", "\x85", "x y:z w", "-a", "a- b", " a", "a "])
 _YAML_SCALAR = _YAML_TEXT | st.none() | st.booleans() | st.integers() | st.floats(
     allow_nan=False, allow_infinity=False)
 _YAML_VALUE = st.recursive(
