@@ -20,7 +20,7 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcpy, memset, strcmp, strdup, strlen, strncmp
+from libc.string cimport memcmp, memcpy, memset, strcmp, strdup, strlen, strncmp
 
 
 cdef extern from "libxml/parser.h":
@@ -240,6 +240,58 @@ cdef class _NameCache:
         return value
 
 
+DEF SHORT = 16  # strings shorter than this are looked up in a _ShortStrings cache
+DEF SHORT_BITS = 12
+
+
+cdef struct _ShortEntry:
+    Py_ssize_t size  # 0: empty slot
+    char text[SHORT]
+    PyObject* value
+
+
+cdef class _ShortStrings:
+    """Short values repeat (`t="pt"`, `<s>ok</s>`): one str for each recent one, found by its
+    bytes, saves decoding and allocating a new one per element. Strs are immutable, so
+    sharing them changes nothing."""
+    cdef _ShortEntry* table
+
+    def __cinit__(self):
+        self.table = <_ShortEntry*>malloc((1 << SHORT_BITS) * sizeof(_ShortEntry))
+        if self.table is NULL:
+            raise MemoryError()
+        memset(self.table, 0, (1 << SHORT_BITS) * sizeof(_ShortEntry))
+
+    def __dealloc__(self):
+        cdef int i
+        if self.table is not NULL:
+            for i in range(1 << SHORT_BITS):
+                if self.table[i].value is not NULL:
+                    Py_DECREF(<object>self.table[i].value)
+            free(self.table)
+
+    cdef str get(self, const char* data, Py_ssize_t size):
+        cdef size_t hash = 14695981039346656037ULL  # FNV-1a
+        cdef Py_ssize_t i
+        cdef _ShortEntry* entry
+        cdef str value
+        if size == 0 or size >= SHORT:
+            return PyUnicode_DecodeUTF8(data, size, NULL)
+        for i in range(size):
+            hash = (hash ^ <unsigned char>data[i]) * 1099511628211ULL
+        entry = &self.table[(hash >> 20) & ((1 << SHORT_BITS) - 1)]
+        if entry.size == size and memcmp(entry.text, data, size) == 0:
+            return <str>entry.value
+        value = PyUnicode_DecodeUTF8(data, size, NULL)
+        if entry.value is not NULL:
+            Py_DECREF(<object>entry.value)
+        Py_INCREF(value)
+        entry.value = <PyObject*>value
+        entry.size = size
+        memcpy(entry.text, data, size)
+        return value
+
+
 cdef inline str _str(const xmlChar* text):
     return PyUnicode_DecodeUTF8(<const char*>text, strlen(<const char*>text), NULL)
 
@@ -274,6 +326,7 @@ cdef class Engine:
     cdef list levels
     cdef _NameCache element_names
     cdef _NameCache attribute_names
+    cdef _ShortStrings short_strings
     cdef object failure  # a Python exception raised in a callback, raised again by feed()
     cdef object first_error  # the first error libxml2 reported: (level, message, line, column)
     cdef bint root_seen
@@ -322,6 +375,7 @@ cdef class Engine:
         self.levels = [None]
         self.element_names = _NameCache("")
         self.attribute_names = _NameCache(attr_prefix)
+        self.short_strings = _ShortStrings()
         self.events = []
         self.batch = []
         self.records = []
@@ -534,7 +588,8 @@ cdef class Engine:
         return 0
 
     cdef object _attribute_value(self, const xmlChar* value):
-        cdef str text = _str(value) if value is not NULL else ""
+        cdef str text = (self.short_strings.get(<const char*>value, strlen(<const char*>value))
+                         if value is not NULL else "")
         if self.infer is not None:
             return self.infer(text)
         return text
@@ -724,7 +779,7 @@ cdef class Engine:
                 end -= 1
             if start == end:
                 return None
-            value = PyUnicode_DecodeUTF8(level.text + start, end - start, NULL)
+            value = self.short_strings.get(level.text + start, end - start)
             if text[start] >= 0x80 or text[end - 1] >= 0x80:
                 value = value.strip()  # Unicode whitespace (U+00A0, U+3000, ...)
                 if not value:

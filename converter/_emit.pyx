@@ -8,7 +8,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
 
 
@@ -141,12 +141,14 @@ cdef class YamlWriter:
     """render.YamlRenderer's items and entries, written into one buffer."""
     cdef _Buffer out
     cdef dict keys
+    cdef dict others  # strings that are not ASCII -> their YAML (they repeat, as keys do)
     cdef object yaml_string  # render.yaml_string: strings that are not ASCII
     cdef object yaml_scalar  # render.yaml_scalar: numbers, booleans, None
 
     def __init__(self, yaml_string, yaml_scalar):
         self.out = _Buffer()
         self.keys = {}
+        self.others = {}
         self.yaml_string = yaml_string
         self.yaml_scalar = yaml_scalar
 
@@ -160,7 +162,15 @@ cdef class YamlWriter:
             else:
                 _quoted_ascii(self.out, utf8, size)
             return 0
-        return self.out.add_str(self.yaml_string(value))
+        cdef PyObject* known = PyDict_GetItem(self.others, value)
+        cdef bytes text
+        if known is not NULL:
+            text = <bytes>known
+        else:
+            text = self.yaml_string(value).encode()
+            if len(self.others) < 10000 and len(value) < 64:
+                self.others[value] = text
+        return self.out.add(text, len(text))
 
     cdef int _key(self, str key) except -1:
         cdef PyObject* known = PyDict_GetItem(self.keys, key)
@@ -267,31 +277,66 @@ cdef class _PathNode:
     cdef dict items  # (key, number) -> _PathNode
 
 
-cdef str _cell(object value):
+cdef int _varint(_Buffer out, size_t value) except -1:
+    cdef unsigned char byte
+    out.reserve(10)
+    while value >= 0x80:
+        out.data[out.size] = <char>((value & 0x7f) | 0x80)
+        out.size += 1
+        value >>= 7
+    out.data[out.size] = <char>value
+    out.size += 1
+    return 0
+
+
+cdef inline size_t _read_varint(const unsigned char** cursor) noexcept:
+    cdef size_t value = 0
+    cdef int shift = 0
+    cdef unsigned char byte
+    while True:
+        byte = cursor[0][0]
+        cursor[0] += 1
+        value |= <size_t>(byte & 0x7f) << shift
+        if byte < 0x80:
+            return value
+        shift += 7
+
+
+cdef int _put_cell(_Buffer out, Py_ssize_t node, object value) except -1:
+    """One cell as [node id + 1, size, UTF-8 bytes] (0 ends a record)."""
+    cdef Py_ssize_t size
+    cdef const char* utf8
+    _varint(out, node + 1)
     if value is None:
-        return ""
+        return _varint(out, 0)
     if value is True:
-        return "true"
+        _varint(out, 4)
+        return out.add("true", 4)
     if value is False:
-        return "false"
-    if type(value) is str:
-        return <str>value
-    return str(value)
+        _varint(out, 5)
+        return out.add("false", 5)
+    if type(value) is not str:
+        value = str(value)
+    utf8 = PyUnicode_AsUTF8AndSize(value, &size)
+    _varint(out, size)
+    return out.add(utf8, size)
 
 
 cdef class Rows:
     """Records as rows without a second look at the records: each record is walked once,
-    learning the shape (what `Shape.observe` learns) and giving its cells as
-    [path id, cell, path id, cell, ...]. Once every record is seen, `positions` tells the
-    column of each path id."""
+    learning the shape (which children repeat, where text comes) and giving its cells as
+    bytes, [path id, size, UTF-8]... per record. Once every record is seen, `positions`
+    tells the column of each path id, and csv_rows writes the rows from those bytes."""
     cdef public Shape shape
     cdef list nodes  # by id
     cdef _PathNode root
+    cdef _Buffer out
 
     def __init__(self):
         self.shape = Shape()
         self.nodes = []
         self.root = self._node((), self.shape)
+        self.out = _Buffer()
 
     cdef _PathNode _node(self, tuple steps, Shape shape):
         cdef _PathNode node = _PathNode()
@@ -304,17 +349,14 @@ cdef class Rows:
         return node
 
     def cells(self, list records):
-        """Each record's [path id, cell, ...]."""
-        cdef list rows = []
-        cdef list cells
+        """The records' cells, as bytes for csv_rows."""
         for record in records:
-            cells = []
             if record is not None:  # an empty record is a row of empty cells, not a column
-                self._walk(self.root, record, cells)
-            rows.append(cells)
-        return rows
+                self._walk(self.root, record)
+            _varint(self.out, 0)
+        return self.out.take()
 
-    cdef int _walk(self, _PathNode node, object value, list cells) except -1:
+    cdef int _walk(self, _PathNode node, object value) except -1:
         cdef Shape shape = node.shape
         cdef Shape child
         cdef _PathNode below
@@ -323,9 +365,7 @@ cdef class Rows:
         if type(value) is not dict:
             if shape.text_position is None:
                 shape.text_position = len(shape.children)
-            cells.append(node.id)
-            cells.append(_cell(value))
-            return 0
+            return _put_cell(self.out, node.id, value)
         for key, item in (<dict>value).items():
             found = PyDict_GetItem(shape.children, key)
             if found is NULL:
@@ -345,7 +385,7 @@ cdef class Rows:
                         node.items[step] = below
                     else:
                         below = <_PathNode>found
-                    self._walk(below, (<list>item)[number], cells)
+                    self._walk(below, (<list>item)[number])
             else:
                 found = PyDict_GetItem(node.singles, key)
                 if found is NULL:
@@ -353,7 +393,7 @@ cdef class Rows:
                     node.singles[key] = below
                 else:
                     below = <_PathNode>found
-                self._walk(below, item, cells)
+                self._walk(below, item)
         return 0
 
     def positions(self, list columns, str text_key):
@@ -382,54 +422,118 @@ cdef class Rows:
         return result
 
 
-cdef int _field(_Buffer out, str text) except -1:
+cdef int _field(_Buffer out, const char* text, Py_ssize_t size) except -1:
     """One RFC 4180 field, quoted as Python's csv module quotes (QUOTE_MINIMAL): when it holds
     a comma, a quote, CR or LF."""
-    cdef Py_ssize_t size, i
-    cdef const char* utf8 = PyUnicode_AsUTF8AndSize(text, &size)
+    cdef Py_ssize_t i
     cdef bint quote = False
     for i in range(size):
-        if utf8[i] == 44 or utf8[i] == 34 or utf8[i] == 10 or utf8[i] == 13:
+        if text[i] == 44 or text[i] == 34 or text[i] == 10 or text[i] == 13:
             quote = True
             break
     if not quote:
-        return out.add(utf8, size)
+        return out.add(text, size)
     out.add("\"", 1)
     for i in range(size):
-        if utf8[i] == 34:
+        if text[i] == 34:
             out.add("\"\"", 2)
         else:
-            out.add(&utf8[i], 1)
+            out.add(&text[i], 1)
     out.add("\"", 1)
     return 0
 
 
-def csv_rows(list rows, list positions, Py_ssize_t width):
-    """CSV lines (CRLF) from rows of [path id, cell, ...]."""
+def csv_rows(bytes cells, list positions, Py_ssize_t width):
+    """CSV lines (CRLF) from Rows.cells' bytes; `positions`: the column of each path id."""
     cdef _Buffer out = _Buffer()
-    cdef list cells
-    cdef list flat
+    cdef const unsigned char* cursor = <const unsigned char*>(<const char*>cells)
+    cdef const unsigned char* end = cursor + len(cells)
+    cdef Py_ssize_t count = len(positions)
+    cdef Py_ssize_t* column = <Py_ssize_t*>malloc((count + 1) * sizeof(Py_ssize_t))
+    cdef const char** texts = <const char**>malloc((width + 1) * sizeof(char*))
+    cdef Py_ssize_t* sizes = <Py_ssize_t*>malloc((width + 1) * sizeof(Py_ssize_t))
     cdef Py_ssize_t i, position
-    for flat in rows:
-        cells = [""] * width
-        for i in range(0, len(flat), 2):
-            position = positions[<Py_ssize_t>flat[i]]
-            if position >= 0:
-                cells[position] = flat[i + 1]
-        if width == 1 and not cells[0]:
-            out.add("\"\"", 2)  # a lone empty field is quoted, or the line would be empty
-        else:
+    cdef size_t node, size
+    try:
+        if column is NULL or texts is NULL or sizes is NULL:
+            raise MemoryError()
+        for i in range(count):
+            column[i] = positions[i]
+        while cursor < end:
             for i in range(width):
-                if i:
-                    out.add(",", 1)
-                _field(out, <str>cells[i])
-        out.add("\r\n", 2)
-    return out.take()
+                sizes[i] = 0
+                texts[i] = ""
+            while True:
+                node = _read_varint(&cursor)
+                if node == 0:
+                    break
+                size = _read_varint(&cursor)
+                position = column[node - 1]
+                if position >= 0:  # a later cell for one column replaces an earlier one
+                    texts[position] = <const char*>cursor
+                    sizes[position] = size
+                cursor += size
+            if width == 1 and sizes[0] == 0:
+                out.add("\"\"", 2)  # a lone empty field is quoted, or the line would be empty
+            else:
+                for i in range(width):
+                    if i:
+                        out.add(",", 1)
+                    _field(out, texts[i], sizes[i])
+            out.add("\r\n", 2)
+        return out.take()
+    finally:
+        free(column)
+        free(texts)
+        free(sizes)
 
 
 def csv_header(list names):
     """The header line: column names as fields."""
-    flat = []
+    cdef _Buffer out = _Buffer()
+    cdef Py_ssize_t size
+    cdef const char* utf8
     for number, name in enumerate(names):
-        flat += [number, name]
-    return csv_rows([flat], list(range(len(names))), len(names))
+        if number:
+            out.add(",", 1)
+        utf8 = PyUnicode_AsUTF8AndSize(name, &size)
+        _field(out, utf8, size)
+    if len(names) == 1 and not names[0]:
+        out.add("\"\"", 2)
+    out.add("\r\n", 2)
+    return out.take()
+
+
+# ---------------------------------------------------------------------------------- JSONL
+
+def json_lines(bytes array):
+    """JSON Lines from a compact JSON array (`[a,b]` -> `a\\nb\\n`): the commas between its
+    items become newlines. One serialization per chunk instead of one per record."""
+    cdef Py_ssize_t size = len(array)
+    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t last
+    cdef int depth = 0
+    cdef char c
+    cdef char* text
+    cdef bytes result
+    if size <= 2:
+        return b""
+    # "[a,b]" -> "a,b]" -> "a\nb\n"; a new bytes object, not yet shared, written in place
+    result = PyBytes_FromStringAndSize(<const char*>array + 1, size - 1)
+    text = result
+    last = size - 2
+    while i < last:
+        c = text[i]
+        if c == 34:  # a string: to its closing quote, over escaped characters
+            i += 1
+            while text[i] != 34:
+                i += 2 if text[i] == 92 else 1
+        elif c == 123 or c == 91:
+            depth += 1
+        elif c == 125 or c == 93:
+            depth -= 1
+        elif c == 44 and depth == 0:
+            text[i] = 10
+        i += 1
+    text[last] = 10
+    return result

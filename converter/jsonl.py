@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import partial
 from typing import Any, BinaryIO
 
-import orjson
-
+from ._emit import json_lines
 from .render import json_bytes
-
-_LINE = partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def write_jsonl(batches: Iterable[list[Any]], dest: BinaryIO) -> int:
@@ -18,9 +14,7 @@ def write_jsonl(batches: Iterable[list[Any]], dest: BinaryIO) -> int:
     count = 0
     for batch in batches:
         if batch:
-            try:
-                dest.write(b"".join(map(_LINE, batch)))
-            except orjson.JSONEncodeError:  # nested deeper than orjson writes
-                dest.write(b"".join([json_bytes(record) + b"\n" for record in batch]))
+            # One compact array for the chunk's records, its top-level commas made newlines.
+            dest.write(json_lines(json_bytes(batch)))
             count += len(batch)
     return count

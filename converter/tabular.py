@@ -16,8 +16,6 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
-import orjson
-
 from ._emit import Rows, Shape, csv_header, csv_rows
 
 _LENGTH = struct.Struct("<Q")
@@ -44,8 +42,7 @@ def write_csv(batches: Iterable[list[Any]], dest: BinaryIO, text_key: str) -> in
     count = 0
     with tempfile.TemporaryFile() as spool:
         for batch in batches:
-            # Spooled as [path id, cell, ...] per record: ints and strings, never deep.
-            data = orjson.dumps(rows.cells(batch))
+            data = rows.cells(batch)  # each record's cells, as bytes
             spool.write(_LENGTH.pack(len(data)) + data)
             count += len(batch)
         names = list(dict.fromkeys(columns(rows.shape, (), text_key)))
@@ -55,5 +52,5 @@ def write_csv(batches: Iterable[list[Any]], dest: BinaryIO, text_key: str) -> in
         spool.seek(0)
         while header := spool.read(_LENGTH.size):
             (size,) = _LENGTH.unpack(header)
-            dest.write(csv_rows(orjson.loads(spool.read(size)), positions, len(names)))
+            dest.write(csv_rows(spool.read(size), positions, len(names)))
     return count

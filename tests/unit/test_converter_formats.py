@@ -448,3 +448,22 @@ def test_c_yaml_writer_matches_the_python_layout(value, level) -> None:
     renderer = YamlRenderer()
     assert renderer.item(value, level) == renderer.python_item(value, level)
     assert renderer.items([value, value], level) == renderer.python_item(value, level) * 2
+
+
+_JSON_TEXT = st.text(st.sampled_from('a,[]{}"\\:\n\u2028é'), max_size=6)
+_JSON_VALUE = st.recursive(
+    _JSON_TEXT | st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1),
+    lambda inner: st.dictionaries(_JSON_TEXT, inner, max_size=3) | st.lists(inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(records=st.lists(_JSON_VALUE, max_size=5))
+def test_json_lines_from_one_array_equal_one_dump_per_record(records) -> None:
+    import orjson
+
+    from converter._emit import json_lines
+
+    expected = b"".join(orjson.dumps(record) + b"\n" for record in records)
+    assert json_lines(orjson.dumps(records)) == expected
