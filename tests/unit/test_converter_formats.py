@@ -462,7 +462,6 @@ _JSON_VALUE = st.recursive(
 @given(records=st.lists(_JSON_VALUE, max_size=5))
 def test_json_lines_from_one_array_equal_one_dump_per_record(records) -> None:
     import orjson
-
     from converter._emit import json_lines
 
     expected = b"".join(orjson.dumps(record) + b"\n" for record in records)
