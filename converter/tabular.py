@@ -5,8 +5,9 @@ Columns are paths relative to the record: `@id`, `customer.name`, `price.#text`,
 (`items.item.0.@sku`, `items.item.1.@sku`, up to the most seen), so a column always
 means the same thing. An element that carries plain text in one record and
 attributes in another puts the text in `<path>.#text` in both. Columns come in
-first-seen order. The header needs every record's shape, so records are spooled to
-a temporary file first and written as rows on a second pass over that file.
+first-seen order. The header needs every record's shape, so each record's cells are
+spooled to a temporary file first, as bytes tagged with the path they came from, and
+written as rows on a second pass over that file (converter/_emit.pyx: Rows, csv_rows).
 """
 
 from __future__ import annotations
