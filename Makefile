@@ -7,8 +7,9 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.txt
 CHROMIUM := /usr/bin/chromium
 PROMTOOL := /usr/bin/promtool
+WRK      := /usr/bin/wrk
 
-.PHONY: install test test-unit bench chaos lint clean run lock lock-upgrade
+.PHONY: install test test-unit bench chaos loadtest loadtest-profile lint clean run lock lock-upgrade
 
 # The venv keeps the pip it was made with: an upgrade would be the one unpinned download.
 $(BIN)/python:
@@ -62,6 +63,26 @@ test-unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The load generator of `make loadtest`: Debian's wrk, installed once when missing; apt's lists
+# are refreshed only if the install fails.
+$(WRK):
+	@echo "installing wrk (apt-get) for bench/loadtest.py"
+	@export DEBIAN_FRONTEND=noninteractive; \
+	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$sudo apt-get install -y -qq wrk >/dev/null 2>&1 \
+	|| { $$sudo apt-get update -qq >/dev/null && $$sudo apt-get install -y -qq wrk >/dev/null; }
+	@test -x $(WRK)
+
+# What the real stack holds on this machine (bench/loadtest.py): status polls/s with p50/p99
+# (wrk), small jobs/s from 16 clients, a 300 MB job beside `xmlconv convert`; a table against
+# the targets. `make loadtest LOADTEST_ARGS="--duration 30"` passes options.
+loadtest: $(STAMP) $(WRK)
+	$(BIN)/python bench/loadtest.py $(LOADTEST_ARGS)
+
+# The same with py-spy profiles of the API and worker processes (top functions printed).
+loadtest-profile: $(STAMP) $(WRK)
+	$(BIN)/python bench/loadtest.py --profile var/loadtest-profile $(LOADTEST_ARGS)
 
 # Fault injection on the real stack (bench/chaos.py): no job lost, duplicated or wrong.
 chaos: $(STAMP)

@@ -94,7 +94,7 @@ def owner_active_prefix() -> str:
 
 
 def rate_limits() -> str:
-    """Prefix of the request counters of Flask-Limiter (api/limits.py)."""
+    """Prefix of the rate limiter's request counters, one a client (api/limits.py)."""
     return f"{PREFIX}:limits"
 
 
