@@ -281,7 +281,8 @@ class Client:
         it stopped (`Range`, with `If-Range` naming the same result), at most `retries`
         times; when the server sends the whole result instead, it is written again from
         where `out` stood, if `out` can be rewound."""
-        start = out.tell() if out.seekable() else None
+        seekable = getattr(out, "seekable", None)  # any object with write() will do
+        start = out.tell() if seekable is not None and seekable() else None
         done, attempt, total, version = 0, 0, None, None
         while True:
             headers = {"Range": f"bytes={done}-", "If-Range": version} if done else None
