@@ -2,17 +2,33 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The test environment's lock (scripts/lock.py writes requirements/*.txt from pyproject.toml):
+# exact versions with hashes, wheels only, so an install fetches nothing unpinned.
+LOCK   := requirements/dev.txt
 CHROMIUM := /usr/bin/chromium
+PROMTOOL := /usr/bin/promtool
+WRK      := /usr/bin/wrk
 
-.PHONY: install test test-unit bench chaos lint clean run
+.PHONY: install test test-unit bench chaos loadtest loadtest-profile lint clean run lock lock-upgrade
 
+# The venv keeps the pip it was made with: an upgrade would be the one unpinned download.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
 
-$(STAMP): pyproject.toml setup.py converter/_accel.pyx converter/_emit.pyx | $(BIN)/python
-	$(BIN)/pip install -e '.[dev]'
+# Everything from the lock, by hash; then the project alone, built with the lock's setuptools,
+# Cython and lxml (no build isolation: nothing fetched for the build either).
+$(STAMP): $(LOCK) pyproject.toml setup.py converter/_accel.pyx converter/_emit.pyx | $(BIN)/python
+	$(BIN)/pip install --require-hashes --only-binary :all: -r $(LOCK)
+	$(BIN)/pip install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Every lock file again from pyproject.toml after a dependency changed (pins that still fit are
+# kept); lock-upgrade moves every package to its newest allowed version. uv comes from the lock.
+lock: $(STAMP)
+	$(BIN)/python scripts/lock.py
+
+lock-upgrade: $(STAMP)
+	$(BIN)/python scripts/lock.py --upgrade
 
 # The browser the page's tests drive: Debian's chromium (Playwright's own download is not
 # reachable). Installed once, when missing; apt's lists are refreshed only if the install fails.
@@ -24,9 +40,20 @@ $(CHROMIUM):
 	|| { $$sudo apt-get update -qq >/dev/null && $$sudo apt-get install -y -qq chromium >/dev/null; }
 	@test -x $(CHROMIUM)
 
-install: $(STAMP) $(CHROMIUM)
+# promtool checks /metrics' output and the alert rules (tests/integration/test_metrics.py):
+# Debian's prometheus package, without its recommended exporters. Installed once, when missing.
+$(PROMTOOL):
+	@echo "installing promtool (apt-get prometheus) for tests/integration/test_metrics.py"
+	@export DEBIAN_FRONTEND=noninteractive; \
+	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
+	|| { $$sudo apt-get update -qq >/dev/null \
+	     && $$sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@test -x $(PROMTOOL)
 
-test: $(STAMP) $(CHROMIUM)
+install: $(STAMP) $(CHROMIUM) $(PROMTOOL)
+
+test: $(STAMP) $(CHROMIUM) $(PROMTOOL)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -34,14 +61,33 @@ test: $(STAMP) $(CHROMIUM)
 test-unit: $(STAMP)
 	$(BIN)/pytest -n 2 tests/unit
 
-# The peers of the dense benchmark (pyproject.toml's bench extra), without reinstalling the project.
-$(VENV)/.bench: pyproject.toml | $(STAMP)
-	$(BIN)/python scripts/extra_requirements.py bench > $(VENV)/bench-requirements.txt
-	$(BIN)/pip install -r $(VENV)/bench-requirements.txt
+# The peers of the dense benchmark (pyproject.toml's bench extra), from their lock, by hash.
+$(VENV)/.bench: requirements/bench.txt | $(STAMP)
+	$(BIN)/pip install --require-hashes --only-binary :all: -r requirements/bench.txt
 	touch $@
 
 bench: $(STAMP) $(VENV)/.bench
 	$(BIN)/python bench/run.py
+
+# The load generator of `make loadtest`: Debian's wrk, installed once when missing; apt's lists
+# are refreshed only if the install fails.
+$(WRK):
+	@echo "installing wrk (apt-get) for bench/loadtest.py"
+	@export DEBIAN_FRONTEND=noninteractive; \
+	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$sudo apt-get install -y -qq wrk >/dev/null 2>&1 \
+	|| { $$sudo apt-get update -qq >/dev/null && $$sudo apt-get install -y -qq wrk >/dev/null; }
+	@test -x $(WRK)
+
+# What the real stack holds on this machine (bench/loadtest.py): status polls/s with p50/p99
+# (wrk), small jobs/s from 16 clients, a 300 MB job beside `xmlconv convert`; a table against
+# the targets. `make loadtest LOADTEST_ARGS="--duration 30"` passes options.
+loadtest: $(STAMP) $(WRK)
+	$(BIN)/python bench/loadtest.py $(LOADTEST_ARGS)
+
+# The same with py-spy profiles of the API and worker processes (top functions printed).
+loadtest-profile: $(STAMP) $(WRK)
+	$(BIN)/python bench/loadtest.py --profile var/loadtest-profile $(LOADTEST_ARGS)
 
 # Fault injection on the real stack (bench/chaos.py): no job lost, duplicated or wrong.
 chaos: $(STAMP)

@@ -4,7 +4,12 @@ Everything comes from common/settings.py (API_* variables, read and checked once
 defaults are in docs/deployment.md.
 """
 
+import fcntl
+import glob
+import itertools
 import os
+import shutil
+import tempfile
 
 from common.settings import settings_or_exit
 
@@ -61,3 +66,53 @@ loglevel = _settings.log_level.lower()
 # No runtime control socket: one fixed path per user collides between instances on one host,
 # and deployments manage the process through signals and the orchestrator.
 control_socket_disable = True
+
+
+# GET /metrics (api/metrics.py) answers for every process: each writes its HTTP figures to files
+# in one directory that prometheus_client's multiprocess mode reads whole. The directory is new
+# for each start of this master (an old one's counts would be added in) and goes with it; in
+# memory when /dev/shm exists. prometheus_client is not imported here, in the master.
+_METRICS_PARENT = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+_METRICS_PREFIX = "xmlconv-metrics-"
+_METRICS_LOCK = "owner.lock"  # held by the master and its processes for as long as they live
+
+
+def on_starting(server):
+    for directory in glob.glob(os.path.join(_METRICS_PARENT, _METRICS_PREFIX + "*")):
+        _remove_if_abandoned(directory)
+    server.metrics_dir = tempfile.mkdtemp(prefix=_METRICS_PREFIX, dir=_METRICS_PARENT)
+    server.metrics_lock = open(os.path.join(server.metrics_dir, _METRICS_LOCK), "w")  # noqa: SIM115
+    fcntl.flock(server.metrics_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    # Set for the processes forked from here (prometheus_client reads it); not a setting.
+    os.environ.update(PROMETHEUS_MULTIPROC_DIR=server.metrics_dir)
+
+
+def _remove_if_abandoned(directory):
+    """A master killed outright (SIGKILL, OOM) leaves its directory: removed once no process
+    holds its lock (a lock, not a pid, so that masters in other pid namespaces are safe). One
+    without a lock file yet is being made: left alone."""
+    try:
+        with open(os.path.join(directory, _METRICS_LOCK)) as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # in use (BlockingIOError), or no lock file
+        return
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+# Each process writes to the files of a slot, the lowest one no live process holds, rather than
+# of its pid: a process recycled after API_MAX_REQUESTS leaves its slot, and its counts, to its
+# successor, so the files stay as many as the processes however often they recycle.
+def pre_fork(server, worker):
+    taken = {getattr(other, "metrics_slot", None) for other in server.WORKERS.values()}
+    worker.metrics_slot = next(slot for slot in itertools.count() if slot not in taken)
+
+
+def post_worker_init(worker):
+    from api.metrics import use_process_slot
+
+    use_process_slot(worker.metrics_slot)
+
+
+def on_exit(server):
+    if getattr(server, "metrics_dir", None):
+        shutil.rmtree(server.metrics_dir, ignore_errors=True)

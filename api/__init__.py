@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from .auth import register_auth
     from .errors import register_error_handlers
     from .limits import register_limits
+    from .metrics import register_metrics
     from .request_id import register_request_id
     from .services import build_services
 
@@ -31,4 +32,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_limits(app)  # after auth: the client decides the limit; a 401 is never counted
     for blueprint in (jobs.bp, legacy.bp, health.bp, page.bp, contract.bp):
         app.register_blueprint(blueprint)
+    register_metrics(app)  # measures every request; answers GET /metrics before the app
     return app

@@ -4,13 +4,18 @@ AUTH_MODE=api_key: a missing, malformed, unknown or revoked key is refused with 
 UNAUTHENTICATED and `WWW-Authenticate: Bearer`, before anything is read from the body.
 AUTH_MODE=none (development's default): every request is the one anonymous client, with the
 default limits. Health routes are always open.
+
+A key's secret is checked against its record as this process last read it, for up to a minute
+(common/clients.py `verify`: no Redis read for a key in use); that the key still exists is
+checked on every request by the rate limiter's script (api/limits.py), in the round trip that
+counts the request, so a revoked key is refused on its next request all the same.
 """
 
 from __future__ import annotations
 
 from flask import Flask, g, request
 
-from common import errors
+from common import errors, keys
 from common.clients import Client
 from common.errors import ServiceError
 
@@ -24,6 +29,19 @@ def _refusal(message: str) -> ServiceError:
     return ServiceError(errors.UNAUTHENTICATED, message, status=401,
                         headers={"WWW-Authenticate": 'Bearer realm="xmlconv"',
                                  "Connection": "close"})
+
+
+INVALID_KEY = "this API key is not valid (unknown, malformed or revoked)"
+
+
+def refuse_revoked() -> ServiceError:
+    """The answer to a key whose record is gone (revoked after its verification was
+    remembered): forget it in this process too, and refuse the request like an unknown key."""
+    client = g.get("client")
+    if client is not None:
+        services().clients.forget(client.id)
+    g.pop("client", None)  # a refused request has no client: no RateLimit-* headers
+    return _refusal(INVALID_KEY)
 
 
 def anonymous(requests_per_minute: int, max_active_jobs: int) -> Client:
@@ -41,10 +59,11 @@ def authenticate() -> None:
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _refusal("send an API key: Authorization: Bearer <key>")
-    client = svc.clients.authenticate(token.strip())
+    client = svc.clients.verify(token.strip())
     if client is None:
-        raise _refusal("this API key is not valid (unknown, malformed or revoked)")
+        raise _refusal(INVALID_KEY)
     g.client = client
+    g.client_record = keys.client(client.id)  # the rate limiter checks that it still exists
 
 
 def current_client() -> Client:

@@ -8,7 +8,9 @@ import json
 import unicodedata
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, Response, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.wsgi import FileWrapper, wrap_file
 
 from common import errors
 from common.errors import ServiceError
@@ -23,6 +25,8 @@ from .submit import parse_tag, submit, wait_until_finished
 from .upload import safe_filename
 
 bp = Blueprint("jobs", __name__)
+
+DOWNLOAD_BLOCK = 256 * 1024  # bytes a download reads and sends at a time
 
 
 def job_response(job: Job) -> Response:
@@ -95,15 +99,34 @@ def stream_result(job: Job, *, as_attachment: bool = True, redirect: bool = Fals
         if isinstance(exc.details.get("error"), dict):
             exc.details["error"] = ServiceError.record_shape(exc.details["error"])
         raise
-    response = send_file(handle, mimetype=fmt.content_type, as_attachment=as_attachment,
-                         download_name=result_filename(job), conditional=False, etag=False,
-                         max_age=0)
-    # Exactly the format's type: send_file would append a second charset to "text/csv; …".
+    size = (job.result or {}).get("size_bytes")
+    # A Range request (a broken download resuming) gets a seekable wrapper, so the part is
+    # read from its offset, not skipped through; a whole download keeps the server's own
+    # wrapper (gunicorn may send a local file with sendfile).
+    body = (FileWrapper(handle, DOWNLOAD_BLOCK) if "Range" in request.headers
+            else wrap_file(request.environ, handle, DOWNLOAD_BLOCK))
+    response = Response(body, direct_passthrough=True)
+    # Exactly the format's type: Flask would append a second charset to "text/csv; …".
     response.headers["Content-Type"] = fmt.content_type
     response.headers["Content-Disposition"] = content_disposition(
         "attachment" if as_attachment else "inline", job)
-    if job.result and job.result.get("size_bytes") is not None:
-        response.content_length = job.result["size_bytes"]
+    response.headers["Cache-Control"] = "private, no-cache"
+    if size is None:  # recorded before results had a size: no ranges, the whole file
+        return response
+    response.content_length = size
+    # A job's result is written once and never changes, so its id and size name it; If-Range
+    # with this tag (or Last-Modified) resumes only the same result.
+    response.set_etag(f"{job.id}-{size}")
+    if job.finished_at:
+        response.last_modified = job.finished_at
+    try:
+        response.make_conditional(request, accept_ranges=True, complete_length=size)
+    except RequestedRangeNotSatisfiable:
+        handle.close()
+        raise ServiceError(errors.RANGE_NOT_SATISFIABLE,
+                           f"the range asked for lies outside the result ({size} bytes)",
+                           {"size_bytes": size}, status=416,
+                           headers={"Content-Range": f"bytes */{size}"}) from None
     return response
 
 

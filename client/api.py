@@ -151,25 +151,22 @@ class Client:
         """Stream the job's result into `dest`: a path (written to a temporary file beside it,
         renamed when complete, so that a failure leaves no partial file) or a binary stream.
         Returns the bytes written. `progress(done, total)` as the bytes arrive."""
-        response = self._request("GET", self._job_path(job) + "/result", stream=True)
-        with response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            if not isinstance(dest, (str, os.PathLike)):
-                return self._copy(response, dest, total, progress)
-            target = Path(dest)
-            partial: str | None = None
-            try:
-                with tempfile.NamedTemporaryFile(dir=target.resolve().parent, delete=False,
-                                                 prefix=".xmlconv-", suffix=".part") as tmp:
-                    partial = tmp.name
-                    written = self._copy(response, tmp, total, progress)
-                os.replace(partial, target)
-            except BaseException:
-                if partial is not None:
-                    Path(partial).unlink(missing_ok=True)
-                raise
-            return written
+        path = self._job_path(job) + "/result"
+        if not isinstance(dest, (str, os.PathLike)):
+            return self._fetch(path, dest, progress)
+        target = Path(dest)
+        partial: str | None = None
+        try:
+            with tempfile.NamedTemporaryFile(dir=target.resolve().parent, delete=False,
+                                             prefix=".xmlconv-", suffix=".part") as tmp:
+                partial = tmp.name
+                written = self._fetch(path, tmp, progress)
+            os.replace(partial, target)
+        except BaseException:
+            if partial is not None:
+                Path(partial).unlink(missing_ok=True)
+            raise
+        return written
 
     def convert(self, source: Source, dest: str | os.PathLike[str] | IO[bytes],
                 format: str = "json", options: Mapping[str, Any] | None = None, *,
@@ -279,21 +276,47 @@ class Client:
                            "the server's answer is not JSON",
                            {"content_type": response.headers.get("Content-Type")}) from None
 
-    def _copy(self, response: requests.Response, out: IO[bytes], total: int | None,
-              progress: Progress | None) -> int:
-        done = 0
-        try:
-            for chunk in response.iter_content(CHUNK_BYTES):
-                out.write(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, total)
-        except requests.RequestException as exc:
-            raise ServerUnreachable(self.url, f"the download broke off: {_reason(exc)}"
-                                    ) from None
-        if progress and not done:
-            progress(0, total)
-        return done
+    def _fetch(self, path: str, out: IO[bytes], progress: Progress | None) -> int:
+        """Stream the result at `path` into `out`. A download that breaks off resumes where
+        it stopped (`Range`, with `If-Range` naming the same result), at most `retries`
+        times; when the server sends the whole result instead, it is written again from
+        where `out` stood, if `out` can be rewound."""
+        seekable = getattr(out, "seekable", None)  # any object with write() will do
+        start = out.tell() if seekable is not None and seekable() else None
+        done, attempt, total, version = 0, 0, None, None
+        while True:
+            headers = {"Range": f"bytes={done}-", "If-Range": version} if done else None
+            with self._request("GET", path, headers=headers, stream=True) as response:
+                resumed = response.status_code == 206 and response.headers.get(
+                    "Content-Range", "").startswith(f"bytes {done}-")
+                if done and not resumed:
+                    if start is None:
+                        raise ServerUnreachable(self.url, "the download broke off and could "
+                                                "not resume where it stopped")
+                    out.seek(start)
+                    out.truncate()
+                    done = 0
+                if not done:
+                    length = response.headers.get("Content-Length")
+                    total = int(length) if length and length.isdigit() else None
+                    ranges = response.headers.get("Accept-Ranges") == "bytes"
+                    version = response.headers.get("ETag") if ranges else None
+                try:
+                    for chunk in response.iter_content(CHUNK_BYTES):
+                        out.write(chunk)
+                        done += len(chunk)
+                        if progress:
+                            progress(done, total)
+                except requests.RequestException as exc:
+                    if version is None or attempt >= self.retries:
+                        raise ServerUnreachable(self.url, "the download broke off: "
+                                                f"{_reason(exc)}") from None
+                    attempt += 1
+                    time.sleep(retry_delay(attempt - 1, None, ceiling=5.0))
+                    continue
+            if progress and not done:
+                progress(0, total)
+            return done
 
 
 def _reason(exc: requests.RequestException) -> str:

@@ -9,6 +9,11 @@ Each client also has a webhook secret (`whsec_…`, Standard Webhooks) to check 
 the webhooks sent for its jobs. It is not stored either: it is derived from SECRET_KEY and the
 key id (HMAC-SHA256), so the worker that signs a webhook can compute it again, and revoking the
 key (which deletes its record) ends it too.
+
+`verify` is `authenticate` for a server: it remembers each verified key's record in the process
+for VERIFIED_SECONDS, so a key in use costs no Redis read; a key revoked meanwhile still passes
+it, so its caller must check that the record exists on each request (the API does so in the
+round trip that counts the request, api/limits.py).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import hmac
 import json
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 import redis
@@ -27,6 +33,11 @@ from .logs import utc_timestamp
 from .signing import webhook_secret
 
 KEY_PREFIX = "xck"
+# How long, and for how many keys, `verify` remembers a record it read (per process). A record
+# never changes under its key id (a key is made or deleted, not edited), so this bounds memory
+# and nothing else; revocation is the caller's check (see the module's docstring).
+VERIFIED_SECONDS = 60.0
+VERIFIED_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,8 @@ class ClientRegistry:
     def __init__(self, client: redis.Redis, secret_key: str) -> None:
         self.redis = client
         self.secret_key = secret_key
+        # key id -> (when read, monotonic; sha256 of the secret; the client)
+        self._verified: OrderedDict[str, tuple[float, str, Client]] = OrderedDict()
 
     def create(self, name: str, requests_per_minute: int, max_active_jobs: int) -> NewKey:
         """A new key for `name` (names are unique). Raises ValueError if the name is taken."""
@@ -104,14 +117,41 @@ class ClientRegistry:
         if parsed is None:
             return None
         key_id, secret = parsed
+        return self._read(key_id, secret, time.monotonic())
+
+    def verify(self, api_key: str) -> Client | None:
+        """authenticate(), with the key's record remembered in this process for up to
+        VERIFIED_SECONDS: the secret is checked against the remembered digest. A key revoked
+        since it was remembered still passes: check that keys.client(id) exists (see the
+        module's docstring), and call forget(id) when it does not."""
+        parsed = _parse(api_key)
+        if parsed is None:
+            return None
+        key_id, secret = parsed
+        now = time.monotonic()
+        known = self._verified.get(key_id)
+        if known is not None and now - known[0] < VERIFIED_SECONDS:
+            return known[2] if hmac.compare_digest(known[1], _digest(secret)) else None
+        return self._read(key_id, secret, now)
+
+    def forget(self, key_id: str) -> None:
+        self._verified.pop(key_id, None)
+
+    def _read(self, key_id: str, secret: str, now: float) -> Client | None:
         record = self.redis.get(keys.client(key_id))
         if record is None:
+            self.forget(key_id)
             return None
         data = json.loads(record)
         if not hmac.compare_digest(data["secret_sha256"], _digest(secret)):
             return None
-        return Client(data["id"], data["name"], int(data["requests_per_minute"]),
-                      int(data["max_active_jobs"]))
+        client = Client(data["id"], data["name"], int(data["requests_per_minute"]),
+                        int(data["max_active_jobs"]))
+        self._verified[key_id] = (now, data["secret_sha256"], client)
+        self._verified.move_to_end(key_id)
+        while len(self._verified) > VERIFIED_MAX:  # the least recently read first
+            self._verified.popitem(last=False)
+        return client
 
     def webhook_secret(self, client_id: str) -> str:
         return webhook_secret(self.secret_key, client_id)

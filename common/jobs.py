@@ -21,7 +21,8 @@ worker finishes, a redelivered task while the first run is still reporting) cann
 Bookkeeping beside the hashes (common/keys.py): `running` scores each running job by its last
 sign of life (its run's progress, or its worker's heartbeat), so that a run that vanished is
 found within seconds; `unpublished` holds queued jobs whose message may not have reached the
-broker yet, so that a message lost between the two steps is sent again.
+broker yet, so that a message lost between the two steps is sent again; `active` holds every
+unfinished job, so that the metrics count queued ones without reading a record.
 
 Keys expire: an unfinished job lives `tombstone_ttl_seconds`, a finished one
 `result_ttl_seconds` after it finished. A tombstone outlives the record by `tombstone_ttl_seconds`
@@ -69,7 +70,7 @@ def is_job_id(value: str) -> bool:
     return parsed.version == 4 and str(parsed) == value
 
 
-# KEYS: job, tombstone, idempotency, unpublished, owner's jobs, owner's active jobs
+# KEYS: job, tombstone, idempotency, unpublished, owner's jobs, owner's active jobs, active jobs
 # ARGV: job_id, record_ttl, tombstone_ttl, idempotency_ttl ("0" = no key), now, owner,
 #       max_active ("0" = no limit), field, value, …
 # Returns the new job's id, the earlier job's id for a known Idempotency-Key, or 'quota'.
@@ -95,6 +96,8 @@ redis.call('ZADD', KEYS[5], now, ARGV[1])
 redis.call('EXPIRE', KEYS[5], ARGV[2])
 redis.call('ZADD', KEYS[6], now, ARGV[1])
 redis.call('EXPIRE', KEYS[6], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[7], now, ARGV[1])
 return ARGV[1]
 """
 
@@ -117,10 +120,11 @@ local function fail_in_place(job, tombstone, job_id, now, error, record_ttl, tom
   redis.call('ZREM', KEYS[3], job_id)
   redis.call('ZREM', KEYS[4], job_id)
   redis.call('ZREM', KEYS[5], job_id)
+  redis.call('ZREM', KEYS[6], job_id)
 end
 """
 
-# KEYS: job, tombstone, running, unpublished, owner's active jobs
+# KEYS: job, tombstone, running, unpublished, owner's active jobs, active jobs
 # ARGV: job_id, run_id, now, worker, dispatch ("" = any), max_attempts, error, record_ttl,
 #       tombstone_ttl
 # Returns the status before the call, 'stale' or 'exhausted'; the job is this run's only if
@@ -155,7 +159,7 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 'running'
 """
 
-# KEYS: job, tombstone, running, unpublished, owner's active jobs.
+# KEYS: job, tombstone, running, unpublished, owner's active jobs, active jobs.
 # ARGV: job_id, run_id, record_ttl, tombstone_ttl, field, value, …
 # Returns 'ok' when this run moved the job to its final status, else the status it found.
 _FINISH = """
@@ -171,10 +175,11 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
 return 'ok'
 """
 
-# KEYS: job, tombstone, running, unpublished, owner's active jobs.
+# KEYS: job, tombstone, running, unpublished, owner's active jobs, active jobs.
 # ARGV: job_id, run_id, now, dispatch, max_attempts, error, record_ttl, tombstone_ttl
 # The run `run_id` is gone: queue the job again under a new dispatch, or fail it once it has
 # been claimed max_attempts times. Returns 'requeued', 'failed', or what it found instead.
@@ -208,7 +213,7 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 return 'requeued'
 """
 
-# KEYS: job, tombstone, running, unpublished, owner's active jobs.
+# KEYS: job, tombstone, running, unpublished, owner's active jobs, active jobs.
 # ARGV: job_id, now, record_ttl, tombstone_ttl
 # Cancels an unfinished job, or deletes a finished one (its tombstone stays: later reads get 410).
 # Returns the status before the call.
@@ -222,6 +227,7 @@ if status == 'queued' or status == 'running' then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
   redis.call('ZREM', KEYS[5], ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[1])
 else
   redis.call('DEL', KEYS[1])
 end
@@ -351,7 +357,7 @@ class JobStore:
 
     def _final_keys(self, job_id: str, owner: str) -> list[str]:
         return [keys.job(job_id), keys.tombstone(job_id), keys.running_jobs(),
-                keys.unpublished_jobs(), keys.owner_active(owner)]
+                keys.unpublished_jobs(), keys.owner_active(owner), keys.active_jobs()]
 
     def _final_ttls(self) -> list[int]:
         return [self.result_ttl, self.result_ttl + self.tombstone_ttl]
@@ -397,7 +403,8 @@ class JobStore:
         idem_key = keys.idempotency(new.owner, idempotency_key or "")
         job_id = self._create(
             keys=[keys.job(new.id), keys.tombstone(new.id), idem_key, keys.unpublished_jobs(),
-                  keys.owner_jobs(new.owner), keys.owner_active(new.owner)],
+                  keys.owner_jobs(new.owner), keys.owner_active(new.owner),
+                  keys.active_jobs()],
             args=[new.id, unfinished_ttl, unfinished_ttl + self.tombstone_ttl,
                   self.result_ttl if idempotency_key else 0, repr(now), new.owner, max_active,
                   *_flatten(fields)],
@@ -419,6 +426,7 @@ class JobStore:
             pipe.zrem(keys.unpublished_jobs(), job_id)
             pipe.zrem(keys.owner_jobs(owner), job_id)
             pipe.zrem(keys.owner_active(owner), job_id)
+            pipe.zrem(keys.active_jobs(), job_id)
             pipe.execute()
 
     def unpublished(self, older_than_seconds: float) -> list[str]:

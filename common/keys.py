@@ -1,5 +1,6 @@
-"""Every Redis key the service uses is built here (Celery's queue lists aside; the two keys where
-kombu keeps delivered but unacknowledged messages are named here, because recovery reads them)."""
+"""Every Redis key the service uses is built here. Celery's own keys are named here only where
+the service reads them: a queue's list (the metrics count its messages) and the two keys where
+kombu keeps delivered but unacknowledged messages (recovery reads them)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,18 @@ def running_jobs() -> str:
     """Sorted set: ids of running jobs, scored by their last sign of life (progress of the run,
     or the heartbeat of the worker running it)."""
     return f"{PREFIX}:running"
+
+
+def active_jobs() -> str:
+    """Sorted set: ids of every client's unfinished (queued or running) jobs, scored by creation
+    time; beside `running_jobs` it tells the metrics how many are queued."""
+    return f"{PREFIX}:active"
+
+
+def job_figures() -> str:
+    """Hash: the job figures GET /metrics reports, counted where jobs are submitted and finish
+    (common/metrics.py): one field per counter or histogram bucket, labels joined by `|`."""
+    return f"{PREFIX}:metrics:jobs"
 
 
 def unpublished_jobs() -> str:
@@ -81,8 +94,13 @@ def owner_active_prefix() -> str:
 
 
 def rate_limits() -> str:
-    """Prefix of the request counters of Flask-Limiter (api/limits.py)."""
+    """Prefix of the rate limiter's request counters, one a client (api/limits.py)."""
     return f"{PREFIX}:limits"
+
+
+def broker_queue(queue: str) -> str:
+    """List (kombu's): the messages waiting in a Celery queue; kombu names it after the queue."""
+    return queue
 
 
 def broker_unacked() -> str:

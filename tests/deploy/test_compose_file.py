@@ -12,7 +12,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from stackfiles import APP_SERVICES, compose, placeholders, service_environment
+from stackfiles import (
+    APP_SERVICES,
+    S3_CREDENTIALS,
+    compose,
+    placeholders,
+    service_environment,
+)
 
 from common.settings import VARIABLES, load_settings
 
@@ -49,7 +55,7 @@ def test_every_variable_has_a_default_so_a_bare_up_works():
 @pytest.mark.parametrize("service", APP_SERVICES)
 def test_application_services_get_every_variable_and_valid_settings(service):
     environment = service_environment(service)
-    assert sorted(environment) == sorted(VARIABLES)
+    assert sorted(environment) == sorted((*VARIABLES, *S3_CREDENTIALS))
     settings = load_settings(environment, service=service)
     assert settings.deploy_env == "staging" and str(settings.data_dir) == "/data"
     assert settings.redis_url == "redis://redis:6379/0"

@@ -12,6 +12,7 @@ from servicekit import REPO
 from stackfiles import (
     APP_SERVICES,
     DEPLOYMENT_DOC,
+    S3_CREDENTIALS,
     compose,
     doc_service_table,
     doc_shell_lines,
@@ -62,7 +63,8 @@ def test_deployment_doc_describes_every_variable():
 
 def test_compose_passes_every_variable_and_no_other():
     for service in APP_SERVICES:
-        assert set(compose()["services"][service]["environment"]) == set(VARIABLES)
+        assert set(compose()["services"][service]["environment"]) == {
+            *VARIABLES, *S3_CREDENTIALS}
 
 
 def test_doc_service_table_is_what_compose_runs():

@@ -4,10 +4,13 @@ read (every line must be JSON)."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from servicekit import (
     REPO,
     Process,
     RedisServer,
+    S3Server,
     free_port,
     service_env,
     start_worker,
@@ -148,6 +152,90 @@ def keyed_stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFact
     finally:
         api.stop()
         worker.stop()
+
+
+@dataclass
+class S3Stack:
+    api_url: str
+    api: Process
+    worker: Process
+    client: object
+    bucket: str
+    prefix: str
+    dirs: tuple[Path, Path]
+
+    def url(self, path: str) -> str:
+        return self.api_url + path
+
+    def get_job(self, job_id: str) -> dict:
+        response = requests.get(self.url(f"/jobs/{job_id}"), timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_finished(self, job_id: str, timeout: float = 60) -> dict:
+        return wait_for(lambda: (job := self.get_job(job_id))["status"] in (
+            "succeeded", "failed", "cancelled") and job, timeout,
+            f"job {job_id} did not finish", interval=0.1)
+
+    def objects(self, job_id: str) -> list[str]:
+        prefix = f"{self.prefix}/jobs/{job_id}/"
+        answer = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        names = [item["Key"][len(prefix):] for item in answer.get("Contents", [])]
+        uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
+        return sorted(names + [f"pending:{u['Key']}" for u in uploads.get("Uploads", [])])
+
+    def local_files(self) -> list[Path]:
+        return [p for d in self.dirs for p in d.rglob("*") if p.is_file()]
+
+
+@contextlib.contextmanager
+def running_s3_stack(redis_server, s3_server: S3Server, root: Path, db: int,
+                     **extra: str) -> Iterator[S3Stack]:
+    """STORAGE_URL=s3://…: the API and one worker, each in its own working directory with its
+    own empty DATA_DIR, sharing nothing but Redis database `db` and the bucket."""
+    prefix = f"stack-{uuid.uuid4().hex[:8]}"
+    redis_server.client(db).flushdb()
+    port = free_port()
+    common = {"STORAGE_URL": f"s3://{S3Server.BUCKET}/{prefix}", **s3_server.env(),
+              "API_BIND": f"127.0.0.1:{port}", **extra}
+    dirs = []
+    for name in ("api", "worker"):
+        (root / name / "cwd").mkdir(parents=True)
+        (root / name / "data").mkdir()
+        dirs.append(root / name)
+    api_env = service_env(redis_server.url(db), root / "api" / "data", **common)
+    worker_env = service_env(redis_server.url(db), root / "worker" / "data", **common)
+    worker = Process("worker", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker",
+                                "-n", f"s3-{uuid.uuid4().hex[:6]}@%h", "--without-gossip"],
+                     worker_env, root / "worker.log", cwd=root / "worker" / "cwd")
+    api = Process("api", [str(BIN / "gunicorn"), "-c", str(REPO / "gunicorn_config.py"),
+                          "api:create_app()"], api_env, root / "api.log",
+                  cwd=root / "api" / "cwd")
+    try:
+        wait_for(lambda: any("ready." in line for line in worker.lines()) or not worker.alive(),
+                 60, "the worker did not start")
+        assert worker.alive(), "\n".join(worker.lines()[-20:])
+        api_url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: requests.get(api_url + "/health", timeout=2).ok, 60,
+                 "the API did not start")
+        yield S3Stack(api_url, api, worker, s3_server.client(), S3Server.BUCKET, prefix,
+                      (root / "api", root / "worker"))
+    finally:
+        api.stop()
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_stack(redis_server, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory):
+    with running_s3_stack(redis_server, s3_server, tmp_path_factory.mktemp("s3stack"),
+                          8) as stack:
+        yield stack
+
+
+@pytest.fixture
+def make_s3_stack(redis_server, s3_server: S3Server, tmp_path: Path):
+    """`with make_s3_stack(db, SETTING=value…) as stack:` an S3 stack of the test's own."""
+    return lambda db, **extra: running_s3_stack(redis_server, s3_server, tmp_path, db, **extra)
 
 
 # -- input files

@@ -4,101 +4,18 @@ through a real S3 server (SeaweedFS); cancelling or deleting a job removes its o
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 from servicekit import (
-    BIN,
-    REPO,
-    Process,
-    S3Server,
     accepted_job,
     download,
-    free_port,
-    service_env,
     submit_file,
     wait_for,
 )
 
 from converter import FORMATS
-
-REDIS_DB = 6
-
-
-@dataclass
-class S3Stack:
-    api_url: str
-    api: Process
-    worker: Process
-    client: object
-    bucket: str
-    prefix: str
-    dirs: tuple[Path, Path]
-
-    def url(self, path: str) -> str:
-        return self.api_url + path
-
-    def get_job(self, job_id: str) -> dict:
-        response = requests.get(self.url(f"/jobs/{job_id}"), timeout=10)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def wait_finished(self, job_id: str, timeout: float = 60) -> dict:
-        return wait_for(lambda: (job := self.get_job(job_id))["status"] in (
-            "succeeded", "failed", "cancelled") and job, timeout,
-            f"job {job_id} did not finish", interval=0.1)
-
-    def objects(self, job_id: str) -> list[str]:
-        prefix = f"{self.prefix}/jobs/{job_id}/"
-        answer = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
-        names = [item["Key"][len(prefix):] for item in answer.get("Contents", [])]
-        uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
-        return sorted(names + [f"pending:{u['Key']}" for u in uploads.get("Uploads", [])])
-
-    def local_files(self) -> list[Path]:
-        return [p for d in self.dirs for p in d.rglob("*") if p.is_file()]
-
-
-def start_s3_stack(redis_server, s3_server: S3Server, root: Path, db: int, **extra: str):
-    prefix = f"stack-{uuid.uuid4().hex[:8]}"
-    redis_server.client(db).flushdb()
-    port = free_port()
-    common = {"STORAGE_URL": f"s3://{S3Server.BUCKET}/{prefix}", **s3_server.env(),
-              "API_BIND": f"127.0.0.1:{port}", **extra}
-    dirs = []
-    for name in ("api", "worker"):
-        (root / name / "cwd").mkdir(parents=True)
-        (root / name / "data").mkdir()
-        dirs.append(root / name)
-    api_env = service_env(redis_server.url(db), root / "api" / "data", **common)
-    worker_env = service_env(redis_server.url(db), root / "worker" / "data", **common)
-    worker = Process("worker", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker",
-                                "-n", f"s3-{uuid.uuid4().hex[:6]}@%h", "--without-gossip"],
-                     worker_env, root / "worker.log", cwd=root / "worker" / "cwd")
-    api = Process("api", [str(BIN / "gunicorn"), "-c", str(REPO / "gunicorn_config.py"),
-                          "api:create_app()"], api_env, root / "api.log",
-                  cwd=root / "api" / "cwd")
-    try:
-        wait_for(lambda: any("ready." in line for line in worker.lines()) or not worker.alive(),
-                 60, "the worker did not start")
-        assert worker.alive(), "\n".join(worker.lines()[-20:])
-        api_url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: requests.get(api_url + "/health", timeout=2).ok, 60,
-                 "the API did not start")
-        yield S3Stack(api_url, api, worker, s3_server.client(), S3Server.BUCKET, prefix,
-                      (root / "api", root / "worker"))
-    finally:
-        api.stop()
-        worker.stop()
-
-
-@pytest.fixture(scope="module")
-def s3_stack(redis_server, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory):
-    yield from start_s3_stack(redis_server, s3_server, tmp_path_factory.mktemp("s3stack"),
-                              REDIS_DB)
 
 
 @pytest.fixture(scope="module")
@@ -168,10 +85,9 @@ def test_cancelling_queued_and_running_jobs_removes_their_objects(s3_stack, medi
     assert s3_stack.local_files() == []
 
 
-def test_redirect_delivery_answers_303_to_a_presigned_url(redis_server, s3_server, samples,
-                                                          cli_output, tmp_path):
-    for stack in start_s3_stack(redis_server, s3_server, tmp_path, REDIS_DB + 1,
-                                RESULT_DELIVERY="redirect", RESULT_URL_TTL_SECONDS="60"):
+def test_redirect_delivery_answers_303_to_a_presigned_url(make_s3_stack, s3_server, samples,
+                                                          cli_output):
+    with make_s3_stack(9, RESULT_DELIVERY="redirect", RESULT_URL_TTL_SECONDS="60") as stack:
         job = accepted_job(submit_file(stack, samples["small"], data={"format": "csv"}))
         assert stack.wait_finished(job["id"])["status"] == "succeeded"
         answer = requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=10,

@@ -3,13 +3,11 @@ client against the session's real redis-server), and the limiter during a Redis 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from servicekit import free_port, service_env
 
 from api import create_app
-from api.limits import Allowance, _storage_uri
+from api.limits import Allowance
 from common import keys
 from common.settings import load_settings
 
@@ -34,19 +32,11 @@ def client(redis_server, tmp_path):
 
 
 def test_allowance_headers_are_seconds_until_the_window_resets():
-    counted = SimpleNamespace(limit=SimpleNamespace(amount=5), window=(1000.2, 3))
-    allowance = Allowance.of(counted, now=958.0)
+    allowance = Allowance.at(5, reset_at=1000.2, remaining=3, now=958.0)
     assert allowance == Allowance(5, 3, 43)
     assert allowance.headers() == {"RateLimit-Limit": "5", "RateLimit-Remaining": "3",
-                               "RateLimit-Reset": "43"}
-    expired = SimpleNamespace(limit=SimpleNamespace(amount=5), window=(958.0, 5))
-    assert Allowance.of(expired, now=959.5).reset_seconds == 0
-
-
-def test_storage_uri_spells_unix_sockets_as_limits_does():
-    assert _storage_uri("redis://h:6379/2") == "redis://h:6379/2"
-    assert _storage_uri("rediss://h:6380/0") == "rediss://h:6380/0"
-    assert _storage_uri("unix:///run/redis.sock?db=1") == "redis+unix:///run/redis.sock?db=1"
+                                   "RateLimit-Reset": "43"}
+    assert Allowance.at(5, reset_at=958.0, remaining=-2, now=959.5) == Allowance(5, 0, 0)
 
 
 def test_the_anonymous_client_counts_down_then_gets_429_in_the_envelope(client, redis_server):

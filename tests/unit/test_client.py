@@ -538,6 +538,49 @@ def test_a_broken_download_leaves_no_file(serve, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+RESULT = bytes(range(256)) * (3 * CHUNK_BYTES // 256 + 7)
+CUT = 2 * CHUNK_BYTES  # where the first answer breaks off: after whole chunks, none lost
+RANGES = {"Accept-Ranges": "bytes", "ETag": '"v1"'}
+
+
+def test_a_broken_download_resumes_where_it_stopped(serve, tmp_path):
+    server = serve(Reply(200, RESULT[:CUT], RANGES, cut_short=True),
+                   Reply(206, RESULT[CUT:], {
+                       **RANGES, "Content-Range": f"bytes {CUT}-{len(RESULT) - 1}/{len(RESULT)}"}))
+    seen: list[tuple] = []
+    target = tmp_path / "out.csv"
+    assert Client(server.url).download("abc", target, progress=lambda *p: seen.append(p)) \
+        == len(RESULT)
+    assert target.read_bytes() == RESULT
+    assert [(r.headers.get("Range"), r.headers.get("If-Range")) for r in server.seen] == [
+        (None, None), (f"bytes={CUT}-", '"v1"')]
+    assert seen[-1] == (len(RESULT), CUT + 100)  # the length the first answer announced
+
+
+def test_a_resumption_answered_with_the_whole_result_starts_over(serve):
+    server = serve(Reply(200, RESULT[:CUT], RANGES, cut_short=True), Reply(200, RESULT, RANGES))
+    out = io.BytesIO(b"kept:")
+    out.seek(5)
+    Client(server.url).download("abc", out)
+    assert out.getvalue() == b"kept:" + RESULT
+
+
+def test_a_download_without_ranges_is_not_resumed(serve, tmp_path):
+    server = serve(Reply(200, RESULT[:CUT], {"ETag": '"v1"'}, cut_short=True))
+    with pytest.raises(ServerUnreachable):
+        Client(server.url).download("abc", tmp_path / "out.csv")
+    assert len(server.seen) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_resumptions_are_bounded(serve, tmp_path):
+    server = serve(Reply(200, RESULT[:CUT], RANGES, cut_short=True),
+                   Reply(206, b"", {**RANGES, "Content-Range": f"bytes {CUT}-{CUT}/{CUT + 1}"},
+                         cut_short=True))
+    with pytest.raises(ServerUnreachable):
+        Client(server.url, retries=2).download("abc", tmp_path / "out.csv")
+    assert len(server.seen) == 3 and list(tmp_path.iterdir()) == []
+
+
 def test_a_refused_download_is_an_api_error(serve, tmp_path):
     server = serve(Reply(409, {"error": {"code": "JOB_NOT_FINISHED", "message": "running",
                                          "details": {"status": "running"}}}))

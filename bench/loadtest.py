@@ -1,0 +1,670 @@
+"""Load test: what the real stack holds on this machine, load generator included.
+
+    .venv/bin/python bench/loadtest.py [--duration 20] [--connections 32] [--clients 16]
+                                       [--jobs-per-client 30] [--big-mb 300] [--profile DIR]
+                                       [--workdir DIR] [--skip polls,jobs,big]
+                                       [--set NAME=VALUE ...]
+
+Starts its own stack on loopback (tests/servicekit.py's Stack: redis-server with an append-only
+file fsynced every second, one Celery worker, celery beat, the API under gunicorn) with the
+settings a production deployment uses: DEPLOY_ENV=production, API keys on (AUTH_MODE=api_key
+by default there), every other setting at its default (API_WORKERS, WORKER_CONCURRENCY,
+LOG_LEVEL=INFO, ...). Its API keys are made with the clients module (common/clients.py, what
+`xmlconv-admin keys create` runs), each with a request rate high enough that the limiter counts
+every request but never refuses one. Then, in order:
+
+1. status polls: one succeeded job, then `wrk --latency` (a Lua script adds the key's
+   Authorization header) GETs /jobs/<id> over --connections keep-alive connections for
+   --duration seconds (after a 3 s warm-up run that is not counted): requests/s, and p50/p99
+   from wrk's latency distribution;
+2. small jobs: --clients threads, each with its own key and the client library (client/), each
+   submits --jobs-per-client small documents (16 KiB, bench/generate.py) and then polls its
+   jobs, oldest first, every 0.2 s until each has succeeded: jobs/s = all jobs / wall time from
+   the first submission until the last job succeeded;
+3. one large job (--big-mb, default 300; bench/run.py's input file in bench/data/, generated
+   once): `xmlconv convert --to json` alone, then the same file through the stack (upload,
+   conversion, polled every 0.2 s, download), and the ratio of the two wall times; the two
+   outputs must be identical.
+
+After each phase: how busy the machine was, the CPU seconds of this benchmark (load generator
+included) and of each process of the stack, and the CPU milliseconds per poll / per job by
+process, with the rate they allow on this machine's CPUs: on a machine shared with other work
+the rates above vary from run to run, the CPU per unit of work much less.
+
+With --profile DIR, py-spy (`pip install py-spy`) records the gunicorn workers during the
+polls, and the Celery worker (main process and pool) and the gunicorn workers during the small
+jobs: DIR gets the raw stacks (py-spy's collapsed format) and the top functions by own and
+total time are printed. Everything started here is stopped on the way out (also on Ctrl-C).
+Traffic goes only to 127.0.0.1. Exit status 1 when a target is missed or a measurement failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+for _path in (REPO, REPO / "bench", REPO / "tests"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import psutil  # noqa: E402
+from generate import generate  # noqa: E402
+from run import DATA, input_file, measure, xmlconv_command  # noqa: E402
+from servicekit import BIN, Stack  # noqa: E402
+
+from client import Client  # noqa: E402
+from client.retry import Backoff  # noqa: E402
+from common.clients import ClientRegistry  # noqa: E402
+
+# Targets (issue 12), on a 2-core machine with the load generator on it.
+TARGET_POLLS_PER_S = 1500.0
+TARGET_POLL_P99_MS = 100.0
+TARGET_JOBS_PER_S = 100.0
+TARGET_BIG_RATIO = 1.2
+
+SMALL_KIB = 16
+# Between two polls of a small job: Client.wait's first pause, without its growth (which would
+# make the wall time measure the backoff); a job is seen done at most this late.
+POLL_PAUSE = Backoff.first
+BIG_POLL_PAUSE = 0.2
+# The settings service_env() sets for the tests' sake, back to their defaults here (an empty
+# value is the default): a deployment's process counts, limits and upload size.
+TEST_ONLY_SETTINGS = ("WORKER_CONCURRENCY", "WORKER_HEARTBEAT_SECONDS", "API_WORKERS",
+                      "API_THREADS", "LEGACY_WAIT_SECONDS", "RATE_LIMIT_PER_MINUTE",
+                      "MAX_ACTIVE_JOBS", "MAX_UPLOAD_BYTES", "LOG_LEVEL")
+# Each key's request rate: counted by the limiter on every request, never reached.
+UNTHROTTLED_PER_MINUTE = 10_000_000
+
+WRK_SCRIPT = """-- GET the job's status with the API key (bench/loadtest.py)
+wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer {key}"
+"""
+
+
+def log(message: str) -> None:
+    print(f"[loadtest {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def production_overrides() -> dict[str, str]:
+    return {**{name: "" for name in TEST_ONLY_SETTINGS},
+            "DEPLOY_ENV": "production", "SECRET_KEY": secrets.token_hex(32),
+            "AUTH_MODE": "api_key"}
+
+
+# -- what else the machine did meanwhile
+
+
+class MachineLoad:
+    """CPU seconds the whole machine was busy during a phase, how much of that was this
+    benchmark (its own process and children: the load generator), and each process of the
+    stack (a process's reaped children, e.g. recycled gunicorn workers, count as its own)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    @staticmethod
+    def _tree(pid: int) -> dict[str, float]:
+        """CPU seconds of a process ("main") and of its live descendants ("children")."""
+        out = {"main": 0.0, "children": 0.0}
+        try:
+            root = psutil.Process(pid)
+            for proc in (root, *root.children(recursive=True)):
+                t = proc.cpu_times()
+                out["main" if proc.pid == pid else "children"] += (
+                    t.user + t.system + t.children_user + t.children_system)
+        except psutil.Error:
+            pass
+        return out
+
+    def _roles(self) -> dict[str, float]:
+        own = os.times()
+        roles = {"load generator (this process, wrk)": own.user + own.system
+                 + own.children_user + own.children_system}
+        for service in self.stack.services():
+            if not service.alive():
+                continue
+            tree = self._tree(service.pid)
+            if service.name == "api":
+                roles["api (gunicorn)"] = tree["main"] + tree["children"]
+            elif service.name.startswith("worker"):
+                roles[f"{service.name} main"] = tree["main"]
+                roles[f"{service.name} pool"] = tree["children"]
+            else:
+                roles[service.name] = tree["main"] + tree["children"]
+        return roles
+
+    @staticmethod
+    def _busy() -> float:
+        t = psutil.cpu_times()
+        return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+
+    def __enter__(self) -> MachineLoad:
+        self.t0, self.busy0, self.roles0 = time.monotonic(), self._busy(), self._roles()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds = time.monotonic() - self.t0
+        self.busy = self._busy() - self.busy0
+        after = self._roles()
+        self.roles = {name: after[name] - self.roles0.get(name, 0.0) for name in after}
+        self.ours = sum(self.roles.values())
+
+    def per_unit(self, count: int, unit: str) -> str:
+        """CPU milliseconds per unit of work by role, and the rate they allow on this machine's
+        CPUs if nothing else ran: a figure that other load on a shared machine barely moves."""
+        if not count:
+            return ""
+        cpus = psutil.cpu_count() or 1
+        split = ", ".join(f"{name} {1000 * seconds / count:.2f}"
+                          for name, seconds in self.roles.items() if seconds >= 0.05)
+        total = 1000 * self.ours / count
+        return (f"CPU ms per {unit}: {split}; total {total:.2f} → at most "
+                f"{1000 * cpus / total:,.0f} {unit}s/s on {cpus} CPUs with nothing else running")
+
+    def describe(self) -> str:
+        cpus = psutil.cpu_count() or 1
+        others = max(0.0, self.busy - self.ours)
+        split = ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.roles.items()
+                          if seconds >= 0.05)
+        return (f"{self.seconds:.0f} s: machine {100 * self.busy / (cpus * self.seconds):.0f}% "
+                f"busy of {cpus} CPUs; this benchmark {self.ours:.1f} CPU-s ({split}), "
+                f"other processes {others:.1f} CPU-s "
+                f"({100 * others / (cpus * self.seconds):.0f}% of the machine)")
+
+
+# -- profiles (py-spy)
+
+
+class Profiler:
+    """py-spy record (raw collapsed stacks) on a set of processes for one phase."""
+
+    def __init__(self, directory: Path | None, phase: str) -> None:
+        self.directory = directory
+        self.phase = phase
+        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+        self.binary = BIN / "py-spy" if (BIN / "py-spy").exists() else shutil.which("py-spy")
+
+    def start(self, targets: dict[str, int], seconds: float) -> None:
+        if self.directory is None:
+            return
+        if self.binary is None:
+            log("--profile: py-spy is not installed (.venv/bin/pip install py-spy); no profile")
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for role, pid in targets.items():
+            out = self.directory / f"{self.phase}-{role}-{pid}.txt"
+            argv = [str(self.binary), "record", "--pid", str(pid), "--format", "raw",
+                    "--rate", "200", "--nonblocking", "--duration", str(max(1, int(seconds))),
+                    "--output", str(out)]
+            popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+            self.procs.append((role, popen, out))
+
+    def stop(self) -> None:
+        for _, popen, _ in self.procs:
+            if popen.poll() is None:
+                popen.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+        for _, popen, _ in self.procs:
+            try:
+                popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(popen.pid, signal.SIGKILL)
+                popen.wait(timeout=10)
+
+    def summary(self, top: int = 15) -> str:
+        by_role: dict[str, list[Path]] = {}
+        for role, _, out in self.procs:
+            if out.exists():
+                by_role.setdefault(role.rstrip("0123456789-"), []).append(out)
+        return "\n".join(profile_summary(f"{self.phase}: {role}", paths, top)
+                         for role, paths in by_role.items())
+
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+def _frame_name(frame: str) -> str:
+    match = _FRAME.match(frame)
+    if not match:
+        return frame
+    path = match["file"]
+    for marker in ("site-packages/", "/work/main/", str(REPO) + "/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{match['func']} ({path})"
+
+
+def profile_summary(title: str, paths: list[Path], top: int) -> str:
+    """Top functions by own samples (on top of the stack) and total samples (anywhere in it)."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for path in paths:
+        for line in path.read_text(errors="replace").splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            n = int(count)
+            frames = [_frame_name(f) for f in stack.split(";")]
+            frames = [f for f in frames if not f.startswith("process ")]  # py-spy's pid label
+            if not frames:
+                continue
+            samples += n
+            own[frames[-1]] += n
+            for name in set(frames):
+                total[name] += n
+    if not samples:
+        return f"\n{title}: no samples"
+    lines = [f"\n{title}: {samples} samples (on CPU), {len(paths)} process(es)",
+             "  own%  function"]
+    lines += [f"  {100 * n / samples:5.1f}  {name}" for name, n in own.most_common(top)]
+    lines += ["  total%  function"]
+    lines += [f"  {100 * n / samples:6.1f}  {name}" for name, n in total.most_common(top)]
+    return "\n".join(lines)
+
+
+def api_workers(stack: Stack) -> dict[str, int]:
+    return {f"api-{n}": p.pid
+            for n, p in enumerate(psutil.Process(stack.api.pid).children(), 1)}
+
+
+def celery_processes(stack: Stack) -> dict[str, int]:
+    root = psutil.Process(stack.workers[0].pid)
+    return {"worker-main": root.pid,
+            **{f"worker-pool-{n}": p.pid for n, p in enumerate(root.children(), 1)}}
+
+
+# -- 1. status polls (wrk)
+
+
+@dataclass
+class PollResult:
+    requests_per_s: float = 0.0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    requests: int = 0
+    non_2xx: int = 0
+    socket_errors: str = ""
+    output: str = ""
+    load: str = ""
+    cpu: str = ""
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> PollResult:
+    result = PollResult(output=output)
+    if match := re.search(r"Requests/sec:\s+([\d.]+)", output):
+        result.requests_per_s = float(match[1])
+    if match := re.search(r"(\d+) requests in", output):
+        result.requests = int(match[1])
+    for percent, attr in (("50", "p50_ms"), ("99", "p99_ms")):
+        if match := re.search(rf"^\s+{percent}%\s+([\d.]+(?:us|ms|s|m))\s*$", output, re.M):
+            setattr(result, attr, _ms(match[1]))
+    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        result.non_2xx = int(match[1])
+    if match := re.search(r"Socket errors: (.*)", output):
+        result.socket_errors = match[1].strip()
+    return result
+
+
+def wrk_binary() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise SystemExit("wrk is not installed: `apt-get install wrk` (make loadtest does it)")
+    return found
+
+
+def measure_polls(stack: Stack, api_key: str, workdir: Path, args: argparse.Namespace,
+                  profile: Path | None) -> PollResult:
+    with Client(stack.api_url, api_key=api_key) as api:
+        job = api.submit(workdir / "small.xml", format="json")
+        while api.get(job)["status"] != "succeeded":
+            time.sleep(0.05)
+    script = workdir / "poll.lua"
+    script.write_text(WRK_SCRIPT.format(key=api_key))
+    url = f"{stack.api_url}/jobs/{job['id']}"
+    threads = str(min(args.connections, psutil.cpu_count() or 2))
+
+    def wrk(seconds: float) -> str:
+        argv = [wrk_binary(), "-t", threads, "-c", str(args.connections), "-d", f"{seconds:g}s",
+                "--latency", "-s", str(script), url]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+        if done.returncode != 0:
+            raise RuntimeError(f"wrk failed: {done.stderr or done.stdout}")
+        return done.stdout
+
+    wrk(3)  # warm-up: connections, the workers' first requests
+    profiler = Profiler(profile, "polls")
+    profiler.start(api_workers(stack), args.duration)
+    try:
+        with MachineLoad(stack) as load:
+            output = wrk(args.duration)
+    finally:
+        profiler.stop()
+    result = parse_wrk(output)
+    result.load = load.describe()
+    result.cpu = load.per_unit(result.requests, "poll")
+    if profile:
+        print(profiler.summary(), flush=True)
+    return result
+
+
+# -- 2. small jobs (the client library, 16 threads)
+
+
+@dataclass
+class JobsResult:
+    jobs: int = 0
+    succeeded: int = 0
+    seconds: float = 0.0
+    polls: int = 0
+    errors: list[str] = field(default_factory=list)
+    load: str = ""
+    cpu: str = ""
+
+    @property
+    def per_s(self) -> float:
+        return self.succeeded / self.seconds if self.seconds and not self.errors else 0.0
+
+
+def measure_jobs(stack: Stack, keys_: list[str], source: Path, per_client: int,
+                 profile: Path | None) -> JobsResult:
+    result = JobsResult(jobs=len(keys_) * per_client)
+    lock = threading.Lock()
+    start = threading.Barrier(len(keys_) + 1)
+    finished_at: list[float] = []
+
+    def client(api_key: str) -> None:
+        polls = done = 0
+        try:
+            with Client(stack.api_url, api_key=api_key) as api:
+                start.wait()
+                jobs = [api.submit(source, format="json") for _ in range(per_client)]
+                for job in jobs:  # oldest first: by the time one succeeded, so did most before
+                    while True:
+                        current = api.get(job)
+                        polls += 1
+                        if current["status"] == "succeeded":
+                            done += 1
+                            break
+                        if current["status"] in ("failed", "cancelled"):
+                            raise RuntimeError(f"job {job['id']} {current['status']}: "
+                                               f"{current.get('error')}")
+                        time.sleep(POLL_PAUSE)
+        except Exception as exc:  # reported, not raised: the other clients go on
+            with lock:
+                result.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            with lock:
+                result.polls += polls
+                result.succeeded += done
+                finished_at.append(time.monotonic())
+
+    threads = [threading.Thread(target=client, args=(key,), daemon=True) for key in keys_]
+    for thread in threads:
+        thread.start()
+    profiler = Profiler(profile, "jobs")
+    targets = {**celery_processes(stack), **api_workers(stack)}
+    try:
+        with MachineLoad(stack) as load:
+            start.wait()
+            t0 = time.monotonic()
+            profiler.start(targets, 120)
+            for thread in threads:
+                thread.join(timeout=600)
+            result.seconds = max(finished_at, default=t0) - t0
+    finally:
+        profiler.stop()
+    result.load = load.describe()
+    result.cpu = load.per_unit(result.succeeded, "job")
+    if profile:
+        print(profiler.summary(), flush=True)
+    return result
+
+
+# -- 3. one large job beside xmlconv convert
+
+
+@dataclass
+class BigResult:
+    size_mb: float = 0.0
+    alone_s: float | None = None
+    stack_s: float | None = None
+    upload_s: float | None = None
+    convert_s: float | None = None
+    download_s: float | None = None
+    identical: bool | None = None
+    error: str | None = None
+    load: str = ""
+    alone_cpu_s: float | None = None  # CPU seconds: a second view, which other load barely moves
+    stack_cpu_s: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.alone_s and self.stack_s:
+            return self.stack_s / self.alone_s
+        return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def measure_big(stack: Stack, api_key: str, size_mb: int, workdir: Path) -> BigResult:
+    result = BigResult(size_mb=size_mb)
+    DATA.mkdir(parents=True, exist_ok=True)
+    source = input_file(size_mb, DATA)
+    alone_out, stack_out = workdir / "alone.json", workdir / "stack.json"
+    with MachineLoad(stack) as alone_load:
+        alone = measure([*xmlconv_command(), "convert", str(source), "-o", str(alone_out),
+                         "--to", "json"], timeout=1800)
+    if alone.returncode != 0:
+        result.error = f"xmlconv convert failed: {alone.stderr[-500:]}"
+        return result
+    result.alone_s, result.alone_cpu_s = alone.seconds, alone_load.ours
+    log(f"xmlconv convert alone: {alone.seconds:.1f} s, {alone_load.describe()}")
+    client = Client(stack.api_url, api_key=api_key, timeout=300)
+    with MachineLoad(stack) as load, client as api:
+        t0 = time.monotonic()
+        job = api.submit(source, format="json")
+        t1 = time.monotonic()
+        while (current := api.get(job))["status"] not in ("succeeded", "failed",
+                                                           "cancelled"):
+            time.sleep(BIG_POLL_PAUSE)
+        t2 = time.monotonic()
+        if current["status"] != "succeeded":
+            result.error = f"the job {current['status']}: {current.get('error')}"
+            return result
+        api.download(job, stack_out)
+        t3 = time.monotonic()
+    result.load = load.describe()
+    result.stack_cpu_s = load.ours  # the client's upload and download included
+    result.upload_s, result.convert_s, result.download_s = t1 - t0, t2 - t1, t3 - t2
+    result.stack_s = t3 - t0
+    result.identical = (alone_out.stat().st_size == stack_out.stat().st_size
+                        and _sha256(alone_out) == _sha256(stack_out))
+    for path in (alone_out, stack_out):
+        path.unlink(missing_ok=True)
+    return result
+
+
+# -- the report
+
+
+def table(polls: PollResult | None, jobs: JobsResult | None, big: BigResult | None,
+          args: argparse.Namespace) -> tuple[str, bool]:
+    rows: list[tuple[str, str, str, str]] = []
+    all_met = True
+
+    def row(figure: str, target: str, measured: str, met: bool | None) -> None:
+        nonlocal all_met
+        if met is False:
+            all_met = False
+        rows.append((figure, target, measured,
+                     "–" if met is None else ("yes" if met else "**no**")))
+
+    if polls is not None:
+        ok = polls.requests > 0 and polls.non_2xx == 0 and not polls.socket_errors
+        label = f"status polls/s (wrk, {args.connections} connections)"
+        row(label, f"≥ {TARGET_POLLS_PER_S:,.0f}", f"{polls.requests_per_s:,.0f}",
+            ok and polls.requests_per_s >= TARGET_POLLS_PER_S)
+        row("status poll p50", "", _fmt_ms(polls.p50_ms), None)
+        row("status poll p99", f"< {TARGET_POLL_P99_MS:g} ms", _fmt_ms(polls.p99_ms),
+            ok and polls.p99_ms is not None and polls.p99_ms < TARGET_POLL_P99_MS)
+        if not ok:
+            row("status polls: errors", "0", f"non-2xx {polls.non_2xx}; "
+                f"{polls.socket_errors or 'no socket errors'}", False)
+    if jobs is not None:
+        row(f"small jobs/s ({args.clients} clients, {jobs.jobs} jobs of {SMALL_KIB} KiB)",
+            f"≥ {TARGET_JOBS_PER_S:g}", f"{jobs.per_s:.1f} ({jobs.succeeded} in "
+            f"{jobs.seconds:.1f} s)", not jobs.errors and jobs.per_s >= TARGET_JOBS_PER_S)
+        if jobs.errors:
+            row("small jobs: errors", "0", f"{len(jobs.errors)}: {jobs.errors[0][:80]}", False)
+    if big is not None:
+        if big.error:
+            row(f"{big.size_mb} MB job", "", f"FAILED: {big.error[:100]}", False)
+        else:
+            row(f"`xmlconv convert` alone, {big.size_mb} MB → json", "",
+                f"{big.alone_s:.1f} s", None)
+            row(f"{big.size_mb} MB job through the stack (upload + convert + download)", "",
+                f"{big.stack_s:.1f} s ({big.upload_s:.1f} + {big.convert_s:.1f} + "
+                f"{big.download_s:.1f})", None)
+            row("stack / alone", f"≤ {TARGET_BIG_RATIO:g}×", f"{big.ratio:.2f}×",
+                big.ratio is not None and big.ratio <= TARGET_BIG_RATIO)
+            if big.alone_cpu_s and big.stack_cpu_s:
+                row("CPU seconds: stack (client included) / alone", "",
+                    f"{big.stack_cpu_s:.1f} / {big.alone_cpu_s:.1f} = "
+                    f"{big.stack_cpu_s / big.alone_cpu_s:.2f}×", None)
+            row("result identical to `xmlconv convert`", "yes",
+                "yes" if big.identical else "no", bool(big.identical))
+    lines = ["| figure | target | measured | met? |", "|---|---|---:|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines), all_met
+
+
+def _fmt_ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=20, help="wrk seconds (default 20)")
+    parser.add_argument("--connections", type=int, default=32,
+                        help="wrk connections (default 32)")
+    parser.add_argument("--clients", type=int, default=16, help="small-job clients (16)")
+    parser.add_argument("--jobs-per-client", type=int, default=30,
+                        help="small jobs per client (default 30)")
+    parser.add_argument("--big-mb", type=int, default=300, help="large job's size (300)")
+    parser.add_argument("--skip", default="", help="comma-separated: polls, jobs, big")
+    parser.add_argument("--profile", type=Path, help="py-spy profiles into this directory")
+    parser.add_argument("--workdir", type=Path, help="logs and data (default: a temp dir)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the stack other than its default (repeatable), "
+                             "to compare settings, e.g. --set API_WORKERS=3")
+    args = parser.parse_args(argv)
+    try:
+        args.set = dict(item.split("=", 1) for item in args.set)
+    except ValueError:
+        parser.error("--set takes NAME=VALUE")
+    args.skip = {part.strip() for part in args.skip.split(",") if part.strip()}
+    if args.skip - {"polls", "jobs", "big"}:
+        parser.error("--skip takes polls, jobs and big")
+    return args
+
+
+def _raise_interrupt(signum: int, _: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if "polls" not in args.skip:
+        wrk_binary()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    temporary = args.workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="loadtest-")) if temporary else args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    profile = args.profile.resolve() if args.profile else None
+    generate(SMALL_KIB / 1024, workdir / "small.xml", seed=12)
+    log(f"work directory {workdir}; load average {os.getloadavg()[0]:.2f}"
+        + (f"; settings {args.set}" if args.set else ""))
+
+    overrides = {**production_overrides(), **args.set}
+    stack = Stack(workdir, overrides, workers=1, node_prefix="loadtest")
+    polls = jobs = big = None
+    failed = True
+    try:
+        log("starting redis-server, a worker, beat and the API (DEPLOY_ENV=production)")
+        stack.start()
+        registry = ClientRegistry(stack.client(), overrides["SECRET_KEY"])
+        poller = registry.create("poller", UNTHROTTLED_PER_MINUTE, 10).api_key
+        if "polls" not in args.skip:
+            log(f"status polls: wrk, {args.connections} connections, {args.duration:g} s")
+            polls = measure_polls(stack, poller, workdir, args, profile)
+            log(f"{polls.requests_per_s:.0f} polls/s, p50 {_fmt_ms(polls.p50_ms)}, p99 "
+                f"{_fmt_ms(polls.p99_ms)}; {polls.load}")
+        if "jobs" not in args.skip:
+            keys_ = [registry.create(f"client-{n}", UNTHROTTLED_PER_MINUTE,
+                                     args.jobs_per_client).api_key
+                     for n in range(1, args.clients + 1)]
+            log(f"small jobs: {args.clients} clients x {args.jobs_per_client} jobs")
+            jobs = measure_jobs(stack, keys_, workdir / "small.xml", args.jobs_per_client,
+                                profile)
+            log(f"{jobs.per_s:.1f} jobs/s, {jobs.polls} polls; {jobs.load}")
+        if "big" not in args.skip:
+            log(f"{args.big_mb} MB job: xmlconv convert alone, then through the stack")
+            big = measure_big(stack, poller, args.big_mb, workdir)
+            if big.load:
+                log(f"{big.load}")
+        text, met = table(polls, jobs, big, args)
+        print(text, flush=True)
+        if polls:
+            print(f"\nwrk:\n{polls.output.rstrip()}")
+        for name, result in (("polls", polls), ("small jobs", jobs), ("large job", big)):
+            if result is not None and result.load:
+                print(f"load during {name}: {result.load}")
+            if result is not None and getattr(result, "cpu", ""):
+                print(f"  {result.cpu}")
+        failed = not met
+        print(f"\n{'PASS' if met else 'FAIL'}: logs in {workdir}"
+              + (" (removed)" if temporary else ""), flush=True)
+    finally:
+        stack.stop()
+        if temporary:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; every process started was stopped", file=sys.stderr)
+        sys.exit(130)
