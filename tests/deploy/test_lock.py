@@ -216,6 +216,11 @@ def test_make_installs_the_test_environment_from_its_lock_by_hash():
     assert prerequisites[0] == "$(LOCK)"
     assert recipe[0] == "$(BIN)/pip install --require-hashes --only-binary :all: -r $(LOCK)"
     assert recipe[1] == "$(BIN)/pip install --no-deps --no-build-isolation -e ."
-    # No other install anywhere in the Makefile (no pip upgrade either: nothing unpinned).
-    assert len(re.findall(r"pip install", makefile)) == 2
+    # No other install anywhere in the Makefile (no pip upgrade either: nothing unpinned) but
+    # make bench's peers, from their own lock, by hash, on top of the test environment.
+    assert len(re.findall(r"pip install", makefile)) == 3
+    assert makefile_rule("$(VENV)/.bench") == (
+        ["requirements/bench.txt", "$(STAMP)"],
+        ["$(BIN)/pip install --require-hashes --only-binary :all: -r requirements/bench.txt",
+         "touch $@"])
     assert makefile_rule("lock")[1] == ["$(BIN)/python scripts/lock.py"]
