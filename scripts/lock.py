@@ -11,8 +11,8 @@ plus the build-system requirements, as `make install` builds the project without
 isolation; `api` is the `api` extra alone, without the base dependencies, so the API image has
 no lxml; `worker` is the base dependencies with the `worker` and `flower` extras; `build` is the
 build-system requirements the images build the project's wheel with; `bench` is the `bench`
-extra, the dense benchmark's peers, installed by `make bench` on top of `dev`. `dev` is resolved first and
-constrains the others: the images run exactly the versions the tests ran (and the extension is
+extra, the dense benchmark's peers, installed by `make bench` on top of `dev`. `dev` is resolved
+first and constrains the others: the images run exactly the versions the tests ran (and the extension is
 compiled against the lxml it runs with).
 """
 
