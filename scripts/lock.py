@@ -6,14 +6,14 @@ only, so that no install ever builds a dependency from source.
     python scripts/lock.py --upgrade  # `make lock-upgrade`: everything to its newest allowed
     python scripts/lock.py --check    # exit 1 naming each lock that pyproject.toml disagrees with
 
-Roles (ROLES): `dev` is the test environment, the `dev` extra (which holds every other extra)
-plus the build-system requirements, as `make install` builds the project without build
+Roles (ROLES): `dev` is the test environment, the `dev` extra (which holds every other extra
+but `bench`) plus the build-system requirements, as `make install` builds the project without build
 isolation; `api` is the `api` extra alone, without the base dependencies, so the API image has
 no lxml; `worker` is the base dependencies with the `worker` and `flower` extras; `build` is the
 build-system requirements the images build the project's wheel with; `bench` is the `bench`
-extra, the dense benchmark's peers, installed by `make bench` on top of `dev`. `dev` is resolved
-first and constrains the others: the images run exactly the versions the tests ran (and the extension is
-compiled against the lxml it runs with).
+extra, the dense benchmark's peers, installed by `make bench` on top of `dev`. `dev` is
+resolved first and constrains the others: the images run exactly the versions the tests ran
+(and the extension is compiled against the lxml it runs with).
 """
 
 from __future__ import annotations
