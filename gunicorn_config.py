@@ -5,6 +5,7 @@ defaults are in docs/deployment.md.
 """
 
 import fcntl
+import gc
 import glob
 import itertools
 import os
@@ -111,6 +112,10 @@ def post_worker_init(worker):
     from api.metrics import use_process_slot
 
     use_process_slot(worker.metrics_slot)
+    # The app's objects (Flask, Celery, the contract, ...) live as long as the process: out of
+    # the collector's sight, a full collection no longer walks them all in the middle of
+    # requests (measured: the polls' p99 was set by those pauses).
+    gc.freeze()
 
 
 def on_exit(server):
