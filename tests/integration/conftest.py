@@ -228,7 +228,7 @@ def running_s3_stack(redis_server, s3_server: S3Server, root: Path, db: int,
 @pytest.fixture(scope="session")
 def s3_stack(redis_server, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory):
     with running_s3_stack(redis_server, s3_server, tmp_path_factory.mktemp("s3stack"),
-                          8) as stack:
+                          10) as stack:
         yield stack
 
 

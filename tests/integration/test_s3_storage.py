@@ -87,7 +87,7 @@ def test_cancelling_queued_and_running_jobs_removes_their_objects(s3_stack, medi
 
 def test_redirect_delivery_answers_303_to_a_presigned_url(make_s3_stack, s3_server, samples,
                                                           cli_output):
-    with make_s3_stack(9, RESULT_DELIVERY="redirect", RESULT_URL_TTL_SECONDS="60") as stack:
+    with make_s3_stack(12, RESULT_DELIVERY="redirect", RESULT_URL_TTL_SECONDS="60") as stack:
         job = accepted_job(submit_file(stack, samples["small"], data={"format": "csv"}))
         assert stack.wait_finished(job["id"])["status"] == "succeeded"
         answer = requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=10,

@@ -19,7 +19,7 @@ from common.signing import webhook_secret
 from worker import webhooks
 from worker.webhooks import Config
 
-DB = 6  # a Redis database no other test uses
+DB = 14  # a Redis database no other test uses (tests/conftest.py lists them)
 SECRET_KEY = "a-secret-key-for-the-webhook-tests-only"
 DEFAULT_SECRET = webhook_secret(SECRET_KEY, "")
 OWNER = "0123456789abcdef"
