@@ -312,7 +312,8 @@ class Client:
                         raise ServerUnreachable(self.url, "the download broke off: "
                                                 f"{_reason(exc)}") from None
                     attempt += 1
-                    time.sleep(retry_delay(attempt - 1, None, ceiling=5.0))
+                    # a dropped connection, not a busy server: try again soon
+                    time.sleep(retry_delay(attempt - 1, None, base=0.25, ceiling=5.0))
                     continue
             if progress and not done:
                 progress(0, total)
