@@ -31,17 +31,10 @@ def free_port() -> int:
 
 def wait_for(predicate, timeout: float, message: str, interval: float = 0.05):
     """Poll `predicate` until it returns something truthy; fail with `message` after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = predicate()
-        except Exception:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s: {message}")
-        time.sleep(interval)
+    value = wait_until(predicate, timeout, interval)
+    if not value:
+        raise AssertionError(f"timed out after {timeout}s: {message}")
+    return value
 
 
 class RedisServer:
@@ -278,8 +271,8 @@ HOST = "127.0.0.1"
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1):
-    """Poll `predicate` until it returns something truthy; None after `timeout` (wait_for
-    raises instead)."""
+    """Poll `predicate` (its exceptions count as "not yet") until it returns something
+    truthy; None after `timeout` (wait_for raises instead)."""
     deadline = time.monotonic() + timeout
     while True:
         try:

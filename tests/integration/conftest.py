@@ -32,29 +32,13 @@ from servicekit import (
 sys.path.insert(0, str(REPO / "bench"))
 
 
-@dataclass
-class Stack:
-    redis: RedisServer
-    data_dir: Path
+class JobsApi:
+    """What a test does with a stack's API (AUTH_MODE=none): its URLs, a job, a job's end."""
+
     api_url: str
-    flower_url: str
-    env: dict[str, str]
-    api: Process
-    worker: Process
-    flower: Process
-    logs: dict[str, Process] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return self.api_url + path
-
-    def job_dirs(self) -> list[str]:
-        jobs = self.data_dir / "jobs"
-        return sorted(p.name for p in jobs.iterdir()) if jobs.is_dir() else []
-
-    def api_worker_pid(self) -> int:
-        children = psutil.Process(self.api.pid).children()
-        assert children, "gunicorn has no worker process"
-        return children[0].pid
 
     def get_job(self, job_id: str) -> dict:
         response = requests.get(self.url(f"/jobs/{job_id}"), timeout=10)
@@ -65,6 +49,28 @@ class Stack:
         return wait_for(lambda: (job := self.get_job(job_id))["status"] in (
             "succeeded", "failed", "cancelled") and job, timeout,
             f"job {job_id} did not finish", interval=0.1)
+
+
+@dataclass
+class Stack(JobsApi):
+    redis: RedisServer
+    data_dir: Path
+    api_url: str
+    flower_url: str
+    env: dict[str, str]
+    api: Process
+    worker: Process
+    flower: Process
+    logs: dict[str, Process] = field(default_factory=dict)
+
+    def job_dirs(self) -> list[str]:
+        jobs = self.data_dir / "jobs"
+        return sorted(p.name for p in jobs.iterdir()) if jobs.is_dir() else []
+
+    def api_worker_pid(self) -> int:
+        children = psutil.Process(self.api.pid).children()
+        assert children, "gunicorn has no worker process"
+        return children[0].pid
 
 
 @pytest.fixture(scope="session")
@@ -155,7 +161,7 @@ def keyed_stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFact
 
 
 @dataclass
-class S3Stack:
+class S3Stack(JobsApi):
     api_url: str
     api: Process
     worker: Process
@@ -163,19 +169,6 @@ class S3Stack:
     bucket: str
     prefix: str
     dirs: tuple[Path, Path]
-
-    def url(self, path: str) -> str:
-        return self.api_url + path
-
-    def get_job(self, job_id: str) -> dict:
-        response = requests.get(self.url(f"/jobs/{job_id}"), timeout=10)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def wait_finished(self, job_id: str, timeout: float = 60) -> dict:
-        return wait_for(lambda: (job := self.get_job(job_id))["status"] in (
-            "succeeded", "failed", "cancelled") and job, timeout,
-            f"job {job_id} did not finish", interval=0.1)
 
     def objects(self, job_id: str) -> list[str]:
         prefix = f"{self.prefix}/jobs/{job_id}/"
