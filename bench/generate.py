@@ -198,15 +198,8 @@ def generate_to(out: BinaryIO, size_mb: float, seed: int = DEFAULT_SEED) -> int:
                 parts.append(comments[record % len(comments)])
         chunk = "".join(parts).encode()
         if written + len(chunk) > budget:
-            # Last batch: keep whole records that fit.
-            cut = chunk.rfind(b"  </order>\n", 0, budget - written + 1)
-            kept = 0
-            if cut != -1:
-                kept = cut + len(b"  </order>\n")
-                record -= chunk.count(b"<order ", kept)
-            else:
-                record -= chunk.count(b"<order ")
-            chunk = chunk[:kept]
+            chunk, dropped = _whole_records(chunk, budget - written, b"  </order>\n", b"<order ")
+            record -= dropped
             done = True
         out.write(chunk)
         written += len(chunk)
@@ -272,16 +265,22 @@ def generate_dense_to(out: BinaryIO, size_mb: float, seed: int = DEFAULT_SEED) -
                 pools[2][(r >> 20) % sizes[2]], pools[3][(r >> 30) % sizes[3]]))
         chunk = "".join(parts).encode()
         if written + len(chunk) > budget:
-            cut = chunk.rfind(b"</e>\n", 0, budget - written + 1)
-            kept = cut + len(b"</e>\n") if cut != -1 else 0
-            record -= chunk.count(b"<e ", kept)
-            chunk = chunk[:kept]
+            chunk, dropped = _whole_records(chunk, budget - written, b"</e>\n", b"<e ")
+            record -= dropped
             done = True
         out.write(chunk)
         written += len(chunk)
     _pad(out, budget - written)
     out.write(tail)
     return record
+
+
+def _whole_records(chunk: bytes, room: int, end: bytes, start: bytes) -> tuple[bytes, int]:
+    """The last batch: its leading whole records (each ending with `end`) that fit in `room`
+    bytes, and how many records (each beginning with `start`) were left out."""
+    cut = chunk.rfind(end, 0, room + 1)
+    kept = cut + len(end) if cut != -1 else 0
+    return chunk[:kept], chunk.count(start, kept)
 
 
 def _pad(out: BinaryIO, pad: int) -> None:

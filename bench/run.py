@@ -179,13 +179,15 @@ def xmlconv_command() -> list[str]:
     raise SystemExit("xmlconv not found: run `make install` (pip install -e '.[dev]') first")
 
 
-def input_file(size: int, data_dir: Path) -> Path:
-    path = data_dir / f"orders-{size}MB-v{GENERATOR_VERSION}.xml"
+def input_file(size: int, data_dir: Path, *, dense: bool = False) -> Path:
+    """The generated input of `size` MB (orders, or dense records), made once and reused."""
+    kind = "dense" if dense else "orders"
+    path = data_dir / f"{kind}-{size}MB-v{GENERATOR_VERSION}.xml"
     if path.exists() and path.stat().st_size == size * MB:
         say(f"input {path.relative_to(REPO) if path.is_relative_to(REPO) else path}: reused")
         return path
     start = time.perf_counter()
-    records = generate(size, path)
+    records = generate(size, path, dense=dense)
     say(f"input {path.name}: generated {records} records in "
         f"{time.perf_counter() - start:.1f}s")
     return path
@@ -332,18 +334,6 @@ class DenseRow:
         return self.run is not None and self.run.returncode == 0
 
 
-def dense_input(size: int, data_dir: Path) -> Path:
-    path = data_dir / f"dense-{size}MB-v{GENERATOR_VERSION}.xml"
-    if path.exists() and path.stat().st_size == size * MB:
-        say(f"input {path.name}: reused")
-        return path
-    start = time.perf_counter()
-    records = generate(size, path, dense=True)
-    say(f"input {path.name}: generated {records} records in "
-        f"{time.perf_counter() - start:.1f}s")
-    return path
-
-
 def run_dense(args: argparse.Namespace, xmlconv: list[str], data_dir: Path,
               out_dir: Path) -> list[DenseRow]:
     """Every peer and format on each dense input, `args.dense_repeat` rounds taken in turn
@@ -352,7 +342,7 @@ def run_dense(args: argparse.Namespace, xmlconv: list[str], data_dir: Path,
     rows: list[DenseRow] = []
     peers_script = str(Path(__file__).resolve().parent / "peers.py")
     for size in args.dense_sizes:
-        src = dense_input(size, data_dir)
+        src = input_file(size, data_dir, dense=True)
         runs: list[tuple[DenseRow, list[str], Path]] = []
         if size <= DENSE_PEER_SIZE or args.peers_300:
             for name in PEERS:
