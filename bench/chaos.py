@@ -58,7 +58,13 @@ for _path in (REPO, REPO / "bench", REPO / "tests"):
 import psutil  # noqa: E402
 import redis  # noqa: E402
 import requests  # noqa: E402
-from servicekit import Service, Stack, wait_until  # noqa: E402
+from servicekit import (  # noqa: E402
+    Service,
+    Stack,
+    run_benchmark,
+    stop_on_sigterm,
+    wait_until,
+)
 
 from common import keys  # noqa: E402
 from converter import FORMATS  # noqa: E402
@@ -1035,18 +1041,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _raise_interrupt(signum: int, _: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     temporary = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="chaos-")) if temporary else args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_sigterm()
     log(f"work directory {workdir}")
 
     rng = random.Random(args.seed)
@@ -1084,8 +1085,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted; every process started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_benchmark(main)

@@ -64,7 +64,7 @@ for _path in (REPO, REPO / "bench", REPO / "tests"):
 import psutil  # noqa: E402
 from generate import generate  # noqa: E402
 from run import DATA, input_file, measure, xmlconv_command  # noqa: E402
-from servicekit import BIN, Stack  # noqa: E402
+from servicekit import BIN, Stack, run_benchmark, stop_on_sigterm  # noqa: E402
 
 from client import Client  # noqa: E402
 from client.retry import Backoff  # noqa: E402
@@ -598,16 +598,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _raise_interrupt(signum: int, _: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if "polls" not in args.skip:
         wrk_binary()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_sigterm()
     temporary = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="loadtest-")) if temporary else args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -663,8 +658,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted; every process started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_benchmark(main)

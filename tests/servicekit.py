@@ -270,6 +270,25 @@ class S3Server:
 HOST = "127.0.0.1"
 
 
+def _raise_interrupt(signum: int, _: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_on_sigterm() -> None:
+    """A benchmark stops on SIGTERM as on Ctrl-C: its finally blocks stop what it started."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def run_benchmark(main) -> None:
+    """Exit with `main()`'s status; 130 when interrupted (every process was stopped)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; every process started was stopped", file=sys.stderr)
+        sys.exit(130)
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.1):
     """Poll `predicate` (its exceptions count as "not yet") until it returns something
     truthy; None after `timeout` (wait_for raises instead)."""
