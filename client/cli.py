@@ -1,8 +1,9 @@
 """`xmlconv`: the one command line. `submit`, `status`, `wait`, `download`, `cancel` and `jobs`
-talk to a server through client.Client; `convert` (and anything else this module does not
-know) goes unchanged to the converter's own CLI, converter.cli.main, imported only then.
+talk to a server through client.Client; `convert` goes unchanged to the converter's own CLI,
+converter.cli.main, imported only then. Every command ends with the same ExitStatus for the
+same failure (converter/exit_status.py), its error as one JSON line on stderr.
 
-A thin layer: parsing, printing and exit codes here, everything else in the library.
+A thin layer: parsing, printing and exit statuses here, everything else in the library.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from converter.errors import INPUT_NOT_FOUND, error_body, io_error
+from converter.exit_status import ExitStatus
+
 from .api import DEFAULT_URL, Client, Job
-from .errors import ApiError, JobFailed
+from .errors import JOB_CANCELLED, ApiError, JobFailed, ServerUnreachable
 from .options import FORMATS, add_option_arguments, options_from_args
 from .progress import reporter
 
-COMMANDS = ("submit", "status", "wait", "download", "cancel", "jobs")
 DISTRIBUTION = "its-convert-xml"
 
 
@@ -31,37 +34,35 @@ def _version() -> str:
     except metadata.PackageNotFoundError:
         return f"{DISTRIBUTION} (version unknown: not installed)"
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+STOPPED = ("failed", "cancelled")
 ENV_URL = "XMLCONV_URL"
 ENV_API_KEY = "XMLCONV_API_KEY"
-
-EXIT_OK = 0  # done (for submit --wait and wait: the job succeeded)
-EXIT_JOB_FAILED = 1  # the job failed or was cancelled: its error as one JSON line on stderr
-EXIT_USAGE = 2  # bad arguments, or a local file that cannot be read or written
-EXIT_API = 3  # the server is unreachable, or refused the request (an API error, 4xx/5xx)
 
 EPILOG = f"""\
 server: --url, else ${ENV_URL}, else {DEFAULT_URL}; API key: --api-key, else ${ENV_API_KEY}.
 progress (upload, conversion, download) goes to stderr: bars on a terminal, plain
 "xmlconv: …" lines otherwise, nothing with --quiet.
 
-exit codes:
+exit statuses (the same for convert; each failure prints one JSON line on stderr,
+{{"error": {{"code", "message", "details"}}}}, plus "status" for an HTTP answer):
   0  done (submit --wait, wait: the job succeeded)
-  1  the job failed or was cancelled; its error is printed on stderr as one JSON line,
-     {{"error": {{"code": "XML_PARSE_ERROR", "message": "…",
-                "details": {{"line": 3, "column": 7, "job_id": "…"}}}}}}
-  2  usage: bad arguments, or a local file that cannot be read or written
-  3  the server is unreachable, or refused the request (an API error, 4xx/5xx);
-     printed on stderr as {{"error": {{"code", "message", "details", "status"}}}}
+  1  the conversion failed (XML_PARSE_ERROR, EMPTY_INPUT, …), here or as the job
+  2  usage: bad arguments, or an option's value (INVALID_OPTION)
+  3  the server refused the request (UNAUTHENTICATED, JOB_NOT_FOUND, …)
+  4  the server is unavailable: no answer (SERVER_UNREACHABLE, TIMEOUT), or 502/503/504
+  5  the job was cancelled (JOB_CANCELLED)
+  6  a local file: the input does not exist (INPUT_NOT_FOUND), or cannot be read or
+     written (IO_ERROR)
 """
 
 
-class UsageError(Exception):
-    """Arguments that parse but cannot be used (exit 2, reported like an API error)."""
+class CommandError(Exception):
+    """A failure met here rather than on the server: its exit status and its error."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    def __init__(self, status: ExitStatus, body: dict[str, Any]) -> None:
+        super().__init__(body["error"]["message"])
+        self.status = status
+        self.body = body
 
 
 def _common() -> argparse.ArgumentParser:
@@ -122,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
 
     status = command("status", "show a job")
     status.add_argument("id", metavar="ID")
-    wait = command("wait", "wait until a job finishes (exit 0 succeeded, 1 failed)")
+    wait = command("wait", "wait until a job finishes; print its line (exit 0: it succeeded)")
     wait.add_argument("id", metavar="ID")
     download = command("download", "download a finished job's result")
     download.add_argument("id", metavar="ID")
@@ -167,10 +168,11 @@ class Console:
 
 
 def summary(job: Job) -> str:
-    """One line: id, status, percent, format, input file name (and error code)."""
+    """One line: id, status, percent ("-" once failed or cancelled: the job has no progress
+    to show), format, input file name (and error code)."""
     percent = (job.get("progress") or {}).get("percent")
-    parts = [job.get("id", "?"), job.get("status", "?"),
-             f"{percent:.1f}%" if isinstance(percent, (int, float)) else "-",
+    shown = isinstance(percent, (int, float)) and job.get("status") not in STOPPED
+    parts = [job.get("id", "?"), job.get("status", "?"), f"{percent:.1f}%" if shown else "-",
              job.get("format", "?"), (job.get("input") or {}).get("filename") or "-"]
     if job.get("tag"):
         parts.append(f"tag={job['tag']}")
@@ -179,9 +181,26 @@ def summary(job: Job) -> str:
     return "\t".join(str(part) for part in parts)
 
 
-def _error_line(error: dict[str, Any]) -> None:
-    sys.stderr.write(json.dumps({"error": error}, ensure_ascii=False) + "\n")
+def _fail(status: ExitStatus, body: dict[str, Any]) -> ExitStatus:
+    """The error as one JSON line on stderr (the last line there), and the status to exit with."""
+    sys.stderr.write(json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n")
     sys.stderr.flush()
+    return status
+
+
+def exit_status(error: ApiError) -> ExitStatus:
+    """The same status as `xmlconv convert` for a failure both meet (a conversion error, an
+    option's value), whether the server refused the request or the job failed."""
+    if error.code == JOB_CANCELLED:
+        return ExitStatus.CANCELLED
+    named = ExitStatus.of(error.code)
+    if named is not None:
+        return named
+    if isinstance(error, JobFailed):  # outside the converter: TIME_LIMIT_EXCEEDED, WORKER_LOST
+        return ExitStatus.ERROR
+    if isinstance(error, ServerUnreachable) or error.status in (502, 503, 504):
+        return ExitStatus.SERVER_UNAVAILABLE
+    return ExitStatus.API_ERROR
 
 
 # -- commands
@@ -195,13 +214,25 @@ def _metadata(raw: str | None) -> dict | None:
     except ValueError:
         value = None
     if not isinstance(value, dict):
-        raise UsageError("INVALID_REQUEST", "--metadata must be a JSON object")
+        raise CommandError(ExitStatus.USAGE,
+                           error_body("INVALID_REQUEST", "--metadata must be a JSON object"))
     return value
 
 
-def _wait(api: Client, job: Job | str, out: Console) -> Job:
+def _wait(api: Client, job: Job | str, out: Console, *, show: Callable[[Job], str] | None
+          ) -> Job:
+    """The succeeded job, else JobFailed; `show`: print the job's line (or JSON) either way."""
     with out.progress("convert", in_bytes=False) as bar:
-        return api.wait(job, progress=bar)
+        try:
+            job = api.wait(job, progress=bar)
+        except JobFailed as failed:
+            bar.stop(str(failed.job.get("status") or "failed"))
+            if show:
+                out.job(failed.job, show)
+            raise
+    if show:
+        out.job(job, show)
+    return job
 
 
 def _download(api: Client, job: Job | str, output: str | None, out: Console) -> None:
@@ -220,35 +251,36 @@ def run_submit(api: Client, args: argparse.Namespace, out: Console) -> int:
     elif os.path.isfile(args.file):
         source = args.file
     else:
-        raise UsageError("INPUT_NOT_FOUND", f"no such file: {args.file}")
+        raise CommandError(ExitStatus.FILE_ERROR,
+                           error_body(INPUT_NOT_FOUND, f"no such file: {args.file}"))
     with out.progress("upload", in_bytes=True) as bar:
         job = api.submit(source, args.format, options_from_args(args), tag=args.tag,
                          metadata=metadata, webhook_url=args.webhook_url,
                          idempotency_key=args.idempotency_key, gzip=args.gzip, progress=bar)
     if not (args.wait or args.output):
         out.job(job, lambda job: job["id"])
-        return EXIT_OK
-    job = _wait(api, job, out)
-    if args.output or not out.json:  # with --json, stdout is the job's: a result needs -o
+        return ExitStatus.SUCCESS
+    # With --json, stdout is the job's (printed once it finished, a result needs -o);
+    # without, stdout is the result's.
+    job = _wait(api, job, out, show=summary if out.json else None)
+    if args.output or not out.json:
         _download(api, job, args.output, out)
-    if out.json:
-        out.job(job, summary)
-    return EXIT_OK
+    return ExitStatus.SUCCESS
 
 
 def run_status(api: Client, args: argparse.Namespace, out: Console) -> int:
     out.job(api.get(args.id), summary)
-    return EXIT_OK
+    return ExitStatus.SUCCESS
 
 
 def run_wait(api: Client, args: argparse.Namespace, out: Console) -> int:
-    out.job(_wait(api, args.id, out), summary)
-    return EXIT_OK
+    _wait(api, args.id, out, show=summary)
+    return ExitStatus.SUCCESS
 
 
 def run_download(api: Client, args: argparse.Namespace, out: Console) -> int:
     _download(api, args.id, args.output, out)
-    return EXIT_OK
+    return ExitStatus.SUCCESS
 
 
 def run_cancel(api: Client, args: argparse.Namespace, out: Console) -> int:
@@ -257,13 +289,13 @@ def run_cancel(api: Client, args: argparse.Namespace, out: Console) -> int:
         out.job(job, summary)  # null: a finished job, now deleted
     else:
         out.line(summary(job) if job is not None else f"{args.id}\tdeleted")
-    return EXIT_OK
+    return ExitStatus.SUCCESS
 
 
 def run_jobs(api: Client, args: argparse.Namespace, out: Console) -> int:
     for job in api.jobs(status=args.status, tag=args.tag, limit=args.limit):
         out.job(job, summary)
-    return EXIT_OK
+    return ExitStatus.SUCCESS
 
 
 RUN = {"submit": run_submit, "status": run_status, "wait": run_wait,
@@ -273,13 +305,13 @@ RUN = {"submit": run_submit, "status": run_status, "wait": run_wait,
 def _converter(argv: list[str]) -> int:
     from converter.cli import main as convert_main
 
-    return convert_main(argv)
+    return convert_main(argv, prog="xmlconv")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
-        return _converter(argv)  # `convert …`, exactly as converter.cli has always run it
+    if argv[:1] == ["convert"]:
+        return _converter(argv)  # `convert …`, exactly as converter.cli runs it
     args = _parser().parse_args(argv)
     if args.command == "convert":
         return _converter(["convert", *args.rest])
@@ -289,19 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     api = Client(url, api_key, timeout=getattr(args, "timeout", 30.0))
     try:
         return RUN[args.command](api, args, out)
-    except UsageError as exc:
-        _error_line({"code": exc.code, "message": exc.message})
-        return EXIT_USAGE
-    except JobFailed as exc:
-        _error_line(exc.to_dict())
-        return EXIT_JOB_FAILED
+    except CommandError as exc:
+        return _fail(exc.status, exc.body)
     except ApiError as exc:
-        _error_line(exc.to_dict())
-        return EXIT_API
+        return _fail(exit_status(exc), exc.envelope())
     except OSError as exc:  # reading the input or writing the result, here
-        where = f"{exc.filename}: " if exc.filename else ""
-        _error_line({"code": "IO_ERROR", "message": f"{where}{exc.strerror or exc}"})
-        return EXIT_USAGE
+        return _fail(ExitStatus.FILE_ERROR, io_error(exc))
     finally:
         api.close()
 

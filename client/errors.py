@@ -4,12 +4,14 @@
     ├── JobFailed       the request went through, the job did not (`code` is the job's error)
     └── ServerUnreachable  no answer at all: refused connection, DNS, timeout (status None)
 
-The CLI maps them to exit codes: JobFailed → 1, any other ApiError → 3.
+The CLI maps them to exit statuses (client/cli.py, converter/exit_status.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from converter.errors import error_body
 
 # Codes made by the client itself (the server's own codes are in docs/api.md).
 SERVER_UNREACHABLE = "SERVER_UNREACHABLE"
@@ -35,13 +37,12 @@ class ApiError(Exception):
         self.details = details or {}
         self.retry_after = retry_after
 
-    def to_dict(self) -> dict[str, Any]:
+    def envelope(self) -> dict[str, Any]:
         """The API's error shape, plus the HTTP status when there was one."""
-        error: dict[str, Any] = {"code": self.code, "message": self.message,
-                                 "details": self.details}
+        body = error_body(self.code, self.message, self.details)
         if self.status is not None:
-            error["status"] = self.status
-        return error
+            body["error"]["status"] = self.status
+        return body
 
 
 class JobFailed(ApiError):
@@ -61,10 +62,9 @@ class JobFailed(ApiError):
         super().__init__(None, code, message, details)
         self.job = job
 
-    def to_dict(self) -> dict[str, Any]:
+    def envelope(self) -> dict[str, Any]:
         """The API's error shape, with the job's id among the details."""
-        return {"code": self.code, "message": self.message,
-                "details": {**self.details, "job_id": self.job.get("id")}}
+        return error_body(self.code, self.message, {**self.details, "job_id": self.job.get("id")})
 
 
 class ServerUnreachable(ApiError):

@@ -2,7 +2,8 @@
 else a few plain lines ("xmlconv: upload 50% (1.0 MiB of 2.0 MiB)"), or nothing (--quiet).
 
 Each reporter is a `progress(done, total)` callable as the Client calls it, and a context
-manager that ends its bar or line.
+manager that ends its bar or line; `stop(outcome)` ends it with what happened instead of an
+amount ("convert failed", "convert cancelled": no percent of a job that has none to show).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def size(count: float) -> str:
 
 class Silent:
     def __call__(self, done: float, total: float | None) -> None:
+        pass
+
+    def stop(self, outcome: str) -> None:
         pass
 
     def __enter__(self) -> Silent:
@@ -59,6 +63,9 @@ class Lines(Silent):
                 extra = (f" ({size(done)} of {size(total)})" if self.in_bytes else "")
                 self._print(f"{step}%{extra}")
 
+    def stop(self, outcome: str) -> None:
+        self._print(outcome)
+
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is None and self.in_bytes:
             self._print(f"done ({size(self.done)})")
@@ -86,6 +93,10 @@ class Bar(Silent):
         if self.in_bytes and total and self.bar.total != total:
             self.bar.total = total
         self.bar.update(done - self.bar.n)
+
+    def stop(self, outcome: str) -> None:
+        self.bar.bar_format = f"{{desc}}: {outcome}"
+        self.bar.refresh()
 
     def __exit__(self, *exc: object) -> None:
         self.bar.close()

@@ -1,4 +1,6 @@
-"""`xmlconv`: the converter's command line (a thin layer over converter.convert)."""
+"""The converter's command line, `convert` (a thin layer over converter.convert): run as
+`xmlconv convert` (client/cli.py hands it its arguments) or `python -m converter.cli convert`.
+Exit statuses: converter/exit_status.py."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from typing import Any
 
 import orjson
 
-from .errors import ConversionError
+from .errors import INPUT_NOT_FOUND, ConversionError, error_body, io_error
+from .exit_status import ExitStatus
 from .formats import FORMATS
 from .options import MAX_DEPTH_CEILING, NAMESPACE_MODES, OPTION_NAMES, TYPE_MODES, Options
 
 DISTRIBUTION = "its-convert-xml"
+PROG = "python -m converter.cli"
 STDOUT = "-"  # -o -: stream to standard output as the conversion goes
 
 _DEFAULTS = Options()  # the defaults the help shows are the library's own
@@ -83,8 +87,8 @@ class _ConvertParser(argparse.ArgumentParser):
         return namespace, extras
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xmlconv", description="Convert XML, streaming.")
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Convert XML, streaming.")
     parser.add_argument("--version", action="version", version=_version(),
                         help=f"print the version ({DISTRIBUTION} X.Y.Z) and exit")
     commands = parser.add_subparsers(dest="command", required=True,
@@ -155,9 +159,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(error: ConversionError) -> int:
-    sys.stderr.write(orjson.dumps({"error": error.to_dict()}).decode() + "\n")
-    return 1
+def _fail(body: dict, status: ExitStatus) -> ExitStatus:
+    """One JSON line on stderr, the error in the API's shape."""
+    sys.stderr.write(orjson.dumps(body).decode() + "\n")
+    return status
 
 
 def _umask() -> int:
@@ -199,7 +204,13 @@ def _convert_to_file(convert: Any, source: Any, args: argparse.Namespace,
     failed conversion leaves nothing that looks like a result. The file gets the mode a
     new file gets (0666 minus the umask), not mkstemp's 0600."""
     target_dir = Path(args.output).resolve().parent
-    with tempfile.NamedTemporaryFile(dir=target_dir, prefix=".xmlconv-", delete=False) as tmp:
+    try:
+        made = tempfile.NamedTemporaryFile(  # noqa: SIM115 (entered just below)
+            dir=target_dir, prefix=".xmlconv-", delete=False)
+    except OSError as exc:  # the output's directory: name the output, not the temporary file
+        exc.filename = args.output
+        raise
+    with made as tmp:
         try:
             result = convert(source, tmp, args.format, options)
             os.fchmod(tmp.fileno(), 0o666 & ~_umask())
@@ -227,7 +238,7 @@ def _convert_buffered(convert: Any, source: Any, args: argparse.Namespace,
     return result
 
 
-def _run_convert(args: argparse.Namespace) -> int:
+def _run_convert(args: argparse.Namespace) -> ExitStatus:
     from .engine import convert
 
     # Each option's flag stores under the option's own name (tests/unit/test_converter_cli.py
@@ -236,9 +247,8 @@ def _run_convert(args: argparse.Namespace) -> int:
                if getattr(args, name) is not None}
     source = sys.stdin.buffer if args.input == "-" else args.input
     if args.input != "-" and not os.path.isfile(args.input):
-        sys.stderr.write(orjson.dumps({"error": {
-            "code": "INPUT_NOT_FOUND", "message": f"no such file: {args.input}"}}).decode() + "\n")
-        return 1
+        return _fail(error_body(INPUT_NOT_FOUND, f"no such file: {args.input}"),
+                     ExitStatus.FILE_ERROR)
     if args.output == STDOUT:
         run = _convert_to_stdout
     elif args.output:
@@ -248,21 +258,24 @@ def _run_convert(args: argparse.Namespace) -> int:
     try:
         result = run(convert, source, args, options)
     except ConversionError as error:
-        return _fail(error)
+        return _fail(error.envelope(), ExitStatus.of(error.code) or ExitStatus.ERROR)
     except BrokenPipeError:
         _silence_stdout()
-        return 1
+        return ExitStatus.ERROR
+    except OSError as exc:  # reading the input, or writing the result beside -o
+        return _fail(io_error(exc), ExitStatus.FILE_ERROR)
     if result.record_path is not None:
         summary = {"record_path": result.record_path, "records": result.records}
         sys.stderr.write(orjson.dumps(summary).decode() + "\n")
-    return 0
+    return ExitStatus.SUCCESS
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    """`prog`: the command's name in usage and errors (`xmlconv` when the client runs it)."""
+    args = _parser(prog).parse_args(argv)
     if args.command == "convert":
         return _run_convert(args)
-    return 2  # argparse rejects unknown commands before this
+    return ExitStatus.USAGE  # argparse rejects unknown commands before this
 
 
 if __name__ == "__main__":

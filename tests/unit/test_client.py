@@ -145,8 +145,8 @@ def test_api_error_from_the_contracts_body():
                                             "details": {"option": "indent"}}}, "BAD REQUEST")
     assert (error.status, error.code, error.message, error.details) == (
         400, "INVALID_OPTION", "bad indent", {"option": "indent"})
-    assert error.to_dict() == {"code": "INVALID_OPTION", "message": "bad indent",
-                               "details": {"option": "indent"}, "status": 400}
+    assert error.envelope() == {"error": {"code": "INVALID_OPTION", "message": "bad indent",
+                                          "details": {"option": "indent"}, "status": 400}}
 
 
 def test_api_error_from_a_body_that_is_not_the_contracts():
@@ -165,8 +165,8 @@ def test_a_failed_job_is_an_api_error_with_the_jobs_code():
     assert isinstance(error, ApiError)
     assert (error.status, error.code, error.message) == (None, "XML_PARSE_ERROR", "mismatch")
     assert error.details == {"line": 3, "column": 7}
-    assert error.to_dict() == {"code": "XML_PARSE_ERROR", "message": "mismatch",
-                               "details": {"line": 3, "column": 7, "job_id": "j1"}}
+    assert error.envelope() == {"error": {"code": "XML_PARSE_ERROR", "message": "mismatch",
+                                          "details": {"line": 3, "column": 7, "job_id": "j1"}}}
     flat = JobFailed({"id": "j1", "status": "failed", "error": {  # as older servers recorded
         "code": "XML_PARSE_ERROR", "message": "mismatch", "line": 3, "column": 7}})
     assert (flat.code, flat.details) == ("XML_PARSE_ERROR", {"line": 3, "column": 7})

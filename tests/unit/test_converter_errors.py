@@ -55,12 +55,11 @@ def test_malformed_document_reports_line_and_column(
     assert first <= error.column <= last, (error.column, error.message)
     assert error.message
     assert_not_complete_json(out)
-    assert error.to_dict() == {
+    assert error.envelope() == {"error": {
         "code": "XML_PARSE_ERROR",
         "message": error.message,
-        "line": error.line,
-        "column": error.column,
-    }
+        "details": {"line": error.line, "column": error.column},
+    }}
 
 
 @pytest.mark.parametrize(

@@ -330,7 +330,7 @@ def test_invalid_option_is_refused_naming_it(options, option: str, fmt: str) -> 
     assert error.code == "INVALID_OPTION"
     assert error.option == option
     assert option in error.message
-    assert error.to_dict()["option"] == option
+    assert error.envelope()["error"]["details"] == {"option": option}
     assert out.getvalue() == b""
 
 
