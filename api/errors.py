@@ -27,7 +27,7 @@ _CODE_BY_HTTP_STATUS = {
 
 
 def error_response(error: ServiceError) -> Response:
-    response = jsonify({"error": error.to_dict()})
+    response = jsonify(error.envelope())
     response.status_code = error.status
     response.headers.update(error.headers)
     return response

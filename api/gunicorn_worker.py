@@ -203,8 +203,7 @@ def error_answer(status: int, reason: str, exc: BaseException) -> bytes:
     else:
         message = next((text for kinds, text in _MESSAGES if isinstance(exc, kinds)),
                        reason.lower() or "the request was refused")
-    body = json.dumps({"error": {"code": _CODES.get(status, errors.HTTP_ERROR),
-                                 "message": message, "details": {}}}).encode()
+    body = json.dumps(errors.error_body(_CODES.get(status, errors.HTTP_ERROR), message)).encode()
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
     return head.encode("latin-1") + body

@@ -187,7 +187,7 @@ def _registry(client: redis.Redis) -> CollectorRegistry:
 
 def _refuse(error: ServiceError, start_response: Callable[..., Any]) -> Iterable[bytes]:
     """The API's error envelope, without Flask (this route is not the app's)."""
-    body = json.dumps({"error": error.to_dict()}).encode()
+    body = json.dumps(error.envelope()).encode()
     start_response(f"{error.status} {HTTPStatus(error.status).phrase}",
                    [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                     *error.headers.items()])

@@ -1,8 +1,7 @@
 """Conversion options on their way to the API: the `xmlconv submit` flags (the same as
 `xmlconv convert`'s) and their encoding as query parameters.
 
-The client does not import the converter (it may run where the engine is not installed):
-the names and choices are repeated here, and tests/unit/test_client.py checks them against
+The names and choices are repeated here, and tests/unit/test_client.py checks them against
 converter/options.py and converter/cli.py. The server validates every value (400
 INVALID_OPTION names the option), before it reads the upload.
 """

@@ -7,6 +7,11 @@
 Reads the same settings as the service (REDIS_URL, SECRET_KEY, the default limits). `create`
 prints one JSON object with the key and its webhook secret: they are shown this once and stored
 nowhere. `list` prints the keys without secrets; `revoke` takes effect on the key's next request.
+
+Exits 0 when done; 1 on an error, printed on stderr as the API prints it,
+`{"error": {"code": "KEY_NAME_TAKEN", "message": "…", "details": {"name": "acme"}}}`
+(KEY_NOT_FOUND, QUEUE_UNAVAILABLE when Redis does not answer); 2 on bad arguments (argparse's
+usage) or settings (their JSON log line).
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from dataclasses import asdict
 import redis
 
 from .clients import ClientRegistry
+from .errors import KEY_NAME_TAKEN, KEY_NOT_FOUND, QUEUE_UNAVAILABLE, ServiceError
 from .redis_conn import connect
-from .settings import settings_or_exit
+from .settings import Settings, settings_or_exit
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
@@ -52,31 +58,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace, registry: ClientRegistry, settings: Settings) -> None:
+    if args.verb == "create":
+        try:
+            made = registry.create(
+                args.name, args.requests_per_minute or settings.rate_limit_per_minute,
+                args.max_active_jobs or settings.max_active_jobs)
+        except ValueError as exc:  # the registry's one refusal: the name is taken
+            raise ServiceError(KEY_NAME_TAKEN, str(exc), {"name": args.name}) from None
+        print(json.dumps({**asdict(made.client), "api_key": made.api_key,
+                          "webhook_secret": made.webhook_secret}))
+    elif args.verb == "list":
+        print(json.dumps(registry.list()))
+    elif registry.revoke(args.name):
+        print(json.dumps({"revoked": args.name}))
+    else:
+        raise ServiceError(KEY_NOT_FOUND, f"no key named {args.name!r}", {"name": args.name})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = settings_or_exit("admin")
     registry = ClientRegistry(connect(settings), settings.secret_key)
     try:
-        if args.verb == "create":
-            made = registry.create(
-                args.name, args.requests_per_minute or settings.rate_limit_per_minute,
-                args.max_active_jobs or settings.max_active_jobs)
-            print(json.dumps({**asdict(made.client), "api_key": made.api_key,
-                              "webhook_secret": made.webhook_secret}))
-        elif args.verb == "list":
-            print(json.dumps(registry.list()))
-        elif not registry.revoke(args.name):
-            print(json.dumps({"error": f"no key named {args.name!r}"}), file=sys.stderr)
-            return 1
-        else:
-            print(json.dumps({"revoked": args.name}))
-    except ValueError as exc:
-        print(json.dumps({"error": str(exc)}), file=sys.stderr)
-        return 1
+        _run(args, registry, settings)
     except redis.RedisError as exc:
-        print(json.dumps({"error": f"Redis is unavailable: {exc}"}), file=sys.stderr)
-        return 1
-    return 0
+        error = ServiceError(QUEUE_UNAVAILABLE, f"Redis is unavailable: {exc}")
+    except ServiceError as exc:
+        error = exc
+    else:
+        return 0
+    print(json.dumps(error.envelope()), file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

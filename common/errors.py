@@ -5,13 +5,16 @@ converter/errors.py and reach clients unchanged, inside a failed job's `error` o
 here are the service's: HTTP-level refusals and the ways a job can fail outside the converter.
 
 `ServiceError` is the only way an error is built, and it has one shape everywhere:
-`{"code", "message", "details"}`. The API answers it as `{"error": …}` with its status, and a
-failed job records it as its `error` (a parse error's line and column are in `details`).
+`{"code", "message", "details"}`. The API answers it as `{"error": …}` with its status (built by
+`error_body`, the converter's, which the commands print too), and a failed job records it as
+its `error` (a parse error's line and column are in `details`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from converter.errors import error_body
 
 # Requests
 INVALID_REQUEST = "INVALID_REQUEST"
@@ -44,6 +47,10 @@ INPUT_MISSING = "INPUT_MISSING"
 WORKER_LOST = "WORKER_LOST"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
+# API keys (xmlconv-admin, common/admin.py)
+KEY_NAME_TAKEN = "KEY_NAME_TAKEN"
+KEY_NOT_FOUND = "KEY_NOT_FOUND"
+
 
 class ServiceError(Exception):
     """An error with a stable code, a message for a person and details; `status` and `headers`
@@ -61,8 +68,7 @@ class ServiceError(Exception):
     @classmethod
     def from_conversion(cls, exc: Any, status: int = 500) -> ServiceError:
         """The converter's ConversionError (its position or option become details)."""
-        details = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message")}
-        return cls(exc.code, exc.message, details, status=status)
+        return cls(exc.code, exc.message, exc.details, status=status)
 
     @classmethod
     def from_record(cls, error: dict[str, Any], status: int = 500) -> ServiceError:
@@ -81,13 +87,13 @@ class ServiceError(Exception):
         """A recorded job error as it is shown, whichever shape it was recorded in."""
         return None if error is None else cls.from_record(error).to_record()
 
-    def to_dict(self) -> dict[str, Any]:
-        """The HTTP body's `error`."""
-        return {"code": self.code, "message": self.message, "details": self.details}
+    def envelope(self) -> dict[str, Any]:
+        """The HTTP body: `{"error": {"code", "message", "details"}}`."""
+        return error_body(self.code, self.message, self.details)
 
     def to_record(self) -> dict[str, Any]:
         """A failed job's `error`: the same shape as the HTTP body's `error`."""
-        return {"code": self.code, "message": self.message, "details": dict(self.details)}
+        return self.envelope()["error"]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.message!r})"

@@ -88,15 +88,18 @@ class _ConvertParser(argparse.ArgumentParser):
 
 
 def _parser(prog: str = PROG) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Convert XML, streaming.")
+    usage = f"input --to {{{','.join(sorted(FORMATS))}}} [-o OUTPUT] [options]"
+    # The top parser's usage is convert's too: its errors (an unknown flag) then show how to
+    # run the one command it has, not a list of commands that `xmlconv` would belie.
+    parser = argparse.ArgumentParser(prog=prog, usage=f"%(prog)s convert {usage}",
+                                     description="Convert XML, streaming.")
     parser.add_argument("--version", action="version", version=_version(),
                         help=f"print the version ({DISTRIBUTION} X.Y.Z) and exit")
     commands = parser.add_subparsers(dest="command", required=True,
                                      parser_class=_ConvertParser)
-    formats = ",".join(sorted(FORMATS))
     convert = commands.add_parser(
         "convert", help="convert one XML file", description="Convert one XML file, streaming.",
-        usage=f"%(prog)s input --to {{{formats}}} [-o OUTPUT] [options]")
+        usage=f"%(prog)s {usage}")
     # nargs="?" only so that _ConvertParser can take the input back from --force-list;
     # a missing input is still an error.
     convert.add_argument("input", nargs="?",

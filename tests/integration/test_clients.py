@@ -5,11 +5,12 @@ per key, the job list with its filters and cursor, tags and metadata."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
 import requests
-from servicekit import REPO, accepted_job, error_of
+from servicekit import BIN, REPO, accepted_job, error_of, free_port
 
 DOC = b"<orders><order id='1'><item>tea</item></order><order id='2'/></orders>"
 
@@ -45,7 +46,10 @@ def test_a_new_key_is_shown_once_and_listed_without_secrets(keyed_stack):
     assert "secret" not in json.dumps(entry)
     # A name is one key: a second create is refused until the first is revoked.
     again = keyed_stack.admin("keys", "create", name)
-    assert again.returncode == 1 and "revoke" in json.loads(again.stderr)["error"]
+    assert again.returncode == 1 and again.stdout == ""
+    assert json.loads(again.stderr) == {"error": {
+        "code": "KEY_NAME_TAKEN", "message": f"a key named {name!r} exists; revoke it first",
+        "details": {"name": name}}}
     # Nothing in Redis holds the secrets in the clear.
     client = keyed_stack_redis(keyed_stack)
     everything = " ".join(str(client.dump(k)) for k in client.keys("xmlconv:client*"))
@@ -122,7 +126,20 @@ def test_a_revoked_key_is_refused_on_its_next_request(keyed_stack):
     assert revoked.returncode == 0, revoked.stderr
     error_of(requests.get(keyed_stack.url("/jobs"), headers=dave["headers"], timeout=30),
              401, "UNAUTHENTICATED")
-    assert keyed_stack.admin("keys", "revoke", name).returncode == 1
+    again = keyed_stack.admin("keys", "revoke", name)
+    assert again.returncode == 1
+    assert json.loads(again.stderr)["error"]["code"] == "KEY_NOT_FOUND"
+
+
+def test_admin_errors_are_the_apis_envelope_and_usage_exits_2(keyed_stack):
+    away = {**keyed_stack.env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    done = subprocess.run([str(BIN / "xmlconv-admin"), "keys", "list"], env=away, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    error = json.loads(done.stderr)["error"]
+    assert error["code"] == "QUEUE_UNAVAILABLE" and error["details"] == {}
+    done = keyed_stack.admin("keys", "create", "no spaces allowed")
+    assert done.returncode == 2 and "usage: xmlconv-admin" in done.stderr
 
 
 def test_tags_and_metadata_are_kept_and_checked(keyed_stack, alice):

@@ -9,6 +9,7 @@ import email.utils
 import gzip
 import io
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -31,6 +32,7 @@ from client.errors import error_from_body
 from client.progress import Lines
 from client.retry import Backoff, retry_delay
 from client.upload import CHUNK_BYTES, Upload
+from converter.exit_status import ExitStatus
 from converter.options import parse_options
 
 REPO = Path(__file__).resolve().parents[2]
@@ -608,17 +610,125 @@ def test_an_unreachable_server():
     assert isinstance(caught.value, ApiError)
 
 
-def test_the_client_loads_no_service_or_engine_module():
+def test_the_client_loads_no_service_module_nor_the_engine():
     probe = ("import client, client.cli, client.progress, sys\n"
              "print(' '.join(sorted(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
                           text=True, timeout=60, check=True)
     loaded = set(done.stdout.split())
     assert "requests" in loaded
-    banned = ("flask", "celery", "redis", "lxml", "converter", "api", "worker", "common")
+    banned = ("flask", "celery", "redis", "lxml", "api", "worker", "common")
     assert not {m for m in loaded if m.split(".")[0] in banned}
+    # Of the converter, only what has no dependency: its exit statuses and error codes.
+    assert {m for m in loaded if m.split(".")[0] == "converter"} == {
+        "converter", "converter.errors", "converter.exit_status", "converter.formats",
+        "converter.options"}
 
 
 def test_force_list_never_takes_the_file():
     args = client_cli._parser().parse_args(["submit", "--force-list", "item", "orders.xml"])
     assert args.force_list == ["item"] and args.file == "orders.xml"
+
+
+# ------------------------------------------------------------------------------ the commands
+# The installed `xmlconv`, run as a user runs it, against the scripted server.
+
+XMLCONV = Path(sys.executable).with_name("xmlconv")
+
+
+def xmlconv(*args: str, url: str = "http://127.0.0.1:1") -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XMLCONV_")}
+    return subprocess.run([str(XMLCONV), *args], env={**env, "XMLCONV_URL": url},
+                          capture_output=True, text=True, timeout=60)
+
+
+def last_error(stderr: str) -> dict:
+    """The error line, the last one on stderr, in the API's shape."""
+    payload = json.loads(stderr.splitlines()[-1])
+    assert list(payload) == ["error"] and list(payload["error"])[:3] == [
+        "code", "message", "details"]
+    return payload["error"]
+
+
+FAILED = job("failed", error={"code": "XML_PARSE_ERROR", "message": "mismatch",
+                              "details": {"line": 3, "column": 7}})
+CANCELLED = job("cancelled", error=None)
+
+
+@pytest.mark.parametrize(("command", "finished", "status", "code"), [
+    ("wait", job("succeeded"), ExitStatus.SUCCESS, None),
+    ("wait", FAILED, ExitStatus.ERROR, "XML_PARSE_ERROR"),
+    ("wait", CANCELLED, ExitStatus.CANCELLED, "JOB_CANCELLED"),
+    ("status", FAILED, ExitStatus.SUCCESS, None),
+    ("status", CANCELLED, ExitStatus.SUCCESS, None),
+], ids=["wait-succeeded", "wait-failed", "wait-cancelled", "status-failed", "status-cancelled"])
+def test_the_jobs_line_says_what_is_so(serve, command, finished, status, code):
+    server = serve(Reply(200, finished))
+    done = xmlconv(command, finished["id"], url=server.url)
+    assert done.returncode == status, done.stderr
+    row = done.stdout.rstrip("\n").split("\t")
+    percent = "100.0%" if finished["status"] == "succeeded" else "-"  # not 0.0% once stopped
+    assert row[:4] == [finished["id"], finished["status"], percent, "csv"]
+    if code is None:
+        assert "{" not in done.stderr
+        return
+    error = last_error(done.stderr)
+    position = (finished["error"] or {}).get("details", {})
+    assert (error["code"], error["details"]) == (code, {**position, "job_id": finished["id"]})
+    assert f"xmlconv: convert {finished['status']}" in done.stderr.splitlines()
+    done = xmlconv(command, finished["id"], "--json", "-q", url=server.url)
+    assert done.returncode == status
+    assert json.loads(done.stdout)["status"] == finished["status"]  # the job, as JSON
+
+
+@pytest.mark.parametrize(("reply", "status"), [
+    (Reply(401, {"error": {"code": "UNAUTHENTICATED", "message": "no key", "details": {}}}),
+     ExitStatus.API_ERROR),
+    (Reply(404, {"error": {"code": "JOB_NOT_FOUND", "message": "no job", "details": {}}}),
+     ExitStatus.API_ERROR),
+    (unavailable("3600"), ExitStatus.SERVER_UNAVAILABLE),  # longer than the client waits
+    (Reply(502, b"<html>bad gateway</html>"), ExitStatus.SERVER_UNAVAILABLE),
+    (Reply(400, {"error": {"code": "INVALID_OPTION", "message": "indent", "details": {}}}),
+     ExitStatus.USAGE),  # as `xmlconv convert --indent 99`
+    (Reply(400, {"error": {"code": "EMPTY_INPUT", "message": "empty", "details": {}}}),
+     ExitStatus.ERROR),  # as `xmlconv convert` of an empty file
+], ids=["401", "404", "503", "502", "invalid-option", "empty-input"])
+def test_each_refusal_has_its_exit_status(serve, reply, status):
+    server = serve(reply)
+    done = xmlconv("status", "abc", url=server.url)
+    assert done.returncode == status
+    assert done.stdout == ""
+    assert last_error(done.stderr)["status"] == reply.status
+
+
+def test_an_unreachable_server_exits_server_unavailable():
+    done = xmlconv("jobs")
+    assert done.returncode == ExitStatus.SERVER_UNAVAILABLE == 4
+    error = last_error(done.stderr)
+    assert error["code"] == "SERVER_UNREACHABLE" and "status" not in error
+
+
+def test_a_missing_input_is_the_same_failure_for_convert_and_submit(tmp_path):
+    missing = str(tmp_path / "nope.xml")
+    converted = xmlconv("convert", missing, "--to", "json")
+    submitted = xmlconv("submit", missing, "--to", "json")  # refused before any request
+    assert converted.returncode == submitted.returncode == ExitStatus.FILE_ERROR == 6
+    assert converted.stderr == submitted.stderr == json.dumps({"error": {
+        "code": "INPUT_NOT_FOUND", "message": f"no such file: {missing}", "details": {}}},
+        separators=(",", ":")) + "\n"
+    assert converted.stdout == submitted.stdout == ""
+
+
+def test_usage_errors_exit_2_and_name_every_command():
+    done = xmlconv("bogus")
+    assert done.returncode == ExitStatus.USAGE == 2
+    assert "choose from 'convert', 'submit', 'status', 'wait'" in done.stderr
+    done = xmlconv("submit", "x.xml", "--metadata", "[1]")
+    assert done.returncode == ExitStatus.USAGE
+    assert last_error(done.stderr)["code"] == "INVALID_REQUEST"
+
+
+def test_every_exit_status_is_documented():
+    table = (REPO / "docs" / "client.md").read_text(encoding="utf-8")
+    for status in ExitStatus:
+        assert f"| {status.value} | `{status.name}` |" in table, status

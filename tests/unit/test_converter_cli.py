@@ -19,6 +19,7 @@ import pytest
 
 import converter
 import converter.cli
+from converter.exit_status import ExitStatus
 from converter.options import MAX_DEPTH_CEILING, Options
 
 XMLCONV = Path(sys.executable).with_name("xmlconv")
@@ -173,6 +174,7 @@ def assert_one_error_line(stderr: bytes, code: str) -> dict:
     payload = json.loads(lines[0])
     assert list(payload) == ["error"]
     error = payload["error"]
+    assert list(error) == ["code", "message", "details"]  # the API's shape
     assert error["code"] == code, error
     assert isinstance(error["message"], str) and error["message"]
     return error
@@ -188,8 +190,7 @@ def test_conversion_error_to_stdout(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stdout == b""
     error = assert_one_error_line(done.stderr, "XML_PARSE_ERROR")
-    assert error["line"] == 3 and isinstance(error["column"], int)
-    assert set(error) >= {"code", "message", "line", "column"}
+    assert error["details"]["line"] == 3 and isinstance(error["details"]["column"], int)
     assert [p.name for p in tmp_path.iterdir()] == ["bad.xml"]
 
 
@@ -204,7 +205,7 @@ def test_conversion_error_with_output_file_leaves_no_file(tmp_path: Path, fmt: s
     assert done.returncode == 1
     assert done.stdout == b""
     error = assert_one_error_line(done.stderr, "XML_PARSE_ERROR")
-    assert error["line"] == 2
+    assert error["details"]["line"] == 2
     assert not target.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.xml"]  # no temporary left
 
@@ -214,7 +215,7 @@ def test_conversion_error_from_standard_input() -> None:
     assert done.returncode == 1
     assert done.stdout == b""
     error = assert_one_error_line(done.stderr, "XML_PARSE_ERROR")
-    assert error["line"] == 1 and isinstance(error["column"], int)
+    assert error["details"]["line"] == 1 and isinstance(error["details"]["column"], int)
 
 
 @pytest.mark.parametrize(
@@ -259,19 +260,38 @@ def test_record_not_found(doc_file: Path, tmp_path: Path) -> None:
 def test_invalid_option(doc_file: Path, tmp_path: Path, flags: list[str], option: str) -> None:
     target = tmp_path / "o.json"
     done = xmlconv(str(doc_file), "-o", str(target), "--to", "json", *flags)
-    assert done.returncode == 1
+    assert done.returncode == ExitStatus.USAGE == 2  # a bad argument, as argparse's are
     assert done.stdout == b""
     error = assert_one_error_line(done.stderr, "INVALID_OPTION")
-    assert error["option"] == option
+    assert error["details"] == {"option": option}
     assert not target.exists()
 
 
 def test_missing_input_file(tmp_path: Path) -> None:
     done = xmlconv(str(tmp_path / "nope.xml"), "--to", "json")
-    assert done.returncode == 1
+    assert done.returncode == ExitStatus.FILE_ERROR == 6  # as `xmlconv submit` (test_client.py)
     assert done.stdout == b""
     error = assert_one_error_line(done.stderr, "INPUT_NOT_FOUND")
-    assert "nope.xml" in error["message"]
+    assert error["message"] == f"no such file: {tmp_path / 'nope.xml'}"
+
+
+def test_an_output_that_cannot_be_written(doc_file: Path, tmp_path: Path) -> None:
+    target = tmp_path / "no-such-dir" / "o.json"
+    done = xmlconv(str(doc_file), "-o", str(target), "--to", "json")
+    assert done.returncode == ExitStatus.FILE_ERROR
+    assert done.stdout == b""
+    error = assert_one_error_line(done.stderr, "IO_ERROR")
+    assert error["message"] == f"{target}: No such file or directory"  # the output, by name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.xml"]
+
+
+def test_usage_names_the_command_that_was_run() -> None:
+    done = xmlconv("--help")
+    assert done.stdout.decode().startswith("usage: xmlconv convert input --to ")
+    done = subprocess.run([sys.executable, "-m", "converter.cli", "convert", "--to", "json"],
+                          capture_output=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.decode().startswith("usage: python -m converter.cli convert input ")
 
 
 # ------------------------------------------------------------------------------ --help
@@ -461,7 +481,7 @@ def test_dash_output_error_exits_1_with_one_error_line(tmp_path: Path) -> None:
     done = xmlconv(str(path), "-o", "-", "--to", "json", cwd=tmp_path)
     assert done.returncode == 1
     error = assert_one_error_line(done.stderr, "XML_PARSE_ERROR")
-    assert error["line"] == 2
+    assert error["details"]["line"] == 2
     assert done.stdout.startswith(b'{"rows":{"row":[{"v":"1"}')  # partial, as documented
     assert [p.name for p in tmp_path.iterdir()] == ["bad.xml"]
 
