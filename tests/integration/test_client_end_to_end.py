@@ -13,6 +13,7 @@ import pytest
 from servicekit import BIN, REPO, free_port
 
 from client import ApiError, Client, JobFailed
+from converter.exit_status import ExitStatus
 
 XMLCONV = str(BIN / "xmlconv")
 MALFORMED = b"<a><b></a>"
@@ -163,7 +164,7 @@ def test_cli_standard_input(stack, files, cli_output):
     assert done.stdout == cli_output(files["small"], "yaml")
 
 
-def test_cli_failed_job_exits_1_with_one_json_line(stack, files, tmp_path):
+def test_cli_failed_job_exits_error_with_one_json_line(stack, files, tmp_path):
     out = tmp_path / "out.json"
     done = xmlconv("submit", str(files["malformed"]), "--wait", "-o", str(out), "-q",
                    url=stack.api_url)
@@ -176,10 +177,14 @@ def test_cli_failed_job_exits_1_with_one_json_line(stack, files, tmp_path):
     assert error["details"]["job_id"]
     assert list(tmp_path.iterdir()) == []
 
-    # without --quiet: progress lines, then the error
-    done = xmlconv("wait", error["details"]["job_id"], url=stack.api_url)
+    # without --quiet: progress lines, then the error; the job's line on stdout all the same
+    job_id = error["details"]["job_id"]
+    done = xmlconv("wait", job_id, url=stack.api_url)
     assert done.returncode == 1
     assert error_line(done.stderr)["code"] == "XML_PARSE_ERROR"
+    assert "xmlconv: convert failed" in done.stderr.decode().splitlines()
+    row = done.stdout.decode().rstrip("\n").split("\t")
+    assert row[:3] == [job_id, "failed", "-"] and row[-1] == "XML_PARSE_ERROR"
 
 
 def test_cli_json_status_wait_and_download(stack, files, cli_output, tmp_path):
@@ -224,41 +229,57 @@ def test_cli_cancel(stack, files):
     assert json.loads(done.stdout)["status"] == "cancelled"
 
     done = xmlconv("wait", job_id, "-q", url=stack.api_url)
-    assert done.returncode == 1
+    assert done.returncode == ExitStatus.CANCELLED
     assert error_line(done.stderr)["code"] == "JOB_CANCELLED"
+    assert done.stdout.decode().split("\t")[:3] == [job_id, "cancelled", "-"]
 
     done = xmlconv("cancel", job_id, url=stack.api_url)  # finished: deleted
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().split() == [job_id, "deleted"]
 
     done = xmlconv("status", job_id, url=stack.api_url)
-    assert done.returncode == 3
+    assert done.returncode == ExitStatus.API_ERROR
     assert error_line(done.stderr)["code"] in ("JOB_EXPIRED", "JOB_NOT_FOUND")
 
 
-def test_cli_refusals_exit_3(stack, files):
-    done = xmlconv("submit", str(files["small"]), "--indent", "99", url=stack.api_url)
-    assert done.returncode == 3
-    error = error_line(done.stderr)
-    assert (error["status"], error["code"]) == (400, "INVALID_OPTION")
-
+def test_cli_refusals_exit_api_error(stack, files):
     done = xmlconv("status", str(uuid.uuid4()), url=stack.api_url)
-    assert done.returncode == 3
-    assert error_line(done.stderr)["code"] == "JOB_NOT_FOUND"
+    assert done.returncode == ExitStatus.API_ERROR == 3
+    error = error_line(done.stderr)
+    assert (error["status"], error["code"]) == (404, "JOB_NOT_FOUND")
 
 
-def test_cli_unreachable_server_exits_3(files):
+@pytest.mark.parametrize(("name", "flags", "status", "code"), [
+    ("malformed", [], ExitStatus.ERROR, "XML_PARSE_ERROR"),  # the job fails on it
+    ("empty", [], ExitStatus.ERROR, "EMPTY_INPUT"),  # the server refuses it (400)
+    ("small", ["--indent", "99"], ExitStatus.USAGE, "INVALID_OPTION"),  # refused (400)
+    ("missing", [], ExitStatus.FILE_ERROR, "INPUT_NOT_FOUND"),  # never sent
+])
+def test_cli_the_same_failure_ends_the_same_way_here_and_on_the_server(
+        stack, files, tmp_path, name, flags, status, code):
+    source = files.get(name, tmp_path / f"{name}.xml")
+    if name == "empty":
+        source.write_bytes(b"")
+    converted = xmlconv("convert", str(source), "--to", "json", *flags, url=stack.api_url)
+    submitted = xmlconv("submit", str(source), "--to", "json", "--wait", "-q", *flags,
+                        url=stack.api_url)
+    assert converted.returncode == submitted.returncode == status
+    assert error_line(converted.stderr)["code"] == error_line(submitted.stderr)["code"] == code
+    assert converted.stdout == submitted.stdout == b""
+
+
+def test_cli_unreachable_server_exits_server_unavailable(files):
     url = f"http://127.0.0.1:{free_port()}"
     for args in (["submit", str(files["small"]), "--wait"], ["jobs"], ["status", "x"]):
         done = xmlconv(*args, url=url)
-        assert done.returncode == 3, args
+        assert done.returncode == ExitStatus.SERVER_UNAVAILABLE == 4, args
         error = error_line(done.stderr)
         assert error["code"] == "SERVER_UNREACHABLE" and "status" not in error
 
 
-def test_cli_usage_errors_exit_2(stack, tmp_path):
+def test_cli_usage_and_file_errors(stack, tmp_path):
     done = xmlconv("submit", str(tmp_path / "missing.xml"), url=stack.api_url)
-    assert done.returncode == 2
+    assert done.returncode == ExitStatus.FILE_ERROR == 6
     assert error_line(done.stderr)["code"] == "INPUT_NOT_FOUND"
     assert xmlconv("submit", url=stack.api_url).returncode == 2
     assert xmlconv("jobs", "--limit", "0", url=stack.api_url).returncode == 2
@@ -268,11 +289,11 @@ def test_cli_usage_errors_exit_2(stack, tmp_path):
 def test_cli_api_keys(keyed_stack, files, cli_output):
     key = keyed_stack.key(f"client-{uuid.uuid4().hex[:8]}")
     done = xmlconv("jobs", url=keyed_stack.api_url, api_key="xck_wrong")
-    assert done.returncode == 3
+    assert done.returncode == ExitStatus.API_ERROR
     error = error_line(done.stderr)
     assert (error["status"], error["code"]) == (401, "UNAUTHENTICATED")
     done = xmlconv("submit", str(files["small"]), url=keyed_stack.api_url)  # no key at all
-    assert done.returncode == 3 and error_line(done.stderr)["status"] == 401
+    assert done.returncode == ExitStatus.API_ERROR and error_line(done.stderr)["status"] == 401
 
     done = xmlconv("submit", str(files["small"]), "--to", "csv", "--wait", "-q",
                    url=keyed_stack.api_url, api_key=key["api_key"])
