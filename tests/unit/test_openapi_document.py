@@ -80,9 +80,15 @@ def codes_in(node) -> set[str]:
     return found
 
 
+# Codes that only the commands print, never an HTTP answer: xmlconv-admin's, and the local
+# file's of `xmlconv convert|submit`.
+COMMANDS_ONLY = {errors.KEY_NAME_TAKEN, errors.KEY_NOT_FOUND, converter.errors.INPUT_NOT_FOUND,
+                 converter.errors.IO_ERROR}
+
+
 def codes_of(module) -> set[str]:
     return {value for name, value in vars(module).items()
-            if name.isupper() and isinstance(value, str) and value == name}
+            if name.isupper() and isinstance(value, str) and value == name} - COMMANDS_ONLY
 
 
 # -- the document
