@@ -55,6 +55,7 @@ install: $(STAMP) $(CHROMIUM) $(PROMTOOL)
 
 test: $(STAMP) $(CHROMIUM) $(PROMTOOL)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
 
 # tests/unit alone: no gunicorn, no Celery worker (a redis-server for the job store's tests).
@@ -103,6 +104,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

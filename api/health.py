@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 
-import redis
 from flask import Blueprint, Response, jsonify
 
-from common import errors, heartbeats
+from common import errors
 from common.errors import ServiceError
-from common.lifecycle import RETRY_AFTER_SECONDS
+from jobs import RETRY_AFTER_SECONDS
 
 from .errors import error_response
 from .services import services
@@ -28,21 +26,7 @@ def alive() -> Response:
 def ready() -> Response:
     """Each check named with its outcome; live workers are reported but never fail readiness
     (an API with no worker can still accept and queue jobs)."""
-    svc = services()
-    checks: dict[str, dict] = {}
-    workers: list[dict] = []
-    try:
-        svc.redis.ping()
-        checks["redis"] = {"ok": True}
-        workers = heartbeats.live_workers(svc.redis)
-    except redis.RedisError as exc:
-        checks["redis"] = {"ok": False, "error": type(exc).__name__}
-    try:
-        svc.lifecycle.storage.check_writable()
-        checks["storage"] = {"ok": True}
-    except OSError as exc:
-        # The errno name only: the message would carry a filesystem path.
-        checks["storage"] = {"ok": False, "error": errno.errorcode.get(exc.errno or 0, "OSError")}
+    checks, workers = services().jobs.readiness()
     failed = [name for name, check in checks.items() if not check["ok"]]
     if failed:
         log.warning("not ready", extra={"failed_checks": failed})

@@ -18,7 +18,7 @@ from dataclasses import asdict
 
 import redis
 
-from .clients import ClientRegistry
+from .clients import ApiKeys
 from .redis_conn import connect
 from .settings import settings_or_exit
 
@@ -55,13 +55,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = settings_or_exit("admin")
-    registry = ClientRegistry(connect(settings), settings.secret_key)
+    registry = ApiKeys(connect(settings), settings.secret_key)
     try:
         if args.verb == "create":
             made = registry.create(
                 args.name, args.requests_per_minute or settings.rate_limit_per_minute,
                 args.max_active_jobs or settings.max_active_jobs)
-            print(json.dumps({**asdict(made.client), "api_key": made.api_key,
+            print(json.dumps({**asdict(made.tenant), "api_key": made.api_key,
                               "webhook_secret": made.webhook_secret}))
         elif args.verb == "list":
             print(json.dumps(registry.list()))

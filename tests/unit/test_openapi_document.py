@@ -20,10 +20,10 @@ from api.auth import OPEN_BLUEPRINTS
 from api.legacy import LEGACY_FORMATS
 from common import errors
 from common.errors import ServiceError
-from common.jobs import STATUSES, Job
-from common.resource import job_resource
 from common.settings import load_settings
 from converter import FORMATS, OPTION_NAMES, ConversionError, Options, parse_options
+from jobs import Job, JobStatus
+from jobs.resource import job_resource
 
 DOC = contract.document()
 SCHEMAS = DOC["components"]["schemas"]
@@ -162,7 +162,7 @@ def test_every_error_code_of_the_service_and_the_converter_is_documented():
 
 def test_enums_are_the_codes():
     assert SCHEMAS["Format"]["enum"] == list(FORMATS)
-    assert SCHEMAS["JobStatus"]["enum"] == list(STATUSES)
+    assert SCHEMAS["JobStatus"]["enum"] == list(JobStatus)
     assert SCHEMAS["JobResult"]["properties"]["content_type"]["enum"] == [
         f.content_type for f in FORMATS.values()]
     result = DOC["paths"]["/jobs/{job_id}/result"]["get"]["responses"]["200"]["content"]
@@ -279,7 +279,7 @@ def test_the_job_resource_conforms():
 
 
 def test_a_failed_jobs_error_has_the_shape_of_an_http_error():
-    """The worker records ServiceError.to_record() (worker/runner.py, common/lifecycle.py)."""
+    """The worker records ServiceError.to_record() (worker/runner.py, jobs/lifecycle.py)."""
     failure = ServiceError.from_conversion(ConversionError(
         "XML_PARSE_ERROR", "Opening and ending tag mismatch", line=3, column=19))
     failed = job(status="failed", started_at=1764081046.0, finished_at=1764081047.0,
