@@ -20,7 +20,7 @@ from jobs import JobCancelled, Lifecycle, Run, RunSuperseded, StoreUnavailable
 log = logging.getLogger(__name__)
 
 
-class JobFailed(Exception):
+class TaskFailed(Exception):
     """Raised from the task after a failure was recorded, so that Celery (and Flower) count the
     task as failed, with the job's code and message. Never retried. Its arguments are plain
     strings, so that Celery can serialize it (and rebuild it) as JSON."""
@@ -72,7 +72,7 @@ def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -
         "status": status, "duration_ms": round(1000 * (time.monotonic() - started)),
         "error_code": error.code if error else None})
     if error:
-        raise JobFailed(error.code, error.message)
+        raise TaskFailed(error.code, error.message)
 
 
 def _convert(run: Run) -> dict | ServiceError:

@@ -8,7 +8,7 @@ from functools import cache
 from jobs import CONVERT_TASK, SWEEP_TASK, WEBHOOK_TASK, Lifecycle, open_service
 
 from .app import app, settings
-from .runner import JobFailed, RunLost, run_job
+from .runner import TaskFailed, RunLost, run_job
 from .sweep import sweep
 from .webhooks import deliver
 
@@ -21,7 +21,7 @@ def lifecycle() -> Lifecycle:
 
 # `throws`: a failed job, or a run lost to a Redis outage, is an expected outcome, logged by
 # Celery in one line without a traceback.
-@app.task(name=CONVERT_TASK, bind=True, throws=(JobFailed, RunLost))
+@app.task(name=CONVERT_TASK, bind=True, throws=(TaskFailed, RunLost))
 def convert_job(self, job_id: str, dispatch: str | None = None) -> None:
     run_job(lifecycle(), job_id, dispatch, self.request.hostname or "worker")
 

@@ -23,7 +23,7 @@ from common.settings import load_settings
 from jobs import figures, keys, open_service, workers
 from jobs.queue import QUEUE, make_celery
 from jobs.store import Job, NewJob
-from worker.runner import JobFailed, run_job
+from worker.runner import TaskFailed, run_job
 
 GOOD = b"<orders>" + b"<order><id>1</id><total>9.5</total></order>" * 50 + b"</orders>"
 BAD = b"<root>\n  <a>one</b>\n</root>\n"
@@ -75,7 +75,7 @@ def test_a_jobs_life_shows_in_the_figures(lifecycle, client):
     assert before.queue_messages == {QUEUE: 5, "xmlconv.webhooks": 0}  # real Celery messages
 
     run_job(lifecycle, good.id, good.dispatch, "w1")
-    with pytest.raises(JobFailed):
+    with pytest.raises(TaskFailed):
         run_job(lifecycle, bad.id, bad.dispatch, "w1")
     lifecycle.cancel_or_delete(cancelled.id, "")
     assert lifecycle.claim(lost.id, lost.dispatch, "w2") is not None
