@@ -8,7 +8,7 @@ from functools import cache
 from jobs import CONVERT_TASK, SWEEP_TASK, WEBHOOK_TASK, Lifecycle, open_service
 
 from .app import app, settings
-from .runner import TaskFailed, RunLost, run_job
+from .runner import RunLost, TaskFailed, run_job
 from .sweep import sweep
 from .webhooks import deliver
 
