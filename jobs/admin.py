@@ -18,9 +18,10 @@ from dataclasses import asdict
 
 import redis
 
-from .clients import ApiKeys
-from .redis_conn import connect
-from .settings import settings_or_exit
+from common.settings import settings_or_exit
+
+from .api_keys import ApiKeys
+from .connection import connect
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
