@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("common", "api", "worker", "converter")
+PACKAGES = ("optionspec", "common", "api", "worker", "converter")
 
 
 def project_modules() -> dict[str, Path]:
