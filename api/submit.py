@@ -18,6 +18,7 @@ from common.logs import log_context
 from common.webhook_urls import check_url
 from converter import ConversionError, parse_format, parse_options
 from jobs import Job, NewJob, Storage, new_job_id
+from optionspec import NOT_OPTIONS
 
 from .auth import current_tenant
 from .request_id import current_request_id
@@ -26,8 +27,6 @@ from .upload import check_request, drain, receive_upload
 
 log = logging.getLogger(__name__)
 
-# Parameters (query or form fields) that are not conversion options.
-NOT_OPTIONS = ("wait", "filename", "format", "tag", "metadata", "webhook_url")
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_METADATA_BYTES = 4096
 TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
