@@ -307,8 +307,7 @@ def main() -> int:
     if dotenv:
         say("INFO", f"settings: the environment, then .env ({len(dotenv)} variables)")
     Path("var").mkdir(exist_ok=True)
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return Supervisor(children(preflight.settings, preflight.redis_port), env).run()
 
 
