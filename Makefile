@@ -55,6 +55,7 @@ install: $(STAMP) $(CHROMIUM) $(PROMTOOL)
 
 test: $(STAMP) $(CHROMIUM) $(PROMTOOL)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
 
 # tests/unit alone: no gunicorn, no Celery worker (a redis-server for the job store's tests).
@@ -93,16 +94,16 @@ loadtest-profile: $(STAMP) $(WRK)
 chaos: $(STAMP)
 	$(BIN)/python bench/chaos.py
 
-# The whole stack on this machine, no Docker: Redis (unless REDIS_URL answers), the API under
-# gunicorn, a worker, beat and Flower, under honcho (Procfile). Ctrl-C stops them all.
+# The whole stack on this machine, no Docker (scripts/run_stack.py): Redis (unless REDIS_URL
+# answers), a worker, beat, Flower and the API under gunicorn, started in that order. Ctrl-C
+# stops them the other way round, each given the time its shutdown takes. GNU make itself still
+# ends by the signal it received (its status 130 after Ctrl-C), silently.
 run: $(STAMP)
-	@mkdir -p var
-	@export PATH="$(CURDIR)/$(BIN):$$PATH"; \
-	procs=$$(python scripts/dev_preflight.py) || exit 1; \
-	exec honcho -f Procfile start $$procs
+	@exec $(BIN)/python scripts/run_stack.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -118,6 +118,21 @@ def post_worker_init(worker):
     gc.freeze()
 
 
+def worker_exit(server, worker):
+    """gevent's monkey-patching made logging's module lock a greenlet-aware one, whose thread
+    ident comes from gevent. Once this hook returns the process ends, and the interpreter's
+    teardown destroys the handlers still held by other modules (Flask's default_handler,
+    never attached: the root JSON handler serves every logger); each one's weakref callback
+    takes that lock after gevent's module is torn down, and Python prints a plain-text
+    `TypeError` traceback. The original lock, which gevent kept, serves the teardown."""
+    import logging
+
+    from gevent import monkey
+
+    if monkey.is_object_patched("logging", "_lock"):
+        logging._lock = monkey.get_original("logging", "_lock")
+
+
 def on_exit(server):
     if getattr(server, "metrics_dir", None):
         shutil.rmtree(server.metrics_dir, ignore_errors=True)

@@ -6,7 +6,7 @@ AUTH_MODE=none (development's default): every request is the one anonymous clien
 default limits. Health routes are always open.
 
 A key's secret is checked against its record as this process last read it, for up to a minute
-(common/clients.py `verify`: no Redis read for a key in use); that the key still exists is
+(jobs/api_keys.py `verify`: no Redis read for a key in use); that the key still exists is
 checked on every request by the rate limiter's script (api/limits.py), in the round trip that
 counts the request, so a revoked key is refused on its next request all the same.
 """
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from common import errors, keys
-from common.clients import Client
+from common import errors
 from common.errors import ServiceError
+from jobs import Tenant
 
 from .services import services
 
@@ -37,15 +37,15 @@ INVALID_KEY = "this API key is not valid (unknown, malformed or revoked)"
 def refuse_revoked() -> ServiceError:
     """The answer to a key whose record is gone (revoked after its verification was
     remembered): forget it in this process too, and refuse the request like an unknown key."""
-    client = g.get("client")
-    if client is not None:
-        services().clients.forget(client.id)
-    g.pop("client", None)  # a refused request has no client: no RateLimit-* headers
+    tenant = g.get("tenant")
+    if tenant is not None:
+        services().api_keys.forget(tenant.id)
+    g.pop("tenant", None)  # a refused request has no client: no RateLimit-* headers
     return _refusal(INVALID_KEY)
 
 
-def anonymous(requests_per_minute: int, max_active_jobs: int) -> Client:
-    return Client("", "anonymous", requests_per_minute, max_active_jobs)
+def anonymous(requests_per_minute: int, max_active_jobs: int) -> Tenant:
+    return Tenant("", "anonymous", requests_per_minute, max_active_jobs)
 
 
 def authenticate() -> None:
@@ -54,20 +54,19 @@ def authenticate() -> None:
     svc = services()
     settings = svc.settings
     if settings.auth_mode == "none":
-        g.client = anonymous(settings.rate_limit_per_minute, settings.max_active_jobs)
+        g.tenant = anonymous(settings.rate_limit_per_minute, settings.max_active_jobs)
         return
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _refusal("send an API key: Authorization: Bearer <key>")
-    client = svc.clients.verify(token.strip())
-    if client is None:
+    tenant = svc.api_keys.verify(token.strip())
+    if tenant is None:
         raise _refusal(INVALID_KEY)
-    g.client = client
-    g.client_record = keys.client(client.id)  # the rate limiter checks that it still exists
+    g.tenant = tenant
 
 
-def current_client() -> Client:
-    return g.client
+def current_tenant() -> Tenant:
+    return g.tenant
 
 
 def register_auth(app: Flask) -> None:

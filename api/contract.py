@@ -5,30 +5,25 @@
                              swagger-ui-bundle-v2 package (no other origin: works offline)
     GET /docs/<asset>        the page's script, style sheet and icon, nothing else
 
-api/openapi.yaml is written by hand beside the code it describes, except what the code alone
-decides and must not be copied: every conversion option's type, allowed values and default
-(converter/options.py). Those are filled in when the document is loaded, once, as the app starts
-(a broken document stops the app there, not at the first request):
+api/openapi.yaml is written by hand beside the code it describes, except the conversion options,
+which are optionspec's (their one vocabulary) and must not be copied. They are filled in when the
+document is loaded, once, as the app starts (a broken document stops the app there, not at the
+first request):
 
-- `components.schemas.ConversionOptions` (a job's `options`): one property per field of
-  converter.options.Options, with the YAML's prose and the code's type and constraints;
+- `components.schemas.ConversionOptions` (a job's `options`): one property per option, with its
+  description, type, allowed values, limits and default;
 - an operation marked `x-conversion-options: true` gets one query parameter per option, and a
   form schema so marked one field per option, each as it is written in a request (text: a list
   of names is comma-separated, and "" means the default).
 
-The constraints that converter/options.py spells inside its parsing code (ranges, lengths) are
-repeated in OPTION_RULES below; tests/unit/test_openapi_document.py checks each against
-parse_options(), so that they cannot drift either. This blueprint is open (api/auth.py,
-OPEN_BLUEPRINTS) and never touches Redis.
+tests/unit/test_openapi_document.py checks each option's documented constraints against
+parse_options(). This blueprint is open (api/auth.py, OPEN_BLUEPRINTS) and never touches Redis.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import types
-import typing
-from dataclasses import MISSING, fields
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -37,11 +32,9 @@ import yaml
 from flask import Blueprint, Response, current_app
 from flask.blueprints import BlueprintSetupState
 
-from common import errors
-from common.errors import ServiceError
-from converter.options import MAX_DEPTH_CEILING, NAMESPACE_MODES, TYPE_MODES, Options
+from optionspec import OPTIONS, Option
 
-from .assets import asset_response, html_response, versions
+from .assets import Asset, asset_response, assets, html_response
 
 bp = Blueprint("contract", __name__)
 
@@ -49,61 +42,32 @@ DOCUMENT = "openapi.yaml"
 MARKER = "x-conversion-options"
 EXTENSION_KEY = "xmlconv.openapi"  # app.extensions: the document, serialized once
 
-# What parse_options() accepts, beyond each field's type (checked by the unit tests).
-MAX_TEXT = 64  # every text option
-MAX_NAMES = 256  # force_list
-OPTION_RULES: dict[str, dict[str, Any]] = {
-    "namespaces": {"enum": list(NAMESPACE_MODES)},
-    "types": {"enum": list(TYPE_MODES)},
-    "attr_prefix": {"maxLength": MAX_TEXT},
-    "text_key": {"minLength": 1, "maxLength": MAX_TEXT},
-    "separator": {"minLength": 1, "maxLength": MAX_TEXT},
-    # Python's \s (the code's) also matches \x1c-\x1f and \x85, which JSON Schema's does not.
-    "record_path": {"minLength": 1, "maxLength": MAX_TEXT,
-                    "pattern": r"^[^/\s\x1c-\x1f\x85]+(/[^/\s\x1c-\x1f\x85]+)*$"},
-    "force_list": {"maxItems": MAX_NAMES},
-    "indent": {"minimum": 0, "maximum": 8},
-    "max_depth": {"minimum": 1, "maximum": MAX_DEPTH_CEILING},
-}
-
 # -- the document
 
+_JSON_TYPES = {"choice": "string", "text": "string", "names": "array", "bool": "boolean",
+               "int": "integer"}
 
-def _json_type(hint: Any) -> dict[str, Any]:
-    """The JSON Schema of a field's type hint (str, bool, int, tuple[str, ...], X | None)."""
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        (inner,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        schema = _json_type(inner)
+
+def option_schema(option: Option) -> dict[str, Any]:
+    """An option's JSON Schema as a job's `options` holds it (validated, normalized)."""
+    schema: dict[str, Any] = {"description": option.description,
+                              "type": _JSON_TYPES[option.kind]}
+    if option.kind == "choice":
+        schema["enum"] = list(option.choices)
+    if option.kind == "text":
+        if option.min_length:
+            schema["minLength"] = option.min_length
+        schema["maxLength"] = option.max_length
+        if option.pattern:
+            schema["pattern"] = option.pattern
+    if option.kind == "names":
+        schema.update(items={"type": "string"}, maxItems=option.max_items)
+    if option.kind == "int":
+        schema.update(minimum=option.low, maximum=option.high)
+    if option.nullable:
         schema["type"] = [schema["type"], "null"]
-        return schema
-    if typing.get_origin(hint) is tuple:
-        return {"type": "array", "items": {"type": "string"}}
-    names = {str: "string", bool: "boolean", int: "integer"}
-    if hint not in names:
-        raise TypeError(f"no JSON type for the option type {hint!r}")
-    return {"type": names[hint]}
-
-
-def _default(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def option_schemas(descriptions: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each option's schema as a job's `options` holds it (validated, normalized), in the order of
-    converter.options.Options, with the descriptions written in the YAML."""
-    hints = typing.get_type_hints(Options)
-    schemas: dict[str, dict[str, Any]] = {}
-    for option in fields(Options):
-        schema: dict[str, Any] = {}
-        description = ((descriptions.get(option.name) or {}).get("description") or "").strip()
-        if description:
-            schema["description"] = description
-        schema.update(_json_type(hints[option.name]))
-        schema.update(copy.deepcopy(OPTION_RULES.get(option.name, {})))
-        if option.default is not MISSING:
-            schema["default"] = _default(option.default)
-        schemas[option.name] = schema
-    return schemas
+    schema["default"] = list(option.default) if option.kind == "names" else option.default
+    return schema
 
 
 def wire_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -138,11 +102,11 @@ def raw_document() -> dict[str, Any]:
 
 
 def build_document(raw: dict[str, Any]) -> dict[str, Any]:
-    """The document as served: `raw` with the conversion options filled in from the code."""
+    """The document as served: `raw` with the conversion options filled in from optionspec."""
     document = copy.deepcopy(raw)
     schemas = document["components"]["schemas"]
     conversion = schemas["ConversionOptions"]
-    options = option_schemas(conversion.get("properties") or {})
+    options = {option.name: option_schema(option) for option in OPTIONS}
     conversion["properties"] = options
     conversion.pop("x-generated-from", None)
     for schema in schemas.values():
@@ -228,22 +192,16 @@ SECURITY_HEADERS = {
 
 
 @cache
-def _assets() -> dict[str, bytes]:
+def _assets() -> dict[str, Asset]:
     from swagger_ui_bundle import swagger_ui_path  # swagger-ui-bundle-v2: Swagger UI 5's files
 
-    found = {name: (swagger_ui_path / name).read_bytes()
-             for name in ASSET_TYPES if name != "docs.js"}
-    found["docs.js"] = DOCS_SCRIPT
-    return found
-
-
-@cache
-def _versions() -> dict[str, str]:
-    return versions(_assets())
+    return assets({name: (DOCS_SCRIPT if name == "docs.js" else
+                          (swagger_ui_path / name).read_bytes(), content_type)
+                   for name, content_type in ASSET_TYPES.items()})
 
 
 def _asset_url(name: str) -> str:
-    return f"docs/{name}?v={_versions()[name]}"  # relative to /docs
+    return f"docs/{name}?v={_assets()[name].version}"  # relative to /docs
 
 
 @bp.get("/docs")
@@ -257,7 +215,4 @@ def docs() -> Response:
 
 @bp.get("/docs/<asset>")
 def docs_asset(asset: str) -> Response:
-    data = _assets().get(asset)
-    if data is None:
-        raise ServiceError(errors.NOT_FOUND, f"no such file: {asset}", status=404)
-    return asset_response(data, ASSET_TYPES[asset], _versions()[asset], SECURITY_HEADERS)
+    return asset_response(asset, _assets().get(asset), SECURITY_HEADERS)

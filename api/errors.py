@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from common import errors
 from common.errors import ServiceError
-from common.lifecycle import queue_unavailable
+from jobs import StoreUnavailable, queue_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,8 @@ def register_error_handlers(app: Flask) -> None:
     def _service_error(exc: ServiceError) -> Response:
         return error_response(exc)
 
-    @app.errorhandler(redis.RedisError)
-    def _redis_down(exc: redis.RedisError) -> Response:
+    @app.errorhandler(StoreUnavailable)
+    def _redis_down(exc: StoreUnavailable) -> Response:
         log.warning("job store unavailable: %s: %s", type(exc).__name__, exc)
         return error_response(queue_unavailable())
 

@@ -14,15 +14,12 @@ from werkzeug.wsgi import FileWrapper, wrap_file
 
 from common import errors
 from common.errors import ServiceError
-from common.jobs import STATUSES, Job, is_job_id
-from common.lifecycle import RETRY_AFTER_SECONDS
-from common.resource import job_resource
 from converter import FORMATS
+from jobs import RETRY_AFTER_SECONDS, Job, JobStatus, is_job_id, job_resource
 
-from .auth import current_client
+from .auth import current_tenant
 from .services import services
-from .submit import parse_tag, submit, wait_until_finished
-from .upload import safe_filename
+from .submit import parse_tag, submit
 
 bp = Blueprint("jobs", __name__)
 
@@ -51,9 +48,8 @@ _ATTR_CHARS = "!#$&+-.^_`|~"
 
 
 def result_stem(job: Job) -> str:
-    """The input's file name without its extension (what the result is named after); names
-    recorded before they were cleaned on the way in are cleaned here."""
-    name = safe_filename(job.input_filename) or ""
+    """The input's file name without its extension (what the result is named after)."""
+    name = job.input_filename
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
@@ -91,15 +87,15 @@ def stream_result(job: Job, *, as_attachment: bool = True, redirect: bool = Fals
                 content_disposition=content_disposition(
                     "attachment" if as_attachment else "inline", job),
                 ttl_seconds=svc.settings.result_url_ttl_seconds)
-            return Response(status=303, headers={"Location": url, "Cache-Control": "no-store"})
+            if url is not None:
+                return Response(status=303, headers={"Location": url,
+                                                     "Cache-Control": "no-store"})
         handle = svc.lifecycle.open_result(job, fmt.extension)
     except ServiceError as exc:
         if exc.code == errors.JOB_NOT_FINISHED:  # it will be, later: say when to ask again
             exc.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
-        if isinstance(exc.details.get("error"), dict):
-            exc.details["error"] = ServiceError.record_shape(exc.details["error"])
         raise
-    size = (job.result or {}).get("size_bytes")
+    size = job.result["size_bytes"]
     # A Range request (a broken download resuming) gets a seekable wrapper, so the part is
     # read from its offset, not skipped through; a whole download keeps the server's own
     # wrapper (gunicorn may send a local file with sendfile).
@@ -111,8 +107,6 @@ def stream_result(job: Job, *, as_attachment: bool = True, redirect: bool = Fals
     response.headers["Content-Disposition"] = content_disposition(
         "attachment" if as_attachment else "inline", job)
     response.headers["Cache-Control"] = "private, no-cache"
-    if size is None:  # recorded before results had a size: no ranges, the whole file
-        return response
     response.content_length = size
     # A job's result is written once and never changes, so its id and size name it; If-Range
     # with this tag (or Last-Modified) resumes only the same result.
@@ -134,7 +128,9 @@ def stream_result(job: Job, *, as_attachment: bool = True, redirect: bool = Fals
 def create_job() -> Response:
     submitted = submit()
     job = submitted.job
-    return job_response(wait_until_finished(job, submitted.wait) if submitted.wait else job)
+    if submitted.wait:
+        job = services().lifecycle.wait(job, submitted.wait)
+    return job_response(job)
 
 
 MAX_PAGE = 100
@@ -155,6 +151,15 @@ def _position(cursor: str) -> tuple[float, str]:
                        {"parameter": "cursor"}, status=400)
 
 
+def _status(raw: str | None) -> JobStatus | None:
+    try:
+        return None if raw is None else JobStatus(raw)
+    except ValueError:
+        raise ServiceError(errors.INVALID_REQUEST,
+                           f"status must be one of {', '.join(JobStatus)}",
+                           {"parameter": "status"}, status=400) from None
+
+
 def _page_size(raw: str | None) -> int:
     if raw is None:
         return 20
@@ -168,15 +173,12 @@ def _page_size(raw: str | None) -> int:
 def list_jobs() -> Response:
     """The caller's jobs, newest first; `status` and `tag` filter, `limit` (≤ 100) and the
     `next` link's cursor page. Jobs submitted meanwhile never shift a page."""
-    status = request.args.get("status")
-    if status is not None and status not in STATUSES:
-        raise ServiceError(errors.INVALID_REQUEST, f"status must be one of {', '.join(STATUSES)}",
-                           {"parameter": "status"}, status=400)
+    status = _status(request.args.get("status"))
     tag = parse_tag(request.args.get("tag"))
     limit = _page_size(request.args.get("limit"))
     cursor = request.args.get("cursor")
     after = _position(cursor) if cursor else None
-    jobs, last = services().lifecycle.page(current_client().id, limit, after, status, tag)
+    jobs, last = services().lifecycle.page(current_tenant().id, limit, after, status, tag)
     following = None
     if last is not None:
         query = {"limit": limit, **({"status": status} if status else {}),
@@ -187,13 +189,13 @@ def list_jobs() -> Response:
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str) -> Response:
-    return jsonify(job_resource(services().lifecycle.find(job_id, current_client().id)))
+    return jsonify(job_resource(services().lifecycle.find(job_id, current_tenant().id)))
 
 
 @bp.get("/jobs/<job_id>/result")
 def get_result(job_id: str) -> Response:
     svc = services()
-    return stream_result(svc.lifecycle.find(job_id, current_client().id),
+    return stream_result(svc.lifecycle.find(job_id, current_tenant().id),
                          redirect=svc.settings.result_delivery == "redirect")
 
 
@@ -201,7 +203,7 @@ def get_result(job_id: str) -> Response:
 def delete_job(job_id: str) -> Response:
     """Cancel a queued or running job (202, the job as it is now), or delete a finished one
     with its files (204)."""
-    job = services().lifecycle.cancel_or_delete(job_id, current_client().id)
+    job = services().lifecycle.cancel_or_delete(job_id, current_tenant().id)
     if job is None:
         response = Response(status=204)
         del response.headers["Content-Type"]  # no body, so no type (Flask's default is HTML)

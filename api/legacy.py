@@ -13,12 +13,12 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from common.errors import ServiceError
-from common.jobs import FAILED, SUCCEEDED
+from jobs import JobStatus
 
 from .errors import error_response
 from .jobs import job_response, stream_result
 from .services import services
-from .submit import submit, wait_until_finished
+from .submit import submit
 
 bp = Blueprint("legacy", __name__)
 
@@ -30,10 +30,10 @@ LEGACY_FORMATS = {"xml-to-json": "json", "xml-to-csv": "csv", "xml-to-string": "
 def convert_now(route: str) -> Response:
     submitted = submit(fixed_format=LEGACY_FORMATS[route])
     wait = services().settings.legacy_wait_seconds if submitted.wait is None else submitted.wait
-    job = wait_until_finished(submitted.job, wait)
-    if job.status == SUCCEEDED:
+    job = services().lifecycle.wait(submitted.job, wait)
+    if job.status is JobStatus.SUCCEEDED:
         return stream_result(job, as_attachment=False)
-    if job.status == FAILED and job.error:
+    if job.status is JobStatus.FAILED and job.error:
         error = ServiceError.from_record(job.error, status=422)
         error.details["job_id"] = job.id
         return error_response(error)

@@ -11,13 +11,13 @@ authenticated request, refusals included, carries
 
 Health routes, unknown routes and 401s are neither counted nor given these headers: the limiter
 runs after authentication (register_limits() is called after register_auth()) and only for a
-request that has a client. The counters live in Redis under common.keys.rate_limits(), so every
-gunicorn process and every API replica share them.
+request that has a client. The counters live in Redis (jobs/rate_limits.py), so every gunicorn
+process and every API replica share them.
 
-One Redis round trip a request: one script (_COUNT) counts the request and returns the count
-with the counter's time to live, from which the headers are made; under API keys it first
-checks that the key still exists. Authentication may take a key's record from its in-process
-memory (common/clients.py `verify`); this check is what refuses a key revoked since then, on
+One Redis round trip a request: one script counts the request and returns the count with the
+counter's time to live, from which the headers are made; under API keys it first checks that
+the key still exists. Authentication may take a key's record from its in-process
+memory (jobs/api_keys.py `verify`); this check is what refuses a key revoked since then, on
 its next request, before counting it.
 
 Not Flask-Limiter: measured on the status poll (bench/loadtest.py), its generic per-request
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, g, request
 
-from common import errors, keys
+from common import errors
 from common.errors import ServiceError
 
 from .auth import refuse_revoked
@@ -54,21 +54,6 @@ WINDOW_SECONDS = 60
 HEADER_LIMIT = "RateLimit-Limit"
 HEADER_REMAINING = "RateLimit-Remaining"
 HEADER_RESET = "RateLimit-Reset"
-
-# KEYS[1] the client's counter; KEYS[2], under API keys, the key's record, which must exist.
-# ARGV[1] the window in seconds. Returns {count after this request, milliseconds the counter
-# lives on}, or {-1, 0} when the key's record is gone (revoked): then nothing is counted.
-_COUNT = """
-if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 0 then
-    return {-1, 0}
-end
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
-    redis.call('EXPIRE', KEYS[1], ARGV[1])
-end
-return {count, redis.call('PTTL', KEYS[1])}
-"""
-
 
 @dataclass(frozen=True)
 class Allowance:
@@ -98,11 +83,6 @@ def rate_limited(allowance: Allowance) -> ServiceError:
                         headers={"Retry-After": str(retry_after)})
 
 
-def counter_key(client_id: str) -> str:
-    """The client's counter ("anonymous": the one client of AUTH_MODE=none)."""
-    return f"{keys.rate_limits()}:{client_id or 'anonymous'}"
-
-
 def _body_announced() -> bool:
     return bool(request.content_length) or "chunked" in (
         request.headers.get("Transfer-Encoding") or "").lower()
@@ -111,25 +91,23 @@ def _body_announced() -> bool:
 def register_limits(app: Flask) -> None:
     """Count every request that has a client (call after register_auth)."""
     svc: Services = app.extensions["xmlconv"]
-    # The job store's client and connection pool: its short timeouts and retries apply here
-    # too. Redis down: the redis.RedisError leaves this before_request and api/errors.py answers
-    # it with the usual 503 QUEUE_UNAVAILABLE and Retry-After (fail closed: no in-process
-    # counters, which would multiply the limit by the number of processes, and no request
-    # passing uncounted). Under AUTH_MODE=api_key, authentication usually meets the outage
-    # first and answers that same 503.
-    count = svc.redis.register_script(_COUNT)
+    # Redis down: StoreUnavailable leaves this before_request and api/errors.py answers it with
+    # the usual 503 QUEUE_UNAVAILABLE and Retry-After (fail closed: no in-process counters,
+    # which would multiply the limit by the number of processes, and no request passing
+    # uncounted). Under AUTH_MODE=api_key, authentication usually meets the outage first.
+    limiter = svc.jobs.rate_limiter
+    keys_on = svc.settings.auth_mode != "none"
 
     @app.before_request
     def _count_request() -> None:
-        client = g.get("client")
-        if client is None:
-            return  # health and unknown routes: no client, no limit
-        record = g.get("client_record")  # set by authentication under API keys
-        counted, ttl_ms = count([counter_key(client.id), *([record] if record else [])],
-                                [WINDOW_SECONDS])
-        if counted < 0:
+        tenant = g.get("tenant")
+        if tenant is None:
+            return  # health and unknown routes: no tenant, no limit
+        count = limiter.count(tenant.id, WINDOW_SECONDS, key_must_exist=keys_on)
+        if count.revoked:
             raise refuse_revoked()
-        limit = client.requests_per_minute
+        counted, ttl_ms = count.requests, count.ttl_ms
+        limit = tenant.requests_per_minute
         now = time.time()
         # A counter without a TTL cannot outlive a window: PTTL is -1 only in a race with its
         # expiry; count the full window then.

@@ -10,27 +10,25 @@ client (docs/api.md), with the API key a person types in when AUTH_MODE=api_key;
 blueprint is open (api/auth.py, OPEN_BLUEPRINTS) and never touches Redis.
 
 The route embeds what the script needs to know: whether keys are on, how long POST /jobs may
-`wait`, and the option form, generated from converter.options so that a new option shows up here
-without editing the page. Assets are cache-busted: the page links `/static/app.js?v=<hash of
-its bytes>`, served as immutable for a year; without the current `v`, `no-cache` + ETag.
+`wait`, and the option form, generated from optionspec (each option's label, description,
+default and limits) so that a new option shows up here without editing the page. Assets are
+cache-busted: the page links `/static/app.js?v=<hash of its bytes>`, served as immutable for a
+year; without the current `v`, `no-cache` + ETag.
 """
 
 from __future__ import annotations
 
-import typing
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 import jinja2
 from flask import Blueprint, Response
 
-from common import errors
-from common.errors import ServiceError
 from converter import FORMATS
-from converter.options import MAX_DEPTH_CEILING, NAMESPACE_MODES, TYPE_MODES, Options
+from optionspec import OPTIONS, plain
 
-from .assets import asset_response, html_response, versions
+from .assets import Asset, asset_response, assets, html_response
 from .services import services
 
 bp = Blueprint("page", __name__)
@@ -57,24 +55,7 @@ FORMAT_LABELS = {"json": "JSON", "jsonl": "JSON Lines", "csv": "CSV", "yaml": "Y
                  "text": "Plain text"}
 # Shown beside the format; every other option is under the "Options" disclosure.
 MAIN_OPTIONS = ("record_path", "namespaces")
-CHOICES = {"namespaces": NAMESPACE_MODES, "types": TYPE_MODES}
-INT_RANGES = {"indent": (0, 8), "max_depth": (1, MAX_DEPTH_CEILING)}  # as converter.options
-HINTS = {
-    "namespaces": "keep: prefixes as written; strip: local names; expand: uri:local names.",
-    "attr_prefix": "Prefix of attribute keys (json, jsonl, yaml, csv columns).",
-    "text_key": "Key of text beside attributes or children.",
-    "force_list": "Element names always made lists, separated by commas.",
-    "strip_whitespace": "Strip text; unchecked keeps whitespace as written.",
-    "types": "infer: numbers and true/false become numbers and booleans.",
-    "indent": "json: indent by this many spaces (0–8); empty for compact output.",
-    "record_path": "jsonl, csv: the record element, e.g. orders/order; empty: guessed.",
-    "separator": r"text: written after each text node (\n is a newline, \t a tab).",
-    "include_attributes": "text: attribute values before the element's text.",
-    "max_depth": "Deeper nesting fails the job.",
-}
-LABELS = {"record_path": "Record path", "attr_prefix": "Attribute prefix",
-          "text_key": "Text key", "force_list": "Always lists", "max_depth": "Maximum depth",
-          "types": "Value types"}
+ESCAPES_HINT = r"(\n is a newline, \t a tab.)"
 
 
 @dataclass(frozen=True)
@@ -84,7 +65,7 @@ class FormField:
     name: str
     label: str
     hint: str
-    kind: str  # choice | bool | int | text
+    kind: str  # choice | bool | int | text (a list of names is written as text)
     default: str
     choices: tuple[str, ...] = ()
     low: int | None = None
@@ -105,33 +86,24 @@ def _as_text(value: object) -> tuple[str, bool]:
 
 
 def option_fields() -> list[FormField]:
-    """Every field of converter.options.Options, in its order, as a form control."""
-    hints = typing.get_type_hints(Options)
+    """Every conversion option (optionspec.OPTIONS), in its order, as a form control."""
     form = []
-    for option in fields(Options):
-        default = option.default if option.default is not MISSING else None
-        text, escaped = _as_text(default)
-        kind = ("choice" if option.name in CHOICES else
-                "bool" if hints[option.name] is bool else
-                "int" if option.name in INT_RANGES else "text")
-        low, high = INT_RANGES.get(option.name, (None, None))
-        form.append(FormField(
-            option.name, LABELS.get(option.name, option.name.replace("_", " ").capitalize()),
-            HINTS.get(option.name, ""), kind, text, CHOICES.get(option.name, ()), low, high,
-            escaped))
+    for option in OPTIONS:
+        text, escaped = _as_text(option.default)
+        hint = plain(option.description) + (" " + ESCAPES_HINT if escaped else "")
+        kind = "text" if option.kind == "names" else option.kind
+        form.append(FormField(option.name, option.label, hint, kind, text, option.choices,
+                              option.low, option.high, escaped))
     return form
 
 
 @cache
-def _asset_bytes() -> dict[str, bytes]:
+def _assets() -> dict[str, Asset]:
     folder = resources.files(__package__) / "static"
-    return {item.name: item.read_bytes() for item in folder.iterdir()
-            if item.is_file() and any(item.name.endswith(ext) for ext in ASSET_TYPES)}
-
-
-@cache
-def _versions() -> dict[str, str]:
-    return versions(_asset_bytes())
+    return assets({item.name: (item.read_bytes(), ASSET_TYPES[suffix])
+                   for item in folder.iterdir()
+                   if item.is_file() and (suffix := "." + item.name.rsplit(".", 1)[-1])
+                   in ASSET_TYPES})
 
 
 @cache
@@ -143,7 +115,7 @@ def _template() -> jinja2.Template:
 
 
 def asset_url(name: str) -> str:
-    return f"/static/{name}?v={_versions()[name]}"
+    return f"/static/{name}?v={_assets()[name].version}"
 
 
 @bp.get("/")
@@ -163,8 +135,4 @@ def page() -> Response:
 
 @bp.get("/static/<name>")
 def asset(name: str) -> Response:
-    data = _asset_bytes().get(name)
-    if data is None:
-        raise ServiceError(errors.NOT_FOUND, f"no such file: {name}", status=404)
-    return asset_response(data, ASSET_TYPES["." + name.rsplit(".", 1)[-1]], _versions()[name],
-                          SECURITY_HEADERS)
+    return asset_response(name, _assets().get(name), SECURITY_HEADERS)

@@ -1,34 +1,32 @@
-"""What the request handlers use, built once per app: settings, Redis, the API keys, and a job's
-lifecycle."""
+"""What the request handlers use, built once per app: settings and the jobs package's door
+(a job's lifecycle, API keys, the rate limiter, the job figures, the workers' heartbeats)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
 from flask import current_app
 
-from common.clients import ClientRegistry
-from common.lifecycle import Lifecycle, build_lifecycle
-from common.queue import make_celery
 from common.settings import Settings
+from jobs import ApiKeys, JobService, Lifecycle, make_celery, open_service
 
 
 @dataclass
 class Services:
     settings: Settings
-    lifecycle: Lifecycle
-    clients: ClientRegistry
+    jobs: JobService
 
     @property
-    def redis(self) -> redis.Redis:
-        return self.lifecycle.store.redis
+    def lifecycle(self) -> Lifecycle:
+        return self.jobs.lifecycle
+
+    @property
+    def api_keys(self) -> ApiKeys:
+        return self.jobs.api_keys
 
 
 def build_services(settings: Settings) -> Services:
-    lifecycle = build_lifecycle(settings, make_celery(settings, "xmlconv-api"))
-    return Services(settings, lifecycle,
-                    ClientRegistry(lifecycle.store.redis, settings.secret_key))
+    return Services(settings, open_service(settings, make_celery(settings, "xmlconv-api")))
 
 
 def services() -> Services:

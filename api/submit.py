@@ -7,30 +7,26 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import redis
 from flask import request
 
 from common import errors
 from common.errors import ServiceError
-from common.jobs import Job, NewJob, new_job_id
 from common.logs import log_context
-from common.storage import Storage
 from common.webhook_urls import check_url
 from converter import ConversionError, parse_format, parse_options
+from jobs import Job, NewJob, Storage, new_job_id
+from optionspec import NOT_OPTIONS
 
-from .auth import current_client
+from .auth import current_tenant
 from .request_id import current_request_id
 from .services import services
 from .upload import check_request, drain, receive_upload
 
 log = logging.getLogger(__name__)
 
-# Parameters (query or form fields) that are not conversion options.
-NOT_OPTIONS = ("wait", "filename", "format", "tag", "metadata", "webhook_url")
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_METADATA_BYTES = 4096
 TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -117,7 +113,7 @@ class Submitted:
 def submit(fixed_format: str | None = None) -> Submitted:
     svc = services()
     lifecycle = svc.lifecycle
-    client = current_client()
+    tenant = current_tenant()
     limit = svc.settings.max_upload_bytes
     max_wait = svc.settings.max_wait_seconds
     allow_private = svc.settings.webhook_allow_private
@@ -131,7 +127,7 @@ def submit(fixed_format: str | None = None) -> Submitted:
     check_request(request, limit)  # refused before reading: the connection just closes
     try:
         lifecycle.check_queue()  # no point taking 300 MB we cannot queue
-        lifecycle.check_quota(client.id, client.max_active_jobs)
+        lifecycle.check_quota(tenant.id, tenant.max_active_jobs)
     except ServiceError:
         drain(request)
         raise
@@ -156,27 +152,9 @@ def submit(fixed_format: str | None = None) -> Submitted:
             wait[0] = parse_wait(params["wait"], max_wait)
         return NewJob(id=job_id, format=fmt, options=options, input_filename=upload.filename,
                       input_size=upload.size, input_sha256=upload.sha256,
-                      request_id=current_request_id(), owner=client.id, tag=extras.tag,
+                      request_id=current_request_id(), owner=tenant.id, tag=extras.tag,
                       metadata=extras.metadata, webhook_url=extras.webhook_url)
 
     with log_context(job_id=job_id):
-        submission = lifecycle.submit(job_id, receive, idempotency_key, client.max_active_jobs)
+        submission = lifecycle.submit(job_id, receive, idempotency_key, tenant.max_active_jobs)
     return Submitted(submission.job, submission.created, wait[0])
-
-
-def wait_until_finished(job: Job, seconds: float) -> Job:
-    """Poll the job until it finishes or `seconds` pass; returns its latest state."""
-    store = services().lifecycle.store
-    deadline = time.monotonic() + seconds
-    pause = 0.05
-    while not job.finished and time.monotonic() < deadline:
-        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        pause = min(pause * 1.5, 0.5)
-        try:
-            latest = store.get(job.id)
-        except redis.RedisError:
-            break  # answer with what we have: the job is queued
-        if latest is None:
-            break
-        job = latest
-    return job

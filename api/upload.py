@@ -24,8 +24,8 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from common import errors
 from common.errors import ServiceError
-from common.storage import Storage
 from converter.errors import EMPTY_INPUT
+from jobs import Storage
 
 CHUNK_BYTES = 1024 * 1024
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and small form fields

@@ -66,8 +66,8 @@ from servicekit import (  # noqa: E402
     wait_until,
 )
 
-from common import keys  # noqa: E402
 from converter import FORMATS  # noqa: E402
+from jobs import keys  # noqa: E402
 
 FINAL = ("succeeded", "failed", "cancelled")
 MiB = 1024 * 1024

@@ -9,7 +9,7 @@ Starts its own stack on loopback (tests/servicekit.py's Stack: redis-server with
 file fsynced every second, one Celery worker, celery beat, the API under gunicorn) with the
 settings a production deployment uses: DEPLOY_ENV=production, API keys on (AUTH_MODE=api_key
 by default there), every other setting at its default (API_WORKERS, WORKER_CONCURRENCY,
-LOG_LEVEL=INFO, ...). Its API keys are made with the clients module (common/clients.py, what
+LOG_LEVEL=INFO, ...). Its API keys are made with the clients module (jobs/api_keys.py, what
 `xmlconv-admin keys create` runs), each with a request rate high enough that the limiter counts
 every request but never refuses one. Then, in order:
 
@@ -68,7 +68,7 @@ from servicekit import BIN, Stack, run_benchmark, stop_on_sigterm  # noqa: E402
 
 from client import Client  # noqa: E402
 from client.retry import Backoff  # noqa: E402
-from common.clients import ClientRegistry  # noqa: E402
+from jobs import ApiKeys  # noqa: E402
 
 # Targets (issue 12), on a 2-core machine with the load generator on it.
 TARGET_POLLS_PER_S = 1500.0
@@ -618,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         log("starting redis-server, a worker, beat and the API (DEPLOY_ENV=production)")
         stack.start()
-        registry = ClientRegistry(stack.client(), overrides["SECRET_KEY"])
+        registry = ApiKeys(stack.client(), overrides["SECRET_KEY"])
         poller = registry.create("poller", UNTHROTTLED_PER_MINUTE, 10).api_key
         if "polls" not in args.skip:
             log(f"status polls: wrk, {args.connections} connections, {args.duration:g} s")

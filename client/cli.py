@@ -17,22 +17,13 @@ from typing import Any
 
 from converter.errors import INPUT_NOT_FOUND, error_body, io_error
 from converter.exit_status import ExitStatus
+from optionspec.flags import OptionParser, add_option_flags, add_version_flag, options_from_args
 
 from .api import DEFAULT_URL, Client, Job
 from .errors import JOB_CANCELLED, ApiError, JobFailed, ServerUnreachable
-from .options import FORMATS, add_option_arguments, options_from_args
+from .options import FORMATS
 from .progress import reporter
 
-DISTRIBUTION = "its-convert-xml"
-
-
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return f"{DISTRIBUTION} {metadata.version(DISTRIBUTION)}"
-    except metadata.PackageNotFoundError:
-        return f"{DISTRIBUTION} (version unknown: not installed)"
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 STOPPED = ("failed", "cancelled")
 ENV_URL = "XMLCONV_URL"
@@ -88,8 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xmlconv", parents=[common], formatter_class=raw, epilog=EPILOG,
         description="Convert XML, streaming: here (convert) or on an its-convert-xml server.")
-    parser.add_argument("--version", action="version", version=_version())
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_version_flag(parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=OptionParser)
 
     def command(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[common], help=help, epilog=EPILOG,
@@ -104,10 +96,14 @@ def _parser() -> argparse.ArgumentParser:
                      "Upload FILE (streamed) and queue its conversion. Prints the job's id\n"
                      "(--json: the job). With --wait or -o, waits for the job and writes the\n"
                      "result to OUTPUT (default: standard output), as `xmlconv convert` does.")
-    submit.add_argument("file", metavar="FILE", help="XML file, or - for standard input")
+    # nargs="?" only so that --force-list can give FILE back (optionspec/flags.py); a missing
+    # FILE is still an error.
+    submit.add_argument("file", metavar="FILE", nargs="?",
+                        help="XML file, or - for standard input (required)")
     submit.add_argument("--to", dest="format", default="json", choices=FORMATS,
                         help="output format (default json)")
-    add_option_arguments(submit)
+    add_option_flags(submit.add_argument_group("conversion options (as in xmlconv convert)"),
+                     positional="file")
     job = submit.add_argument_group("job")
     job.add_argument("--tag", help="a label to find the job by (xmlconv jobs --tag)")
     job.add_argument("--metadata", metavar="JSON", help="a JSON object kept with the job")

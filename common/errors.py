@@ -47,7 +47,7 @@ INPUT_MISSING = "INPUT_MISSING"
 WORKER_LOST = "WORKER_LOST"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
-# API keys (xmlconv-admin, common/admin.py)
+# API keys (xmlconv-admin, jobs/admin.py)
 KEY_NAME_TAKEN = "KEY_NAME_TAKEN"
 KEY_NOT_FOUND = "KEY_NOT_FOUND"
 
@@ -72,20 +72,9 @@ class ServiceError(Exception):
 
     @classmethod
     def from_record(cls, error: dict[str, Any], status: int = 500) -> ServiceError:
-        """A failed job's recorded error, back as an error (the legacy routes answer it).
-        Reads both shapes: `{"code", "message", "details"}`, and that of jobs recorded before
-        details existed, `{"code", "message", "line", "column", …}` (the other keys become
-        details)."""
-        details = {k: v for k, v in error.items() if k not in ("code", "message", "details")}
-        if isinstance(error.get("details"), dict):
-            details.update(error["details"])
-        return cls(str(error.get("code") or INTERNAL_ERROR), str(error.get("message") or ""),
-                   details, status=status)
-
-    @classmethod
-    def record_shape(cls, error: dict[str, Any] | None) -> dict[str, Any] | None:
-        """A recorded job error as it is shown, whichever shape it was recorded in."""
-        return None if error is None else cls.from_record(error).to_record()
+        """A failed job's recorded error (`to_record()`), back as an error (the legacy routes
+        answer it)."""
+        return cls(error["code"], error["message"], error.get("details"), status=status)
 
     def envelope(self) -> dict[str, Any]:
         """The HTTP body: `{"error": {"code", "message", "details"}}`."""

@@ -1,4 +1,6 @@
-"""its-convert-xml's conversion engine: a pure, streaming library over lxml.
+"""its-convert-xml's conversion engine: a streaming library in C over libxml2's push parser
+(converter/_accel.pyx calls the functions of the libxml2 that lxml ships; no lxml tree is
+built). A plain library: it imports neither Flask, Celery nor Redis.
 
     from converter import convert
     convert("orders.xml", open("orders.json", "wb"), "json", {"namespaces": "strip"})

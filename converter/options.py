@@ -1,65 +1,51 @@
-"""Conversion options: names, defaults and validation, in one place.
+"""Conversion options: the engine's `Options` and their validation.
 
-Pure Python (no lxml), so that the API can validate a request's options before it
-queues anything, without carrying the conversion engine.
+What each option is (name, kind, allowed values, limits, default) is optionspec's, the one
+vocabulary; this module makes a typed value of it and checks what a caller gives against it.
+Pure Python (no lxml), so that the API can validate a request's options before it queues
+anything, without carrying the conversion engine.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, field, make_dataclass
 from typing import Any
+
+from optionspec import OPTION_NAMES, OPTIONS, Option
 
 from .errors import INVALID_OPTION, ConversionError
 from .formats import FORMATS
 
-NAMESPACE_MODES = ("keep", "strip", "expand")
-TYPE_MODES = ("string", "infer")
-MAX_DEPTH_CEILING = 2048  # libxml2's own ceiling for nesting, even with huge trees
-_RECORD_PATH = re.compile(r"^[^/\s]+(/[^/\s]+)*$")
+__all__ = ["OPTION_NAMES", "Options", "parse_format", "parse_options"]
 
 
-@dataclass(frozen=True)
-class Options:
-    """Every option the engine understands, with its default."""
-
-    namespaces: str = "keep"
-    attr_prefix: str = "@"
-    text_key: str = "#text"
-    force_list: tuple[str, ...] = ()
-    strip_whitespace: bool = True
-    types: str = "string"
-    indent: int | None = None
-    record_path: str | None = None
-    separator: str = "\n"
-    include_attributes: bool = False
-    max_depth: int = 1000
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (lists, not tuples) that `parse_options` accepts back."""
-        data = asdict(self)
-        data["force_list"] = list(self.force_list)
-        return data
-
-    def changed(self) -> dict[str, Any]:
-        """Only the options that differ from their defaults."""
-        default = Options()
-        return {
-            name: value
-            for name, value in self.to_dict().items()
-            if getattr(default, name) != getattr(self, name)
-        }
+def _to_dict(self: Any) -> dict[str, Any]:
+    """JSON-ready form (lists, not tuples) that `parse_options` accepts back."""
+    data = asdict(self)
+    data["force_list"] = list(self.force_list)
+    return data
 
 
-OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Options))
+Options = make_dataclass(
+    "Options", [(o.name, o.python_type, field(default=o.default)) for o in OPTIONS], frozen=True,
+    namespace={"__module__": __name__, "to_dict": _to_dict,
+               "__doc__": "Every option the engine understands, with its default."})
+
+_SPECS = {option.name: option for option in OPTIONS}
+# A valid value, as the engine takes it: a path without its outer slashes; 0 spaces of indent
+# is compact output, the same as none.
+_TIDY: dict[str, Callable[[Any], Any]] = {"record_path": lambda path: path.strip().strip("/"),
+                                          "indent": lambda spaces: spaces or None}
 
 
 def _fail(option: str, message: str) -> ConversionError:
     return ConversionError(INVALID_OPTION, message, option=option)
 
 
-def _as_bool(name: str, value: Any) -> bool:
+def _as_bool(spec: Option, value: Any) -> bool:
+    name = spec.name
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -71,36 +57,41 @@ def _as_bool(name: str, value: Any) -> bool:
     raise _fail(name, f"option '{name}' must be true or false, not {value!r}")
 
 
-def _as_int(name: str, value: Any, low: int, high: int) -> int:
+def _as_int(spec: Option, value: Any) -> int:
+    name = spec.name
     if isinstance(value, bool):
         raise _fail(name, f"option '{name}' must be an integer, not {value!r}")
     if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
         value = int(value)
     if not isinstance(value, int):
         raise _fail(name, f"option '{name}' must be an integer, not {value!r}")
-    if not low <= value <= high:
-        raise _fail(name, f"option '{name}' must be between {low} and {high}, not {value}")
+    if not spec.low <= value <= spec.high:
+        raise _fail(name, f"option '{name}' must be between {spec.low} and {spec.high}, "
+                          f"not {value}")
     return value
 
 
-def _as_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if isinstance(value, str) and value.strip().lower() in choices:
+def _as_choice(spec: Option, value: Any) -> str:
+    if isinstance(value, str) and value.strip().lower() in spec.choices:
         return value.strip().lower()
-    raise _fail(name, f"option '{name}' must be one of {', '.join(choices)}, not {value!r}")
+    raise _fail(spec.name, f"option '{spec.name}' must be one of {', '.join(spec.choices)}, "
+                           f"not {value!r}")
 
 
-def _as_str(name: str, value: Any, *, allow_empty: bool) -> str:
+def _as_str(spec: Option, value: Any) -> str:
+    name = spec.name
     if not isinstance(value, str):
         raise _fail(name, f"option '{name}' must be a string, not {value!r}")
-    if not allow_empty and not value:
+    if len(value) < spec.min_length:
         raise _fail(name, f"option '{name}' must not be empty")
-    if len(value) > 64:
-        raise _fail(name, f"option '{name}' is longer than 64 characters")
+    if len(value) > spec.max_length:
+        raise _fail(name, f"option '{name}' is longer than {spec.max_length} characters")
     return value
 
 
-def _as_names(name: str, value: Any) -> tuple[str, ...]:
+def _as_names(spec: Option, value: Any) -> tuple[str, ...]:
     """A list of element names: a list, or one comma-separated string."""
+    name = spec.name
     if isinstance(value, str):
         items: Iterable[Any] = value.split(",")
     elif isinstance(value, (list, tuple)):
@@ -114,41 +105,31 @@ def _as_names(name: str, value: Any) -> tuple[str, ...]:
             raise _fail(name, f"option '{name}' must be a list of element names, not {value!r}")
         if item.strip():
             names.append(item.strip())
-    if len(names) > 256:
-        raise _fail(name, f"option '{name}' accepts at most 256 names")
+    if len(names) > spec.max_items:
+        raise _fail(name, f"option '{name}' accepts at most {spec.max_items} names")
     return tuple(dict.fromkeys(names))
 
 
+def _absent(spec: Option, value: Any) -> bool:
+    """No value: None or "", and for a number also blank or "none" (a form's empty field)."""
+    return value is None or value == "" or (
+        spec.kind == "int" and isinstance(value, str) and value.strip().lower() in ("", "none"))
+
+
+_KINDS: dict[str, Callable[[Option, Any], Any]] = {
+    "choice": _as_choice, "text": _as_str, "names": _as_names, "int": _as_int, "bool": _as_bool}
+
+
 def _parse_one(name: str, value: Any) -> Any:
-    match name:
-        case "namespaces":
-            return _as_choice(name, value, NAMESPACE_MODES)
-        case "types":
-            return _as_choice(name, value, TYPE_MODES)
-        case "attr_prefix":
-            return _as_str(name, value, allow_empty=True)
-        case "text_key":
-            return _as_str(name, value, allow_empty=False)
-        case "separator":
-            return _as_str(name, value, allow_empty=False)
-        case "force_list":
-            return _as_names(name, value)
-        case "strip_whitespace" | "include_attributes":
-            return _as_bool(name, value)
-        case "indent":
-            if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
-                return None
-            return _as_int(name, value, 0, 8) or None
-        case "max_depth":
-            return _as_int(name, value, 1, MAX_DEPTH_CEILING)
-        case "record_path":
-            if value is None or value == "":
-                return None
-            path = _as_str(name, value, allow_empty=False).strip().strip("/")
-            if not _RECORD_PATH.match(path):
-                raise _fail(name, f"record_path must look like 'root/record', not {value!r}")
-            return path
-    raise _fail(name, f"unknown option '{name}'; known options: {', '.join(OPTION_NAMES)}")
+    spec = _SPECS.get(name)
+    if spec is None:
+        raise _fail(name, f"unknown option '{name}'; known options: {', '.join(OPTION_NAMES)}")
+    if spec.nullable and _absent(spec, value):
+        return None
+    parsed = _TIDY.get(name, lambda same: same)(_KINDS[spec.kind](spec, value))
+    if spec.pattern and not re.match(spec.pattern, parsed):
+        raise _fail(name, f"option '{name}' must look like {spec.shape}, not {value!r}")
+    return parsed
 
 
 def parse_options(raw: Mapping[str, Any] | None = None) -> Options:

@@ -215,7 +215,7 @@ class S3Server:
                 "AWS_ACCESS_KEY_ID": self.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": self.SECRET_KEY}
 
     def client(self):
-        from common.storage_s3 import make_client
+        from jobs.storage_s3 import make_client
 
         return make_client(self.endpoint, "us-east-1", aws_access_key_id=self.ACCESS_KEY,
                            aws_secret_access_key=self.SECRET_KEY)
@@ -422,7 +422,7 @@ class Stack:
                     self.env, self.logs_dir / f"worker-{n}.log",
                     lambda service: "ready." in service.new_output())
             for n in range(1, workers + 1)]
-        from common import keys
+        from jobs import keys
 
         self.beat = Service(
             "beat", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "beat", "--schedule",

@@ -17,10 +17,10 @@ from celery import signals
 from celery.utils.log import get_multiprocessing_logger
 
 from common.logs import configure_logging, job_id_var, json_handler, json_line, request_id_var
-from common.queue import REQUEST_ID_HEADER, SWEEP_TASK, make_celery
 from common.settings import settings_or_exit
+from jobs import REQUEST_ID_HEADER, SWEEP_TASK, make_celery
 
-from .heartbeat import Heartbeat
+from .health import Heartbeat
 from .recovery import Recovery
 
 settings = settings_or_exit("worker")

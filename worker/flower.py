@@ -8,11 +8,14 @@ credentials are handed to Flower in-process, never on a command line that `ps` w
 `/healthcheck` answers "OK" without credentials (for container health checks); every other page,
 `/metrics` included, asks for the basic-auth credentials when FLOWER_BASIC_AUTH is set (Flower's
 own `/metrics` handler asks for none: it is swapped for one that does, before Flower starts).
-Prometheus scrapes it with `basic_auth` in its scrape config.
+Prometheus scrapes it with `basic_auth` in its scrape config. With no worker up at its start,
+Flower says so in one line instead of four "Inspect method … failed" warnings.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import sys
 
@@ -21,6 +24,7 @@ from common.settings import settings_or_exit
 
 MANAGED_VARIABLES = ("FLOWER_ADDRESS", "FLOWER_PORT", "FLOWER_BASIC_AUTH")
 METRICS_ROUTE = r"/metrics"
+log = logging.getLogger("worker.flower")  # `python -m` would name it __main__
 
 
 def flower_argv(address: str, port: int, basic_auth: str) -> list[str]:
@@ -57,6 +61,34 @@ def guard_metrics() -> None:
                        "needs a look for this Flower version")
 
 
+def inspect_only_answering_workers() -> None:
+    """Flower inspects all workers at its start (and when its workers page refreshes) with one
+    broadcast per method (stats, active_queues, registered, conf), each waiting
+    `--inspect_timeout` for replies. With no worker up yet (compose starts Flower beside the
+    workers) nobody replies, and Flower logged "Inspect method … failed" four times: no
+    failure, nobody there. Here such a broadcast first pings: with no reply it says so once
+    and asks nothing (Flower lists a worker from its events once it runs); a worker that
+    answered the ping but not an inspection still gets Flower's own warning, and a broker
+    error still fails the inspection as before."""
+    from flower import app, inspector
+
+    class Inspector(inspector.Inspector):
+        async def _inspect_all(self, workername: str | None) -> None:
+            if workername is None:
+                replies = await self.io_loop.run_in_executor(
+                    None, functools.partial(self.capp.control.ping, timeout=self.timeout))
+                if not replies:
+                    log.info("no worker answered a ping: nothing to inspect yet")
+                    return
+            await super()._inspect_all(workername)
+
+    if not hasattr(inspector.Inspector, "_inspect_all") or app.Inspector is not (
+            inspector.Inspector):
+        raise RuntimeError("Flower's Inspector is not what worker/flower.py expects: it "
+                           "needs a look for this Flower version")
+    app.Inspector = Inspector
+
+
 def main() -> None:
     settings = settings_or_exit("flower")
     configure_logging("flower", settings.log_level)
@@ -67,6 +99,7 @@ def main() -> None:
         os.environ.pop(name, None)
 
     guard_metrics()
+    inspect_only_answering_workers()
     from celery.bin.celery import celery
 
     celery.main(

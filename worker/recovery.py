@@ -16,8 +16,8 @@ import logging
 from celery import bootsteps
 from celery.worker import state
 
-from common.lifecycle import Lifecycle, build_lifecycle
 from common.settings import load_settings
+from jobs import Lifecycle, open_service
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Recovery(bootsteps.StartStopStep):
 
     def start(self, worker: object) -> None:
         settings = load_settings()
-        self.lifecycle = build_lifecycle(settings, worker.app)  # type: ignore[attr-defined]
+        self.lifecycle = open_service(settings, worker.app).lifecycle  # type: ignore[attr-defined]
         self.timer_ref = worker.timer.call_repeatedly(  # type: ignore[attr-defined]
             settings.worker_heartbeat_seconds, self._tick, (), priority=10)
 

@@ -1,6 +1,6 @@
 """Runs one job: claim it, convert input → result, record the outcome.
 
-Plain code over the lifecycle's verbs (common/lifecycle.py), so that the Celery task stays a
+Plain code over the lifecycle's verbs (jobs/lifecycle.py), so that the Celery task stays a
 one-liner. What happens to the job's record and files at each step is the lifecycle's business;
 this module only drives the converter and names each way a conversion can end.
 """
@@ -10,18 +10,17 @@ from __future__ import annotations
 import logging
 import time
 
-import redis
 from billiard.exceptions import SoftTimeLimitExceeded
 
 from common import errors
 from common.errors import ServiceError, StorageError
-from common.lifecycle import JobCancelled, Lifecycle, Run, RunSuperseded
 from converter import FORMATS, ConversionError
+from jobs import JobCancelled, Lifecycle, Run, RunSuperseded, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 
-class JobFailed(Exception):
+class TaskFailed(Exception):
     """Raised from the task after a failure was recorded, so that Celery (and Flower) count the
     task as failed, with the job's code and message. Never retried. Its arguments are plain
     strings, so that Celery can serialize it (and rebuild it) as JSON."""
@@ -42,7 +41,7 @@ class RunLost(Exception):
 def run_job(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -> None:
     try:
         _run(lifecycle, job_id, dispatch, worker)
-    except redis.RedisError as exc:
+    except StoreUnavailable as exc:
         log.warning("run lost: the job store is unavailable (%s); the job will be queued "
                     "again", type(exc).__name__)
         raise RunLost(type(exc).__name__) from None
@@ -62,7 +61,7 @@ def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -
         run.cancelled()
         return
     except RunSuperseded as exc:
-        log.warning("run superseded (job is %s); stopping", exc.args[0] or "gone")
+        log.warning("run stopped: the job is no longer this run's (%s)", exc.args[0].value)
         return
     error = result if isinstance(result, ServiceError) else None
     recorded = run.fail(error) if error else run.succeed(result)
@@ -73,7 +72,7 @@ def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -
         "status": status, "duration_ms": round(1000 * (time.monotonic() - started)),
         "error_code": error.code if error else None})
     if error:
-        raise JobFailed(error.code, error.message)
+        raise TaskFailed(error.code, error.message)
 
 
 def _convert(run: Run) -> dict | ServiceError:
@@ -87,7 +86,7 @@ def _convert(run: Run) -> dict | ServiceError:
         with run.open_input() as source, run.write_result(fmt.extension) as dest:
             result = convert(source, dest, job.format, job.options, run.progress)
             size = dest.tell()
-    except (JobCancelled, RunSuperseded, redis.RedisError):
+    except (JobCancelled, RunSuperseded, StoreUnavailable):
         raise
     except ConversionError as exc:
         return ServiceError.from_conversion(exc)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from common.lifecycle import Lifecycle
+from jobs import Lifecycle
 
 log = logging.getLogger(__name__)
 

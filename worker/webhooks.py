@@ -19,6 +19,7 @@ are never followed and at most 64 KiB of an answer is read. Each attempt is reco
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import time
@@ -31,29 +32,40 @@ import requests
 from standardwebhooks.webhooks import Webhook
 
 from common.errors import ServiceError
-from common.jobs import CANCELLED, FAILED, SUCCEEDED, Job, JobStore
 from common.logs import log_context, utc_timestamp
-from common.resource import job_resource
 from common.settings import Settings
 from common.signing import webhook_secret
 from common.webhook_urls import check_url
+from jobs import Job, JobStatus, Lifecycle, job_resource
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = {SUCCEEDED: "job.succeeded", FAILED: "job.failed", CANCELLED: "job.cancelled"}
+EVENT_TYPES = {JobStatus.SUCCEEDED: "job.succeeded", JobStatus.FAILED: "job.failed",
+               JobStatus.CANCELLED: "job.cancelled"}
 TIMEOUT = (5.0, 10.0)  # seconds: to connect, and between two bytes of the answer
 MAX_ANSWER_BYTES = 64 * 1024  # of an answer's body, read then dropped
 USER_AGENT = "its-convert-xml-webhooks/1.0"
 
-# The delivery's status, as the job shows it.
-PENDING, DELIVERED, UNDELIVERED = "pending", "delivered", "failed"
-# What an attempt led to (logged as `outcome`).
-RETRY = "retry"  # a retry is scheduled
-EXHAUSTED = "exhausted"  # would be retried, but the schedule is used up: failed
-GONE = "gone"  # 410: the receiver asks never to be called again: failed
-REJECTED = "rejected"  # another 3xx or 4xx, or a request that cannot be made: failed
-REFUSED = "refused"  # the URL is not one the service may call (now): failed, nothing sent
-NOTHING = "nothing"  # the job is gone (expired, deleted) or has no webhook
+
+
+class Delivery(enum.StrEnum):
+    """The webhook's delivery, as the job resource shows it (`webhook.status`)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class Outcome(enum.StrEnum):
+    """What one attempt led to (logged as `outcome`)."""
+
+    DELIVERED = "delivered"  # a 2xx answer
+    RETRY = "retry"  # a retry is scheduled
+    SCHEDULE_USED_UP = "schedule_used_up"  # would be retried, but no retry is left: failed
+    GONE = "gone"  # 410: the receiver asks never to be called again: failed
+    REJECTED = "rejected"  # another 3xx or 4xx, or a request that cannot be made: failed
+    REFUSED = "refused"  # the URL is not one the service may call (now): failed, nothing sent
+    NOTHING = "nothing"  # the job is gone (expired, deleted) or has no webhook
 
 
 @dataclass(frozen=True)
@@ -79,11 +91,11 @@ class Config:
 class Attempt:
     """What one attempt did and what comes next."""
 
-    outcome: str  # DELIVERED, RETRY, EXHAUSTED, GONE, REJECTED, REFUSED or NOTHING
+    outcome: Outcome
     number: int  # 1 for the first attempt at this event
     status_code: int | None = None  # the receiver's answer, if any
     error: str | None = None  # why there was no answer (an exception's class name)
-    retry_in: int | None = None  # seconds until the next attempt (outcome RETRY)
+    retry_in: int | None = None  # seconds until the next attempt (outcome Outcome.RETRY)
     delivery: dict[str, Any] | None = None  # as recorded on the job
 
 
@@ -139,33 +151,33 @@ def _post(url: str, body: str, headers: dict[str, str], timeout: tuple[float, fl
     return response.status_code
 
 
-def _classify(status_code: int) -> str:
+def _classify(status_code: int) -> Outcome:
     if 200 <= status_code < 300:
-        return DELIVERED
+        return Outcome.DELIVERED
     if status_code == 429 or status_code >= 500:
-        return RETRY
+        return Outcome.RETRY
     if status_code == 410:
-        return GONE
-    return REJECTED
+        return Outcome.GONE
+    return Outcome.REJECTED
 
 
-def attempt(store: JobStore, config: Config, job_id: str, retries_done: int) -> Attempt:
+def attempt(lifecycle: Lifecycle, config: Config, job_id: str, retries_done: int) -> Attempt:
     """One attempt at the webhook of a finished job (`retries_done` attempts were made before):
     check the URL, send the signed event, record the delivery on the job and log one line."""
     number = retries_done + 1
-    job = store.get(job_id)
+    job = lifecycle.get(job_id)
     if job is None or not job.webhook_url or job.status not in EVENT_TYPES:
         log.info("webhook not sent: the job is gone or has no webhook", extra={
-            "job_id": job_id, "attempt": number, "outcome": NOTHING,
+            "job_id": job_id, "attempt": number, "outcome": Outcome.NOTHING,
             "job_status": job.status if job else None})
-        return Attempt(NOTHING, number)
+        return Attempt(Outcome.NOTHING, number)
 
     status_code: int | None = None
     error: str | None = None
     try:
         check_url(job.webhook_url, config.allow_private)
     except ServiceError as exc:
-        outcome = REFUSED
+        outcome = Outcome.REFUSED
         error = exc.message
     else:
         body = event_body(job)
@@ -174,36 +186,37 @@ def attempt(store: JobStore, config: Config, job_id: str, retries_done: int) -> 
         try:
             status_code = _post(job.webhook_url, body, headers, config.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:  # no answer: try again
-            outcome, error = RETRY, type(exc).__name__
+            outcome, error = Outcome.RETRY, type(exc).__name__
         except (requests.RequestException, ValueError) as exc:  # a request that cannot be made
-            outcome, error = REJECTED, type(exc).__name__
+            outcome, error = Outcome.REJECTED, type(exc).__name__
         else:
             outcome = _classify(status_code)
-        if outcome == RETRY and retries_done >= len(config.retry_schedule):
-            outcome = EXHAUSTED
+        if outcome == Outcome.RETRY and retries_done >= len(config.retry_schedule):
+            outcome = Outcome.SCHEDULE_USED_UP
 
     previous = job.webhook or {}
-    sent = outcome != REFUSED
+    sent = outcome != Outcome.REFUSED
     delivery = {
-        "status": {DELIVERED: DELIVERED, RETRY: PENDING}.get(outcome, UNDELIVERED),
+        "status": {Outcome.DELIVERED: Delivery.DELIVERED,
+                   Outcome.RETRY: Delivery.PENDING}.get(outcome, Delivery.FAILED),
         "attempts": (retries_done + 1) if sent else int(previous.get("attempts") or 0),
         "last_status_code": status_code if sent else previous.get("last_status_code"),
     }
-    store.record_webhook(job.id, delivery)
-    retry_in = config.retry_schedule[retries_done] if outcome == RETRY else None
-    level = logging.INFO if outcome in (DELIVERED, RETRY) else logging.WARNING
+    lifecycle.record_webhook(job.id, delivery)
+    retry_in = config.retry_schedule[retries_done] if outcome == Outcome.RETRY else None
+    level = logging.INFO if outcome in (Outcome.DELIVERED, Outcome.RETRY) else logging.WARNING
     log.log(level, "webhook %s", outcome, extra={
         "job_id": job.id, "attempt": number, "status_code": status_code, "error": error,
         "outcome": outcome, "retry_in_seconds": retry_in})
     return Attempt(outcome, number, status_code, error, retry_in, delivery)
 
 
-def deliver(store: JobStore, settings: Settings, job_id: str, retries_done: int,
+def deliver(lifecycle: Lifecycle, settings: Settings, job_id: str, retries_done: int,
             retry: Callable[..., Any]) -> Attempt:
     """The webhook task's body: one attempt; `retry(countdown=seconds)` (the task's own
     `retry`, which raises) schedules the next one when there is to be one."""
     with log_context(job_id=job_id):
-        result = attempt(store, Config.from_settings(settings), job_id, retries_done)
-    if result.outcome == RETRY:
+        result = attempt(lifecycle, Config.from_settings(settings), job_id, retries_done)
+    if result.outcome == Outcome.RETRY:
         retry(countdown=result.retry_in)
     return result

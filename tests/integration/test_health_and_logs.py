@@ -27,10 +27,10 @@ def test_readiness_reports_checks_and_workers(stack):
 def test_worker_health_command(stack):
     hostname = next(w["hostname"] for w in requests.get(
         stack.url("/health/ready"), timeout=10).json()["workers"])
-    ok = subprocess.run([sys.executable, "-m", "worker.probe", "--hostname", hostname],
+    ok = subprocess.run([sys.executable, "-m", "worker.health", "--hostname", hostname],
                         env=stack.env, capture_output=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    missing = subprocess.run([sys.executable, "-m", "worker.probe", "--hostname",
+    missing = subprocess.run([sys.executable, "-m", "worker.health", "--hostname",
                               "nobody@nowhere", "--timeout", "1"],
                              env=stack.env, capture_output=True, timeout=60)
     assert missing.returncode == 1

@@ -18,8 +18,6 @@ import requests
 from servicekit import accepted_job, error_of, wait_for
 from werkzeug.http import parse_options_header
 
-from common import keys
-
 DOC = b"<orders><order id='1'><item>tea</item></order><order id='2'/></orders>\n"
 MALFORMED = b"<root>\n  <a>one</a>\n  <b>two</a>\n</root>\n"
 BOUNDARY = "hostile-7c1d2e-boundary"
@@ -353,20 +351,6 @@ def test_a_failed_jobs_error_has_the_envelopes_shape(stack):
                                     headers=XML, timeout=60), 422, "XML_PARSE_ERROR")
     assert legacy["details"]["line"] == 3 and legacy["details"]["job_id"]
     assert set(legacy["details"]) == {"line", "column", "job_id"}
-
-
-def test_a_job_recorded_with_the_flat_error_shape_still_reads(stack):
-    """Jobs recorded before `details` (line and column beside the code) read in today's shape."""
-    job = accepted_job(requests.post(stack.url("/jobs"), data=MALFORMED, headers=XML,
-                                     timeout=30))
-    stack.wait_finished(job["id"])
-    flat = {"code": "XML_PARSE_ERROR", "message": "old", "line": 7, "column": 9}
-    stack.redis.client(0).hset(keys.job(job["id"]), "error", json.dumps(flat))
-    assert stack.get_job(job["id"])["error"] == {
-        "code": "XML_PARSE_ERROR", "message": "old", "details": {"line": 7, "column": 9}}
-    result = error_of(requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=10),
-                      409, "RESULT_UNAVAILABLE")
-    assert result["details"]["error"]["details"] == {"line": 7, "column": 9}
 
 
 # -- 6. small headers, and `wait` as a form field

@@ -15,8 +15,8 @@ import redis
 import requests
 from servicekit import BIN, MiB, Process, error_of, free_port, wait_for
 
-from common import keys
-from common.lifecycle import RETRY_AFTER_SECONDS
+from jobs import keys
+from jobs.lifecycle import RETRY_AFTER_SECONDS
 
 UNKNOWN_JOB = "3f0c8a52-2b4e-4d7a-9a45-1c9a4b1f2e3d"
 RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")

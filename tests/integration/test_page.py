@@ -91,7 +91,7 @@ def test_the_page_is_served_safely_with_a_form_from_the_options(stack):
     html = response.text
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
     assert "<style" not in html and " style=" not in html and "http" not in html
-    for name in OPTION_NAMES:  # the form is generated from converter.options
+    for name in OPTION_NAMES:  # the form is generated from optionspec
         assert f'name="{name}"' in html, name
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
     types = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}

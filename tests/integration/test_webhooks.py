@@ -15,7 +15,7 @@ import requests
 from servicekit import accepted_job, error_of, submit_file, wait_for
 from standardwebhooks import Webhook
 
-from common import keys
+from jobs import keys
 
 DOC = b"<orders><order id='1'><item>tea</item></order><order id='2'/></orders>"
 MALFORMED = b"<a><b></a>"

@@ -4,6 +4,10 @@ bytes in memory:
     run(doc, fmt="json", options=None, chunk_size=None)  -> output bytes
     run_result(doc, ...)  -> (output bytes, result)
     fail(doc, ...)        -> (ConversionError, partial output)
+
+and whether parse_options takes one option's value:
+
+    accepted(name, value) -> bool (False: refused with INVALID_OPTION naming that option)
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 import pytest
 
 import converter
-from converter import ConversionError
+from converter import ConversionError, parse_options
 
 
 def _convert(out: io.BytesIO, doc: bytes, fmt: str = "json",
@@ -51,3 +55,17 @@ def run_result() -> Callable[..., tuple[bytes, Any]]:
 @pytest.fixture
 def fail() -> Callable[..., tuple[ConversionError, bytes]]:
     return _fail
+
+
+def _accepted(name: str, value: Any) -> bool:
+    try:
+        parse_options({name: value})
+    except ConversionError as exc:
+        assert exc.code == "INVALID_OPTION" and exc.option == name
+        return False
+    return True
+
+
+@pytest.fixture
+def accepted() -> Callable[[str, Any], bool]:
+    return _accepted

@@ -8,8 +8,8 @@ from servicekit import free_port, service_env
 
 from api import create_app
 from api.limits import Allowance
-from common import keys
 from common.settings import load_settings
+from jobs import keys
 
 REDIS_DB = 13  # of the session's redis-server; no worker consumes it
 UNKNOWN_JOB = "3f0c8a52-2b4e-4d7a-9a45-1c9a4b1f2e3d"

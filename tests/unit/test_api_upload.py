@@ -42,7 +42,7 @@ from werkzeug.test import EnvironBuilder
 from api import upload
 from api.upload import check_request, drain, receive_upload
 from common.errors import ServiceError
-from common.storage import LocalStorage
+from jobs.storage import LocalStorage
 
 XML = "application/xml"
 BOUNDARY = "its-convert-xml-test-2f9c1e-boundary"

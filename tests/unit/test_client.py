@@ -34,16 +34,14 @@ from client.retry import Backoff, retry_delay
 from client.upload import CHUNK_BYTES, Upload
 from converter.exit_status import ExitStatus
 from converter.options import parse_options
+from optionspec.flags import options_from_args
 
 REPO = Path(__file__).resolve().parents[2]
 
 # ------------------------------------------------------------------------------ options
 
 
-def test_option_names_and_choices_are_the_converters():
-    assert client_options.OPTION_NAMES == converter.OPTION_NAMES
-    assert client_options.NAMESPACE_MODES == converter.options.NAMESPACE_MODES
-    assert client_options.TYPE_MODES == converter.options.TYPE_MODES
+def test_formats_are_the_converters():
     assert set(client_options.FORMATS) == set(converter.FORMATS)
 
 
@@ -68,6 +66,7 @@ FLAG_SETS = [
     ["--attr-prefix", "_", "--text-key", "value"],
     ["--force-list", "item,tag", "--indent", "4"],
     ["--force-list", "item", "--force-list", "tag"],
+    ["--force-list", "item", "tag"],
     ["--keep-whitespace", "--max-depth", "50"],
     ["--record-path", "orders/order", "--separator", " | ", "--include-attributes"],
     ["--attr-prefix", ""],
@@ -82,7 +81,7 @@ def test_flags_mean_what_convert_makes_of_them(flags):
     expected = {name: getattr(converted, name) for name in converter.OPTION_NAMES
                 if getattr(converted, name) is not None}
     submitted = client_cli._parser().parse_args(["submit", "x.xml", *flags])
-    options = client_options.options_from_args(submitted)
+    options = options_from_args(submitted)
     assert options == expected
     params = client_options.to_params(options)
     assert all(isinstance(value, str) for value in params.values())
@@ -625,9 +624,23 @@ def test_the_client_loads_no_service_module_nor_the_engine():
         "converter.options"}
 
 
-def test_force_list_never_takes_the_file():
-    args = client_cli._parser().parse_args(["submit", "--force-list", "item", "orders.xml"])
-    assert args.force_list == ["item"] and args.file == "orders.xml"
+@pytest.mark.parametrize(("argv", "force_list"), [
+    (["--force-list", "item", "orders.xml"], ["item"]),
+    (["--force-list", "item", "tag", "orders.xml"], ["item", "tag"]),
+    (["orders.xml", "--force-list", "item", "tag"], ["item", "tag"]),
+    (["--force-list", "item,tag", "--force-list", "x", "orders.xml"], ["item", "tag", "x"]),
+])
+def test_force_list_gives_the_file_back(argv, force_list):
+    """The same forms as `xmlconv convert --force-list` (optionspec/flags.py)."""
+    args = client_cli._parser().parse_args(["submit", *argv])
+    assert args.force_list == force_list and args.file == "orders.xml"
+
+
+def test_submit_without_a_file_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        client_cli._parser().parse_args(["submit", "--force-list", "item"])
+    assert exited.value.code == 2
+    assert "the following arguments are required: FILE" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ the commands

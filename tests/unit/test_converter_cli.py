@@ -20,7 +20,8 @@ import pytest
 import converter
 import converter.cli
 from converter.exit_status import ExitStatus
-from converter.options import MAX_DEPTH_CEILING, Options
+from converter.options import Options
+from optionspec import MAX_DEPTH_CEILING
 
 XMLCONV = Path(sys.executable).with_name("xmlconv")
 

@@ -13,9 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from standardwebhooks import Webhook
 
-from common.jobs import FAILED, SUCCEEDED, JobStore, NewJob
-from common.resource import job_resource
 from common.signing import webhook_secret
+from jobs import JobStatus
+from jobs.resource import job_resource
+from jobs.store import JobStore, NewJob
 from worker import webhooks
 from worker.webhooks import Config
 
@@ -96,7 +97,8 @@ def config(allow_private: bool = True, timeout: tuple[float, float] = (2, 2)) ->
     return Config(SECRET_KEY, DEFAULT_SECRET, SCHEDULE, allow_private, timeout)
 
 
-def finished_job(store: JobStore, url: str, status: str = SUCCEEDED, owner: str = OWNER) -> str:
+def finished_job(store: JobStore, url: str, status: JobStatus = JobStatus.SUCCEEDED,
+                 owner: str = OWNER) -> str:
     new = NewJob(format="json", options={}, input_filename="orders.xml", input_size=42,
                  input_sha256="0" * 64, owner=owner, tag="nightly",
                  metadata={"batch": 7}, webhook_url=url)
@@ -105,11 +107,11 @@ def finished_job(store: JobStore, url: str, status: str = SUCCEEDED, owner: str 
         store.discard(new.id, owner)
         return new.id
     _, run_id = store.start(new.id, owner, "w1", new.dispatch, 3, {"code": "WORKER_LOST"})
-    if status == SUCCEEDED:
-        store.finish(new.id, owner, run_id, SUCCEEDED,
+    if status == JobStatus.SUCCEEDED:
+        store.finish(new.id, owner, run_id, JobStatus.SUCCEEDED,
                      result={"size_bytes": 10, "content_type": "application/json"})
     else:
-        store.finish(new.id, owner, run_id, FAILED,
+        store.finish(new.id, owner, run_id, JobStatus.FAILED,
                      error={"code": "XML_PARSE_ERROR", "message": "bad", "line": 1,
                             "column": 2})
     return new.id
@@ -126,7 +128,7 @@ def test_a_signed_event_per_final_status(store, receiver, status, caplog):
 
     result = webhooks.attempt(store, config(), job_id, 0)
 
-    assert result.outcome == webhooks.DELIVERED and result.status_code == 200
+    assert result.outcome == webhooks.Outcome.DELIVERED and result.status_code == 200
     [sent] = receiver.requests
     headers = {name.lower(): value for name, value in sent["headers"].items()}
     secret = webhook_secret(SECRET_KEY, OWNER)
@@ -155,7 +157,7 @@ def test_a_signed_event_per_final_status(store, receiver, status, caplog):
 
 def test_without_an_owner_the_webhook_secret_signs(store, receiver):
     job_id = finished_job(store, receiver.url(), owner="")
-    assert webhooks.attempt(store, config(), job_id, 0).outcome == webhooks.DELIVERED
+    assert webhooks.attempt(store, config(), job_id, 0).outcome == webhooks.Outcome.DELIVERED
     [sent] = receiver.requests
     Webhook(DEFAULT_SECRET).verify(sent["body"], sent["headers"])
 
@@ -180,11 +182,11 @@ def test_a_server_error_or_429_is_retried_on_the_schedule(store, receiver, code)
     job_id = finished_job(store, receiver.url())
 
     first = webhooks.attempt(store, config(), job_id, 0)
-    assert (first.outcome, first.status_code, first.retry_in) == (webhooks.RETRY, code, 1)
+    assert (first.outcome, first.status_code, first.retry_in) == (webhooks.Outcome.RETRY, code, 1)
     assert store.get(job_id).webhook == {"status": "pending", "attempts": 1,
                                          "last_status_code": code}
     second = webhooks.attempt(store, config(), job_id, 1)
-    assert (second.outcome, second.retry_in) == (webhooks.RETRY, 2)
+    assert (second.outcome, second.retry_in) == (webhooks.Outcome.RETRY, 2)
     assert store.get(job_id).webhook["attempts"] == 2
 
 
@@ -192,7 +194,7 @@ def test_the_schedule_used_up_fails_the_delivery(store, receiver):
     receiver.script = [reply(500)]
     job_id = finished_job(store, receiver.url())
     result = webhooks.attempt(store, config(), job_id, len(SCHEDULE))
-    assert (result.outcome, result.retry_in) == (webhooks.EXHAUSTED, None)
+    assert (result.outcome, result.retry_in) == (webhooks.Outcome.SCHEDULE_USED_UP, None)
     assert store.get(job_id).webhook == {"status": "failed", "attempts": len(SCHEDULE) + 1,
                                          "last_status_code": 500}
 
@@ -227,7 +229,7 @@ def test_a_redirect_is_not_followed(store, receiver):
     receiver.script = [reply(302, headers={"Location": receiver.url("/elsewhere")})]
     job_id = finished_job(store, receiver.url())
     result = webhooks.attempt(store, config(), job_id, 0)
-    assert (result.outcome, result.status_code) == (webhooks.REJECTED, 302)
+    assert (result.outcome, result.status_code) == (webhooks.Outcome.REJECTED, 302)
     time.sleep(0.2)
     assert [sent["path"] for sent in receiver.requests] == ["/hook"]
     assert store.get(job_id).webhook["status"] == "failed"
@@ -260,7 +262,7 @@ def test_at_most_64_kib_of_an_answer_is_read(store, receiver):
     started = time.monotonic()
     result = webhooks.attempt(store, config(), job_id, 0)
     elapsed = time.monotonic() - started
-    assert (result.outcome, result.status_code) == (webhooks.DELIVERED, 200)
+    assert (result.outcome, result.status_code) == (webhooks.Outcome.DELIVERED, 200)
     assert elapsed < 1.5, elapsed
     assert done.wait(10), "the receiver was still writing: the worker kept reading"
     assert written[0] < total
@@ -276,7 +278,7 @@ def test_a_read_timeout_is_retried(store, receiver):
     result = webhooks.attempt(store, config(timeout=(2, 0.3)), job_id, 0)
     assert time.monotonic() - started < 1.5
     assert (result.outcome, result.status_code, result.error) == (
-        webhooks.RETRY, None, "ReadTimeout")
+        webhooks.Outcome.RETRY, None, "ReadTimeout")
     assert store.get(job_id).webhook == {"status": "pending", "attempts": 1,
                                          "last_status_code": None}
 
@@ -286,13 +288,13 @@ def test_a_connection_refused_is_retried(store, receiver):
     receiver.close()
     job_id = finished_job(store, url)
     result = webhooks.attempt(store, config(), job_id, 0)
-    assert (result.outcome, result.error) == (webhooks.RETRY, "ConnectionError")
+    assert (result.outcome, result.error) == (webhooks.Outcome.RETRY, "ConnectionError")
 
 
 def test_a_private_address_is_refused_without_a_request(store, receiver):
     job_id = finished_job(store, receiver.url())
     result = webhooks.attempt(store, config(allow_private=False), job_id, 0)
-    assert result.outcome == webhooks.REFUSED and result.retry_in is None
+    assert result.outcome == webhooks.Outcome.REFUSED and result.retry_in is None
     time.sleep(0.2)
     assert receiver.requests == []
     assert store.get(job_id).webhook == {"status": "failed", "attempts": 0,
@@ -302,6 +304,6 @@ def test_a_private_address_is_refused_without_a_request(store, receiver):
 def test_a_job_that_is_gone_needs_nothing(store, receiver):
     job_id = finished_job(store, receiver.url())
     store.discard(job_id, OWNER)  # a finished job deleted
-    assert webhooks.attempt(store, config(), job_id, 0).outcome == webhooks.NOTHING
+    assert webhooks.attempt(store, config(), job_id, 0).outcome == webhooks.Outcome.NOTHING
     assert receiver.requests == []
     assert store.get(job_id) is None

@@ -12,8 +12,9 @@ from typing import Any
 
 import redis
 
+from common.logs import utc_timestamp
+
 from . import keys
-from .logs import utc_timestamp
 
 
 def beat(client: redis.Redis, hostname: str, ttl_seconds: int, info: dict[str, Any]) -> None:
@@ -55,3 +56,26 @@ def beat_seen(client: redis.Redis) -> dict[str, Any] | None:
     """What the beat's last heartbeat said, or None when it lapsed."""
     value = client.get(keys.beat_heartbeat())
     return json.loads(value) if value else None
+
+
+class Workers:
+    """The workers' and beat's signs of life: written by them, read by readiness, metrics and
+    the probes."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def beat(self, hostname: str, ttl_seconds: int, info: dict[str, Any]) -> None:
+        beat(self._redis, hostname, ttl_seconds, info)
+
+    def forget(self, hostname: str) -> None:
+        forget(self._redis, hostname)
+
+    def live(self) -> list[dict[str, Any]]:
+        return live_workers(self._redis)
+
+    def beat_tick(self, hostname: str, ttl_seconds: int) -> None:
+        beat_tick(self._redis, hostname, ttl_seconds)
+
+    def beat_seen(self) -> dict[str, Any] | None:
+        return beat_seen(self._redis)

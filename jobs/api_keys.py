@@ -1,4 +1,4 @@
-"""API keys: who a request comes from. A *client* is one key with its name and limits.
+"""API keys: who a request comes from. A *tenant* is one key's holder: its name and limits.
 
 An API key reads `xck_<key id>_<secret>`. Redis keeps, per key id, the client's name, limits and
 the sha256 of the secret — never the secret itself, which is shown once, when the key is made.
@@ -28,9 +28,10 @@ from dataclasses import asdict, dataclass
 
 import redis
 
+from common.logs import utc_timestamp
+from common.signing import webhook_secret
+
 from . import keys
-from .logs import utc_timestamp
-from .signing import webhook_secret
 
 KEY_PREFIX = "xck"
 # How long, and for how many keys, `verify` remembers a record it read (per process). A record
@@ -41,7 +42,7 @@ VERIFIED_MAX = 4096
 
 
 @dataclass(frozen=True)
-class Client:
+class Tenant:
     id: str  # the key id ("" for everyone under AUTH_MODE=none)
     name: str
     requests_per_minute: int
@@ -50,7 +51,7 @@ class Client:
 
 @dataclass(frozen=True)
 class NewKey:
-    client: Client
+    tenant: Tenant
     api_key: str
     webhook_secret: str
 
@@ -67,31 +68,31 @@ def _parse(api_key: str) -> tuple[str, str] | None:
     return key_id, secret
 
 
-class ClientRegistry:
+class ApiKeys:
     """API keys in Redis: create, list, revoke, and authenticate a request's key."""
 
     def __init__(self, client: redis.Redis, secret_key: str) -> None:
         self.redis = client
         self.secret_key = secret_key
-        # key id -> (when read, monotonic; sha256 of the secret; the client)
-        self._verified: OrderedDict[str, tuple[float, str, Client]] = OrderedDict()
+        # key id -> (when read, monotonic; sha256 of the secret; the tenant)
+        self._verified: OrderedDict[str, tuple[float, str, Tenant]] = OrderedDict()
 
     def create(self, name: str, requests_per_minute: int, max_active_jobs: int) -> NewKey:
         """A new key for `name` (names are unique). Raises ValueError if the name is taken."""
         key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-        client = Client(key_id, name, requests_per_minute, max_active_jobs)
-        record = {**asdict(client), "secret_sha256": _digest(secret),
+        tenant = Tenant(key_id, name, requests_per_minute, max_active_jobs)
+        record = {**asdict(tenant), "secret_sha256": _digest(secret),
                   "created_at": utc_timestamp(time.time())}
-        if not self.redis.hsetnx(keys.client_names(), name, key_id):
+        if not self.redis.hsetnx(keys.api_key_names(), name, key_id):
             raise ValueError(f"a key named {name!r} exists; revoke it first")
-        self.redis.set(keys.client(key_id), json.dumps(record))
-        return NewKey(client, f"{KEY_PREFIX}_{key_id}_{secret}",
+        self.redis.set(keys.api_key(key_id), json.dumps(record))
+        return NewKey(tenant, f"{KEY_PREFIX}_{key_id}_{secret}",
                       webhook_secret(self.secret_key, key_id))
 
     def list(self) -> list[dict]:
         """Every key's name, id, limits and creation time (no secret, no hash)."""
-        ids = self.redis.hgetall(keys.client_names())
-        records = self.redis.mget([keys.client(key_id) for key_id in ids.values()]) if ids else []
+        ids = self.redis.hgetall(keys.api_key_names())
+        records = self.redis.mget([keys.api_key(key_id) for key_id in ids.values()]) if ids else []
         listed = []
         for record in records:
             if record:
@@ -102,27 +103,27 @@ class ClientRegistry:
 
     def revoke(self, name: str) -> bool:
         """Delete the key named `name`: its next request is refused. False if there is none."""
-        key_id = self.redis.hget(keys.client_names(), name)
+        key_id = self.redis.hget(keys.api_key_names(), name)
         if key_id is None:
             return False
         with self.redis.pipeline() as pipe:
-            pipe.delete(keys.client(key_id))
-            pipe.hdel(keys.client_names(), name)
+            pipe.delete(keys.api_key(key_id))
+            pipe.hdel(keys.api_key_names(), name)
             pipe.execute()
         return True
 
-    def authenticate(self, api_key: str) -> Client | None:
-        """The client whose key this is, or None (unknown, malformed or revoked)."""
+    def authenticate(self, api_key: str) -> Tenant | None:
+        """The tenant whose key this is, or None (unknown, malformed or revoked)."""
         parsed = _parse(api_key)
         if parsed is None:
             return None
         key_id, secret = parsed
         return self._read(key_id, secret, time.monotonic())
 
-    def verify(self, api_key: str) -> Client | None:
+    def verify(self, api_key: str) -> Tenant | None:
         """authenticate(), with the key's record remembered in this process for up to
         VERIFIED_SECONDS: the secret is checked against the remembered digest. A key revoked
-        since it was remembered still passes: check that keys.client(id) exists (see the
+        since it was remembered still passes: check that keys.api_key(id) exists (see the
         module's docstring), and call forget(id) when it does not."""
         parsed = _parse(api_key)
         if parsed is None:
@@ -137,21 +138,21 @@ class ClientRegistry:
     def forget(self, key_id: str) -> None:
         self._verified.pop(key_id, None)
 
-    def _read(self, key_id: str, secret: str, now: float) -> Client | None:
-        record = self.redis.get(keys.client(key_id))
+    def _read(self, key_id: str, secret: str, now: float) -> Tenant | None:
+        record = self.redis.get(keys.api_key(key_id))
         if record is None:
             self.forget(key_id)
             return None
         data = json.loads(record)
         if not hmac.compare_digest(data["secret_sha256"], _digest(secret)):
             return None
-        client = Client(data["id"], data["name"], int(data["requests_per_minute"]),
+        tenant = Tenant(data["id"], data["name"], int(data["requests_per_minute"]),
                         int(data["max_active_jobs"]))
-        self._verified[key_id] = (now, data["secret_sha256"], client)
+        self._verified[key_id] = (now, data["secret_sha256"], tenant)
         self._verified.move_to_end(key_id)
         while len(self._verified) > VERIFIED_MAX:  # the least recently read first
             self._verified.popitem(last=False)
-        return client
+        return tenant
 
-    def webhook_secret(self, client_id: str) -> str:
-        return webhook_secret(self.secret_key, client_id)
+    def webhook_secret(self, tenant_id: str) -> str:
+        return webhook_secret(self.secret_key, tenant_id)

@@ -29,8 +29,9 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
-from .errors import StorageError
-from .jobs import is_job_id
+from common.errors import StorageError
+
+from .store import is_job_id
 
 INPUT_NAME = "input.xml"
 MiB = 1024 * 1024

@@ -1,7 +1,7 @@
-"""The job figures (common/metrics.py) and their collector (api/metrics.py JobFigures) against a
+"""The job figures (jobs/figures.py) and their collector (api/metrics.py) against a
 real redis-server: jobs submitted through the lifecycle, queued to Redis as Celery messages, run
 in this process by the worker's own runner (the real converter), cancelled, lost; workers'
-heartbeats. Then the figures, as Prometheus reads them, checked by promtool."""
+workers. Then the figures, as Prometheus reads them, checked by promtool."""
 
 from __future__ import annotations
 
@@ -18,13 +18,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from servicekit import free_port
 
-from api.metrics import JobFigures
-from common import heartbeats, keys, metrics
-from common.jobs import Job, NewJob
-from common.lifecycle import build_lifecycle
-from common.queue import QUEUE, make_celery
+from api.metrics import JobFiguresCollector
 from common.settings import load_settings
-from worker.runner import JobFailed, run_job
+from jobs import figures, keys, open_service, workers
+from jobs.queue import QUEUE, make_celery
+from jobs.store import Job, NewJob
+from worker.runner import TaskFailed, run_job
 
 GOOD = b"<orders>" + b"<order><id>1</id><total>9.5</total></order>" * 50 + b"</orders>"
 BAD = b"<root>\n  <a>one</b>\n</root>\n"
@@ -41,7 +40,7 @@ def client(redis_server):
 def lifecycle(redis_server, client, tmp_path):
     settings = load_settings({"DEPLOY_ENV": "development", "REDIS_URL": redis_server.url(6),
                               "DATA_DIR": str(tmp_path), "JOB_MAX_ATTEMPTS": "1"})
-    return build_lifecycle(settings, make_celery(settings, "metrics-test"))
+    return open_service(settings, make_celery(settings, "metrics-test")).lifecycle
 
 
 def submit(lifecycle, fmt: str, doc: bytes = GOOD) -> Job:
@@ -57,7 +56,7 @@ def submit(lifecycle, fmt: str, doc: bytes = GOOD) -> Job:
 
 def exposition(client: redis.Redis) -> str:
     registry = CollectorRegistry()
-    registry.register(JobFigures(client))
+    registry.register(JobFiguresCollector(figures.JobFigures(client)))
     return generate_latest(registry).decode()
 
 
@@ -70,30 +69,30 @@ def test_a_jobs_life_shows_in_the_figures(lifecycle, client):
     good, bad = submit(lifecycle, "csv"), submit(lifecycle, "json", BAD)
     cancelled, waiting = submit(lifecycle, "yaml"), submit(lifecycle, "csv")
     lost = submit(lifecycle, "text")
-    before = metrics.snapshot(client)
+    before = figures.snapshot(client)
     assert before.submitted == {"csv": 2, "json": 1, "yaml": 1, "text": 1}
     assert (before.queued, before.running, before.finished) == (5, 0, {})
     assert before.queue_messages == {QUEUE: 5, "xmlconv.webhooks": 0}  # real Celery messages
 
     run_job(lifecycle, good.id, good.dispatch, "w1")
-    with pytest.raises(JobFailed):
+    with pytest.raises(TaskFailed):
         run_job(lifecycle, bad.id, bad.dispatch, "w1")
     lifecycle.cancel_or_delete(cancelled.id, "")
     assert lifecycle.claim(lost.id, lost.dispatch, "w2") is not None
-    assert metrics.snapshot(client).running == 1
+    assert figures.snapshot(client).running == 1
     # Its message again, after its one attempt (JOB_MAX_ATTEMPTS=1): failed, WORKER_LOST.
     assert lifecycle.claim(lost.id, lost.dispatch, "w3") is None
-    heartbeats.beat(client, "w1@host", 30, {"concurrency": 3})
-    heartbeats.beat(client, "w2@host", 30, {"concurrency": 2})
+    workers.beat(client, "w1@host", 30, {"concurrency": 3})
+    workers.beat(client, "w2@host", 30, {"concurrency": 2})
 
-    after = metrics.snapshot(client)
+    after = figures.snapshot(client)
     assert after.finished == {("csv", "succeeded", ""): 1,
                               ("json", "failed", "XML_PARSE_ERROR"): 1,
                               ("yaml", "cancelled", ""): 1,
                               ("text", "failed", "WORKER_LOST"): 1}
     assert after.submitted == before.submitted
     assert (after.queued, after.running) == (1, 0)
-    assert lifecycle.store.status(waiting.id) == "queued"  # the one no worker took
+    assert lifecycle._store.status(waiting.id) == "queued"  # the one no worker took
     assert (after.workers, after.worker_processes) == (2, 5)
     # Only successes are timed and weighed.
     assert set(after.duration) == set(after.input_bytes) == {"csv"}
@@ -109,8 +108,8 @@ def test_histograms_accumulate_buckets_and_sum(client):
         job = Job(id=str(uuid.uuid4()), status="running", format="json", options={},
                   input_filename="a.xml", input_size=size, input_sha256="", created_at=now,
                   started_at=now - seconds)
-        metrics.record_finished(client, job, "succeeded", None, now)
-    found = metrics.snapshot(client)
+        figures.record_finished(client, job, "succeeded", None, now)
+    found = figures.snapshot(client)
     duration = dict(found.duration["json"].buckets)
     assert (duration["0.1"], duration["2.5"], duration["5.0"], duration["1800.0"]) == (1, 1, 3, 3)
     assert duration["+Inf"] == 4 and found.duration["json"].sum == pytest.approx(7207.05)
@@ -124,7 +123,7 @@ def test_the_figures_are_prometheus_text_that_promtool_accepts(lifecycle, client
     good = submit(lifecycle, "jsonl")
     run_job(lifecycle, good.id, good.dispatch, "w1")
     submit(lifecycle, "csv")
-    heartbeats.beat(client, "w1@host", 30, {"concurrency": 4})
+    workers.beat(client, "w1@host", 30, {"concurrency": 4})
     text = exposition(client)
     found = samples(text)
     assert found[("xmlconv_job_store_up", ())] == 1
@@ -158,7 +157,7 @@ def test_the_active_set_is_the_unfinished_jobs(lifecycle, client):
     run = lifecycle.claim(jobs[2].id, jobs[2].dispatch, "w1")
     lifecycle.cancel_or_delete(jobs[2].id, "")
     assert run is not None and not run.succeed({"size_bytes": 0})  # cancelled meanwhile
-    lifecycle.store.forget(jobs[3].id, "")
+    lifecycle._store.forget(jobs[3].id, "")
     assert client.zcard(keys.active_jobs()) == 0
-    assert metrics.snapshot(client).finished == {("json", "succeeded", ""): 1,
+    assert figures.snapshot(client).finished == {("json", "succeeded", ""): 1,
                                                  ("json", "cancelled", ""): 2}

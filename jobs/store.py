@@ -18,7 +18,7 @@ worker finishes, a redelivered task while the first run is still reporting) cann
   from the run that owns the job, so a superseded run can never write a second result.
 - `attempts` counts claims; past `max_attempts` a claim or a requeue fails the job instead.
 
-Bookkeeping beside the hashes (common/keys.py): `running` scores each running job by its last
+Bookkeeping beside the hashes (jobs/keys.py): `running` scores each running job by its last
 sign of life (its run's progress, or its worker's heartbeat), so that a run that vanished is
 found within seconds; `unpublished` holds queued jobs whose message may not have reached the
 broker yet, so that a message lost between the two steps is sent again; `active` holds every
@@ -40,17 +40,10 @@ from typing import Any
 
 import redis
 
-from . import keys
-from .logs import utc_timestamp
+from common.logs import utc_timestamp
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-    "queued", "running", "succeeded", "failed", "cancelled")
-STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-FINISHED = (SUCCEEDED, FAILED, CANCELLED)
-ANY_RUN = "*"  # finish() from outside any run
-# What start() answers besides a status: the message was of an older dispatch; the job was
-# claimed too often and has been failed.
-STALE, EXHAUSTED = "stale", "exhausted"
+from . import keys
+from .status import Claim, Created, Creation, JobStatus, Ownership, Requeue
 
 
 def new_job_id() -> str:
@@ -241,6 +234,23 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'webhook'
 """
 
 
+# The scripts' own answers besides a status (each turned into a type below, never passed on).
+_QUOTA_FULL, _STALE, _EXHAUSTED, _OK, _REQUEUED, _FAILED = (
+    "quota", "stale", "exhausted", "ok", "requeued", "failed")
+_CLAIMS = {JobStatus.QUEUED.value: Claim.STARTED, JobStatus.RUNNING.value: Claim.RESTARTED,
+           _STALE: Claim.STALE, _EXHAUSTED: Claim.EXHAUSTED}
+
+
+def _ownership(answer: str | None) -> Ownership:
+    """A run's progress or finish script's answer: 'running' / 'ok' (the run's), the status it
+    found, 'superseded', or nothing (gone)."""
+    if answer in (JobStatus.RUNNING.value, _OK):
+        return Ownership.OWNED
+    if answer == JobStatus.CANCELLED.value:
+        return Ownership.CANCELLED
+    return Ownership.SUPERSEDED if answer else Ownership.GONE
+
+
 def _num(value: str | None, kind: type = int) -> Any:
     return None if value in (None, "") else kind(value)
 
@@ -250,7 +260,7 @@ class Job:
     """A job record as read from Redis (times are epoch seconds)."""
 
     id: str
-    status: str
+    status: JobStatus
     format: str
     options: dict[str, Any]
     input_filename: str
@@ -277,13 +287,13 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
+        return self.status.finished
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> Job:
         return cls(
             id=data["id"],
-            status=data["status"],
+            status=JobStatus(data["status"]),
             format=data["format"],
             options=json.loads(data.get("options") or "{}"),
             input_filename=data.get("input_filename", ""),
@@ -375,8 +385,9 @@ class JobStore:
         not 404)."""
         return is_job_id(job_id) and self.redis.get(keys.tombstone(job_id)) == owner
 
-    def status(self, job_id: str) -> str | None:
-        return self.redis.hget(keys.job(job_id), "status")
+    def status(self, job_id: str) -> JobStatus | None:
+        found = self.redis.hget(keys.job(job_id), "status")
+        return JobStatus(found) if found else None
 
     def ping(self) -> None:
         self.redis.ping()
@@ -384,13 +395,14 @@ class JobStore:
     # -- queueing
 
     def create(self, new: NewJob, idempotency_key: str | None = None,
-               max_active: int = 0) -> tuple[str, bool]:
-        """Store a queued job (listed as unpublished until `published`). Returns (job id,
-        created); with an Idempotency-Key already used (the owner's), the earlier job's id and
-        False; ('quota', False) when the owner already has `max_active` unfinished jobs."""
+               max_active: int = 0) -> Created:
+        """Store a queued job (listed as unpublished until `published`): CREATED; REPLAYED with
+        the earlier job's id for an Idempotency-Key the owner used already; QUOTA_FULL when the
+        owner already has `max_active` unfinished jobs."""
         now = time.time()
         fields = {
-            "id": new.id, "status": QUEUED, "format": new.format, "options": new.options,
+            "id": new.id, "status": JobStatus.QUEUED.value, "format": new.format,
+            "options": new.options,
             "input_filename": new.input_filename, "input_size": new.input_size,
             "input_sha256": new.input_sha256, "created_at": repr(now),
             "updated_at": repr(now), "request_id": new.request_id or "", "bytes_done": 0,
@@ -409,7 +421,9 @@ class JobStore:
                   self.result_ttl if idempotency_key else 0, repr(now), new.owner, max_active,
                   *_flatten(fields)],
         )
-        return job_id, job_id == new.id
+        if job_id == _QUOTA_FULL:
+            return Created(Creation.QUOTA_FULL, None)
+        return Created(Creation.CREATED if job_id == new.id else Creation.REPLAYED, job_id)
 
     def published(self, job_id: str, dispatch: str) -> None:
         """The broker has the message of this dispatch."""
@@ -434,18 +448,18 @@ class JobStore:
         cutoff = time.time() - older_than_seconds
         return self.redis.zrangebyscore(keys.unpublished_jobs(), "-inf", cutoff)
 
-    def discard(self, job_id: str, owner: str) -> str | None:
+    def discard(self, job_id: str, owner: str) -> JobStatus | None:
         """Cancel an unfinished job or delete a finished one. Returns the status it had."""
-        return self._discard(keys=self._final_keys(job_id, owner),
-                             args=[job_id, repr(time.time()), *self._final_ttls()])
+        before = self._discard(keys=self._final_keys(job_id, owner),
+                               args=[job_id, repr(time.time()), *self._final_ttls()])
+        return JobStatus(before) if before else None
 
     # -- runs
 
     def start(self, job_id: str, owner: str, worker: str, dispatch: str | None,
-              max_attempts: int, exhausted_error: dict) -> tuple[str | None, str]:
-        """Claim a job for a new run. Returns (status before, run id): the claim succeeded
-        only if the status before was queued, or running (a redelivery); 'stale' for a message
-        of an older dispatch; 'exhausted' when the job had been claimed `max_attempts` times
+              max_attempts: int, exhausted_error: dict) -> tuple[Claim, str]:
+        """Claim a job for a new run: (what the claim found, the new run's id). The run owns
+        the job only if `Claim.owns`; EXHAUSTED: the job had been claimed `max_attempts` times
         and was failed with `exhausted_error` instead."""
         run_id = new_token()
         before = self._start(
@@ -453,40 +467,43 @@ class JobStore:
             args=[job_id, run_id, repr(time.time()), worker, dispatch or "", max_attempts,
                   json.dumps(exhausted_error), *self._final_ttls()],
         )
-        return before, run_id
+        return _CLAIMS.get(before, Claim.FINISHED if before else Claim.GONE), run_id
 
-    def progress(self, job_id: str, run_id: str, bytes_done: int, bytes_total: int) -> str | None:
-        """Record progress. Returns 'running' while the run still owns the job, else what it
-        found ('cancelled', 'superseded', another final status, or None when gone)."""
-        return self._progress(
+    def progress(self, job_id: str, run_id: str, bytes_done: int,
+                 bytes_total: int) -> Ownership:
+        """Record progress while the run owns the job; else say what it found."""
+        return _ownership(self._progress(
             keys=[keys.job(job_id), keys.running_jobs()],
             args=[job_id, run_id, repr(time.time()), bytes_done, bytes_total],
-        )
+        ))
 
-    def finish(self, job_id: str, owner: str, run_id: str, status: str, **fields: Any) -> bool:
-        """Move a running job to a final status with `error` or `result`. True if this run did."""
-        if status not in FINISHED:
+    def finish(self, job_id: str, owner: str, run_id: str, status: JobStatus,
+               **fields: Any) -> Ownership:
+        """Move a running job to a final status with `error` or `result`: OWNED if this run
+        did, else what it found."""
+        if not status.finished:
             raise ValueError(f"not a final status: {status}")
         now = time.time()
         if fields.get("result") is not None:
             fields["result"] = {**fields["result"],
                                 "expires_at": utc_timestamp(now + self.result_ttl)}
-        values = {"status": status, "finished_at": repr(now), "updated_at": repr(now),
+        values = {"status": status.value, "finished_at": repr(now), "updated_at": repr(now),
                   **{k: v for k, v in fields.items() if v is not None}}
         outcome = self._finish(keys=self._final_keys(job_id, owner),
                                args=[job_id, run_id, *self._final_ttls(), *_flatten(values)])
-        return outcome == "ok"
+        return _ownership(outcome)
 
     def requeue(self, job_id: str, owner: str, run_id: str, dispatch: str, max_attempts: int,
-                exhausted_error: dict) -> str | None:
-        """The run `run_id` is lost: queue the job again under `dispatch` ('requeued'), or fail
-        it with `exhausted_error` once claimed `max_attempts` times ('failed'). Anything else
-        returned is what the job had become meanwhile (nothing was changed)."""
-        return self._requeue(
+                exhausted_error: dict) -> Requeue:
+        """The run `run_id` is lost: queue the job again under `dispatch`, or fail it with
+        `exhausted_error` once claimed `max_attempts` times."""
+        outcome = self._requeue(
             keys=self._final_keys(job_id, owner),
             args=[job_id, run_id, repr(time.time()), dispatch, max_attempts,
                   json.dumps(exhausted_error), *self._final_ttls()],
         )
+        return {_REQUEUED: Requeue.REQUEUED, _FAILED: Requeue.FAILED}.get(outcome,
+                                                                          Requeue.MOVED_ON)
 
     # -- clients' views
 
@@ -496,7 +513,7 @@ class JobStore:
         return self.redis.zcount(keys.owner_active(owner), cutoff, "+inf")
 
     def page(self, owner: str, limit: int, after: tuple[float, str] | None = None,
-             status: str | None = None, tag: str | None = None,
+             status: JobStatus | None = None, tag: str | None = None,
              scan_limit: int = 1000) -> tuple[list[Job], tuple[float, str] | None]:
         """`owner`'s jobs, newest first, after the position `after` (creation time, id), that
         match the filters: at most `limit` of them, and the position to continue from (None at
@@ -542,7 +559,7 @@ class JobStore:
         (listed as unpublished until sent). False when the job is no longer so."""
         return self._redispatch(keys=[keys.job(job_id), keys.unpublished_jobs()],
                                 args=[job_id, dispatch, new_dispatch,
-                                      repr(time.time())]) == "requeued"
+                                      repr(time.time())]) == _REQUEUED
 
     # -- signs of life
 

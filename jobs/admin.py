@@ -23,10 +23,11 @@ from dataclasses import asdict
 
 import redis
 
-from .clients import ClientRegistry
-from .errors import KEY_NAME_TAKEN, KEY_NOT_FOUND, QUEUE_UNAVAILABLE, ServiceError
-from .redis_conn import connect
-from .settings import Settings, settings_or_exit
+from common.errors import KEY_NAME_TAKEN, KEY_NOT_FOUND, QUEUE_UNAVAILABLE, ServiceError
+from common.settings import Settings, settings_or_exit
+
+from .api_keys import ApiKeys
+from .connection import connect
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
@@ -58,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace, registry: ClientRegistry, settings: Settings) -> None:
+def _run(args: argparse.Namespace, registry: ApiKeys, settings: Settings) -> None:
     if args.verb == "create":
         try:
             made = registry.create(
@@ -66,7 +67,7 @@ def _run(args: argparse.Namespace, registry: ClientRegistry, settings: Settings)
                 args.max_active_jobs or settings.max_active_jobs)
         except ValueError as exc:  # the registry's one refusal: the name is taken
             raise ServiceError(KEY_NAME_TAKEN, str(exc), {"name": args.name}) from None
-        print(json.dumps({**asdict(made.client), "api_key": made.api_key,
+        print(json.dumps({**asdict(made.tenant), "api_key": made.api_key,
                           "webhook_secret": made.webhook_secret}))
     elif args.verb == "list":
         print(json.dumps(registry.list()))
@@ -79,7 +80,7 @@ def _run(args: argparse.Namespace, registry: ClientRegistry, settings: Settings)
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = settings_or_exit("admin")
-    registry = ClientRegistry(connect(settings), settings.secret_key)
+    registry = ApiKeys(connect(settings), settings.secret_key)
     try:
         _run(args, registry, settings)
     except redis.RedisError as exc:

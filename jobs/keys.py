@@ -10,7 +10,7 @@ PREFIX = "xmlconv"
 
 
 def job(job_id: str) -> str:
-    """Hash: the job record (see common/jobs.py for its fields)."""
+    """Hash: the job record (see jobs/store.py for its fields)."""
     return f"{PREFIX}:job:{job_id}"
 
 
@@ -41,7 +41,7 @@ def active_jobs() -> str:
 
 def job_figures() -> str:
     """Hash: the job figures GET /metrics reports, counted where jobs are submitted and finish
-    (common/metrics.py): one field per counter or histogram bucket, labels joined by `|`."""
+    (jobs/figures.py): one field per counter or histogram bucket, labels joined by `|`."""
     return f"{PREFIX}:metrics:jobs"
 
 
@@ -66,14 +66,14 @@ def beat_heartbeat() -> str:
     return f"{PREFIX}:beat"
 
 
-def client_names() -> str:
+def api_key_names() -> str:
     """Hash: API key name → key id (names are unique)."""
     return f"{PREFIX}:clients"
 
 
-def client(key_id: str) -> str:
+def api_key(key_id: str) -> str:
     """String (JSON): one API key's client: name, limits, the sha256 of its secret
-    (common/clients.py)."""
+    (jobs/api_keys.py)."""
     return f"{PREFIX}:client:{key_id}"
 
 
@@ -105,7 +105,7 @@ def broker_queue(queue: str) -> str:
 
 def broker_unacked() -> str:
     """Hash (kombu's): delivery tag → a message delivered to a worker and not yet acknowledged.
-    Set as the Redis transport's `unacked_key` (common/queue.py); kombu's default name."""
+    Set as the Redis transport's `unacked_key` (jobs/queue.py); kombu's default name."""
     return "unacked"
 
 

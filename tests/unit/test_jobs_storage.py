@@ -1,4 +1,4 @@
-"""common/storage.py and common/storage_s3.py: atomic writes, nothing left behind on failure, ids
+"""jobs/storage.py and jobs/storage_s3.py: atomic writes, nothing left behind on failure, ids
 checked first. Every test runs against every backend (the local directory and a real S3 server,
 SeaweedFS); the S3-only tests at the end check aborted multipart uploads and flat memory."""
 
@@ -12,8 +12,8 @@ import uuid
 import pytest
 
 from common.errors import StorageError
-from common.storage import LocalStorage
-from common.storage_s3 import S3Storage
+from jobs.storage import LocalStorage
+from jobs.storage_s3 import S3Storage
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # S3's smallest part: the tests cross part boundaries with little data

@@ -16,8 +16,9 @@ import redis
 from celery import Celery
 from kombu import Exchange, Queue
 
+from common.settings import Settings
+
 from . import keys
-from .settings import Settings
 
 CONVERT_TASK = "xmlconv.convert_job"
 SWEEP_TASK = "xmlconv.sweep"

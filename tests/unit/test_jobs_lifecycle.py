@@ -1,4 +1,4 @@
-"""common/lifecycle.py: every verb of a job's life, its record and its files together, against a
+"""jobs/lifecycle.py: every verb of a job's life, its record and its files together, against a
 real redis-server and a real directory (no gunicorn, no Celery process). Publishing is the one
 seam: a list records the messages the broker would have received."""
 
@@ -13,11 +13,12 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from common import keys
 from common.errors import ServiceError
-from common.jobs import JobStore, NewJob
-from common.lifecycle import JobCancelled, Lifecycle, RunSuperseded
-from common.storage import LocalStorage
+from jobs import keys
+from jobs.figures import JobFigures
+from jobs.lifecycle import JobCancelled, Lifecycle, RunSuperseded
+from jobs.storage import LocalStorage
+from jobs.store import JobStore, NewJob
 
 DOC = b"<root><a>1</a></root>"
 
@@ -54,8 +55,8 @@ def client(redis_server):
 @pytest.fixture
 def lifecycle(client, tmp_path, broker) -> Lifecycle:
     store = JobStore(client, result_ttl_seconds=3600, tombstone_ttl_seconds=7200)
-    return Lifecycle(store, LocalStorage(tmp_path), broker, broker.announce, max_attempts=2,
-                     stall_seconds=30, delete_input_on_finish=True)
+    return Lifecycle(store, LocalStorage(tmp_path), JobFigures(client), broker, broker.announce,
+                     max_attempts=2, stall_seconds=30, delete_input_on_finish=True)
 
 
 def receiver(job_id: str, data: bytes = DOC):
@@ -73,7 +74,7 @@ def submitted(lifecycle: Lifecycle, key: str | None = None, data: bytes = DOC):
 
 
 def files(lifecycle: Lifecycle, job_id: str) -> list[str]:
-    directory = lifecycle.storage.jobs_dir / job_id
+    directory = lifecycle._storage.jobs_dir / job_id
     return sorted(os.listdir(directory)) if directory.is_dir() else []
 
 
@@ -89,7 +90,7 @@ def test_submit_stores_records_and_queues(lifecycle, broker):
     job = submitted(lifecycle)
     assert job.status == "queued" and files(lifecycle, job.id) == ["input.xml"]
     assert broker.messages == [(job.id, job.dispatch, "req-1")]
-    assert lifecycle.store.unpublished(-1) == []  # sent and confirmed
+    assert lifecycle._store.unpublished(-1) == []  # sent and confirmed
 
 
 def test_submit_undoes_everything_when_the_broker_refuses(lifecycle, broker):
@@ -99,8 +100,8 @@ def test_submit_undoes_everything_when_the_broker_refuses(lifecycle, broker):
         lifecycle.submit(job_id, receiver(job_id))
     assert (refused.value.status, refused.value.code) == (503, "QUEUE_UNAVAILABLE")
     assert refused.value.headers["Retry-After"]
-    assert files(lifecycle, job_id) == [] and lifecycle.store.get(job_id) is None
-    assert lifecycle.store.unpublished(-1) == []
+    assert files(lifecycle, job_id) == [] and lifecycle._store.get(job_id) is None
+    assert lifecycle._store.unpublished(-1) == []
 
 
 def test_submit_undoes_the_upload_when_receiving_fails(lifecycle):
@@ -112,14 +113,14 @@ def test_submit_undoes_the_upload_when_receiving_fails(lifecycle):
 
     with pytest.raises(ServiceError):
         lifecycle.submit(job_id, receive)
-    assert files(lifecycle, job_id) == [] and lifecycle.store.get(job_id) is None
+    assert files(lifecycle, job_id) == [] and lifecycle._store.get(job_id) is None
 
 
 def test_submit_when_redis_is_down_answers_503(tmp_path, broker):
     dead = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     lifecycle = Lifecycle(JobStore(dead, result_ttl_seconds=60, tombstone_ttl_seconds=60),
-                          LocalStorage(tmp_path), broker, broker.announce, max_attempts=2,
-                          stall_seconds=30, delete_input_on_finish=True)
+                          LocalStorage(tmp_path), JobFigures(dead), broker, broker.announce,
+                          max_attempts=2, stall_seconds=30, delete_input_on_finish=True)
     with pytest.raises(ServiceError) as refused:
         lifecycle.check_queue()
     assert refused.value.status == 503
@@ -274,7 +275,7 @@ def test_recover_sends_a_message_that_never_reached_the_broker(lifecycle, broker
     client.zadd(keys.unpublished_jobs(), {job.id: 0})  # as if the API died before confirming
     lifecycle.recover()
     assert broker.messages[-1] == (job.id, job.dispatch, "req-1")
-    assert lifecycle.store.unpublished(-1) == []
+    assert lifecycle._store.unpublished(-1) == []
 
 
 def test_recover_forgets_bookkeeping_of_expired_jobs(lifecycle, client):
@@ -292,7 +293,7 @@ def test_recover_forgets_bookkeeping_of_expired_jobs(lifecycle, client):
 def test_remove_orphans_keeps_files_of_live_jobs(lifecycle):
     job = submitted(lifecycle)
     orphan = "0b0f6e8e-58a4-4b8f-9a9b-2f0d6f1c1a16"
-    lifecycle.storage.save_input(orphan, [DOC])
+    lifecycle._storage.save_input(orphan, [DOC])
     assert lifecycle.remove_orphans(grace_seconds=-1) == 1
     assert files(lifecycle, orphan) == [] and files(lifecycle, job.id) == ["input.xml"]
 
@@ -301,12 +302,12 @@ def test_remove_orphans_and_cancel_in_an_object_store(client, broker, s3_server)
     """The same sweep and cancel over S3Storage: objects, not directories."""
     import uuid
 
-    from common.storage_s3 import S3Storage
+    from jobs.storage_s3 import S3Storage
 
     storage = S3Storage(s3_server.client(), s3_server.BUCKET, f"t-{uuid.uuid4().hex}")
     lifecycle = Lifecycle(JobStore(client, result_ttl_seconds=3600, tombstone_ttl_seconds=7200),
-                          storage, broker, broker.announce, max_attempts=2, stall_seconds=30,
-                          delete_input_on_finish=True)
+                          storage, JobFigures(client), broker, broker.announce, max_attempts=2,
+                          stall_seconds=30, delete_input_on_finish=True)
 
     def objects(job_id: str) -> list[str]:
         prefix = storage.job_prefix(job_id)
@@ -326,11 +327,11 @@ def test_redis_lost_after_the_record_keeps_the_job_whole(lifecycle, broker, clie
     client gets 503, but the upload stays with the record, a retry with the same
     Idempotency-Key answers with that job, and recover() sends its message."""
     job_id = "0b0f6e8e-58a4-4b8f-9a9b-2f0d6f1c1a17"
-    real_get = lifecycle.store.get
-    lifecycle.store.get = lambda _id: (_ for _ in ()).throw(redis.ConnectionError("gone"))
+    real_get = lifecycle._store.get
+    lifecycle._store.get = lambda _id: (_ for _ in ()).throw(redis.ConnectionError("gone"))
     with pytest.raises(ServiceError) as refused:
         lifecycle.submit(job_id, receiver(job_id), "retry-me")
-    lifecycle.store.get = real_get
+    lifecycle._store.get = real_get
     assert refused.value.status == 503 and broker.messages == []
     assert files(lifecycle, job_id) == ["input.xml"]
 
@@ -360,8 +361,8 @@ def test_a_message_received_but_never_started_is_queued_again(lifecycle, broker,
     """A worker process takes the job's message and dies before claiming it (its main process
     lives on, holding the message unacknowledged until the visibility timeout): the recovery
     finds the message in kombu's own bookkeeping and queues the job again (found by chaos)."""
-    from common.queue import make_celery, publish
     from common.settings import load_settings
+    from jobs.queue import make_celery, publish
 
     job = submitted(lifecycle)
     app = make_celery(load_settings({"REDIS_URL": redis_server.url(3)}), "test")

@@ -6,7 +6,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from .settings import Settings
+from common.settings import Settings
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -20,3 +20,8 @@ def connect(settings: Settings) -> redis.Redis:
         health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 2),
     )
+
+
+# What every verb of the package raises when Redis does not answer (the API answers 503, a run
+# is lost and recovered): redis-py's own base class, named here so that no caller imports redis.
+StoreUnavailable = redis.RedisError

@@ -1,4 +1,4 @@
-"""API keys (common/clients.py) against a real redis-server, the settings that guard them, and
+"""API keys (jobs/api_keys.py) against a real redis-server, the settings that guard them, and
 which webhook URLs the service will call (common/webhook_urls.py)."""
 
 from __future__ import annotations
@@ -8,27 +8,27 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from common.clients import ClientRegistry
 from common.errors import ServiceError
 from common.settings import SettingsError, load_settings
 from common.signing import webhook_secret
 from common.webhook_urls import check_url
+from jobs.api_keys import ApiKeys
 
 PRODUCTION = {"DEPLOY_ENV": "production", "REDIS_URL": "redis://r:6379/0", "DATA_DIR": "/d",
               "SECRET_KEY": "9f2c4e1a7b3d5f6081a2c3e4f5061728"}
 
 
 @pytest.fixture
-def registry(redis_server) -> ClientRegistry:
+def registry(redis_server) -> ApiKeys:
     client = redis_server.client(db=5)
     client.flushdb()
-    return ClientRegistry(client, "k" * 40)
+    return ApiKeys(client, "k" * 40)
 
 
 def test_a_key_authenticates_until_revoked(registry):
     made = registry.create("acme", 60, 4)
-    assert registry.authenticate(made.api_key) == made.client
-    assert made.client.requests_per_minute == 60 and made.client.max_active_jobs == 4
+    assert registry.authenticate(made.api_key) == made.tenant
+    assert made.tenant.requests_per_minute == 60 and made.tenant.max_active_jobs == 4
     assert registry.revoke("acme") and registry.authenticate(made.api_key) is None
     assert not registry.revoke("acme")
 
@@ -56,8 +56,8 @@ def test_names_are_unique_and_listing_shows_no_secret(registry):
 
 def test_the_webhook_secret_is_derived_not_stored(registry):
     made = registry.create("acme", 60, 4)
-    assert made.webhook_secret == registry.webhook_secret(made.client.id)
-    assert made.webhook_secret == webhook_secret("k" * 40, made.client.id)
+    assert made.webhook_secret == registry.webhook_secret(made.tenant.id)
+    assert made.webhook_secret == webhook_secret("k" * 40, made.tenant.id)
     stored = b" ".join(registry.redis.dump(key) or b"" for key in registry.redis.keys("*"))
     assert made.webhook_secret.encode() not in stored
     # A valid Standard Webhooks secret: it signs and verifies.

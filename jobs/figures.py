@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 
 import redis
 
-from . import heartbeats, keys
-from .jobs import SUCCEEDED, Job
+from . import keys, workers
 from .queue import QUEUE, WEBHOOK_QUEUE
+from .status import JobStatus
+from .store import Job
 
 # Upper bounds: from a small file's fraction of a second to the 30-minute time limit; from a few
 # KiB to the 300 MiB upload limit.
@@ -55,7 +56,7 @@ def record_finished(client: redis.Redis, job: Job, status: str, error_code: str 
     figures = keys.job_figures()
     with client.pipeline(transaction=True) as pipe:
         pipe.hincrby(figures, f"finished|{job.format}|{status}|{error_code or ''}", 1)
-        if status == SUCCEEDED and job.started_at is not None:
+        if status == JobStatus.SUCCEEDED and job.started_at is not None:
             seconds = max(0.0, (time.time() if now is None else now) - job.started_at)
             for name, bounds, value in (("duration", DURATION_BUCKETS, seconds),
                                         ("input_bytes", BYTES_BUCKETS, job.input_size)):
@@ -125,7 +126,23 @@ def snapshot(client: redis.Redis) -> Snapshot:
             histograms[kind].setdefault(fmt, {})[bucket] = value
     found.duration = _histograms(histograms["duration"], DURATION_BUCKETS)
     found.input_bytes = _histograms(histograms["input_bytes"], BYTES_BUCKETS)
-    workers = heartbeats.live_workers(client)
-    found.workers = len(workers)
-    found.worker_processes = sum(int(w.get("concurrency") or 0) for w in workers)
+    live = workers.live_workers(client)
+    found.workers = len(live)
+    found.worker_processes = sum(int(w.get("concurrency") or 0) for w in live)
     return found
+
+
+class JobFigures:
+    """The job figures' one door: what the lifecycle records, and what GET /metrics reads."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def submitted(self, fmt: str) -> None:
+        record_submitted(self._redis, fmt)
+
+    def finished(self, job: Job, status: str, error_code: str | None) -> None:
+        record_finished(self._redis, job, status, error_code)
+
+    def snapshot(self) -> Snapshot:
+        return snapshot(self._redis)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ServiceError
-from .jobs import SUCCEEDED, Job
-from .logs import utc_timestamp
+from common.logs import utc_timestamp
+
+from .status import JobStatus
+from .store import Job
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -25,9 +26,9 @@ def _webhook(job: Job) -> dict[str, Any] | None:
 
 def job_resource(job: Job) -> dict[str, Any]:
     total = job.bytes_total if job.bytes_total is not None else job.input_size
-    done = total if job.status == SUCCEEDED else min(job.bytes_done, total)
+    done = total if job.status == JobStatus.SUCCEEDED else min(job.bytes_done, total)
     percent = round(100.0 * done / total, 1) if total else (
-        100.0 if job.status == SUCCEEDED else 0.0)
+        100.0 if job.status == JobStatus.SUCCEEDED else 0.0)
     return {
         "id": job.id,
         "status": job.status,
@@ -45,7 +46,7 @@ def job_resource(job: Job) -> dict[str, Any]:
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
-        "error": ServiceError.record_shape(job.error),  # jobs recorded flat read the same
+        "error": job.error,
         "result": job.result,
         "webhook": _webhook(job),
         "links": {"self": f"/jobs/{job.id}", "result": f"/jobs/{job.id}/result"},

@@ -2,7 +2,7 @@
 
 `Storage` is the small interface the API and the worker program against; `LocalStorage` keeps the
 files under DATA_DIR/jobs/<job id>/ (input.xml, result.<ext>). An S3-compatible backend can
-implement the same methods; `S3Storage` (common/storage_s3.py, STORAGE_URL=s3://...) does, for
+implement the same methods; `S3Storage` (jobs/storage_s3.py, STORAGE_URL=s3://...) does, for
 workers on more than one host. `open_storage(settings)` picks one by STORAGE_URL.
 
 Every write is atomic: a file is written under a temporary name, flushed to disk, then renamed, so
@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
-from .errors import StorageError
-from .jobs import is_job_id
+from common.errors import StorageError
+
+from .store import is_job_id
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from common.settings import Settings
 
 INPUT_NAME = "input.xml"
 PARTIAL_SUFFIX = ".part"
@@ -39,6 +40,8 @@ class Storage(Protocol):
         self, job_id: str, extension: str
     ) -> contextlib.AbstractContextManager[BinaryIO]: ...
     def open_result(self, job_id: str, extension: str) -> BinaryIO: ...
+    def result_url(self, job_id: str, extension: str, *, content_type: str,
+                   content_disposition: str, ttl_seconds: int) -> str | None: ...
     def discard_output(self, job_id: str) -> None: ...
     def delete_input(self, job_id: str) -> None: ...
     def delete(self, job_id: str) -> None: ...
@@ -121,6 +124,11 @@ class LocalStorage:
             return open(self._dir(job_id) / f"result.{extension}", "rb")
         except FileNotFoundError:
             raise StorageError(f"no result for job {job_id}") from None
+
+    def result_url(self, job_id: str, extension: str, *, content_type: str,
+                   content_disposition: str, ttl_seconds: int) -> str | None:
+        """None: a local file has no URL of its own; the API streams it."""
+        return None
 
     def discard_output(self, job_id: str) -> None:
         """Remove any result, whole or half-written (a redelivered job starts clean)."""
