@@ -1,6 +1,7 @@
-"""Flower, the Celery dashboard, as the service runs it:
+"""Flower, the Celery dashboard, as the service runs it, and its container probe:
 
     python -m worker.flower
+    python -m worker.flower --probe     GET /healthcheck on FLOWER_PORT; exit 0 on 200, else 1
 
 JSON logs (tornado's own log setup is switched off with --logging=none, so the root JSON handler
 installed here takes every line), address, port and basic auth from common/settings.py. The
@@ -20,6 +21,7 @@ import os
 import sys
 
 from common.logs import configure_logging
+from common.probe import http_probe, local_host
 from common.settings import settings_or_exit
 
 MANAGED_VARIABLES = ("FLOWER_ADDRESS", "FLOWER_PORT", "FLOWER_BASIC_AUTH")
@@ -89,7 +91,17 @@ def inspect_only_answering_workers() -> None:
     app.Inspector = Inspector
 
 
-def main() -> None:
+def probe() -> int:
+    """The flower container's health check: GET /healthcheck (it needs no credentials)."""
+    settings = settings_or_exit("flower-health")
+    return http_probe("flower", __name__,
+                      f"http://{local_host(settings.flower_address)}:{settings.flower_port}"
+                      "/healthcheck")
+
+
+def main(argv: list[str] | None = None) -> int | None:
+    if (sys.argv[1:] if argv is None else argv) == ["--probe"]:
+        return probe()
     settings = settings_or_exit("flower")
     configure_logging("flower", settings.log_level)
     # Flower also reads FLOWER_* variables itself: an empty FLOWER_BASIC_AUTH would turn into
