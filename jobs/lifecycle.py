@@ -191,11 +191,6 @@ class Lifecycle:
 
     # -- reading and cancelling (the API)
 
-    def read(self, job_id: str, owner: str, *, wait_seconds: float = 0.0) -> Job:
-        """`owner`'s job (find); with `wait_seconds`, once it has finished or that time has
-        passed, whichever comes first (a Redis outage meanwhile answers with what was read)."""
-        return self.wait(self.find(job_id, owner), wait_seconds)
-
     def wait(self, job: Job, seconds: float) -> Job:
         """The job once it has finished or `seconds` have passed, whichever comes first (a
         Redis outage meanwhile answers with what was read last)."""

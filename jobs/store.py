@@ -385,10 +385,6 @@ class JobStore:
         not 404)."""
         return is_job_id(job_id) and self.redis.get(keys.tombstone(job_id)) == owner
 
-    def status(self, job_id: str) -> JobStatus | None:
-        found = self.redis.hget(keys.job(job_id), "status")
-        return JobStatus(found) if found else None
-
     def ping(self) -> None:
         self.redis.ping()
 

@@ -92,7 +92,7 @@ def test_a_jobs_life_shows_in_the_figures(lifecycle, client):
                               ("text", "failed", "WORKER_LOST"): 1}
     assert after.submitted == before.submitted
     assert (after.queued, after.running) == (1, 0)
-    assert lifecycle._store.status(waiting.id) == "queued"  # the one no worker took
+    assert lifecycle._store.get(waiting.id).status == "queued"  # the one no worker took
     assert (after.workers, after.worker_processes) == (2, 5)
     # Only successes are timed and weighed.
     assert set(after.duration) == set(after.input_bytes) == {"csv"}
