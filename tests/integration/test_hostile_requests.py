@@ -15,10 +15,11 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-from servicekit import accepted_job, error_of, wait_for
 from werkzeug.http import parse_options_header
 
 from common import keys
+from testkit.jobs_api import accepted_job, error_of
+from testkit.waiting import wait_for
 
 DOC = b"<orders><order id='1'><item>tea</item></order><order id='2'/></orders>\n"
 MALFORMED = b"<root>\n  <a>one</a>\n  <b>two</a>\n</root>\n"
@@ -74,7 +75,7 @@ def post_head(path: str = "/jobs", content_type: str = "application/xml", **head
 
 def envelope(status: int, headers: dict[str, str], body: bytes, expected_status: int,
              code: str) -> dict:
-    """The JSON error envelope of a raw answer (as servicekit.error_of for requests)."""
+    """The JSON error envelope of a raw answer (as testkit.jobs_api.error_of for requests)."""
     assert status == expected_status, body
     assert headers["content-type"] == "application/json", (headers, body)
     error = json.loads(body)
@@ -361,7 +362,7 @@ def test_a_job_recorded_with_the_flat_error_shape_still_reads(stack):
                                      timeout=30))
     stack.wait_finished(job["id"])
     flat = {"code": "XML_PARSE_ERROR", "message": "old", "line": 7, "column": 9}
-    stack.redis.client(0).hset(keys.job(job["id"]), "error", json.dumps(flat))
+    stack.client().hset(keys.job(job["id"]), "error", json.dumps(flat))
     assert stack.get_job(job["id"])["error"] == {
         "code": "XML_PARSE_ERROR", "message": "old", "details": {"line": 7, "column": 9}}
     result = error_of(requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=10),

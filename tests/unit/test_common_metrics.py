@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from servicekit import free_port
 
 from api.metrics import JobFigures
 from common import heartbeats, keys, metrics
@@ -24,6 +23,7 @@ from common.jobs import Job, NewJob
 from common.lifecycle import build_lifecycle
 from common.queue import QUEUE, make_celery
 from common.settings import load_settings
+from testkit.waiting import free_port
 from worker.runner import JobFailed, run_job
 
 GOOD = b"<orders>" + b"<order><id>1</id><total>9.5</total></order>" * 50 + b"</orders>"
@@ -31,15 +31,15 @@ BAD = b"<root>\n  <a>one</b>\n</root>\n"
 
 
 @pytest.fixture
-def client(redis_server):
-    client = redis_server.client(db=6)
+def client(redis_db):
+    client = redis_db.client()
     client.flushdb()
     return client
 
 
 @pytest.fixture
-def lifecycle(redis_server, client, tmp_path):
-    settings = load_settings({"DEPLOY_ENV": "development", "REDIS_URL": redis_server.url(6),
+def lifecycle(redis_db, client, tmp_path):
+    settings = load_settings({"DEPLOY_ENV": "development", "REDIS_URL": redis_db.url,
                               "DATA_DIR": str(tmp_path), "JOB_MAX_ATTEMPTS": "1"})
     return build_lifecycle(settings, make_celery(settings, "metrics-test"))
 
