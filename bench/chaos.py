@@ -102,8 +102,8 @@ def log(message: str) -> None:
 
 
 def chaos_stack(workdir: Path) -> Stack:
-    """Its own redis-server (AOF, fsync on every write), WORKERS workers named chaos-<n>, beat
-    and the API."""
+    """Its own redis-server (AOF, fsync on every write), WORKERS workers (Celery nodes
+    worker-<n>-chaos@host), beat and the API."""
     return Stack(workdir, workers=WORKERS, beat=True, name="chaos",
                  redis_args=("--appendfsync", "always"), env=stack_overrides())
 

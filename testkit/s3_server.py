@@ -42,7 +42,7 @@ class S3Server(Service):
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def env(self) -> dict[str, str]:
+    def settings(self) -> dict[str, str]:
         """What a service process needs to reach the bucket (boto3 reads the key pair)."""
         return {"S3_ENDPOINT_URL": self.endpoint, "S3_REGION": self.REGION,
                 "AWS_ACCESS_KEY_ID": self.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": self.SECRET_KEY}

@@ -36,6 +36,8 @@ LOOPBACK = {"http": "", "https": ""}  # no proxy from the environment between us
 
 
 class Stack(JobsApi):
+    _client: redis.Redis | None = None  # client(), made on first use
+
     def __init__(self, root: Path, *, redis: RedisServer | None = None, workers: int = 1,
                  api: bool = True, beat: bool = False, flower: bool = False, keys: bool = False,
                  s3: S3Server | None = None, name: str = "stack",
@@ -53,12 +55,10 @@ class Stack(JobsApi):
         if s3 is not None:
             # Each process gets its own working and data directory: they share only the bucket.
             self.prefix = f"{name}-{uuid.uuid4().hex[:8]}"
-            settings.update(STORAGE_URL=f"s3://{S3Server.BUCKET}/{self.prefix}", **s3.env())
+            settings.update(STORAGE_URL=f"s3://{S3Server.BUCKET}/{self.prefix}", **s3.settings())
         self.env = commands.service_env(self.database.url, self.data_dir,
                                         **settings, **(env or {}))
-        self.workers = [self._service(f"worker-{n}", commands.celery_worker(f"{name}-{n}@%h"),
-                                      lambda service: "ready." in service.new_output())
-                        for n in range(1, workers + 1)]
+        self.workers = [self._worker(n) for n in range(1, workers + 1)]
         self.beat = self._service(
             "beat", commands.celery_beat(root / "beat-schedule"),
             lambda _: self.client().exists(redis_keys.beat_heartbeat())) if beat else None
@@ -73,7 +73,6 @@ class Stack(JobsApi):
         if api:
             self.api, self.api_port = self._api("api")
             self.api_url = f"http://{HOST}:{self.api_port}"
-        self._client: redis.Redis | None = None
 
     def _service(self, name: str, argv: list[str], ready, **env: str) -> Service:
         environ, cwd = {**self.env, **env}, REPO
@@ -82,6 +81,14 @@ class Stack(JobsApi):
             cwd = self.root / name / "cwd"
             cwd.mkdir(parents=True, exist_ok=True)
         return Service(name, argv, environ, self.logs_dir / f"{name}.log", ready=ready, cwd=cwd)
+
+    def _worker(self, n: int) -> Service:
+        # Its Celery node name: the service's name, then the stack's (worker-1-chaos@host).
+        return self._service(f"worker-{n}", commands.celery_worker(self._node(n) + "%h"),
+                             lambda service: "ready." in service.new_output())
+
+    def _node(self, n: int) -> str:
+        return f"worker-{n}-{self.name}@"
 
     def _api(self, name: str, **env: str) -> tuple[Service, int]:
         port = free_port()
@@ -127,9 +134,7 @@ class Stack(JobsApi):
 
     def add_worker(self) -> Service:
         """One more worker, started and ready."""
-        n = len(self.workers) + 1
-        worker = self._service(f"worker-{n}", commands.celery_worker(f"{self.name}-{n}@%h"),
-                               lambda service: "ready." in service.new_output())
+        worker = self._worker(len(self.workers) + 1)
         self.workers.append(worker)
         worker.start()
         worker.wait_ready(90)
@@ -155,7 +160,7 @@ class Stack(JobsApi):
     def worker_by_host(self, hostname: str | None) -> Service | None:
         """The worker whose Celery node name is `hostname` (as job records name it)."""
         for n, worker in enumerate(self.workers, 1):
-            if hostname and hostname.startswith(f"{self.name}-{n}@"):
+            if hostname and hostname.startswith(self._node(n)):
                 return worker
         return None
 
