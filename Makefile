@@ -68,7 +68,7 @@ $(VENV)/.bench: requirements/bench.txt | $(STAMP)
 	touch $@
 
 bench: $(STAMP) $(VENV)/.bench
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 # The load generator of `make loadtest`: Debian's wrk, installed once when missing; apt's lists
 # are refreshed only if the install fails.
@@ -84,15 +84,15 @@ $(WRK):
 # (wrk), small jobs/s from 16 clients, a 300 MB job beside `xmlconv convert`; a table against
 # the targets. `make loadtest LOADTEST_ARGS="--duration 30"` passes options.
 loadtest: $(STAMP) $(WRK)
-	$(BIN)/python bench/loadtest.py $(LOADTEST_ARGS)
+	$(BIN)/python -m bench.loadtest $(LOADTEST_ARGS)
 
 # The same with py-spy profiles of the API and worker processes (top functions printed).
 loadtest-profile: $(STAMP) $(WRK)
-	$(BIN)/python bench/loadtest.py --profile var/loadtest-profile $(LOADTEST_ARGS)
+	$(BIN)/python -m bench.loadtest --profile var/loadtest-profile $(LOADTEST_ARGS)
 
 # Fault injection on the real stack (bench/chaos.py): no job lost, duplicated or wrong.
 chaos: $(STAMP)
-	$(BIN)/python bench/chaos.py
+	$(BIN)/python -m bench.chaos
 
 # The whole stack on this machine, no Docker (scripts/run_stack.py): Redis (unless REDIS_URL
 # answers), a worker, beat, Flower and the API under gunicorn, started in that order. Ctrl-C

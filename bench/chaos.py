@@ -1,7 +1,7 @@
 """Chaos run: the real stack under injected faults, proving that no job is lost, duplicated or
 wrong.
 
-    .venv/bin/python bench/chaos.py [--jobs N] [--seed S] [--faults-per-kind K] [--workdir DIR]
+    .venv/bin/python -m bench.chaos [--jobs N] [--seed S] [--faults-per-kind K] [--workdir DIR]
 
 What it does, in order:
 
@@ -50,24 +50,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-for _path in (REPO, REPO / "bench", REPO / "tests"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import psutil
+import redis
+import requests
 
-import psutil  # noqa: E402
-import redis  # noqa: E402
-import requests  # noqa: E402
-from servicekit import (  # noqa: E402
-    Service,
-    Stack,
-    run_benchmark,
-    stop_on_sigterm,
-    wait_until,
-)
-
-from converter import FORMATS  # noqa: E402
-from jobs import keys  # noqa: E402
+from bench.generate import generate
+from converter import FORMATS
+from jobs import keys
+from testkit.benchmark import run_benchmark, stop_on_sigterm
+from testkit.service import Service
+from testkit.stack import Stack
+from testkit.waiting import wait_until
 
 FINAL = ("succeeded", "failed", "cancelled")
 MiB = 1024 * 1024
@@ -95,7 +88,7 @@ RECOVERY_SETTINGS = {"JOB_STALL_SECONDS": "10", "JOB_MAX_ATTEMPTS": "5"}
 
 
 def stack_overrides() -> dict[str, str]:
-    """The stack's settings beyond the tests' environment (tests/servicekit.py's service_env,
+    """The stack's settings beyond the tests' environment (testkit/commands.py's service_env,
     so its workers shut down as deployed ones do): sweeping often, with the recovery settings."""
     recovery = {name: os.environ.get(name) or default
                 for name, default in RECOVERY_SETTINGS.items()}
@@ -109,10 +102,10 @@ def log(message: str) -> None:
 
 
 def chaos_stack(workdir: Path) -> Stack:
-    """tests/servicekit.py's Stack: redis-server (AOF, fsync on every write), WORKERS workers
-    named chaos-<n>, beat and the API."""
-    return Stack(workdir, stack_overrides(), workers=WORKERS, node_prefix="chaos",
-                 redis_args=("--appendfsync", "always"))
+    """Its own redis-server (AOF, fsync on every write), WORKERS workers (Celery nodes
+    worker-<n>-chaos@host), beat and the API."""
+    return Stack(workdir, workers=WORKERS, beat=True, name="chaos",
+                 redis_args=("--appendfsync", "always"), env=stack_overrides())
 
 
 # -- inputs and what each should give
@@ -175,8 +168,6 @@ INVALID_DOCUMENTS: list[tuple[str, str]] = [
 
 
 def write_invalid(name: str, path: Path, rng: random.Random) -> None:
-    from generate import generate
-
     if name == "malformed":
         path.write_bytes(b"<root>\n  <a>one</a>\n  <b>two</a>\n</root>\n")
     elif name == "truncated":  # fails only after most of the document was converted
@@ -202,8 +193,6 @@ def write_invalid(name: str, path: Path, rng: random.Random) -> None:
 def build_jobs(rng: random.Random, count: int, inputs_dir: Path, large_max_mb: float,
                seed: int) -> list[LogicalJob]:
     """The logical jobs: ~10% invalid, ~4% large (2 MB to large_max_mb), the rest small."""
-    from generate import generate
-
     inputs_dir.mkdir(parents=True, exist_ok=True)
     n_invalid = round(count * 0.10)
     n_large = min(count - n_invalid, max(1, round(count * 0.04))) if count >= 10 else 0

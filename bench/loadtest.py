@@ -1,11 +1,11 @@
 """Load test: what the real stack holds on this machine, load generator included.
 
-    .venv/bin/python bench/loadtest.py [--duration 20] [--connections 32] [--clients 16]
-                                       [--jobs-per-client 30] [--big-mb 300] [--profile DIR]
-                                       [--workdir DIR] [--skip polls,jobs,big]
-                                       [--set NAME=VALUE ...]
+    .venv/bin/python -m bench.loadtest [--duration 20] [--connections 32] [--clients 16]
+                                        [--jobs-per-client 30] [--big-mb 300] [--profile DIR]
+                                        [--workdir DIR] [--skip polls,jobs,big]
+                                        [--set NAME=VALUE ...]
 
-Starts its own stack on loopback (tests/servicekit.py's Stack: redis-server with an append-only
+Starts its own stack on loopback (testkit/stack.py's Stack: redis-server with an append-only
 file fsynced every second, one Celery worker, celery beat, the API under gunicorn) with the
 settings a production deployment uses: DEPLOY_ENV=production, API keys on (AUTH_MODE=api_key
 by default there), every other setting at its default (API_WORKERS, WORKER_CONCURRENCY,
@@ -56,19 +56,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-for _path in (REPO, REPO / "bench", REPO / "tests"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import psutil
 
-import psutil  # noqa: E402
-from generate import generate  # noqa: E402
-from run import DATA, input_file, measure, xmlconv_command  # noqa: E402
-from servicekit import BIN, Stack, run_benchmark, stop_on_sigterm  # noqa: E402
-
-from client import Client  # noqa: E402
-from client.retry import Backoff  # noqa: E402
-from jobs import ApiKeys  # noqa: E402
+from bench.generate import generate
+from bench.run import DATA, input_file, measure, xmlconv_command
+from client import Client
+from client.retry import Backoff
+from jobs import ApiKeys
+from testkit import BIN, REPO
+from testkit.benchmark import run_benchmark, stop_on_sigterm
+from testkit.stack import Stack
 
 # Targets (issue 12), on a 2-core machine with the load generator on it.
 TARGET_POLLS_PER_S = 1500.0
@@ -612,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f"; settings {args.set}" if args.set else ""))
 
     overrides = {**production_overrides(), **args.set}
-    stack = Stack(workdir, overrides, workers=1, node_prefix="loadtest")
+    stack = Stack(workdir, workers=1, beat=True, name="loadtest", env=overrides)
     polls = jobs = big = None
     failed = True
     try:

@@ -1,6 +1,6 @@
 """Benchmark: `xmlconv convert` per size and format against xmltodict + json.dump.
 
-    .venv/bin/python bench/run.py [--sizes 10,100,300] [--formats json,jsonl,csv,yaml,text]
+    .venv/bin/python -m bench.run [--sizes 10,100,300] [--formats json,jsonl,csv,yaml,text]
                                   [--xmltodict-300] [--keep-outputs]
                                   [--dense-sizes 100,300] [--peers-300] [--dense-repeat 2]
 
@@ -47,9 +47,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import GENERATOR_VERSION, MB, generate  # noqa: E402
-from peers import MISSING, PEERS  # noqa: E402
+from bench.generate import GENERATOR_VERSION, MB, generate
+from bench.peers import MISSING, PEERS
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "bench" / "data"
@@ -556,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{verdict} {text}")
     status = 1 if any(v == "FAIL" for v, _ in results) else 0
     if args.s3_roundtrip_mb > 0:
-        from s3_roundtrip import report, roundtrip
+        from bench.s3_roundtrip import report, roundtrip
 
         say(f"\nEnd to end over HTTP, local vs S3 storage ({args.s3_roundtrip_mb:g} MB, "
             "bench/s3_roundtrip.py):")

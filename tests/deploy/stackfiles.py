@@ -11,7 +11,8 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from servicekit import REPO
+
+from testkit import REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILES = {"api": REPO / "Dockerfile.api", "worker": REPO / "Dockerfile.worker"}

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from servicekit import BIN, REPO, Process, RedisServer, free_port, wait_for
 from stackfiles import (
     APP_SERVICES,
     DOCKERFILES,
@@ -26,6 +25,11 @@ from stackfiles import (
     image_healthcheck,
     service_environment,
 )
+
+from testkit import BIN, REPO
+from testkit.redis_server import RedisServer
+from testkit.service import Service
+from testkit.waiting import free_port, wait_for
 
 IMAGE_OF = {"api": "api", "worker": "worker", "beat": "worker", "flower": "worker"}
 ORDERS = (b'<?xml version="1.0"?>\n<orders><order id="1"><item>tea</item></order>'
@@ -73,6 +77,7 @@ def native_stack(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("compose")
     redis = RedisServer(root / "redis")
     redis.start()
+    redis.wait_ready(15)
     api_port, flower_port = free_port(), free_port()
     cwd = workdir(root)
     services = {}
@@ -80,12 +85,13 @@ def native_stack(tmp_path_factory: pytest.TempPathFactory):
         for name in APP_SERVICES:
             env = container_env(name, redis.port, api_port, flower_port, str(root / "data"))
             command = compose()["services"][name]["command"]
-            services[name] = (Process(name, command, env, root / f"{name}.log", cwd=cwd), env)
+            services[name] = (Service(name, command, env, root / f"{name}.log", cwd=cwd), env)
+            services[name][0].start()
         yield services, cwd, f"http://127.0.0.1:{api_port}"
     finally:
         for process, _ in reversed(list(services.values())):
-            process.stop()
-        redis.stop()
+            process.close()
+        redis.close()
 
 
 def test_the_images_run_what_compose_runs():

@@ -8,8 +8,9 @@ import re
 import subprocess
 
 import pytest
-from servicekit import BIN
 from stackfiles import DOCKERFILES, image_cmd, image_healthcheck, repo_path, stages
+
+from testkit import BIN
 
 PARAMS = pytest.mark.parametrize("image", sorted(DOCKERFILES))
 

@@ -16,8 +16,9 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from servicekit import REPO
 from stackfiles import DOCKERFILES, stages
+
+from testkit import REPO
 
 # The images' and CI's platform, which the locks are resolved for.
 TARGET = {**default_environment(), "python_version": "3.11", "sys_platform": "linux",

@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from servicekit import REPO
+
+from testkit import REPO
 
 ALERTS = REPO / "docs" / "prometheus" / "alerts.yml"
 OPERATIONS = REPO / "docs" / "operations.md"

@@ -9,10 +9,10 @@ import subprocess
 import sys
 
 import pytest
-from servicekit import BIN, REPO
 
 from common.cpus import available_cpus
 from common.settings import SettingsError, load_settings, stage_defaults
+from testkit import BIN, REPO, commands
 
 PRODUCTION = {"DEPLOY_ENV": "production", "REDIS_URL": "redis://redis:6379/0",
               "DATA_DIR": "/data", "SECRET_KEY": "9f2c4e1a7b3d5f6081a2c3e4f5061728"}
@@ -80,7 +80,7 @@ def critical_line(done: subprocess.CompletedProcess) -> dict:
     ([sys.executable, "-m", "worker.flower"],
      {**PRODUCTION, "FLOWER_BASIC_AUTH": "admin:admin"}, "FLOWER_BASIC_AUTH"),
     ([sys.executable, "-m", "worker.flower"], PRODUCTION, "FLOWER_BASIC_AUTH"),
-    ([str(BIN / "gunicorn"), "-c", "gunicorn_config.py", "api:create_app()"],
+    (commands.gunicorn(),
      {**PRODUCTION, "DEBUG": "true"}, "DEBUG"),
     ([str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker"],
      {"DEPLOY_ENV": "production", "DATA_DIR": "/data"}, "REDIS_URL"),

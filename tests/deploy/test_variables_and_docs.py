@@ -8,7 +8,6 @@ import re
 import shlex
 
 import pytest
-from servicekit import REPO
 from stackfiles import (
     APP_SERVICES,
     DEPLOYMENT_DOC,
@@ -20,6 +19,7 @@ from stackfiles import (
 )
 
 from common.settings import COMPUTED_DEFAULTS, STAGES, VARIABLES, stage_defaults
+from testkit import REPO
 
 CODE_DIRS = ("api", "common", "worker", "converter", "scripts")
 # The process environment only (a WSGI `environ.get("PATH_INFO")` is no variable).

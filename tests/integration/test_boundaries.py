@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from servicekit import REPO
+from testkit import REPO
 
 
 def loaded_after(code: str, env: dict[str, str]) -> set[str]:

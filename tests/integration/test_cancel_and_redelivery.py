@@ -9,7 +9,9 @@ import time
 
 import psutil
 import requests
-from servicekit import accepted_job, error_of, submit_file, wait_for
+
+from testkit.jobs_api import accepted_job, error_of, submit_file
+from testkit.waiting import wait_for
 
 
 def running_with_progress(stack, job_id: str) -> dict:

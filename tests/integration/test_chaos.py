@@ -7,13 +7,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from servicekit import REPO
-
-SCRIPT = REPO / "bench" / "chaos.py"
+from testkit import REPO
 
 
 def test_no_job_is_lost_duplicated_or_wrong_under_faults(tmp_path):
-    argv = [sys.executable, str(SCRIPT), "--jobs", "100", "--seed", "1",
+    argv = [sys.executable, "-m", "bench.chaos", "--jobs", "100", "--seed", "1",
             "--faults-per-kind", "1", "--large-max-mb", "5", "--workdir", str(tmp_path),
             "--deadline", "170", "--stall-timeout", "45"]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=280)

@@ -10,10 +10,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from servicekit import BIN, REPO, free_port
 
 from client import ApiError, Client, JobFailed
 from converter.exit_status import ExitStatus
+from testkit import BIN, REPO
+from testkit.waiting import free_port
 
 XMLCONV = str(BIN / "xmlconv")
 MALFORMED = b"<a><b></a>"
@@ -21,7 +22,7 @@ MALFORMED = b"<a><b></a>"
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from generate import generate
+    from bench.generate import generate
 
     root = tmp_path_factory.mktemp("client")
     small = root / "orders.xml"

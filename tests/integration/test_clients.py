@@ -10,7 +10,10 @@ import time
 
 import pytest
 import requests
-from servicekit import BIN, REPO, accepted_job, error_of, free_port
+
+from testkit import BIN, REPO
+from testkit.jobs_api import accepted_job, error_of
+from testkit.waiting import free_port
 
 DOC = b"<orders><order id='1'><item>tea</item></order><order id='2'/></orders>"
 
@@ -191,8 +194,6 @@ def test_the_list_pages_newest_first_with_filters_while_jobs_are_added(keyed_sta
 
 def test_production_refuses_auth_mode_none():
     import subprocess
-
-    from servicekit import BIN
 
     env = {"PATH": str(BIN), "DEPLOY_ENV": "production", "REDIS_URL": "redis://127.0.0.1:1/0",
            "DATA_DIR": "/tmp/x", "SECRET_KEY": "a" * 40, "AUTH_MODE": "none"}

@@ -17,7 +17,7 @@ Two things are arranged on purpose:
 - `webhook_url` is replaced by a loopback address whose port refuses connections: the service
   resolves and calls webhook URLs, and a test sends nothing off this machine;
 - the API key used has limits this run does not reach (the test stacks' own limits are lifted
-  too, tests/servicekit.py): 429 and the RateLimit-* headers are checked wherever they appear,
+  too, testkit/commands.py): 429 and the RateLimit-* headers are checked wherever they appear,
   and by test_limits.py.
 """
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 import requests
-from servicekit import accepted_job, download, error_of, submit_file
+
+from testkit.jobs_api import accepted_job, download, error_of, submit_file
 
 
 @pytest.fixture(scope="module", params=["file", "s3"])
@@ -16,7 +17,7 @@ def any_stack(request):
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    from generate import generate
+    from bench.generate import generate
 
     path = tmp_path_factory.mktemp("downloads") / "orders.xml"
     generate(1.5, path)

@@ -11,7 +11,9 @@ import sys
 
 import pytest
 import requests
-from servicekit import BIN, REPO, wait_for
+
+from testkit import BIN, REPO
+from testkit.waiting import wait_for
 
 AUTH = ("admin", "secret")
 
@@ -95,7 +97,7 @@ def test_every_other_route_keeps_flowers_own_handler():
 
 
 def test_a_failed_job_is_a_failed_task_in_flower(stack, samples):
-    from servicekit import accepted_job, submit_file
+    from testkit.jobs_api import accepted_job, submit_file
 
     good = accepted_job(submit_file(stack, samples["small"]))
     bad = accepted_job(submit_file(stack, samples["malformed"]))

@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import requests
-from servicekit import accepted_job, error_of, submit_file, wait_for
+
+from testkit.jobs_api import accepted_job, error_of, submit_file
+from testkit.waiting import wait_for
 
 REQUIRED_FIELDS = {"timestamp", "level", "logger", "message", "service"}
 
@@ -76,12 +78,12 @@ def test_every_line_is_json_and_a_request_id_follows_its_job(stack, samples):
         return [json.loads(line) for line in process.lines() if needle in line]
 
     wait_for(lambda: lines_with(stack.worker, request_id), 10, "worker lines lack the id")
-    for name, process in stack.logs.items():
+    for process in stack.processes():
         lines = process.lines()
-        assert lines, f"{name} printed nothing"
+        assert lines, f"{process.name} printed nothing"
         for line in lines:
             record = json.loads(line)  # fails the test on any non-JSON line
-            assert set(record) >= REQUIRED_FIELDS, (name, record)
+            assert set(record) >= REQUIRED_FIELDS, (process.name, record)
             assert record["timestamp"].endswith("Z")
             assert record["service"] in ("api", "worker", "flower")
 

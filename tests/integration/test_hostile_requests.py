@@ -15,8 +15,10 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-from servicekit import accepted_job, error_of, wait_for
 from werkzeug.http import parse_options_header
+
+from testkit.jobs_api import accepted_job, error_of
+from testkit.waiting import wait_for
 
 DOC = b"<orders><order id='1'><item>tea</item></order><order id='2'/></orders>\n"
 MALFORMED = b"<root>\n  <a>one</a>\n  <b>two</a>\n</root>\n"
@@ -72,7 +74,7 @@ def post_head(path: str = "/jobs", content_type: str = "application/xml", **head
 
 def envelope(status: int, headers: dict[str, str], body: bytes, expected_status: int,
              code: str) -> dict:
-    """The JSON error envelope of a raw answer (as servicekit.error_of for requests)."""
+    """The JSON error envelope of a raw answer (as testkit.jobs_api.error_of for requests)."""
     assert status == expected_status, body
     assert headers["content-type"] == "application/json", (headers, body)
     error = json.loads(body)

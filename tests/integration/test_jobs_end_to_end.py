@@ -7,9 +7,9 @@ import hashlib
 
 import pytest
 import requests
-from servicekit import accepted_job, download, submit_file, submit_raw
 
 from converter import FORMATS
+from testkit.jobs_api import accepted_job, download, submit_file, submit_raw
 
 ALL_FORMATS = list(FORMATS)
 

@@ -11,12 +11,12 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-import redis
 import requests
-from servicekit import BIN, MiB, Process, error_of, free_port, wait_for
 
 from jobs import keys
 from jobs.lifecycle import RETRY_AFTER_SECONDS
+from testkit import MiB
+from testkit.jobs_api import error_of
 
 UNKNOWN_JOB = "3f0c8a52-2b4e-4d7a-9a45-1c9a4b1f2e3d"
 RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
@@ -87,19 +87,10 @@ def test_a_key_gets_its_requests_per_minute_then_429_and_others_keep_theirs(keye
 
 
 @pytest.fixture
-def second_api(keyed_stack, tmp_path):
+def second_api(keyed_stack):
     """Another API replica of the keyed stack (same Redis), with two gunicorn workers."""
-    port = free_port()
-    env = {**keyed_stack.env, "API_BIND": f"127.0.0.1:{port}", "API_WORKERS": "2"}
-    api = Process("api2", [str(BIN / "gunicorn"), "-c", "gunicorn_config.py",
-                           "api:create_app()"], env, tmp_path / "api2.log")
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: requests.get(url + "/health", timeout=2).ok, 60,
-                 "the second API did not start")
+    with keyed_stack.another_api("api2", API_WORKERS="2") as url:
         yield url
-    finally:
-        api.stop()
 
 
 def test_the_counter_is_shared_by_every_api_process(keyed_stack, second_api):
@@ -115,7 +106,7 @@ def test_the_counter_is_shared_by_every_api_process(keyed_stack, second_api):
         error_of(requests.get(api + "/jobs", headers=six["headers"], timeout=30),
                  429, "RATE_LIMITED")
     # One counter in Redis, under the service's prefix, with the window as its lifetime.
-    store = redis.Redis.from_url(keyed_stack.env["REDIS_URL"], decode_responses=True)
+    store = keyed_stack.client()
     (counter,) = store.keys(f"{keys.rate_limits()}:*{six['id']}*")
     assert store.get(counter) == "8" and 0 < store.ttl(counter) <= 60
 
@@ -159,7 +150,7 @@ def post_paced(url: str, headers: dict, total: int, per_second: int) -> tuple[in
 
 
 def test_max_active_jobs_refuses_a_second_upload_before_its_body(keyed_stack, tmp_path):
-    from generate import generate
+    from bench.generate import generate
 
     one = keyed_stack.key(unique("one-at-a-time"), "--max-active-jobs", "1")
     headers = one["headers"]
@@ -170,8 +161,7 @@ def test_max_active_jobs_refuses_a_second_upload_before_its_body(keyed_stack, tm
                               headers={**headers, "Content-Type": "application/xml"})
     assert first.status_code == 202, first.text
     first_id = first.json()["id"]
-    stored = keyed_stack.root / "data" / "jobs"
-    before = sorted(p.name for p in stored.iterdir())
+    before = keyed_stack.job_dirs()
 
     # 80 MiB announced (under MAX_UPLOAD_BYTES), sent at 8 MiB/s: ten seconds to send it all.
     status, answer, sent = post_paced(keyed_stack.api_url, headers, 80 * MiB, 8 * MiB)
@@ -180,7 +170,7 @@ def test_max_active_jobs_refuses_a_second_upload_before_its_body(keyed_stack, tm
     assert int(answer["headers"]["Retry-After"]) > 0
     assert "RateLimit-Remaining" in answer["headers"]  # a counted request like any other
     assert sent < 40 * MiB  # answered long before the body was all sent
-    assert sorted(p.name for p in stored.iterdir()) == before  # nothing kept of it
+    assert keyed_stack.job_dirs() == before  # nothing kept of it
     # The refusal left the first job alone (it may have finished meanwhile).
     assert requests.get(keyed_stack.url(f"/jobs/{first_id}"), headers=headers,
                         timeout=30).json()["status"] in ("queued", "running", "succeeded")

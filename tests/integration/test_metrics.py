@@ -5,75 +5,52 @@ code, upload bytes, requests by route, queue depth, live workers; promtool accep
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from servicekit import BIN, REPO, Process, free_port, service_env, start_worker, wait_for
+
+from testkit.stack import Stack
+from testkit.waiting import wait_for
 
 TOKEN = secrets.token_hex(24)
 SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
 Samples = dict[tuple[str, tuple], float]
 
 
-@dataclass
-class MeteredApi:
-    url: str
-    env: dict[str, str]
-    api: Process
-    root: Path
-    workers: list[Process] = field(default_factory=list)
-
-    def scrape(self) -> tuple[str, Samples]:
-        response = requests.get(self.url + "/metrics", headers=SCRAPE, timeout=30)
-        assert response.status_code == 200, response.text
-        text = response.text
-        return text, {(s.name, tuple(sorted(s.labels.items()))): s.value
-                      for family in text_string_to_metric_families(text)
-                      for s in family.samples}
-
-    def key(self, name: str) -> dict:
-        made = subprocess.run([str(BIN / "xmlconv-admin"), "keys", "create", name],
-                              env=self.env, cwd=REPO, capture_output=True, text=True, timeout=60)
-        assert made.returncode == 0, made.stderr
-        return json.loads(made.stdout)
-
-    def metrics_dirs(self) -> set[str]:
-        """Where the API's processes keep their figures (from their memory maps)."""
-        return {os.path.dirname(m.path) for child in psutil.Process(self.api.pid).children()
-                for m in child.memory_maps() if "xmlconv-metrics-" in m.path}
+def metered_stack(redis_server, root: Path, **env: str) -> Stack:
+    """The API alone (workers come later), API keys on, scraped with TOKEN."""
+    return Stack(root, redis=redis_server, workers=0, keys=True, name="metered",
+                 env={"METRICS_TOKEN": TOKEN, **env})
 
 
-def start_api(redis_server, root: Path, db: int, **env: str) -> MeteredApi:
-    redis_server.client(db).flushdb()
-    port = free_port()
-    environ = service_env(redis_server.url(db), root / "data", API_BIND=f"127.0.0.1:{port}",
-                          AUTH_MODE="api_key", METRICS_TOKEN=TOKEN, **env)
-    api = Process("api", [str(BIN / "gunicorn"), "-c", "gunicorn_config.py",
-                          "api:create_app()"], environ, root / "api.log")
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: requests.get(url + "/health", timeout=2).ok, 60, "the API did not start")
-    return MeteredApi(url, environ, api, root)
+def scrape(stack: Stack) -> tuple[str, Samples]:
+    response = requests.get(stack.url("/metrics"), headers=SCRAPE, timeout=30)
+    assert response.status_code == 200, response.text
+    text = response.text
+    return text, {(s.name, tuple(sorted(s.labels.items()))): s.value
+                  for family in text_string_to_metric_families(text)
+                  for s in family.samples}
+
+
+def metrics_dirs(stack: Stack) -> set[str]:
+    """Where the API's processes keep their figures (from their memory maps)."""
+    return {os.path.dirname(m.path) for child in psutil.Process(stack.api.pid).children()
+            for m in child.memory_maps() if "xmlconv-metrics-" in m.path}
 
 
 @pytest.fixture(scope="module")
 def metered(redis_server, tmp_path_factory):
-    stack = start_api(redis_server, tmp_path_factory.mktemp("metered"), 8, API_WORKERS="2",
-                      API_MAX_REQUESTS="20", API_MAX_REQUESTS_JITTER="0")
-    try:
+    with metered_stack(redis_server, tmp_path_factory.mktemp("metered"), API_WORKERS="2",
+                       API_MAX_REQUESTS="20", API_MAX_REQUESTS_JITTER="0") as stack:
         yield stack
-    finally:
-        for process in (*stack.workers, stack.api):
-            process.stop()
 
 
 def value(found: Samples, name: str, **labels: str) -> float:
@@ -83,35 +60,32 @@ def value(found: Samples, name: str, **labels: str) -> float:
 def test_jobs_uploads_queue_and_workers_as_an_operator_sees_them(metered, samples):
     key = metered.key(f"metrics-{time.monotonic_ns()}")
     headers = {"Authorization": f"Bearer {key['api_key']}", "Content-Type": "application/xml"}
-    _, before = metered.scrape()
+    _, before = scrape(metered)
     assert value(before, "xmlconv_workers") == 0  # none started yet
     ids = []
     for path, fmt in ((samples["small"], "csv"), (samples["malformed"], "json")):
-        answer = requests.post(metered.url + f"/jobs?format={fmt}", data=path.read_bytes(),
+        answer = requests.post(metered.api_url + f"/jobs?format={fmt}", data=path.read_bytes(),
                                headers=headers, timeout=60)
         assert answer.status_code == 202, answer.text
         ids.append(answer.json()["id"])
-    _, waiting = metered.scrape()
+    _, waiting = scrape(metered)
     assert value(waiting, "xmlconv_queue_messages", queue="xmlconv") == 2
     assert value(waiting, "xmlconv_jobs_unfinished", status="queued") == 2
 
-    metered.workers.append(start_worker(metered.env, metered.root / "worker.log",
-                                        name="metered"))
+    metered.add_worker()
     polls = 0
 
     def finished(job_id: str) -> bool:
         nonlocal polls
         polls += 1
-        answer = requests.get(metered.url + f"/jobs/{job_id}", headers=headers, timeout=10)
-        assert answer.status_code == 200, answer.text
-        return answer.json()["status"] in ("succeeded", "failed")
+        return metered.get_job(job_id, headers)["status"] in ("succeeded", "failed")
 
     for job_id in ids:
         wait_for(lambda job_id=job_id: finished(job_id), 60, f"job {job_id} did not finish",
                  interval=0.1)
-    wait_for(lambda: value(metered.scrape()[1], "xmlconv_workers") == 1, 30,
+    wait_for(lambda: value(scrape(metered)[1], "xmlconv_workers") == 1, 30,
              "the worker's heartbeat is not counted")
-    text, after = metered.scrape()
+    text, after = scrape(metered)
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -148,9 +122,9 @@ def test_processes_recycled_every_20_requests_lose_no_count_and_leave_no_files(m
         return sum("Booting worker" in line for line in metered.api.lines())
 
     def health() -> None:
-        assert requests.get(metered.url + "/health", timeout=30).status_code == 200
+        assert requests.get(metered.api_url + "/health", timeout=30).status_code == 200
 
-    _, before = metered.scrape()
+    _, before = scrape(metered)
     first, sent, deadline = boots(), 0, time.monotonic() + 60
     # A process past its 20 requests still answers for up to a second before it goes: keep
     # asking until two successors have booted, then some more for them to answer.
@@ -160,31 +134,31 @@ def test_processes_recycled_every_20_requests_lose_no_count_and_leave_no_files(m
         sent += 1
     for _ in range(20):
         health()
-    _, after = metered.scrape()
+    _, after = scrape(metered)
     counted = (value(after, "xmlconv_http_request_duration_seconds_count", route="/health",
                      method="GET", status="200")
                - value(before, "xmlconv_http_request_duration_seconds_count", route="/health",
                        method="GET", status="200"))
     assert counted == sent + 20
-    [directory] = metered.metrics_dirs()
+    [directory] = metrics_dirs(metered)
     assert sorted(os.listdir(directory)) == ["histogram_0.db", "histogram_1.db", "owner.lock"]
 
 
 def test_the_scrape_needs_the_metrics_token_not_an_api_key(metered):
     key = metered.key(f"not-metrics-{time.monotonic_ns()}")
     for headers in ({}, {"Authorization": f"Bearer {key['api_key']}"}):
-        refused = requests.get(metered.url + "/metrics", headers=headers, timeout=10)
+        refused = requests.get(metered.api_url + "/metrics", headers=headers, timeout=10)
         assert refused.status_code == 401
         assert refused.json()["error"]["code"] == "UNAUTHENTICATED"
         assert "xmlconv_" not in refused.text
 
 
 def test_the_figures_directory_lives_as_long_as_the_api(redis_server, tmp_path):
-    def started(name: str) -> tuple[MeteredApi, str]:
-        (tmp_path / name).mkdir()
-        stack = start_api(redis_server, tmp_path / name, 9, API_WORKERS="1")
-        requests.get(stack.url + "/health", timeout=10)
-        [directory] = wait_for(stack.metrics_dirs, 10, "no figures file is mapped")
+    def started(name: str) -> tuple[Stack, str]:
+        stack = metered_stack(redis_server, tmp_path / name, API_WORKERS="1")
+        stack.start()
+        requests.get(stack.url("/health"), timeout=10)
+        [directory] = wait_for(lambda: metrics_dirs(stack), 10, "no figures file is mapped")
         assert Path(directory, "owner.lock").is_file()
         return stack, directory
 
@@ -194,11 +168,11 @@ def test_the_figures_directory_lives_as_long_as_the_api(redis_server, tmp_path):
         os.kill(killed.api.pid, signal.SIGKILL)  # no on_exit: its directory stays behind
         psutil.wait_procs(processes, timeout=30)
     finally:
-        killed.api.stop()
+        killed.stop()
     assert Path(left).is_dir()
     stack, directory = started("next")
     try:
         assert not Path(left).exists()  # the next start removed it: nobody held its lock
     finally:
-        stack.api.stop()
+        stack.stop()
     assert not Path(directory).exists()  # a clean stop removes its own

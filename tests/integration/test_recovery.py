@@ -9,146 +9,106 @@ gunicorn; two workers), with a short stall window so that the bound is seconds, 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from pathlib import Path
 
 import pytest
 import requests
-from servicekit import (
-    BIN,
-    Process,
-    RedisServer,
-    accepted_job,
-    error_of,
-    free_port,
-    service_env,
-    start_worker,
-    submit_file,
-    wait_for,
-)
+
+from jobs import keys
+from testkit.jobs_api import accepted_job, error_of, submit_file
+from testkit.service import Service
+from testkit.stack import Stack
+from testkit.waiting import wait_for
 
 STALL_SECONDS = 5
 HEARTBEAT_SECONDS = 1
 BOUND_SECONDS = STALL_SECONDS + HEARTBEAT_SECONDS + 3  # + a worker picking the message up
 
 
-class RecoveryStack:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.redis = RedisServer(root / "redis")
-        self.redis.start()
-        port = free_port()
-        self.api_url = f"http://127.0.0.1:{port}"
-        self.env = service_env(self.redis.url(0), root / "data", API_BIND=f"127.0.0.1:{port}",
-                               JOB_STALL_SECONDS=str(STALL_SECONDS),
-                               WORKER_HEARTBEAT_SECONDS=str(HEARTBEAT_SECONDS),
-                               WORKER_SOFT_SHUTDOWN_TIMEOUT="1", JOB_MAX_ATTEMPTS="5",
-                               MAX_UPLOAD_BYTES=str(200 * 1024 * 1024))
-        self.workers: dict[str, Process] = {}
-        for name in ("alpha", "beta"):
-            self.start_worker(name)
-        self.api = Process("api", [str(BIN / "gunicorn"), "-c", "gunicorn_config.py",
-                                   "api:create_app()"], self.env, root / "api.log")
-        wait_for(lambda: requests.get(self.api_url + "/health", timeout=2).ok, 60,
-                 "the API did not start")
-
-    def start_worker(self, name: str) -> None:
-        self.workers[name] = start_worker(self.env, self.root / f"{name}.log", name=name)
-
-    def url(self, path: str) -> str:
-        return self.api_url + path
-
-    def get_job(self, job_id: str) -> dict:
-        response = requests.get(self.url(f"/jobs/{job_id}"), timeout=10)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def record(self, job_id: str) -> dict:
-        return self.redis.client().hgetall(f"xmlconv:job:{job_id}")
-
-    def running_on(self, job_id: str) -> str:
-        """The name of the worker whose run owns the job, once it reported progress."""
-        def owner():
-            record = self.record(job_id)
-            if record.get("status") == "running" and int(record.get("bytes_done") or 0) > 0:
-                return record["worker"].split("-", 1)[0]
-            return None
-        return wait_for(owner, 60, f"job {job_id} never ran", interval=0.05)
-
-    def wait_finished(self, job_id: str, timeout: float = 120) -> dict:
-        return wait_for(lambda: (job := self.get_job(job_id))["status"] in (
-            "succeeded", "failed", "cancelled") and job, timeout,
-            f"job {job_id} did not finish", interval=0.2)
-
-    def stop(self) -> None:
-        for process in [self.api, *self.workers.values()]:
-            process.stop()
-        self.redis.stop()
-
-
 @pytest.fixture(scope="module")
 def recovery(tmp_path_factory):
-    stack = RecoveryStack(tmp_path_factory.mktemp("recovery"))
-    yield stack
-    stack.stop()
+    with Stack(tmp_path_factory.mktemp("recovery"), workers=2, name="recovery",
+               env={"JOB_STALL_SECONDS": str(STALL_SECONDS),
+                    "WORKER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+                    "WORKER_SOFT_SHUTDOWN_TIMEOUT": "1", "JOB_MAX_ATTEMPTS": "5",
+                    "MAX_UPLOAD_BYTES": str(200 * 1024 * 1024)}) as stack:
+        yield stack
+
+
+def record(stack: Stack, job_id: str) -> dict:
+    return stack.client().hgetall(keys.job(job_id))
+
+
+def running_on(stack: Stack, job_id: str) -> Service:
+    """The worker whose run owns the job, once it reported progress."""
+    def owner():
+        found = record(stack, job_id)
+        if found.get("status") == "running" and int(found.get("bytes_done") or 0) > 0:
+            return stack.worker_by_host(found["worker"])
+        return None
+    return wait_for(owner, 60, f"job {job_id} never ran", interval=0.05)
+
+
+def restart(worker: Service) -> None:
+    worker.start()
+    worker.wait_ready(60)
 
 
 @pytest.fixture(scope="module")
 def hundred_mb(tmp_path_factory) -> Path:
-    from generate import generate
+    from bench.generate import generate
 
     path = tmp_path_factory.mktemp("hundred") / "orders.xml"
     generate(100, path)
     return path
 
 
-def rerun_elsewhere(stack: RecoveryStack, job_id: str, first: str, since: float) -> float:
+def rerun_elsewhere(stack: Stack, job_id: str, first: Service, since: float) -> float:
     """Seconds from `since` until another worker's run of the job is under way."""
-    wait_for(lambda: (r := stack.record(job_id)).get("status") == "running"
-             and not r["worker"].startswith(first), BOUND_SECONDS + 30,
+    wait_for(lambda: (r := record(stack, job_id)).get("status") == "running"
+             and stack.worker_by_host(r["worker"]) is not first, BOUND_SECONDS + 30,
              "the job never ran again on the other worker", interval=0.05)
     return time.monotonic() - since
 
 
-def assert_succeeded_once(stack: RecoveryStack, job_id: str, expected: bytes,
-                          attempts: int) -> None:
-    job = stack.wait_finished(job_id)
+def assert_succeeded_once(stack: Stack, job_id: str, expected: bytes, attempts: int) -> None:
+    job = stack.wait_finished(job_id, timeout=120)
     assert job["status"] == "succeeded", job
     assert job["attempts"] == attempts
     result = requests.get(stack.url(f"/jobs/{job_id}/result"), timeout=120)
     assert result.content == expected
-    files = sorted(p.name for p in (stack.root / "data" / "jobs" / job_id).iterdir())
+    files = sorted(p.name for p in (stack.data_dir / "jobs" / job_id).iterdir())
     assert files == ["result.csv"]  # one result, no partial leftovers
 
 
 def test_sigterm_hands_the_running_job_to_another_worker(recovery, hundred_mb, cli_output):
     job = accepted_job(submit_file(recovery, hundred_mb, data={"format": "csv"}))
-    first = recovery.running_on(job["id"])
+    first = running_on(recovery, job["id"])
     stopped = time.monotonic()
-    recovery.workers[first].popen.send_signal(signal.SIGTERM)  # docker stop, Cloud Run, k8s
+    first.signal(signal.SIGTERM)  # docker stop, Cloud Run, k8s
     delay = rerun_elsewhere(recovery, job["id"], first, stopped)
     assert delay < 10, f"the job ran again only after {delay:.1f} s"
-    recovery.workers[first].popen.wait(timeout=30)  # it stopped, handing the job back
+    assert first.wait_exit(30)  # it stopped, handing the job back
     assert_succeeded_once(recovery, job["id"], cli_output(hundred_mb, "csv"), attempts=2)
-    recovery.start_worker(first)
+    restart(first)
 
 
 def test_a_worker_killed_outright_has_its_job_recovered(recovery, hundred_mb, cli_output):
     job = accepted_job(submit_file(recovery, hundred_mb, data={"format": "csv"}))
-    first = recovery.running_on(job["id"])
+    first = running_on(recovery, job["id"])
     killed = time.monotonic()
-    os.killpg(recovery.workers[first].pid, signal.SIGKILL)  # the whole host, as it were
+    first.kill_all()  # SIGKILL for the whole host, as it were
     delay = rerun_elsewhere(recovery, job["id"], first, killed)
     assert delay < BOUND_SECONDS, f"the job ran again only after {delay:.1f} s"
     assert_succeeded_once(recovery, job["id"], cli_output(hundred_mb, "csv"), attempts=2)
-    recovery.start_worker(first)
+    restart(first)
 
 
 def test_redis_restart_is_answered_and_recovered(recovery, hundred_mb, cli_output):
     job = accepted_job(submit_file(recovery, hundred_mb, data={"format": "csv"}))
-    recovery.running_on(job["id"])
+    running_on(recovery, job["id"])
     recovery.redis.stop()
     try:
         # Every route answers: 503 QUEUE_UNAVAILABLE with Retry-After, liveness still 200.
@@ -166,21 +126,21 @@ def test_redis_restart_is_answered_and_recovered(recovery, hundred_mb, cli_outpu
         time.sleep(3)
     finally:
         recovery.redis.start()
+        recovery.redis.wait_ready(15)
     back = time.monotonic()
-    wait_for(lambda: (r := recovery.record(job["id"])).get("status") == "running"
+    wait_for(lambda: (r := record(recovery, job["id"])).get("status") == "running"
              and r.get("run_id") and int(r.get("attempts", 0)) >= 2, 60,
              "the job never ran again after Redis came back", interval=0.1)
     delay = time.monotonic() - back
     assert delay < BOUND_SECONDS + 5, f"the job ran again only {delay:.1f} s after Redis"
-    job_after = recovery.wait_finished(job["id"])
+    job_after = recovery.wait_finished(job["id"], timeout=120)
     assert job_after["status"] == "succeeded", job_after
     result = requests.get(recovery.url(f"/jobs/{job['id']}/result"), timeout=120)
     assert result.content == cli_output(hundred_mb, "csv")
 
     # Nobody died of it, and nobody wrote a traceback about it.
-    assert all(worker.alive() for worker in recovery.workers.values())
-    assert recovery.api.alive()
-    for process in [recovery.api, *recovery.workers.values()]:
+    assert all(process.alive() for process in recovery.processes())
+    for process in recovery.processes():
         lines = process.lines()
         assert not [line for line in lines if "Traceback" in line], process.name
         assert all(json.loads(line) for line in lines)

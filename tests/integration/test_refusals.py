@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 import requests
-from servicekit import accepted_job, error_of, submit_file
+
+from testkit.jobs_api import accepted_job, error_of, submit_file
 
 
 def test_malformed_xml_fails_the_job_with_its_position(stack, samples):

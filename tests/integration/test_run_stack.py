@@ -15,7 +15,10 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from servicekit import BIN, REPO, free_port, service_env, wait_for
+
+from testkit import BIN, REPO
+from testkit.commands import service_env
+from testkit.waiting import free_port, wait_for
 
 ORDERS = b'<orders><order id="1"><item>tea</item></order><order id="2"/></orders>'
 STOP_ORDER = ["api", "flower", "beat", "worker", "redis"]

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
-from servicekit import BIN, Process, RedisServer, free_port, service_env, wait_for
+
+from testkit.stack import Stack
 
 CLIENT_TIMEOUT = 3  # API_CLIENT_TIMEOUT of this test's API, in seconds
 BODY_CLIENTS = 80  # headers, then a trickle of body, then silence
@@ -29,7 +30,6 @@ PROBES = 30  # of each route
 PROBE_TIMEOUT = 5.0  # a probe slower than this counts as this (the operator's health check)
 TRICKLE_SECONDS = 5.0  # longer than CLIENT_TIMEOUT: a client that keeps sending is not cut
 MARGIN = 3.0  # seconds of slack on the server's timeout
-REDIS_DB = 11  # of the session's redis-server; no worker consumes it
 DECLARED_LENGTH = 50 * 1024 * 1024  # under the test stack's MAX_UPLOAD_BYTES: not refused early
 
 
@@ -124,41 +124,22 @@ def parse_response(raw: bytes) -> tuple[int, dict]:
     return status, json.loads(body)
 
 
-@dataclass
-class SlowApi:
-    url: str
-    port: int
-    data_dir: object
-    process: Process
-
-
 @pytest.fixture()
-def slow_api(redis_server: RedisServer, tmp_path):
-    redis_server.client(REDIS_DB).flushdb()
-    port = free_port()
-    env = service_env(redis_server.url(REDIS_DB), tmp_path / "data",
-                      API_BIND=f"127.0.0.1:{port}", API_CLIENT_TIMEOUT=str(CLIENT_TIMEOUT))
-    api = Process("api", [str(BIN / "gunicorn"), "-c", "gunicorn_config.py",
-                          "api:create_app()"], env, tmp_path / "api.log")
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: requests.get(url + "/health", timeout=2).ok or not api.alive(), 60,
-                 "the API did not start")
-        assert api.alive(), "\n".join(api.lines()[-20:])
-        yield SlowApi(url, port, tmp_path / "data", api)
-    finally:
-        api.stop()
-        redis_server.client(REDIS_DB).flushdb()
+def slow_api(redis_server, tmp_path):
+    """The API alone: no worker consumes its database, a job stays queued."""
+    with Stack(tmp_path, redis=redis_server, workers=0,
+               env={"API_CLIENT_TIMEOUT": str(CLIENT_TIMEOUT)}) as stack:
+        yield stack
 
 
 def test_slow_clients_neither_starve_quick_requests_nor_stay_forever(slow_api):
     # A job to poll (no worker consumes this database: it stays queued).
-    response = requests.post(slow_api.url + "/jobs", data=b"<a><b>1</b></a>", timeout=10,
+    response = requests.post(slow_api.url("/jobs"), data=b"<a><b>1</b></a>", timeout=10,
                              headers={"Content-Type": "application/xml"})
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
 
-    clients = open_slow_clients(slow_api.port)
+    clients = open_slow_clients(slow_api.api_port)
     deadline = [time.monotonic() + TRICKLE_SECONDS + CLIENT_TIMEOUT + 2 * MARGIN]
     stop = threading.Event()
     trickler = threading.Thread(target=trickle, args=(clients, stop), daemon=True)
@@ -167,8 +148,8 @@ def test_slow_clients_neither_starve_quick_requests_nor_stay_forever(slow_api):
     watcher.start()
     try:
         started = time.monotonic()
-        health = probe(slow_api.url + "/health", PROBES)
-        job = probe(slow_api.url + f"/jobs/{job_id}", PROBES)
+        health = probe(slow_api.url("/health"), PROBES)
+        job = probe(slow_api.url(f"/jobs/{job_id}"), PROBES)
         time.sleep(max(0.0, TRICKLE_SECONDS - (time.monotonic() - started)))
     finally:
         stop.set()
@@ -203,11 +184,10 @@ def test_slow_clients_neither_starve_quick_requests_nor_stay_forever(slow_api):
     assert all(c.received == b"" for c in heads)
 
     # Nothing of the stalled uploads was kept: only the polled job's directory is there.
-    jobs_dir = slow_api.data_dir / "jobs"
-    assert sorted(p.name for p in jobs_dir.iterdir()) == [job_id]
+    assert slow_api.job_dirs() == [job_id]
 
     # The API's log is JSON lines only, without tracebacks: one line per stalled head.
-    lines = slow_api.process.lines()
+    lines = slow_api.api.lines()
     records = [json.loads(line) for line in lines]
     assert not [line for line in lines if "Traceback" in line]
     assert not [r for r in records if r["level"] in ("ERROR", "CRITICAL")]

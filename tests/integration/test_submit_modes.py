@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import requests
-from servicekit import accepted_job, error_of, submit_file
+
+from testkit.jobs_api import accepted_job, error_of, submit_file
 
 
 def test_idempotency_key_returns_the_same_job(stack, samples):

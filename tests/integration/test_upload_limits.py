@@ -8,7 +8,11 @@ import zlib
 from urllib.parse import urlsplit
 
 import requests
-from servicekit import MAX_UPLOAD, MiB, accepted_job, error_of, submit_file, vm_hwm_kib
+
+from testkit import MiB
+from testkit.commands import MAX_UPLOAD
+from testkit.jobs_api import accepted_job, error_of, submit_file
+from testkit.service import vm_hwm_kib
 
 CHUNK = b"<r>" + b"x" * (MiB - 7) + b"</r>\n"
 

@@ -12,10 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from servicekit import accepted_job, error_of, submit_file, wait_for
 from standardwebhooks import Webhook
 
 from jobs import keys
+from testkit.jobs_api import accepted_job, error_of, submit_file
+from testkit.waiting import wait_for
 
 DOC = b"<orders><order id='1'><item>tea</item></order><order id='2'/></orders>"
 MALFORMED = b"<a><b></a>"
@@ -89,15 +90,9 @@ def submit(stack, headers: dict, url: str, doc: bytes = DOC, **fields: str) -> d
     return accepted_job(response)
 
 
-def get_job(stack, headers: dict, job_id: str) -> dict:
-    response = requests.get(stack.url(f"/jobs/{job_id}"), headers=headers, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def delivery_settled(stack, headers: dict, job_id: str, timeout: float = 30) -> dict:
     """The job once its webhook is delivered or has failed."""
-    return wait_for(lambda: (job := get_job(stack, headers, job_id))["webhook"]["status"] in (
+    return wait_for(lambda: (job := stack.get_job(job_id, headers))["webhook"]["status"] in (
         "delivered", "failed") and job, timeout, f"job {job_id}'s webhook did not settle",
         interval=0.1)
 
@@ -162,7 +157,7 @@ def test_a_410_stops_delivery_after_one_attempt(keyed_stack, client, receiver):
                                    "last_status_code": 410}
     time.sleep(2.5)  # past the first retry's delay: none comes
     assert len(receiver.requests_to(path)) == 1
-    assert get_job(keyed_stack, client["headers"], job["id"])["webhook"]["attempts"] == 1
+    assert keyed_stack.get_job(job["id"], client["headers"])["webhook"]["attempts"] == 1
 
 
 def test_a_failed_job_sends_job_failed(keyed_stack, client, receiver):
@@ -184,7 +179,7 @@ def test_a_cancelled_queued_job_sends_job_cancelled(keyed_stack, client, receive
         big = accepted_job(requests.post(keyed_stack.url("/jobs"),
                                          files={"file": ("big.xml", handle)},
                                          headers=client["headers"], timeout=120))
-    wait_for(lambda: get_job(keyed_stack, client["headers"], big["id"])["progress"][
+    wait_for(lambda: keyed_stack.get_job(big["id"], client["headers"])["progress"][
         "bytes_done"] > 0, 60, "the big job never started", interval=0.05)
     path, url = receiver.hook("cancelled")
     job = submit(keyed_stack, client["headers"], url)
@@ -213,6 +208,6 @@ def test_a_loopback_url_is_refused_without_allow_private(stack, samples):
                            params={"webhook_url": "http://169.254.169.254/latest/meta-data"})
     error_of(response, 400, "INVALID_WEBHOOK_URL")
     assert stack.job_dirs() == before  # nothing stored, nothing recorded
-    records = stack.redis.client(0)
+    records = stack.client()
     assert not any(records.hget(key, "webhook_url")
                    for key in records.scan_iter(keys.job("*")))

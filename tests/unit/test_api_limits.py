@@ -4,14 +4,14 @@ client against the session's real redis-server), and the limiter during a Redis 
 from __future__ import annotations
 
 import pytest
-from servicekit import free_port, service_env
 
 from api import create_app
 from api.limits import Allowance
 from common.settings import load_settings
 from jobs import keys
+from testkit.commands import service_env
+from testkit.waiting import free_port
 
-REDIS_DB = 13  # of the session's redis-server; no worker consumes it
 UNKNOWN_JOB = "3f0c8a52-2b4e-4d7a-9a45-1c9a4b1f2e3d"
 RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
@@ -25,9 +25,9 @@ def envelope(response, status: int, code: str) -> dict:
 
 
 @pytest.fixture
-def client(redis_server, tmp_path):
-    redis_server.client(REDIS_DB).flushdb()
-    env = service_env(redis_server.url(REDIS_DB), tmp_path / "data", RATE_LIMIT_PER_MINUTE="3")
+def client(redis_db, tmp_path):
+    redis_db.client().flushdb()
+    env = service_env(redis_db.url, tmp_path / "data", RATE_LIMIT_PER_MINUTE="3")
     return create_app(load_settings(env)).test_client()
 
 
@@ -39,7 +39,7 @@ def test_allowance_headers_are_seconds_until_the_window_resets():
     assert Allowance.at(5, reset_at=958.0, remaining=-2, now=959.5) == Allowance(5, 0, 0)
 
 
-def test_the_anonymous_client_counts_down_then_gets_429_in_the_envelope(client, redis_server):
+def test_the_anonymous_client_counts_down_then_gets_429_in_the_envelope(client, redis_db):
     # An error raised after authentication is counted and carries the headers too.
     missing = client.get(f"/jobs/{UNKNOWN_JOB}")
     envelope(missing, 404, "JOB_NOT_FOUND")
@@ -70,7 +70,7 @@ def test_the_anonymous_client_counts_down_then_gets_429_in_the_envelope(client, 
         assert health.status_code == 200
         assert not set(RATE_HEADERS) & set(health.headers.keys())
     # The counter is one Redis key under the service's prefix, with the window as its TTL.
-    store = redis_server.client(REDIS_DB)
+    store = redis_db.client()
     (counter,) = store.keys(keys.rate_limits() + ":*")
     assert "anonymous" in counter and store.get(counter) == "5"
     assert 0 < store.ttl(counter) <= 60

@@ -9,18 +9,18 @@ import uuid
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from servicekit import service_env
 
 from api import create_app
 from common.settings import SettingsError, load_settings
+from testkit.commands import service_env
 
 TOKEN = "metrics-" + "x" * 32
 DOC = b"<orders><order><id>1</id></order></orders>"
 
 
-def app_client(redis_server, tmp_path, **env: str):
-    redis_server.client(7).flushdb()
-    return create_app(load_settings(service_env(redis_server.url(7), tmp_path / "data",
+def app_client(redis_db, tmp_path, **env: str):
+    redis_db.client().flushdb()
+    return create_app(load_settings(service_env(redis_db.url, tmp_path / "data",
                                                 **env))).test_client()
 
 
@@ -39,8 +39,8 @@ def requests_of(found, route: str, method: str, status: str) -> float:
     return found.get(key, 0)
 
 
-def test_requests_are_counted_by_url_rule_method_and_status(redis_server, tmp_path):
-    client = app_client(redis_server, tmp_path)
+def test_requests_are_counted_by_url_rule_method_and_status(redis_db, tmp_path):
+    client = app_client(redis_db, tmp_path)
     before = scrape(client)
     for _ in range(3):
         assert client.get(f"/jobs/{uuid.uuid4()}").status_code == 404
@@ -61,8 +61,8 @@ def test_requests_are_counted_by_url_rule_method_and_status(redis_server, tmp_pa
     assert not any("no/such" in str(labels) or "BREW" in str(labels) for _, labels in after)
 
 
-def test_request_bodies_are_weighed_as_received(redis_server, tmp_path):
-    client = app_client(redis_server, tmp_path)
+def test_request_bodies_are_weighed_as_received(redis_db, tmp_path):
+    client = app_client(redis_db, tmp_path)
     key = ("xmlconv_http_request_body_bytes_sum", (("route", "/jobs"),))
     before = scrape(client).get(key, 0)
     raw = client.post("/jobs?format=csv", data=DOC, headers={"Content-Type": "application/xml"})
@@ -76,8 +76,8 @@ def test_request_bodies_are_weighed_as_received(redis_server, tmp_path):
     assert found[("xmlconv_jobs_unfinished", (("status", "queued"),))] == 2
 
 
-def test_a_request_refused_before_its_view_keeps_its_route(redis_server, tmp_path):
-    client = app_client(redis_server, tmp_path, AUTH_MODE="api_key", METRICS_TOKEN=TOKEN)
+def test_a_request_refused_before_its_view_keeps_its_route(redis_db, tmp_path):
+    client = app_client(redis_db, tmp_path, AUTH_MODE="api_key", METRICS_TOKEN=TOKEN)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     before = scrape(client, **auth)
     assert client.get(f"/jobs/{uuid.uuid4()}").status_code == 401  # no API key
@@ -86,16 +86,16 @@ def test_a_request_refused_before_its_view_keeps_its_route(redis_server, tmp_pat
             - requests_of(before, "/jobs/<job_id>", "GET", "401")) == 1
 
 
-def test_who_may_read_the_metrics(redis_server, tmp_path):
-    open_ = app_client(redis_server, tmp_path)  # development, no token: open
+def test_who_may_read_the_metrics(redis_db, tmp_path):
+    open_ = app_client(redis_db, tmp_path)  # development, no token: open
     assert open_.get("/metrics").status_code == 200
 
-    off = app_client(redis_server, tmp_path, DEPLOY_ENV="staging")
+    off = app_client(redis_db, tmp_path, DEPLOY_ENV="staging")
     refused = off.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert refused.status_code == 404 and refused.json["error"]["code"] == "NOT_FOUND"
     assert "METRICS_TOKEN" in refused.json["error"]["message"]
 
-    guarded = app_client(redis_server, tmp_path, DEPLOY_ENV="staging", METRICS_TOKEN=TOKEN)
+    guarded = app_client(redis_db, tmp_path, DEPLOY_ENV="staging", METRICS_TOKEN=TOKEN)
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
                     {"Authorization": f"Bearer {TOKEN}x"}):
         refused = guarded.get("/metrics", headers=headers)

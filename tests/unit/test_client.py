@@ -601,7 +601,7 @@ def test_cancel(serve):
 
 
 def test_an_unreachable_server():
-    from servicekit import free_port
+    from testkit.waiting import free_port
 
     with pytest.raises(ServerUnreachable) as caught:
         Client(f"http://127.0.0.1:{free_port()}", timeout=5).get("abc")

@@ -19,8 +19,8 @@ PRODUCTION = {"DEPLOY_ENV": "production", "REDIS_URL": "redis://r:6379/0", "DATA
 
 
 @pytest.fixture
-def registry(redis_server) -> ApiKeys:
-    client = redis_server.client(db=5)
+def registry(redis_db) -> ApiKeys:
+    client = redis_db.client()
     client.flushdb()
     return ApiKeys(client, "k" * 40)
 

@@ -16,13 +16,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from servicekit import free_port
 
 from api.metrics import JobFiguresCollector
 from common.settings import load_settings
 from jobs import figures, keys, open_service, workers
 from jobs.queue import QUEUE, make_celery
 from jobs.store import Job, NewJob
+from testkit.waiting import free_port
 from worker.runner import TaskFailed, run_job
 
 GOOD = b"<orders>" + b"<order><id>1</id><total>9.5</total></order>" * 50 + b"</orders>"
@@ -30,15 +30,15 @@ BAD = b"<root>\n  <a>one</b>\n</root>\n"
 
 
 @pytest.fixture
-def client(redis_server):
-    client = redis_server.client(db=6)
+def client(redis_db):
+    client = redis_db.client()
     client.flushdb()
     return client
 
 
 @pytest.fixture
-def lifecycle(redis_server, client, tmp_path):
-    settings = load_settings({"DEPLOY_ENV": "development", "REDIS_URL": redis_server.url(6),
+def lifecycle(redis_db, client, tmp_path):
+    settings = load_settings({"DEPLOY_ENV": "development", "REDIS_URL": redis_db.url,
                               "DATA_DIR": str(tmp_path), "JOB_MAX_ATTEMPTS": "1"})
     return open_service(settings, make_celery(settings, "metrics-test")).lifecycle
 

@@ -46,8 +46,8 @@ def broker() -> Broker:
 
 
 @pytest.fixture
-def client(redis_server):
-    client = redis_server.client(db=3)
+def client(redis_db):
+    client = redis_db.client()
     client.flushdb()
     return client
 
@@ -357,7 +357,7 @@ def test_a_refused_publish_frees_the_idempotency_key(lifecycle, broker):
 
 
 def test_a_message_received_but_never_started_is_queued_again(lifecycle, broker, client,
-                                                              redis_server):
+                                                              redis_db):
     """A worker process takes the job's message and dies before claiming it (its main process
     lives on, holding the message unacknowledged until the visibility timeout): the recovery
     finds the message in kombu's own bookkeeping and queues the job again (found by chaos)."""
@@ -365,7 +365,7 @@ def test_a_message_received_but_never_started_is_queued_again(lifecycle, broker,
     from jobs.queue import make_celery, publish
 
     job = submitted(lifecycle)
-    app = make_celery(load_settings({"REDIS_URL": redis_server.url(3)}), "test")
+    app = make_celery(load_settings({"REDIS_URL": redis_db.url}), "test")
     publish(app, job.id, job.dispatch, "req-1")  # the message a real API sends
     with app.connection_for_read() as connection:
         queue = connection.SimpleQueue("xmlconv")

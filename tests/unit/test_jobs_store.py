@@ -16,8 +16,8 @@ LOST = {"code": "WORKER_LOST", "message": "lost"}
 
 
 @pytest.fixture
-def store(redis_server):
-    client = redis_server.client(db=2)
+def store(redis_db):
+    client = redis_db.client()
     client.flushdb()
     return JobStore(client, result_ttl_seconds=3600, tombstone_ttl_seconds=7200)
 
@@ -89,17 +89,17 @@ def test_cancel_queued_and_running(store):
             is not Ownership.OWNED)
 
 
-def test_unknown_expired_and_malformed_ids(store, redis_server):
+def test_unknown_expired_and_malformed_ids(store, redis_db):
     assert store.get(str(uuid.uuid4())) is None
     assert not store.existed(str(uuid.uuid4()), "")
     assert store.get("../../x") is None and not store.existed("nope", "")
     job_id = store.create(new_job()).job_id
-    redis_server.client(db=2).delete(keys.job(job_id))  # as if its TTL ran out
+    redis_db.client().delete(keys.job(job_id))  # as if its TTL ran out
     assert store.get(job_id) is None and store.existed(job_id, "")
 
 
-def test_ttls(store, redis_server):
-    client = redis_server.client(db=2)
+def test_ttls(store, redis_db):
+    client = redis_db.client()
     job_id = store.create(new_job()).job_id
     assert 0 < client.ttl(keys.job(job_id)) <= 7200
     assert client.ttl(keys.tombstone(job_id)) > client.ttl(keys.job(job_id))

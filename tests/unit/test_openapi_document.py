@@ -11,7 +11,6 @@ from dataclasses import fields
 import jsonschema
 import pytest
 from openapi_spec_validator import validate
-from servicekit import free_port, service_env
 
 import converter.errors
 from api import contract, create_app
@@ -24,6 +23,8 @@ from common.settings import load_settings
 from converter import FORMATS, OPTION_NAMES, ConversionError, Options, parse_options
 from jobs import Job, JobStatus
 from jobs.resource import job_resource
+from testkit.commands import service_env
+from testkit.waiting import free_port
 
 DOC = contract.document()
 SCHEMAS = DOC["components"]["schemas"]

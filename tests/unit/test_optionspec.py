@@ -9,7 +9,6 @@ import argparse
 from html.parser import HTMLParser
 
 import pytest
-from servicekit import free_port, service_env
 
 import converter.cli
 from api import contract, create_app
@@ -19,6 +18,8 @@ from common.settings import load_settings
 from converter import Options, parse_options
 from optionspec import NOT_OPTIONS, OPTION_NAMES, OPTIONS, Option, plain
 from optionspec.flags import shown_default
+from testkit.commands import service_env
+from testkit.waiting import free_port
 
 DOC = contract.document()
 SPECS = {option.name: option for option in OPTIONS}

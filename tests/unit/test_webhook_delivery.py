@@ -20,7 +20,6 @@ from jobs.store import JobStore, NewJob
 from worker import webhooks
 from worker.webhooks import Config
 
-DB = 14  # a Redis database no other test uses (tests/conftest.py lists them)
 SECRET_KEY = "a-secret-key-for-the-webhook-tests-only"
 DEFAULT_SECRET = webhook_secret(SECRET_KEY, "")
 OWNER = "0123456789abcdef"
@@ -87,8 +86,8 @@ def receiver():
 
 
 @pytest.fixture
-def store(redis_server) -> JobStore:
-    client = redis_server.client(DB)
+def store(redis_db) -> JobStore:
+    client = redis_db.client()
     client.flushdb()
     return JobStore(client, result_ttl_seconds=3600, tombstone_ttl_seconds=3600)
 
