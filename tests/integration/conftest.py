@@ -34,6 +34,14 @@ def keyed_stack(redis_server, tmp_path_factory: pytest.TempPathFactory):
 # -- input files
 
 
+@pytest.fixture(scope="module")
+def s3_stack(redis_server, s3_server, tmp_path_factory: pytest.TempPathFactory):
+    """STORAGE_URL=s3://…: a stack whose API and worker share nothing but Redis and the bucket."""
+    with Stack(tmp_path_factory.mktemp("s3stack"), redis=redis_server, s3=s3_server,
+               name="s3") as stack:
+        yield stack
+
+
 @pytest.fixture(scope="session")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Small and large inputs made once per session."""

@@ -22,12 +22,6 @@ def s3_stack_at(redis_server, s3_server: S3Server, root: Path, **env: str) -> St
     return Stack(root, redis=redis_server, s3=s3_server, name="s3", env=env)
 
 
-@pytest.fixture(scope="module")
-def s3_stack(redis_server, s3_server, tmp_path_factory):
-    with s3_stack_at(redis_server, s3_server, tmp_path_factory.mktemp("s3stack")) as stack:
-        yield stack
-
-
 def objects(stack: Stack, job_id: str) -> list[str]:
     """The job's objects in the bucket, and its unfinished multipart uploads."""
     prefix = f"{stack.prefix}/jobs/{job_id}/"
