@@ -107,6 +107,16 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "RESULT_DELIVERY": "proxy",
     "RESULT_URL_TTL_SECONDS": "300",
     "METRICS_TOKEN": "",  # empty: GET /metrics is open in development, off elsewhere
+    # The converter's limits (converter/limits.py; docs/limits.md, "The converter").
+    "CONVERTER_MAX_ATTRIBUTES": "256",
+    "CONVERTER_MAX_ATTRIBUTE_DEFAULTS": "256",
+    "CONVERTER_MAX_ATTRIBUTE_DEFAULT_BYTES": "1024",
+    "CONVERTER_MAX_NAMES": "10000",
+    "CONVERTER_MAX_COLUMNS": "2000",
+    "CONVERTER_MAX_VALUE_BYTES": str(16 * MiB),
+    # A job's output may be at most OUTPUT_AMPLIFICATION × its input + OUTPUT_ALLOWANCE_BYTES.
+    "OUTPUT_AMPLIFICATION": "20",
+    "OUTPUT_ALLOWANCE_BYTES": str(64 * MiB),
 }
 
 VARIABLES: tuple[str, ...] = ("DEPLOY_ENV", *_STAGE_DEFAULTS["development"], *_COMMON_DEFAULTS)
@@ -177,6 +187,14 @@ class Settings:
     result_delivery: str = "proxy"
     result_url_ttl_seconds: int = 300
     metrics_token: str = ""
+    converter_max_attributes: int = 256
+    converter_max_attribute_defaults: int = 256
+    converter_max_attribute_default_bytes: int = 1024
+    converter_max_names: int = 10000
+    converter_max_columns: int = 2000
+    converter_max_value_bytes: int = 16 * MiB
+    output_amplification: int = 20
+    output_allowance_bytes: int = 64 * MiB
 
     @property
     def is_production(self) -> bool:
@@ -487,6 +505,15 @@ def load_settings(
         result_delivery=_result_delivery(r, storage_url),
         result_url_ttl_seconds=r.integer("RESULT_URL_TTL_SECONDS", 1, 7 * 86400),
         metrics_token=_metrics_token(r),
+        converter_max_attributes=r.integer("CONVERTER_MAX_ATTRIBUTES", 1, 100000),
+        converter_max_attribute_defaults=r.integer("CONVERTER_MAX_ATTRIBUTE_DEFAULTS", 1),
+        converter_max_attribute_default_bytes=r.integer(
+            "CONVERTER_MAX_ATTRIBUTE_DEFAULT_BYTES", 1),
+        converter_max_names=r.integer("CONVERTER_MAX_NAMES", 1),
+        converter_max_columns=r.integer("CONVERTER_MAX_COLUMNS", 1),
+        converter_max_value_bytes=r.integer("CONVERTER_MAX_VALUE_BYTES", 1024),
+        output_amplification=r.integer("OUTPUT_AMPLIFICATION", 1),
+        output_allowance_bytes=r.integer("OUTPUT_ALLOWANCE_BYTES", 0),
     )
 
 

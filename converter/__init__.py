@@ -5,7 +5,9 @@ built). A plain library: it imports neither Flask, Celery nor Redis.
     from converter import convert
     convert("orders.xml", open("orders.json", "wb"), "json", {"namespaces": "strip"})
 
-Importing this package does not import lxml: `options`, `formats` and `errors` are
+    convert(path, dest, "csv", limits=Limits(max_columns=500, max_output_bytes=10**9))
+
+Importing this package does not import lxml: `options`, `formats`, `limits` and `errors` are
 light, so that the API can validate requests without the engine. `convert` loads the
 engine on first use.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from .errors import ConversionError
 from .formats import FORMATS, Format
+from .limits import Limits
 from .options import OPTION_NAMES, Options, parse_format, parse_options
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "ConversionError",
     "ConversionResult",
     "Format",
+    "Limits",
     "Options",
     "convert",
     "parse_format",

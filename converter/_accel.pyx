@@ -27,10 +27,18 @@ cdef extern from "libxml/parser.h":
     ctypedef unsigned char xmlChar
     ctypedef struct xmlParserInput:
         int line
+        int col
+        const xmlChar* base
+        const xmlChar* cur
+        const xmlChar* end
+        unsigned long consumed
+    ctypedef struct xmlDict
     ctypedef struct xmlParserCtxt:
         void* _private
         int wellFormed
         xmlParserInput* input
+        int instate
+        xmlDict* dict
     ctypedef xmlParserCtxt* xmlParserCtxtPtr
     ctypedef struct xmlEnumeration
     ctypedef struct xmlError:
@@ -71,6 +79,7 @@ cdef extern from "libxml/parser.h":
     int XML_PARSE_NONET
     int XML_PARSE_HUGE
     int XML_PARSE_NOENT
+    int XML_PARSER_START_TAG
 
 
 cdef extern from "<dlfcn.h>" nogil:
@@ -88,6 +97,7 @@ ctypedef int (*_parse_chunk_t)(xmlParserCtxtPtr, const char*, int, int)
 ctypedef void (*_ctxt_t)(xmlParserCtxtPtr)
 ctypedef void (*_free_enumeration_t)(xmlEnumeration*)
 ctypedef int (*_position_t)(void*)
+ctypedef size_t (*_dict_size_t)(xmlDict*) noexcept
 
 cdef _create_t xmlCreatePushParserCtxt
 cdef _use_options_t xmlCtxtUseOptions
@@ -97,6 +107,7 @@ cdef _ctxt_t xmlFreeParserCtxt
 cdef _free_enumeration_t xmlFreeEnumeration
 cdef _position_t xmlSAX2GetLineNumber
 cdef _position_t xmlSAX2GetColumnNumber
+cdef _dict_size_t xmlDictSize
 
 
 cdef void* _symbol(void* library, const char* name) except NULL:
@@ -109,6 +120,7 @@ cdef void* _symbol(void* library, const char* name) except NULL:
 cdef int _bind_libxml2() except -1:
     global xmlCreatePushParserCtxt, xmlCtxtUseOptions, xmlParseChunk, xmlStopParser
     global xmlFreeParserCtxt, xmlFreeEnumeration, xmlSAX2GetLineNumber, xmlSAX2GetColumnNumber
+    global xmlDictSize
     from lxml import etree
     path = etree.__file__.encode()
     cdef void* library = dlopen(path, RTLD_LAZY | RTLD_NOLOAD)  # already loaded: no new copy
@@ -122,6 +134,7 @@ cdef int _bind_libxml2() except -1:
     xmlFreeEnumeration = <_free_enumeration_t>_symbol(library, b"xmlFreeEnumeration")
     xmlSAX2GetLineNumber = <_position_t>_symbol(library, b"xmlSAX2GetLineNumber")
     xmlSAX2GetColumnNumber = <_position_t>_symbol(library, b"xmlSAX2GetColumnNumber")
+    xmlDictSize = <_dict_size_t>_symbol(library, b"xmlDictSize")
     return 0
 
 
@@ -145,6 +158,9 @@ DEF STRIP = 1
 DEF EXPAND = 2
 
 DEF CACHE_BITS = 12
+# libxml2 is given the input this many bytes at a time; between two steps a start tag that it
+# is still waiting to see whole is measured (Engine._check_pending_tag).
+DEF STEP = 16384
 DEF CACHE_SIZE = 4096  # 2 ** CACHE_BITS
 
 cdef str XML_NS = "http://www.w3.org/XML/1998/namespace"
@@ -174,10 +190,13 @@ cdef class _Level:
     def __dealloc__(self):
         free(self.text)
 
-    cdef inline int add_text(self, const char* data, Py_ssize_t size) except -1:
+    cdef inline int add_text(self, const char* data, Py_ssize_t size,
+                             Py_ssize_t limit) except -1:
         cdef Py_ssize_t need = self.text_len + size
         cdef char* grown
         if need > self.text_cap:
+            if need > limit:
+                raise _TextTooLarge()
             grown = <char*>realloc(self.text, need * 2 + 64)
             if grown is NULL:
                 raise MemoryError()
@@ -351,6 +370,19 @@ cdef class Engine:
     cdef Py_ssize_t piece_cap
     # namespaces
     cdef dict ns
+    # limits (converter/limits.py)
+    cdef Py_ssize_t max_attributes
+    cdef Py_ssize_t max_defaults
+    cdef Py_ssize_t max_default_bytes
+    cdef Py_ssize_t default_count
+    cdef Py_ssize_t default_bytes
+    cdef size_t max_names
+    cdef Py_ssize_t max_value_bytes
+    # the start tag libxml2 is waiting to see whole: where it starts, how far it was read
+    cdef unsigned long long tag_start
+    cdef Py_ssize_t tag_scanned
+    cdef Py_ssize_t tag_attributes
+    cdef unsigned char tag_quote
 
     def __cinit__(self):
         self.ctxt = NULL
@@ -359,7 +391,10 @@ cdef class Engine:
     def __init__(self, str mode, str namespaces="keep", str attr_prefix="@",
                  str text_key="#text", force_list=(), bint strip=True, infer=None,
                  int max_depth=1000, record_path=None, str separator="\n",
-                 bint include_attributes=False):
+                 bint include_attributes=False, Py_ssize_t max_attributes=256,
+                 Py_ssize_t max_attribute_defaults=256,
+                 Py_ssize_t max_attribute_default_bytes=1024, Py_ssize_t max_names=10000,
+                 Py_ssize_t max_value_bytes=16777216):
         cdef xmlSAXHandler sax
         self.mode = {"document": DOCUMENT, "records": RECORDS, "count": COUNT,
                      "text": TEXT}[mode]
@@ -387,6 +422,12 @@ cdef class Engine:
         self.text_attributes = include_attributes
         self.defaults = {}
         self.ns = {"xml": XML_NS}
+        self.max_attributes = max_attributes
+        self.max_defaults = max_attribute_defaults
+        self.max_default_bytes = max_attribute_default_bytes
+        self.max_names = max_names
+        self.max_value_bytes = max_value_bytes
+        self.tag_start = <unsigned long long>-1
 
         memset(&sax, 0, sizeof(sax))
         sax.initialized = XML_SAX2_MAGIC  # for serror; no *Ns handlers: the SAX1 parser runs
@@ -444,8 +485,9 @@ cdef class Engine:
         cdef int step
         if self.ended:
             raise RuntimeError("the document has ended")
-        while True:  # libxml2 takes an int length
-            step = <int>min(size, 1 << 30)
+        while True:
+            self._check_pending_tag()
+            step = <int>min(size, STEP)
             xmlParseChunk(self.ctxt, data, step, 1 if (final and step == size) else 0)
             data += step
             size -= step
@@ -476,6 +518,54 @@ cdef class Engine:
             del self.out[:]
             return result
         return None
+
+    cdef int _check_pending_tag(self) except -1:
+        """libxml2 reads a start tag only once it has all of it, and then checks its
+        attributes for duplicates in time that grows with their square (SAX1): a start tag it
+        is still waiting for is measured here, between two steps, and refused once it holds
+        more attributes than allowed or is larger than a value may be."""
+        cdef xmlParserInput* input = self.ctxt.input
+        cdef const unsigned char* p
+        cdef const unsigned char* end
+        cdef unsigned char c, quote
+        cdef Py_ssize_t attributes
+        cdef unsigned long long start
+        if self.ctxt.instate != XML_PARSER_START_TAG or input is NULL or input.cur is NULL:
+            return 0
+        if input.end - input.cur < 1024:
+            return 0
+        start = input.consumed + <unsigned long long>(input.cur - input.base)
+        if start != self.tag_start:
+            self.tag_start = start
+            self.tag_scanned = 0
+            self.tag_attributes = 0
+            self.tag_quote = 0
+        p = <const unsigned char*>input.cur + self.tag_scanned
+        end = <const unsigned char*>input.end
+        quote = self.tag_quote
+        attributes = self.tag_attributes
+        while p < end:
+            c = p[0]
+            if quote:
+                if c == quote:
+                    quote = 0
+            elif c == 34 or c == 39:
+                quote = c
+            elif c == 61:  # '=' outside a value: one attribute
+                attributes += 1
+            p += 1
+        self.tag_scanned = input.end - input.cur
+        self.tag_quote = quote
+        self.tag_attributes = attributes
+        if attributes > self.max_attributes:
+            raise _Problem("TOO_MANY_ATTRIBUTES",
+                           f"an element has more than {self.max_attributes} attributes",
+                           input.line, input.col)
+        if self.tag_scanned > self.max_value_bytes:
+            raise _Problem("VALUE_TOO_LARGE",
+                           f"a start tag is larger than the limit of {self.max_value_bytes} "
+                           "bytes", input.line, input.col)
+        return 0
 
     cdef int _fail(self, object error) except -1:
         if self.failure is None:
@@ -515,6 +605,12 @@ cdef class Engine:
             raise _Problem("DEPTH_LIMIT_EXCEEDED",
                            f"elements are nested deeper than the limit of {self.max_depth} "
                            "levels", line, 0)
+        if atts is not NULL:
+            self._count_attributes(atts)
+        if xmlDictSize(self.ctxt.dict) > self.max_names:
+            raise self._problem("TOO_MANY_NAMES",
+                                f"the document has more than {self.max_names} distinct "
+                                "element and attribute names")
         self.depth = depth
         self.root_seen = True
         level = self._level(depth)
@@ -568,6 +664,24 @@ cdef class Engine:
         level.kind = BUILD
         if self.ns_mode == KEEP:
             self._keep_attributes(level, atts, defaults)
+        return 0
+
+    cdef int _count_attributes(self, const xmlChar** atts) except -1:
+        cdef Py_ssize_t i = 0
+        cdef Py_ssize_t n = 0
+        cdef size_t size
+        while atts[i] is not NULL:
+            n += 1
+            if atts[i + 1] is not NULL:
+                size = strlen(<const char*>atts[i + 1])
+                if <Py_ssize_t>size > self.max_value_bytes:
+                    raise self._problem("VALUE_TOO_LARGE",
+                                        f"an attribute value is larger than the limit of "
+                                        f"{self.max_value_bytes} bytes")
+            i += 2
+        if n > self.max_attributes:
+            raise self._problem("TOO_MANY_ATTRIBUTES",
+                                f"an element has more than {self.max_attributes} attributes")
         return 0
 
     cdef bint _matches(self, _Level level, str component):
@@ -750,18 +864,24 @@ cdef class Engine:
             self._add_piece(<const char*>data, size)
             return 0
         level = <_Level>self.levels[self.depth]
-        if level.kind == BUILD:
-            level.add_text(<const char*>data, size)
-        elif level.kind == FRAME:
-            if self.strip and level.text_len == 0:
-                # A frame's text is joined and stripped at its end: leading whitespace
-                # (the newlines between a root's records) need not be kept.
-                for i in range(size):
-                    if not _is_space(data[i]):
-                        level.add_text(<const char*>data + i, size - i)
-                        break
-            else:
-                level.add_text(<const char*>data, size)
+        try:
+            if level.kind == BUILD:
+                level.add_text(<const char*>data, size, self.max_value_bytes)
+            elif level.kind == FRAME:
+                if self.strip and level.text_len == 0:
+                    # A frame's text is joined and stripped at its end: leading whitespace
+                    # (the newlines between a root's records) need not be kept.
+                    for i in range(size):
+                        if not _is_space(data[i]):
+                            level.add_text(<const char*>data + i, size - i,
+                                           self.max_value_bytes)
+                            break
+                else:
+                    level.add_text(<const char*>data, size, self.max_value_bytes)
+        except _TextTooLarge:
+            raise self._problem("VALUE_TOO_LARGE",
+                                f"an element's text is larger than the limit of "
+                                f"{self.max_value_bytes} bytes") from None
         return 0
 
     cdef object _text_value(self, _Level level):
@@ -904,6 +1024,10 @@ cdef class Engine:
         cdef Py_ssize_t need = self.piece_len + size
         cdef char* grown
         if need > self.piece_cap:
+            if need > self.max_value_bytes:
+                raise self._problem("VALUE_TOO_LARGE",
+                                    f"a text node is larger than the limit of "
+                                    f"{self.max_value_bytes} bytes")
             grown = <char*>realloc(self.piece, need * 2 + 64)
             if grown is NULL:
                 raise MemoryError()
@@ -972,6 +1096,15 @@ cdef class Engine:
                                const xmlChar* value) except -1:
         if value is NULL:
             return 0
+        self.default_count += 1
+        self.default_bytes += strlen(<const char*>value)
+        if (self.default_count > self.max_defaults
+                or self.default_bytes > self.max_default_bytes):
+            raise self._problem(
+                "ATTRIBUTE_DEFAULTS_LIMIT",
+                f"the document declares more attribute defaults than the limit of "
+                f"{self.max_defaults} defaults and {self.max_default_bytes} bytes of values "
+                "(each is copied into every element it applies to)")
         defaults = self.defaults.setdefault(_str(element), [])
         attribute = _str(name)
         for known, _value in defaults:
@@ -985,6 +1118,10 @@ cdef class Engine:
             message = error.message.decode("utf-8", "replace") if error.message else ""
             self.first_error = (error.level, message.rstrip("\n"), error.line, error.int2)
         return 0
+
+
+class _TextTooLarge(Exception):
+    """A text buffer would pass max_value_bytes (turned into VALUE_TOO_LARGE)."""
 
 
 class _Problem(Exception):

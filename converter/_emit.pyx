@@ -348,6 +348,11 @@ cdef class Rows:
         self.nodes.append(node)
         return node
 
+    @property
+    def paths(self):
+        """How many paths inside records have been met (one id each)."""
+        return len(self.nodes)
+
     def cells(self, list records):
         """The records' cells, as bytes for csv_rows."""
         for record in records:

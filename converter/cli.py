@@ -5,6 +5,8 @@ Exit statuses: converter/exit_status.py."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import os
 import shutil
 import sys
@@ -19,6 +21,7 @@ from optionspec.flags import OptionParser, add_option_flags, add_version_flag, o
 from .errors import INPUT_NOT_FOUND, ConversionError, error_body, io_error
 from .exit_status import ExitStatus
 from .formats import FORMATS
+from .limits import Limits
 
 PROG = "python -m converter.cli"
 STDOUT = "-"  # -o -: stream to standard output as the conversion goes
@@ -49,7 +52,22 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     convert.add_argument("--to", dest="format", required=True, choices=sorted(FORMATS),
                          help="output format (required)")
     add_option_flags(convert, positional="input")
+    limits = convert.add_argument_group(
+        "limits", "what one document may cost (docs/limits.md); passing one fails the "
+                  "conversion with its code")
+    defaults = Limits()
+    for field in dataclasses.fields(Limits):
+        default = getattr(defaults, field.name)
+        limits.add_argument("--" + field.name.replace("_", "-"), dest=field.name, type=int,
+                            metavar="N", default=None,
+                            help=f"(default: {'unbounded' if default is None else default})")
     return parser
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(Limits)
+             if getattr(args, field.name, None) is not None}
+    return Limits(**given)
 
 
 def _fail(body: dict, status: ExitStatus) -> ExitStatus:
@@ -135,6 +153,12 @@ def _run_convert(args: argparse.Namespace) -> ExitStatus:
     from .engine import convert
 
     options = options_from_args(args)
+    try:
+        limits = _limits(args)
+    except ValueError as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return ExitStatus.USAGE
+    convert = functools.partial(convert, limits=limits)
     source = sys.stdin.buffer if args.input == "-" else args.input
     if args.input != "-" and not os.path.isfile(args.input):
         return _fail(error_body(INPUT_NOT_FOUND, f"no such file: {args.input}"),

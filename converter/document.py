@@ -8,20 +8,87 @@ when repeats are not adjacent, so each key collects its items in a spool (memory
 temporary file) and the frame writes the groups when it closes. The first group is the
 exception and the common case -- a root's records -- and is written straight through
 once it has two items, so a big document is not copied twice.
+
+Memory is bounded whatever the shape: a group's spool is a bytes buffer until it passes
+SPOOL_MEMORY, or until all the buffers of the document together pass MEMORY_BUDGET, and a
+temporary file after that; and the groups alive at once (one per distinct child name per open
+element) are at most Limits.max_names (TOO_MANY_NAMES).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from .errors import TOO_MANY_NAMES, ConversionError
 from .options import Options
 from .render import Renderer
 
 SPOOL_MEMORY = 4 * 1024 * 1024  # a group's items stay in memory up to this size
+MEMORY_BUDGET = 32 * 1024 * 1024  # and all groups' items together up to this size
 _NAME_CHAR = re.compile(r"[\w.\-:]")
+
+
+class _Budget:
+    """What the groups of one document hold: bytes in memory, and groups alive."""
+
+    __slots__ = ("memory", "groups", "max_groups")
+
+    def __init__(self, max_groups: int) -> None:
+        self.memory = 0
+        self.groups = 0
+        self.max_groups = max_groups
+
+    def add_group(self) -> None:
+        self.groups += 1
+        if self.groups > self.max_groups:
+            raise ConversionError(
+                TOO_MANY_NAMES, f"the open elements have more than {self.max_groups} distinct "
+                                "child names between them")
+
+
+class _Spool:
+    """A group's items: a buffer in memory, or a temporary file once it is large."""
+
+    __slots__ = ("buffer", "file", "budget")
+
+    def __init__(self, budget: _Budget) -> None:
+        self.buffer = bytearray()
+        self.file: Any = None
+        self.budget = budget
+
+    def write(self, data: bytes) -> None:
+        if self.file is None:
+            size = len(data)
+            if (len(self.buffer) + size <= SPOOL_MEMORY
+                    and self.budget.memory + size <= MEMORY_BUDGET):
+                self.buffer += data
+                self.budget.memory += size
+                return
+            self.file = tempfile.TemporaryFile()  # noqa: SIM115 -- closed in close()
+            self.file.write(self.buffer)
+            self.budget.memory -= len(self.buffer)
+            self.buffer = bytearray()
+        self.file.write(data)
+
+    def pieces(self, skip: int = 0) -> Iterator[bytes]:
+        """The items written, less the first `skip` bytes, in pieces."""
+        if self.file is None:
+            yield bytes(memoryview(self.buffer)[skip:])
+            return
+        self.file.seek(0)
+        first = self.file.read(max(skip, 1 << 20))
+        yield first[skip:]
+        while piece := self.file.read(1 << 20):
+            yield piece
+
+    def close(self) -> None:
+        self.budget.memory -= len(self.buffer)
+        self.buffer = bytearray()
+        if self.file is not None:
+            self.file.close()
 
 
 class _Group:
@@ -39,7 +106,8 @@ class Frame:
     """One open element being written as a map, entry by entry."""
 
     def __init__(self, renderer: Renderer, force: frozenset[str], level: int,
-                 out: BinaryIO, prefix: bytes) -> None:
+                 out: BinaryIO, prefix: bytes, budget: _Budget) -> None:
+        self.budget = budget
         self.renderer = renderer
         self.force = force
         self.level = level  # nesting level of this map's entries
@@ -60,6 +128,7 @@ class Frame:
     def _group(self, key: str) -> _Group:
         group = self.groups.get(key)
         if group is None:
+            self.budget.add_group()
             group = self.groups[key] = _Group(key)
             if self.first_group is None:
                 self.first_group = group
@@ -70,8 +139,8 @@ class Frame:
         self._write(self.renderer.list_header(group.key, self.level, self.entries == 0))
         self.entries += 1
         if group.spool is not None:
-            group.spool.seek(0)
-            shutil.copyfileobj(group.spool, self.out, 1 << 20)
+            for piece in group.spool.pieces():
+                self.out.write(piece)
             group.spool.close()
             group.spool = None
         group.direct = True
@@ -89,7 +158,7 @@ class Frame:
             sink = self.out
         else:
             if group.spool is None:
-                group.spool = tempfile.SpooledTemporaryFile(SPOOL_MEMORY, "w+b")  # noqa: SIM115 -- closed in finish()
+                group.spool = _Spool(self.budget)
             sink = group.spool
         if group.count:
             sink.write(self.renderer.separator)
@@ -145,26 +214,30 @@ class Frame:
                 self._write(renderer.list_footer())
                 continue
             spool = group.spool
-            spool.seek(0)
             if group.count > 1 or group.key in self.force:
                 self._write(renderer.list_header(group.key, self.level, self.entries == 0))
-                shutil.copyfileobj(spool, self.out, 1 << 20)
+                for piece in spool.pieces():
+                    self.out.write(piece)
                 self._write(renderer.list_footer())
             else:
-                first = spool.read(max(skip, 1 << 16))
+                pieces = spool.pieces(skip)
                 self._write(renderer.single_header(group.key, self.level, self.entries == 0,
-                                                   group.is_map) + first[skip:])
-                shutil.copyfileobj(spool, self.out, 1 << 20)
+                                                   group.is_map) + next(pieces))
+                for piece in pieces:
+                    self.out.write(piece)
             spool.close()
             self.entries += 1
+        self.budget.groups -= len(self.groups)
         self._write(renderer.map_close())
 
 
 class DocumentWriter:
     """Writes the whole document through a renderer from the engine's events."""
 
-    def __init__(self, out: BinaryIO, renderer: Renderer, options: Options) -> None:
+    def __init__(self, out: BinaryIO, renderer: Renderer, options: Options,
+                 max_names: int) -> None:
         self.out = out
+        self.budget = _Budget(max_names)
         self.renderer = renderer
         self.force = frozenset(options.force_list)
         self.text_key = options.text_key
@@ -212,10 +285,10 @@ class DocumentWriter:
             self._root_as_list = key in self.force
             self.out.write(renderer.document_open(key, self._root_as_list))
             prefix = renderer.item_prefix(0) if self._root_as_list else b""
-            frame = Frame(renderer, self.force, 1, self.out, prefix)
+            frame = Frame(renderer, self.force, 1, self.out, prefix, self.budget)
         else:
             parent = self.frames[-1]
             frame = Frame(renderer, self.force, parent.level + 1, parent.sink(key, True),
-                          renderer.item_prefix(parent.level))
+                          renderer.item_prefix(parent.level), self.budget)
         frame.add_entries(entries, sealed)
         self.frames.append(frame)

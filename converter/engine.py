@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from .document import DocumentWriter
+from .limits import Limits
 from .options import Options, parse_format, parse_options
+from .output import BoundedOutput
 from .parsing import feed_all, make_engine
 from .render import JsonRenderer, Renderer, YamlRenderer
 from .source import CHUNK_SIZE, ProgressCallback, Source
@@ -42,9 +44,10 @@ def _conversion_runtime(max_depth: int):
             gc.enable()
 
 
-def _write_document(src: Source, dest: BinaryIO, renderer: Renderer, options: Options) -> None:
-    writer = DocumentWriter(dest, renderer, options)
-    for events in feed_all(make_engine("document", options), src, options.max_depth):
+def _write_document(src: Source, dest: BinaryIO, renderer: Renderer, options: Options,
+                    limits: Limits) -> None:
+    writer = DocumentWriter(dest, renderer, options, limits.max_names)
+    for events in feed_all(make_engine("document", options, limits), src, options.max_depth):
         writer.handle(events)
     writer.end()
 
@@ -57,15 +60,20 @@ def convert(
     progress: ProgressCallback | None = None,
     *,
     chunk_size: int = CHUNK_SIZE,
+    limits: Limits | None = None,
 ) -> ConversionResult:
     """Convert the XML in `source` (a path or a binary stream) into `dest`.
 
     Raises ConversionError; on error `dest` holds a partial result that callers
     must discard. If `progress(bytes_done, bytes_total)` raises, conversion stops
-    with that exception.
+    with that exception. `limits` (default `Limits()`) bounds what the document may make
+    the conversion cost: passing one raises ConversionError with its code.
     """
     format = parse_format(format)
     options = parse_options(options)
+    limits = Limits() if limits is None else limits
+    if limits.max_output_bytes is not None:
+        dest = BoundedOutput(dest, limits.max_output_bytes)
     src = Source(source, progress, chunk_size)
     with _conversion_runtime(options.max_depth):
         if format in ("json", "yaml"):
@@ -74,16 +82,16 @@ def convert(
                 from .pretty import Reindenter
 
                 with Reindenter(dest, options.indent) as pretty:
-                    _write_document(src, pretty, renderer, options)
+                    _write_document(src, pretty, renderer, options, limits)
             else:
-                _write_document(src, dest, renderer, options)
+                _write_document(src, dest, renderer, options, limits)
             return ConversionResult(format, bytes_in=src.bytes_done)
         if format in ("jsonl", "csv"):
             from .records import write_records
 
-            path, count = write_records(src, dest, format, options)
+            path, count = write_records(src, dest, format, options, limits)
             return ConversionResult(format, path, count, src.bytes_done)
         from .text import write_text
 
-        write_text(src, dest, options)
+        write_text(src, dest, options, limits)
         return ConversionResult(format, bytes_in=src.bytes_done)

@@ -21,11 +21,15 @@ from .errors import (
     XML_SECURITY_VIOLATION,
     ConversionError,
 )
+from .limits import Limits
 from .options import Options
 from .source import Source
 from .values import infer
 
 _NO_ROOT_LIMIT = 16 * 1024 * 1024  # the root start tag must appear within this many bytes
+# The engine is fed this much at a time: what one feed completes (values, output) is then at
+# most this many bytes of input times the amplification the limits allow, not a whole chunk's.
+PIECE = 64 * 1024
 
 _CODES_BY_MESSAGE = (
     ("amplification", XML_SECURITY_VIOLATION),
@@ -40,7 +44,8 @@ _CODES_BY_MESSAGE = (
 )
 
 
-def make_engine(mode: str, options: Options, record_path: list[str] | None = None) -> Engine:
+def make_engine(mode: str, options: Options, limits: Limits,
+                record_path: list[str] | None = None) -> Engine:
     """An engine for one document; mode: document, records, count or text."""
     return Engine(
         mode,
@@ -54,6 +59,11 @@ def make_engine(mode: str, options: Options, record_path: list[str] | None = Non
         record_path=record_path,
         separator=options.separator,
         include_attributes=options.include_attributes,
+        max_attributes=limits.max_attributes,
+        max_attribute_defaults=limits.max_attribute_defaults,
+        max_attribute_default_bytes=limits.max_attribute_default_bytes,
+        max_names=limits.max_names,
+        max_value_bytes=limits.max_value_bytes,
     )
 
 
@@ -86,7 +96,9 @@ def feed_all(engine: Engine, source: Source, max_depth: int,
     """Feed the source (or `chunks`, already read from it) to the engine; yield what each
     chunk completed, the last time once the document has ended."""
     for chunk in source.chunks() if chunks is None else chunks:
-        yield _feed(engine, chunk, False, max_depth)
+        for start in range(0, len(chunk), PIECE):
+            yield _feed(engine, chunk[start:start + PIECE] if len(chunk) > PIECE else chunk,
+                        False, max_depth)
         if not engine.root_seen and source.bytes_done > _NO_ROOT_LIMIT:
             raise ConversionError(NOT_XML, "the input has no root element")
     if not engine.root_seen and not source.saw_content:

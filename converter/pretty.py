@@ -1,7 +1,9 @@
 """Indented JSON, made on the fly from the compact JSON the engine writes.
 
 Re-indenting a token stream keeps the streaming engine single-minded (compact
-output only) and needs no memory beyond one token.
+output only) and needs no memory beyond one token: strings are copied through as they
+come, however long, and what is made is written every FLUSH_BYTES (deep nesting makes
+lines of depth × indent spaces, so the output of one write can be far larger than it).
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import re
 from typing import BinaryIO
 
-_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^"{}\[\],:\s]+|\s+', re.DOTALL)
-_OPEN = frozenset(b"{[")
-_CLOSE = frozenset(b"}]")
+_PLAIN = re.compile(rb'[^"\\]*')  # inside a string, up to a quote or a backslash
+_SCALAR = re.compile(rb'[^"{}\[\],:\s]+')
+_SPACE = frozenset(b" \t\r\n")
+FLUSH_BYTES = 1 << 20
 
 
 class Reindenter:
@@ -23,6 +26,7 @@ class Reindenter:
         self.depth = 0
         self.carry = b""
         self.after_open = False  # just wrote an opening bracket: newline pending
+        self.in_string = False
 
     def __enter__(self) -> Reindenter:
         return self
@@ -32,7 +36,7 @@ class Reindenter:
             self.close()
 
     def write(self, data: bytes) -> int:
-        self._process(self.carry + data, final=False)
+        self._process(self.carry + data if self.carry else data, final=False)
         return len(data)
 
     def close(self) -> None:
@@ -43,32 +47,60 @@ class Reindenter:
         return b"\n" + self.unit * self.depth
 
     def _process(self, buffer: bytes, final: bool) -> None:
-        out = []
+        out: list[bytes] = []
+        made = 0
         position = 0
         end = len(buffer)
-        match = _TOKEN.match
+        self.carry = b""
         while position < end:
-            found = match(buffer, position)
-            if found is None or (not final and found.end() == end and buffer[position] not in
-                                 b"{}[],:"):
-                break  # an incomplete string or scalar: wait for the rest
-            token = found.group()
-            position = found.end()
-            first = token[0]
-            if first in b" \t\r\n":
+            if made > FLUSH_BYTES:
+                self.dest.write(b"".join(out))
+                out, made = [], 0
+            if self.in_string:
+                stop = _PLAIN.match(buffer, position).end()
+                if stop > position:
+                    out.append(buffer[position:stop])
+                    made += stop - position
+                position = stop
+                if position == end:
+                    break
+                if buffer[position] == 0x5C:  # a backslash escapes the next byte
+                    if position + 1 == end:
+                        self.carry = buffer[position:]
+                        break
+                    out.append(buffer[position:position + 2])
+                    position += 2
+                else:
+                    out.append(b'"')
+                    position += 1
+                    self.in_string = False
                 continue
+            first = buffer[position]
+            if first in _SPACE:
+                position += 1
+                continue
+            if first in b"{}[],:" or first == 0x22:
+                token = buffer[position:position + 1]
+                position += 1
+            else:
+                found = _SCALAR.match(buffer, position)
+                if found.end() == end and not final:
+                    self.carry = buffer[position:]  # an incomplete scalar: wait for the rest
+                    break
+                token = found.group()
+                position = found.end()
             if self.after_open:
                 self.after_open = False
-                if first in _CLOSE:
+                if token in (b"}", b"]"):
                     self.depth -= 1
                     out.append(token)
                     continue
                 out.append(self._newline())
-            if first in _OPEN:
+            if token in (b"{", b"["):
                 out.append(token)
                 self.depth += 1
                 self.after_open = True
-            elif first in _CLOSE:
+            elif token in (b"}", b"]"):
                 self.depth -= 1
                 out.append(self._newline() + token)
             elif token == b",":
@@ -76,7 +108,9 @@ class Reindenter:
             elif token == b":":
                 out.append(b": ")
             else:
+                if token == b'"':
+                    self.in_string = True
                 out.append(token)
-        self.carry = buffer[position:]
+            made += len(out[-1])
         if out:
             self.dest.write(b"".join(out))

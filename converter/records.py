@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from .errors import RECORD_NOT_FOUND, ConversionError
+from .limits import Limits
 from .options import Options
 from .parsing import feed_all, make_engine
 from .source import Source
@@ -31,10 +32,10 @@ def pick_record_path(most: dict[tuple[str, ...], int], root_key: str) -> list[st
     return list(max(repeated, key=lambda p: (most[p], -len(p), -order[p])))
 
 
-def _sample(source: Source, options: Options,
+def _sample(source: Source, options: Options, limits: Limits,
             chunks: Iterator[bytes]) -> tuple[list[str], list[bytes]]:
     """Read and count the sample from `chunks`; the record path and the chunks read."""
-    counter = make_engine("count", options)
+    counter = make_engine("count", options, limits)
     sample: list[bytes] = []
     for _ in feed_all(counter, source, options.max_depth, _kept(chunks, sample)):
         if counter.root_seen and source.bytes_done >= SAMPLE_BYTES:
@@ -48,10 +49,11 @@ def _kept(chunks: Iterator[bytes], sample: list[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def _records(source: Source, options: Options, path: list[str],
+def _records(source: Source, options: Options, limits: Limits, path: list[str],
              chunks: Iterator[bytes]) -> Iterator[list[Any]]:
-    """Lists of records, one per chunk."""
-    return feed_all(make_engine("records", options, path), source, options.max_depth, chunks)
+    """Lists of records, one per piece of input fed (parsing.PIECE)."""
+    return feed_all(make_engine("records", options, limits, path), source, options.max_depth,
+                    chunks)
 
 
 def _replayed(sample: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -62,14 +64,14 @@ def _replayed(sample: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def write_records(source: Source, dest: BinaryIO, format: str,
-                  options: Options) -> tuple[str | None, int]:
+                  options: Options, limits: Limits) -> tuple[str | None, int]:
     chunks = source.chunks()
     if options.record_path:
         path = options.record_path.split("/")
     else:
-        path, sample = _sample(source, options, chunks)
+        path, sample = _sample(source, options, limits, chunks)
         chunks = _replayed(sample, chunks)
-    records = _records(source, options, path, chunks)
+    records = _records(source, options, limits, path, chunks)
     if format == "jsonl":
         from .jsonl import write_jsonl
 
@@ -77,7 +79,7 @@ def write_records(source: Source, dest: BinaryIO, format: str,
     else:
         from .tabular import write_csv
 
-        count = write_csv(records, dest, options.text_key)
+        count = write_csv(records, dest, options.text_key, limits.max_columns)
     if count == 0 and options.record_path:
         raise ConversionError(
             RECORD_NOT_FOUND, f"no element matches record_path '{options.record_path}'"

@@ -8,6 +8,11 @@ attributes in another puts the text in `<path>.#text` in both. Columns come in
 first-seen order. The header needs every record's shape, so each record's cells are
 spooled to a temporary file first, as bytes tagged with the path they came from, and
 written as rows on a second pass over that file (converter/_emit.pyx: Rows, csv_rows).
+
+The columns are bounded (Limits.max_columns, TOO_MANY_COLUMNS), counted after each piece of
+input, and so are the paths tracked to find them (PATHS_PER_COLUMN per column): every row
+has every column, so the output grows with records × columns. Rows are written ROWS_PER_WRITE
+at a time, so that a wide row times many short records is never one buffer.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from ._emit import Rows, Shape, csv_header, csv_rows
+from .errors import TOO_MANY_COLUMNS, ConversionError
 
 _LENGTH = struct.Struct("<Q")
+ROWS_PER_WRITE = 256
+PATHS_PER_COLUMN = 4  # a path met as a single child and as item 0 of a list share a column
 
 
 def columns(shape: Shape, path: tuple[str, ...], text_key: str) -> Iterable[tuple[str, ...]]:
@@ -37,15 +45,37 @@ def columns(shape: Shape, path: tuple[str, ...], text_key: str) -> Iterable[tupl
         yield (*path, text_key) if children or not path else path
 
 
-def write_csv(batches: Iterable[list[Any]], dest: BinaryIO, text_key: str) -> int:
+def width(shape: Shape, limit: int) -> int:
+    """How many columns `shape` makes, counted up to just past `limit`."""
+    total = 0
+    for child in shape.children.values():
+        total += width(child, limit) * (child.max_items if child.is_list else 1)
+        if total > limit:
+            return total
+    if shape.text_position is not None:
+        total += 1
+    return total
+
+
+def _too_many(limit: int) -> ConversionError:
+    return ConversionError(TOO_MANY_COLUMNS,
+                           f"the records would make more than {limit} CSV columns")
+
+
+def write_csv(batches: Iterable[list[Any]], dest: BinaryIO, text_key: str,
+              max_columns: int) -> int:
     """`batches`: lists of records, as the engine completes them."""
     rows = Rows()
     count = 0
     with tempfile.TemporaryFile() as spool:
         for batch in batches:
-            data = rows.cells(batch)  # each record's cells, as bytes
-            spool.write(_LENGTH.pack(len(data)) + data)
+            for start in range(0, len(batch), ROWS_PER_WRITE):
+                data = rows.cells(batch[start:start + ROWS_PER_WRITE])  # cells, as bytes
+                spool.write(_LENGTH.pack(len(data)) + data)
             count += len(batch)
+            if batch and (rows.paths > PATHS_PER_COLUMN * max_columns
+                          or width(rows.shape, max_columns) > max_columns):
+                raise _too_many(max_columns)
         names = list(dict.fromkeys(columns(rows.shape, (), text_key)))
         positions = rows.positions(names, text_key)
         if names:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+from .limits import Limits
 from .options import Options
 from .parsing import feed_all, make_engine
 from .source import Source
 
 
-def write_text(source: Source, dest: BinaryIO, options: Options) -> None:
-    engine = make_engine("text", options)
+def write_text(source: Source, dest: BinaryIO, options: Options, limits: Limits) -> None:
+    engine = make_engine("text", options, limits)
     for data in feed_all(engine, source, options.max_depth):
         if data:
             dest.write(data)

@@ -14,7 +14,9 @@ from billiard.exceptions import SoftTimeLimitExceeded
 
 from common import errors
 from common.errors import ServiceError, StorageError
-from converter import FORMATS, ConversionError
+from common.settings import Settings
+from converter import FORMATS, ConversionError, Limits
+from converter.limits import output_allowance
 from jobs import JobCancelled, Lifecycle, Run, RunSuperseded, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -38,16 +40,36 @@ class RunLost(Exception):
     Redis is back (worker/recovery.py). Expected, so Celery logs it in one line."""
 
 
-def run_job(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -> None:
+def conversion_limits(settings: Settings | None, input_size: int) -> Limits:
+    """The converter's limits for a job of `input_size` bytes: the CONVERTER_MAX_* settings,
+    and at most OUTPUT_AMPLIFICATION × the input + OUTPUT_ALLOWANCE_BYTES of output."""
+    if settings is None:
+        return Limits()
+    return Limits(
+        max_attributes=settings.converter_max_attributes,
+        max_attribute_defaults=settings.converter_max_attribute_defaults,
+        max_attribute_default_bytes=settings.converter_max_attribute_default_bytes,
+        max_names=settings.converter_max_names,
+        max_columns=settings.converter_max_columns,
+        max_value_bytes=settings.converter_max_value_bytes,
+        max_output_bytes=output_allowance(input_size, settings.output_amplification,
+                                          settings.output_allowance_bytes),
+    )
+
+
+def run_job(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,
+            settings: Settings | None = None) -> None:
+    """`settings`: the limits of the conversion (None: the converter's own defaults)."""
     try:
-        _run(lifecycle, job_id, dispatch, worker)
+        _run(lifecycle, job_id, dispatch, worker, settings)
     except StoreUnavailable as exc:
         log.warning("run lost: the job store is unavailable (%s); the job will be queued "
                     "again", type(exc).__name__)
         raise RunLost(type(exc).__name__) from None
 
 
-def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -> None:
+def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,
+         settings: Settings | None) -> None:
     run = lifecycle.claim(job_id, dispatch, worker)
     if run is None:
         return
@@ -56,7 +78,7 @@ def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -
                                    "attempt": job.attempts})
     started = time.monotonic()
     try:
-        result = _convert(run)
+        result = _convert(run, conversion_limits(settings, run.job.input_size or 0))
     except JobCancelled:
         run.cancelled()
         return
@@ -75,16 +97,18 @@ def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -
         raise TaskFailed(error.code, error.message)
 
 
-def _convert(run: Run) -> dict | ServiceError:
+def _convert(run: Run, limits: Limits) -> dict | ServiceError:
     """The result's description, or the error the job fails with. Cancellation and a
-    superseded run propagate; so does a Redis outage (the run is then lost, and recovered)."""
+    superseded run propagate; so does a Redis outage (the run is then lost, and recovered).
+    A failed conversion's partial result is not kept (run.write_result discards it)."""
     from converter import convert  # loads lxml: only the worker ever does
 
     job = run.job
     fmt = FORMATS[job.format]
     try:
         with run.open_input() as source, run.write_result(fmt.extension) as dest:
-            result = convert(source, dest, job.format, job.options, run.progress)
+            result = convert(source, dest, job.format, job.options, run.progress,
+                             limits=limits)
             size = dest.tell()
     except (JobCancelled, RunSuperseded, StoreUnavailable):
         raise
