@@ -5,6 +5,7 @@ loopback (the real service is tests/integration/test_client.py's)."""
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import gzip
 import io
@@ -32,6 +33,7 @@ from client.errors import error_from_body
 from client.progress import Lines
 from client.retry import Backoff, retry_delay
 from client.upload import CHUNK_BYTES, Upload
+from converter import Limits
 from converter.exit_status import ExitStatus
 from converter.options import parse_options
 from optionspec.flags import options_from_args
@@ -55,9 +57,14 @@ def _subparser(parser, name: str):
 
 
 def test_submit_takes_every_flag_of_convert():
+    """Every conversion option; not the local limits (`--max-attributes`, ...): the service
+    holds every job to its own (docs/limits.md)."""
     convert = _subparser(converter.cli._parser(), "convert")
     submit = _subparser(client_cli._parser(), "submit")
-    assert _flags(convert) <= _flags(submit)
+    limits = {"--" + field.name.replace("_", "-") for field in dataclasses.fields(Limits)}
+    assert limits <= _flags(convert)
+    assert _flags(convert) - limits <= _flags(submit)
+    assert not limits & _flags(submit)
 
 
 FLAG_SETS = [
@@ -618,10 +625,10 @@ def test_the_client_loads_no_service_module_nor_the_engine():
     assert "requests" in loaded
     banned = ("flask", "celery", "redis", "lxml", "api", "worker", "common")
     assert not {m for m in loaded if m.split(".")[0] in banned}
-    # Of the converter, only what has no dependency: its exit statuses and error codes.
+    # Of the converter, only what has no dependency: its exit statuses, error codes, limits.
     assert {m for m in loaded if m.split(".")[0] == "converter"} == {
         "converter", "converter.errors", "converter.exit_status", "converter.formats",
-        "converter.options"}
+        "converter.limits", "converter.options"}
 
 
 @pytest.mark.parametrize(("argv", "force_list"), [
