@@ -69,7 +69,7 @@ def take_turns() -> None:
     time.sleep(1e-6)
 
 
-TURN_SECONDS = 0.005  # at most this long without a turn for other requests, whatever the input
+TURN_SECONDS = 0.002  # at most this long without a turn for other requests, whatever the input
 
 
 class Turns:
