@@ -1,8 +1,9 @@
 """A job's whole life, its record and its files together: the one place that decides them.
 
-    submit ─▶ (queued) ─▶ claim ─▶ Run: progress … succeed | fail | cancelled
-                 ▲                   │
-                 └──── recover ◀─────┘   (the run was lost: requeue, or fail after N attempts)
+    reserve ─▶ submit ─▶ (queued) ─▶ claim ─▶ Run: progress … succeed | fail | cancelled
+                            ▲                   │
+                            └──── recover ◀─────┘   (the run was lost: requeue, or fail after N
+                                                      attempts)
     cancel_or_delete, remove_orphans
 
 Two moments are told to the world: a job accepted (counted in the metrics) and a job finished,
