@@ -122,39 +122,50 @@ def submit(fixed_format: str | None = None) -> Submitted:
     validated(query, fixed_format)
     extras_in_query = parse_extras(query, allow_private)
     parse_wait(query.get("wait"), max_wait)
-    wait: list[int | None] = [None]  # known once the form's fields are
     idempotency_key = _idempotency_key()
     check_request(request, limit)  # refused before reading: the connection just closes
+    job_id = new_job_id()
     try:
         lifecycle.check_queue()  # no point taking 300 MB we cannot queue
-        lifecycle.check_quota(tenant.id, tenant.max_active_jobs)
-    except ServiceError:
-        drain(request)
+        lifecycle.check_room(request.content_length or 0)  # nor a body we have no room for
+        with lifecycle.reserve(tenant.id, job_id, tenant.max_active_jobs):  # 429 before reading
+            return _receive_and_submit(job_id, query, fixed_format, extras_in_query,
+                                       idempotency_key)
+    except ServiceError as exc:
+        if exc.status in (413, 429, 503, 507):  # refused with a body still coming
+            drain(request)
         raise
 
-    job_id = new_job_id()
+
+def _receive_and_submit(job_id: str, query: dict[str, str], fixed_format: str | None,
+                        extras_in_query: Extras, idempotency_key: str | None) -> Submitted:
+    svc = services()
+    settings = svc.settings
+    tenant = current_tenant()
+    wait: list[int | None] = [None]  # known once the form's fields are
 
     def receive(storage: Storage) -> NewJob:
         try:
-            upload = receive_upload(request, storage, job_id, limit)
+            upload = receive_upload(request, storage, job_id, settings.max_upload_bytes,
+                                    max_gzip_members=settings.max_gzip_members,
+                                    max_form_parts=settings.max_form_parts)
         except ServiceError as exc:
-            if exc.status == 413:
-                drain(request)
             log.info("upload refused", extra={"error_code": exc.code})
             raise
         params = {**query, **upload.fields}
         fmt, options = validated(params, fixed_format)
         # Checked again only if the form changed them: a webhook URL check resolves its host.
-        extras = (parse_extras(params, allow_private)
+        extras = (parse_extras(params, settings.webhook_allow_private)
                   if {"tag", "metadata", "webhook_url"} & upload.fields.keys()
                   else extras_in_query)
         if "wait" in params:
-            wait[0] = parse_wait(params["wait"], max_wait)
+            wait[0] = parse_wait(params["wait"], settings.max_wait_seconds)
         return NewJob(id=job_id, format=fmt, options=options, input_filename=upload.filename,
                       input_size=upload.size, input_sha256=upload.sha256,
                       request_id=current_request_id(), owner=tenant.id, tag=extras.tag,
                       metadata=extras.metadata, webhook_url=extras.webhook_url)
 
     with log_context(job_id=job_id):
-        submission = lifecycle.submit(job_id, receive, idempotency_key, tenant.max_active_jobs)
+        submission = svc.lifecycle.submit(job_id, receive, idempotency_key,
+                                          tenant.max_active_jobs)
     return Submitted(submission.job, submission.created, wait[0])

@@ -23,6 +23,8 @@ PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # the client sent nothing for API_CLIENT_TIMEOUT
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 INVALID_GZIP = "INVALID_GZIP"
+TOO_MANY_GZIP_MEMBERS = "TOO_MANY_GZIP_MEMBERS"  # 413: MAX_GZIP_MEMBERS
+TOO_MANY_FORM_PARTS = "TOO_MANY_FORM_PARTS"  # 413: MAX_FORM_PARTS
 IDEMPOTENCY_KEY_MISMATCH = "IDEMPOTENCY_KEY_MISMATCH"
 INVALID_WEBHOOK_URL = "INVALID_WEBHOOK_URL"
 UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -40,6 +42,7 @@ HTTP_ERROR = "HTTP_ERROR"
 # Dependencies
 QUEUE_UNAVAILABLE = "QUEUE_UNAVAILABLE"
 NOT_READY = "NOT_READY"
+INSUFFICIENT_STORAGE = "INSUFFICIENT_STORAGE"  # 507: free space under STORAGE_MIN_FREE_BYTES
 
 # Jobs that fail outside the converter
 TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"
@@ -90,3 +93,12 @@ class ServiceError(Exception):
 
 class StorageError(Exception):
     """Storage refused an operation (bad job id, missing file)."""
+
+
+class StorageFull(StorageError):
+    """Storage has too little free space left to take more bytes (STORAGE_MIN_FREE_BYTES)."""
+
+    def __init__(self, free_bytes: int, min_free_bytes: int) -> None:
+        super().__init__(f"{free_bytes} bytes free, {min_free_bytes} kept free")
+        self.free_bytes = free_bytes
+        self.min_free_bytes = min_free_bytes

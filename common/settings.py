@@ -69,6 +69,11 @@ _STAGE_DEFAULTS: dict[str, dict[str, str]] = {
 _COMMON_DEFAULTS: dict[str, str] = {
     "DEBUG": "false",  # refused outside development
     "MAX_UPLOAD_BYTES": str(300 * MiB),
+    # bgzip (64 KiB blocks) makes ~4,800 members of a 300 MB file; docs/limits.md, "Uploads".
+    "MAX_GZIP_MEMBERS": "10000",
+    "MAX_FORM_PARTS": "100",  # a whole form (file, format, every option, tag, …) is ~30
+    "STORAGE_MIN_FREE_BYTES": str(1024 * MiB),  # uploads stop before DATA_DIR's disk is this full
+    "UPLOAD_RESERVATION_SECONDS": "60",  # an upload's quota slot outlives a dead API this long
     "RESULT_TTL_SECONDS": "86400",
     "TOMBSTONE_TTL_SECONDS": str(7 * 86400),
     "JOB_SOFT_TIME_LIMIT": "1740",
@@ -146,6 +151,10 @@ class Settings:
     data_dir: Path
     log_level: str
     max_upload_bytes: int
+    max_gzip_members: int
+    max_form_parts: int
+    storage_min_free_bytes: int
+    upload_reservation_seconds: int
     result_ttl_seconds: int
     tombstone_ttl_seconds: int
     job_soft_time_limit: int
@@ -463,6 +472,10 @@ def load_settings(
         data_dir=data_dir,
         log_level=_log_level(r, debug),
         max_upload_bytes=r.integer("MAX_UPLOAD_BYTES", 1),
+        max_gzip_members=r.integer("MAX_GZIP_MEMBERS", 1, 10_000_000),
+        max_form_parts=r.integer("MAX_FORM_PARTS", 1, 100_000),
+        storage_min_free_bytes=r.integer("STORAGE_MIN_FREE_BYTES", 0),
+        upload_reservation_seconds=r.integer("UPLOAD_RESERVATION_SECONDS", 5, 3600),
         result_ttl_seconds=r.integer("RESULT_TTL_SECONDS", 60),
         tombstone_ttl_seconds=r.integer("TOMBSTONE_TTL_SECONDS", 60),
         job_soft_time_limit=soft,

@@ -8,6 +8,7 @@ request is from), `RateLimiter`, `JobFigures` (GET /metrics) and `Workers` (hear
     store.py      the job record and its transitions (one Lua script each)
     status.py     JobStatus and the typed answer of each transition
     lifecycle.py  Lifecycle and Run: what happens to a job's record and files together
+    reservation.py an upload's quota slot, held from before its body is read
     keys.py       every Redis key name
     queue.py      the Celery side: task names, queues, the broker's settings
     storage*.py   the files: a Protocol and two backends (a local directory, an S3 bucket)
@@ -99,6 +100,7 @@ def open_service(settings: Settings, celery: Celery) -> JobService:
         max_attempts=settings.job_max_attempts,
         stall_seconds=settings.job_stall_seconds,
         delete_input_on_finish=settings.delete_input_on_finish,
+        reservation_seconds=settings.upload_reservation_seconds,
     )
     return JobService(lifecycle, ApiKeys(client, settings.secret_key), RateLimiter(client),
                       figures, Workers(client))

@@ -87,6 +87,12 @@ def owner_active(owner: str) -> str:
     return f"{PREFIX}:owner:{owner}:active"
 
 
+def owner_uploads(owner: str) -> str:
+    """Sorted set: a client's uploads in flight (their job ids to be), scored by when each
+    reservation lapses unless refreshed; counted beside `owner_active` (its MAX_ACTIVE_JOBS)."""
+    return f"{PREFIX}:owner:{owner}:uploads"
+
+
 def owner_active_prefix() -> str:
     """owner_active(owner) is this + owner + ":active"; the Lua scripts build it from the job's
     `owner` field (a job's final transition does not know its owner beforehand)."""

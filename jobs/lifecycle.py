@@ -1,8 +1,9 @@
 """A job's whole life, its record and its files together: the one place that decides them.
 
-    submit ─▶ (queued) ─▶ claim ─▶ Run: progress … succeed | fail | cancelled
-                 ▲                   │
-                 └──── recover ◀─────┘   (the run was lost: requeue, or fail after N attempts)
+    reserve ─▶ submit ─▶ (queued) ─▶ claim ─▶ Run: progress … succeed | fail | cancelled
+                            ▲                   │
+                            └──── recover ◀─────┘   (the run was lost: requeue, or fail after N
+                                                      attempts)
     cancel_or_delete, remove_orphans
 
 Two moments are told to the world: a job accepted (counted in the metrics) and a job finished,
@@ -22,18 +23,19 @@ import contextlib
 import errno
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import redis
 
 from common import errors
-from common.errors import ServiceError, StorageError
+from common.errors import ServiceError, StorageError, StorageFull
 from common.logs import log_context
 
 from .figures import JobFigures
 from .queue import held_conversions
+from .reservation import QuotaFull, Reservation
 from .status import Claim, Creation, JobStatus, Ownership, Requeue
 from .storage import Storage
 from .store import Job, JobStore, NewJob, new_token
@@ -63,6 +65,17 @@ def quota_exceeded(max_active: int) -> ServiceError:
                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+def insufficient_storage(full: StorageFull) -> ServiceError:
+    """507: storage keeps STORAGE_MIN_FREE_BYTES free and an upload would cross it. Not 503:
+    space comes back when results expire (hours) or an operator frees it, not within any
+    Retry-After a client could be told, and a client's generic 503 retry loop would only
+    resend the same bytes to the same full disk."""
+    return ServiceError(errors.INSUFFICIENT_STORAGE,
+                        "the service is short of storage space; this upload was not kept",
+                        {"min_free_bytes": full.min_free_bytes}, status=507,
+                        headers={"Connection": "close"})
+
+
 def worker_lost(attempts: int) -> ServiceError:
     return ServiceError(errors.WORKER_LOST,
                         f"the job's worker was lost on each of its {attempts} attempts")
@@ -85,7 +98,7 @@ class Submission:
 class Lifecycle:
     def __init__(self, store: JobStore, storage: Storage, figures: JobFigures, publish: Publish,
                  announce: Announce, *, max_attempts: int, stall_seconds: float,
-                 delete_input_on_finish: bool) -> None:
+                 delete_input_on_finish: bool, reservation_seconds: int = 60) -> None:
         self._store = store
         self._storage = storage
         self._figures = figures
@@ -94,6 +107,7 @@ class Lifecycle:
         self.max_attempts = max_attempts
         self.stall_seconds = stall_seconds
         self.delete_input_on_finish = delete_input_on_finish
+        self.reservation_seconds = reservation_seconds
 
     # -- submitting (the API)
 
@@ -117,11 +131,28 @@ class Lifecycle:
             return {"ok": False, "error": errno.errorcode.get(exc.errno or 0, "OSError")}
         return {"ok": True}
 
-    def check_quota(self, owner: str, max_active: int) -> None:
-        """Raise 429 QUOTA_EXCEEDED when `owner` has `max_active` unfinished jobs already
-        (before taking an upload; submit() holds the limit exactly)."""
-        if self._store.active_count(owner) >= max_active:
-            raise quota_exceeded(max_active)
+    @contextlib.contextmanager
+    def reserve(self, owner: str, job_id: str, max_active: int) -> Iterator[None]:
+        """Hold one of `owner`'s `max_active` slots for the upload of `job_id` for the block
+        (jobs/reservation.py): 429 QUOTA_EXCEEDED at once when its unfinished jobs and uploads
+        in flight fill them — before the body is read. submit() inside the block turns the
+        slot into the job; otherwise it is given back when the block ends."""
+        try:
+            with Reservation(self._store, owner, job_id, max_active, self.reservation_seconds):
+                yield
+        except QuotaFull:
+            raise quota_exceeded(max_active) from None
+        except redis.RedisError as exc:
+            log.warning("job store unavailable: %s", exc)
+            raise queue_unavailable() from None
+
+    def check_room(self, size: int) -> None:
+        """507 INSUFFICIENT_STORAGE when storing `size` more bytes would leave less free space
+        than storage keeps (before taking an upload of announced size)."""
+        try:
+            self._storage.check_room(size)
+        except StorageFull as full:
+            raise insufficient_storage(full) from None
 
     def submit(self, job_id: str, receive: Callable[[Storage], NewJob],
                idempotency_key: str | None = None, max_active: int = 0) -> Submission:
@@ -133,6 +164,9 @@ class Lifecycle:
         removed by the sweep (remove_orphans)."""
         try:
             new = receive(self._storage)
+        except StorageFull as full:  # stopped before the chunk that would cross the line
+            self._storage.delete(job_id)
+            raise insufficient_storage(full) from None
         except BaseException:
             self._storage.delete(job_id)
             raise

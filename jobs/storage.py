@@ -5,6 +5,11 @@ files under DATA_DIR/jobs/<job id>/ (input.xml, result.<ext>). An S3-compatible 
 implement the same methods; `S3Storage` (jobs/storage_s3.py, STORAGE_URL=s3://...) does, for
 workers on more than one host. `open_storage(settings)` picks one by STORAGE_URL.
 
+An upload never fills the disk: `LocalStorage` keeps `min_free_bytes` free on DATA_DIR's
+filesystem (os.statvfs), refusing an upload before it starts (`check_room`, with the size it
+announces) and stopping it before the chunk that would cross the line (StorageFull; nothing is
+kept). An object store has no such figure to read: `S3Storage.check_room` checks nothing.
+
 Every write is atomic: a file is written under a temporary name, flushed to disk, then renamed, so
 a reader never sees half a file and a crash never leaves one under the final name. Job ids are
 checked to be UUID4 strings before any path is built from them.
@@ -13,6 +18,7 @@ checked to be UUID4 strings before any path is built from them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import time
@@ -22,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
-from common.errors import StorageError
+from common.errors import StorageError, StorageFull
 
 from .store import is_job_id
 
@@ -47,14 +53,16 @@ class Storage(Protocol):
     def delete(self, job_id: str) -> None: ...
     def expired(self, older_than_seconds: float) -> Iterator[str]: ...
     def check_writable(self) -> None: ...
+    def check_room(self, size: int) -> None: ...
 
 
 class LocalStorage:
     """Storage on a local (or shared) filesystem under `root`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, min_free_bytes: int = 0) -> None:
         self.root = Path(root)
         self.jobs_dir = self.root / "jobs"
+        self.min_free_bytes = min_free_bytes
 
     def _dir(self, job_id: str) -> Path:
         if not is_job_id(job_id):
@@ -74,7 +82,9 @@ class LocalStorage:
     # -- input
 
     def save_input(self, job_id: str, chunks: Iterable[bytes]) -> int:
-        """Write the upload chunk by chunk; on any error nothing of the job is left behind."""
+        """Write the upload chunk by chunk, each only if `min_free_bytes` stay free after it
+        (else StorageFull, as for a full disk); on any error nothing of the job is left
+        behind."""
         directory = self._dir(job_id)
         directory.mkdir(parents=True, exist_ok=True)
         final = directory / INPUT_NAME
@@ -83,13 +93,32 @@ class LocalStorage:
         try:
             with open(partial, "wb") as handle:
                 for chunk in chunks:
+                    self.check_room(len(chunk))
                     handle.write(chunk)
                     written += len(chunk)
                 self._commit(handle, partial, final)
+        except OSError as exc:
+            shutil.rmtree(directory, ignore_errors=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(self.free_bytes(), self.min_free_bytes) from None
+            raise
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             raise
         return written
+
+    def free_bytes(self) -> int:
+        """What an unprivileged writer may still write on the root's filesystem."""
+        found = os.statvfs(self.root if self.root.exists() else self.root.parent)
+        return found.f_bavail * found.f_frsize
+
+    def check_room(self, size: int) -> None:
+        """Raise StorageFull unless `size` more bytes leave `min_free_bytes` free."""
+        if not self.min_free_bytes:
+            return  # nothing kept free: a full disk still ends the upload (ENOSPC)
+        free = self.free_bytes()
+        if free - size < self.min_free_bytes:
+            raise StorageFull(free, self.min_free_bytes)
 
     def open_input(self, job_id: str) -> BinaryIO:
         try:
@@ -175,4 +204,4 @@ def open_storage(settings: Settings) -> Storage:
         from .storage_s3 import S3Storage  # boto3 only where it is used
 
         return S3Storage.from_url(url, settings.s3_endpoint_url, settings.s3_region)
-    return LocalStorage(Path(unquote(urlparse(url).path)))
+    return LocalStorage(Path(unquote(urlparse(url).path)), settings.storage_min_free_bytes)

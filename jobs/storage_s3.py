@@ -334,6 +334,10 @@ class S3Storage:
 
     # -- helpers
 
+    def check_room(self, size: int) -> None:
+        """Nothing to check: an object store has no free space to read (STORAGE_MIN_FREE_BYTES
+        applies to local storage only; a bucket's quota, where it has one, fails the write)."""
+
     def _open(self, key: str, missing: str) -> BinaryIO:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)

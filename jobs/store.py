@@ -63,18 +63,24 @@ def is_job_id(value: str) -> bool:
     return parsed.version == 4 and str(parsed) == value
 
 
-# KEYS: job, tombstone, idempotency, unpublished, owner's jobs, owner's active jobs, active jobs
+# KEYS: job, tombstone, idempotency, unpublished, owner's jobs, owner's active jobs, active jobs,
+#       owner's uploads
 # ARGV: job_id, record_ttl, tombstone_ttl, idempotency_ttl ("0" = no key), now, owner,
 #       max_active ("0" = no limit), field, value, …
-# Returns the new job's id, the earlier job's id for a known Idempotency-Key, or 'quota'.
+# Returns the new job's id, the earlier job's id for a known Idempotency-Key, or 'quota'. The
+# upload's reservation (under the job's id) becomes the job: its slot is counted once, and a
+# reservation that lapsed meanwhile is taken again only if there is room.
 _CREATE = """
 if ARGV[4] ~= '0' then
   local existing = redis.call('GET', KEYS[3])
   if existing then return existing end
 end
 local now = tonumber(ARGV[5])
+redis.call('ZREM', KEYS[8], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - tonumber(ARGV[2]))
-if ARGV[7] ~= '0' and redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[7]) then
+if ARGV[7] ~= '0' and
+   redis.call('ZCARD', KEYS[6]) + redis.call('ZCARD', KEYS[8]) >= tonumber(ARGV[7]) then
   return 'quota'
 end
 local fields = {}
@@ -92,6 +98,23 @@ redis.call('EXPIRE', KEYS[6], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - tonumber(ARGV[2]))
 redis.call('ZADD', KEYS[7], now, ARGV[1])
 return ARGV[1]
+"""
+
+# KEYS: owner's active jobs, owner's uploads
+# ARGV: upload id, now, record_ttl, max_active ("0" = no limit), lapses_at, key_ttl
+# Takes a slot for an upload in flight, or refreshes it (a lapsed one is taken again only if
+# there is room). Returns 1 when the upload holds its slot, 0 when the owner's unfinished jobs
+# and other uploads fill `max_active`.
+_RESERVE = """
+local now = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) and ARGV[4] ~= '0' then
+  local active = redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[3]), '+inf')
+  if active + redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end
+end
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+return 1
 """
 
 # KEYS: job, unpublished.  ARGV: job_id, dispatch
@@ -356,6 +379,7 @@ class JobStore:
         self.result_ttl = result_ttl_seconds
         self.tombstone_ttl = tombstone_ttl_seconds
         self._create = client.register_script(_CREATE)
+        self._reserve = client.register_script(_RESERVE)
         self._published = client.register_script(_PUBLISHED)
         self._start = client.register_script(_START)
         self._progress = client.register_script(_PROGRESS)
@@ -412,7 +436,7 @@ class JobStore:
         job_id = self._create(
             keys=[keys.job(new.id), keys.tombstone(new.id), idem_key, keys.unpublished_jobs(),
                   keys.owner_jobs(new.owner), keys.owner_active(new.owner),
-                  keys.active_jobs()],
+                  keys.active_jobs(), keys.owner_uploads(new.owner)],
             args=[new.id, unfinished_ttl, unfinished_ttl + self.tombstone_ttl,
                   self.result_ttl if idempotency_key else 0, repr(now), new.owner, max_active,
                   *_flatten(fields)],
@@ -503,10 +527,21 @@ class JobStore:
 
     # -- clients' views
 
-    def active_count(self, owner: str) -> int:
-        """How many unfinished jobs `owner` has (its MAX_ACTIVE_JOBS counts these)."""
-        cutoff = time.time() - self.tombstone_ttl  # older ones expired unfinished
-        return self.redis.zcount(keys.owner_active(owner), cutoff, "+inf")
+    # -- uploads in flight (their quota slots)
+
+    def reserve(self, owner: str, upload_id: str, max_active: int, seconds: int) -> bool:
+        """Hold (or refresh) a slot of `owner`'s `max_active` for an upload in flight, for
+        `seconds`: True if held, False when unfinished jobs and other uploads fill them."""
+        now = time.time()
+        return bool(self._reserve(
+            keys=[keys.owner_active(owner), keys.owner_uploads(owner)],
+            args=[upload_id, repr(now), self.tombstone_ttl, max_active, repr(now + seconds),
+                  seconds + 1]))
+
+    def release(self, owner: str, upload_id: str) -> None:
+        """Give back the slot of an upload that ended (create() turned it into its job, or it
+        failed)."""
+        self.redis.zrem(keys.owner_uploads(owner), upload_id)
 
     def page(self, owner: str, limit: int, after: tuple[float, str] | None = None,
              status: JobStatus | None = None, tag: str | None = None,
