@@ -7,9 +7,8 @@ monkeypatched) only where a test needs a name to resolve to a chosen address."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
+from webhook_dns import FakeDns
 
 from common.errors import ServiceError
 from common.webhook_urls import Target, check_url, parse, resolve
@@ -21,25 +20,6 @@ def refused(url: str, allow_private: bool = True) -> str:
     assert (caught.value.status, caught.value.code) == (400, "INVALID_WEBHOOK_URL")
     assert caught.value.details == {"parameter": "webhook_url"}
     return caught.value.message
-
-
-class FakeDns:
-    """getaddrinfo over a table (name -> addresses, changed at will); records every name asked."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, table: dict[str, list[str]]) -> None:
-        self.table = table
-        self.asked: list[str] = []
-        real = socket.getaddrinfo
-
-        def getaddrinfo(host, port, *args, **kwargs):
-            self.asked.append(host)
-            if host not in self.table:
-                return real(host, port, *args, **kwargs)  # literals (127.0.0.1)
-            family = {4: socket.AF_INET, 6: socket.AF_INET6}
-            return [(family[6 if ":" in a else 4], socket.SOCK_STREAM, 6, "",
-                     (a, port) if ":" not in a else (a, port, 0, 0)) for a in self.table[host]]
-
-        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.mark.parametrize("url", [
