@@ -13,8 +13,15 @@ from __future__ import annotations
 from jobs import WEBHOOK_QUEUE
 
 from .app import app, consume, settings
+from .health import Heartbeat
+from .recovery import Recovery
 
 consume(WEBHOOK_QUEUE)
+# No heartbeat and no recovery of conversions: the live workers /health/ready and
+# xmlconv_workers count are conversion capacity, which this worker adds nothing to (its health
+# check pings it: `python -m worker.health --webhooks`).
+app.steps["worker"].discard(Heartbeat)
+app.steps["worker"].discard(Recovery)
 app.conf.update(
     worker_pool="threads",
     worker_concurrency=settings.webhook_concurrency,

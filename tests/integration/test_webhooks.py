@@ -329,6 +329,10 @@ def test_slow_receivers_hold_no_conversion_and_no_other_clients_webhook(hostile,
                              if line["job_id"] in {j["id"] for j in noisy_jobs})
         # Nothing went through the proxy of the environment.
         assert proxy.received == {}
+        # The live workers are the conversion workers (capacity for jobs): the webhooks
+        # worker is not one of them.
+        live = requests.get(stack.url("/health/ready"), timeout=10).json()["workers"]
+        assert live and all(w["hostname"].startswith("worker-") for w in live)
         # The conversion worker delivered nothing; every line of the webhooks worker is JSON.
         assert not [line for line in stack.worker.lines() if '"worker.webhooks"' in line]
         assert all(json.loads(line) for line in stack.webhooks.lines())
