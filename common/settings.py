@@ -106,6 +106,9 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "WEBHOOK_SECRET": "",  # empty: derived from SECRET_KEY
     "WEBHOOK_RETRY_SCHEDULE": "5,30,120,600,1800",
     "WEBHOOK_ALLOW_PRIVATE": "false",
+    "WEBHOOK_ATTEMPT_TIMEOUT": "10",  # seconds for a whole attempt: connect, send, answer
+    "WEBHOOK_MAX_PER_KEY": "4",  # deliveries of one API key at once (docs/limits.md)
+    "WEBHOOK_CONCURRENCY": "16",  # threads of a webhooks worker (docs/limits.md)
     "STORAGE_URL": "",  # empty: file:// under DATA_DIR
     "S3_ENDPOINT_URL": "",  # empty: AWS
     "S3_REGION": "us-east-1",
@@ -190,6 +193,9 @@ class Settings:
     webhook_secret: str
     webhook_retry_schedule: tuple[int, ...]
     webhook_allow_private: bool
+    webhook_attempt_timeout: int = 10
+    webhook_max_per_key: int = 4
+    webhook_concurrency: int = 16
     storage_url: str = ""
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
@@ -512,6 +518,9 @@ def load_settings(
         webhook_secret=_webhook_secret(r, secret_key),
         webhook_retry_schedule=_retry_schedule(r, visibility),
         webhook_allow_private=_allow_private(r),
+        webhook_attempt_timeout=r.integer("WEBHOOK_ATTEMPT_TIMEOUT", 1, 120),
+        webhook_max_per_key=r.integer("WEBHOOK_MAX_PER_KEY", 1, 1000),
+        webhook_concurrency=r.integer("WEBHOOK_CONCURRENCY", 1, 256),
         storage_url=(storage_url := _storage_url(r, data_dir)),
         s3_endpoint_url=_endpoint_url(r),
         s3_region=r.raw("S3_REGION"),

@@ -3,7 +3,8 @@
 The API and the worker import this package and nothing inside it (import-linter's contracts in
 pyproject.toml say so): `open_service()` builds the door from settings, `Lifecycle` and `Run`
 are a job's verbs, and each other Redis-backed concern has verbs of its own — `ApiKeys` (who a
-request is from), `RateLimiter`, `JobFigures` (GET /metrics) and `Workers` (heartbeats).
+request is from), `RateLimiter`, `JobFigures` (GET /metrics), `Workers` (heartbeats) and
+`WebhookSlots` (deliveries of one client at once).
 
     store.py      the job record and its transitions (one Lua script each)
     status.py     JobStatus and the typed answer of each transition
@@ -37,8 +38,10 @@ from .lifecycle import (
 )
 from .queue import (
     CONVERT_TASK,
+    QUEUE,
     REQUEST_ID_HEADER,
     SWEEP_TASK,
+    WEBHOOK_QUEUE,
     WEBHOOK_TASK,
     make_celery,
     publish,
@@ -49,15 +52,20 @@ from .resource import job_resource
 from .status import JobStatus
 from .storage import Storage, open_storage
 from .store import Job, JobStore, NewJob, is_job_id, new_job_id
+from .webhook_slots import WebhookSlots
 from .workers import Workers
 
 __all__ = [
-    "CONVERT_TASK", "REQUEST_ID_HEADER", "RETRY_AFTER_SECONDS", "SWEEP_TASK", "WEBHOOK_TASK",
+    "CONVERT_TASK", "QUEUE", "REQUEST_ID_HEADER", "RETRY_AFTER_SECONDS", "SWEEP_TASK",
+    "WEBHOOK_QUEUE", "WEBHOOK_TASK", "WebhookSlots", "publish_webhook",
     "ApiKeys", "Count", "Job", "JobCancelled", "JobFigures", "JobService", "JobStatus",
     "Lifecycle", "NewJob", "NewKey", "RateLimiter", "Run", "RunSuperseded", "Snapshot",
     "Storage", "StoreUnavailable", "Submission", "Tenant", "Workers", "is_job_id", "job_resource",
     "make_celery", "new_job_id", "open_service", "open_workers", "queue_unavailable",
 ]
+
+
+WEBHOOK_LEASE_MARGIN_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class JobService:
     rate_limiter: RateLimiter
     figures: JobFigures
     workers: Workers
+    webhook_slots: WebhookSlots
 
     def readiness(self) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         """Each check ({"redis": {"ok": …}, "storage": {"ok": …}}, a failed one with its
@@ -102,8 +111,11 @@ def open_service(settings: Settings, celery: Celery) -> JobService:
         delete_input_on_finish=settings.delete_input_on_finish,
         reservation_seconds=settings.upload_reservation_seconds,
     )
+    # A lease outlasts the attempt's deadline and the name's resolution before it.
+    slots = WebhookSlots(client, settings.webhook_max_per_key,
+                         settings.webhook_attempt_timeout + WEBHOOK_LEASE_MARGIN_SECONDS)
     return JobService(lifecycle, ApiKeys(client, settings.secret_key), RateLimiter(client),
-                      figures, Workers(client))
+                      figures, Workers(client), slots)
 
 
 def open_workers(settings: Settings) -> Workers:

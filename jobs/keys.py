@@ -118,3 +118,9 @@ def broker_unacked() -> str:
 def broker_unacked_index() -> str:
     """Sorted set (kombu's): delivery tag → when it was delivered (`unacked_index_key`)."""
     return "unacked_index"
+
+
+def webhook_slots(owner: str) -> str:
+    """Sorted set: one client's webhook deliveries in progress (a token each), scored by when
+    the lease lapses in Unix ms (jobs/webhook_slots.py: at most WEBHOOK_MAX_PER_KEY)."""
+    return f"{PREFIX}:webhooks:{owner or 'anonymous'}"

@@ -24,8 +24,8 @@ CONVERT_TASK = "xmlconv.convert_job"
 SWEEP_TASK = "xmlconv.sweep"
 QUEUE = "xmlconv"
 WEBHOOK_TASK = "xmlconv.deliver_webhook"
-# Its own queue: deliveries never queue behind waiting conversions (a worker process that frees
-# up takes either; when every process is converting, a delivery waits for the first to finish).
+# Its own queue, consumed by the webhooks worker alone (worker/webhooks_app.py): deliveries never
+# wait behind conversions, and a slow receiver never holds a conversion process.
 WEBHOOK_QUEUE = "xmlconv.webhooks"
 REQUEST_ID_HEADER = "request_id"  # a custom task header; Celery exposes it on task.request
 
@@ -55,7 +55,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "event_serializer": "json",
         "task_default_queue": QUEUE,
-        # Workers consume both queues; webhooks are routed to theirs.
+        # Both declared (publishers route to either); a conversion worker consumes QUEUE and the
+        # webhooks worker WEBHOOK_QUEUE (worker/app.py's consume()).
         "task_queues": [_queue(QUEUE), _queue(WEBHOOK_QUEUE)],
         "task_routes": {WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE}},
         "task_ignore_result": True,  # job state lives in the job store, not a result backend
@@ -78,10 +79,13 @@ def publish(app: Celery, job_id: str, dispatch: str, request_id: str | None) -> 
                   retry_policy=_PUBLISH_RETRY)
 
 
-def publish_webhook(app: Celery, job_id: str) -> None:
-    """Queue the delivery of a finished job's webhook (its own queue)."""
-    app.send_task(WEBHOOK_TASK, args=[job_id], queue=WEBHOOK_QUEUE, retry=True,
-                  retry_policy=_PUBLISH_RETRY)
+def publish_webhook(app: Celery, job_id: str, retries_done: int = 0,
+                    countdown: float | None = None) -> None:
+    """Queue the delivery of a finished job's webhook (its own queue): the first attempt, or
+    with `countdown` the next try after `retries_done` attempts."""
+    args = [job_id, retries_done] if retries_done else [job_id]
+    app.send_task(WEBHOOK_TASK, args=args, queue=WEBHOOK_QUEUE, countdown=countdown,
+                  retry=True, retry_policy=_PUBLISH_RETRY)
 
 
 def held_conversions(client: redis.Redis, older_than_seconds: float) -> Iterator[tuple[str, str]]:

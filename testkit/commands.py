@@ -48,6 +48,12 @@ def celery_worker(node: str) -> list[str]:
             "--without-gossip"]
 
 
+def webhooks_worker(node: str) -> list[str]:
+    """The webhooks worker (worker/webhooks_app.py): the webhooks' queue alone, in threads."""
+    return [str(BIN / "celery"), "--quiet", "-A", "worker.webhooks_app", "worker", "-n", node,
+            "--without-gossip"]
+
+
 def celery_beat(schedule: Path) -> list[str]:
     return [str(BIN / "celery"), "--quiet", "-A", "worker.app", "beat", "--schedule",
             str(schedule)]

@@ -2,7 +2,8 @@
 starts what they name on free loopback ports, each process a Service logging to
 <root>/logs/<name>.log:
 
-    Stack(root, redis=redis_server)                         # the API and a worker, a fresh db
+    Stack(root, redis=redis_server)                         # the API, a worker and a webhooks
+                                                            # worker, a fresh db
     Stack(root, redis=redis_server, workers=0, keys=True)   # the API alone, API keys on
     Stack(root, redis=redis_server, s3=s3_server)           # STORAGE_URL=s3://…, no shared dir
     Stack(root, workers=2, beat=True, redis_args=(…))       # its own redis-server (benchmarks)
@@ -40,6 +41,7 @@ class Stack(JobsApi):
 
     def __init__(self, root: Path, *, redis: RedisServer | None = None, workers: int = 1,
                  api: bool = True, beat: bool = False, flower: bool = False, keys: bool = False,
+                 webhooks: bool | None = None,
                  s3: S3Server | None = None, name: str = "stack",
                  redis_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
         self.root = root
@@ -59,6 +61,11 @@ class Stack(JobsApi):
         self.env = commands.service_env(self.database.url, self.data_dir,
                                         **settings, **(env or {}))
         self.workers = [self._worker(n) for n in range(1, workers + 1)]
+        # The webhooks worker (its own queue and threads), by default beside any worker.
+        self.webhooks = self._service(
+            "webhooks", commands.webhooks_worker(f"webhooks-{self.name}@%h"),
+            lambda service: "ready." in service.new_output()) if (
+            workers > 0 if webhooks is None else webhooks) else None
         self.beat = self._service(
             "beat", commands.celery_beat(root / "beat-schedule"),
             lambda _: self.client().exists(redis_keys.beat_heartbeat())) if beat else None
@@ -100,8 +107,9 @@ class Stack(JobsApi):
     # -- running
 
     def processes(self) -> list[Service]:
-        """The service's own processes: workers, beat, the API, Flower."""
-        return [s for s in (*self.workers, self.beat, self.api, self.flower) if s is not None]
+        """The service's own processes: workers, the webhooks worker, beat, the API, Flower."""
+        return [s for s in (*self.workers, self.webhooks, self.beat, self.api, self.flower)
+                if s is not None]
 
     def services(self) -> list[Service]:
         """Every process the stack started, its own redis-server first."""

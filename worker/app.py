@@ -1,7 +1,9 @@
 """The Celery app for the worker, beat and Flower (`celery -A worker.app ...`).
 
 Reads the settings at import (a bad value stops the process with a message naming the
-variable) and routes Celery's logging through common/logs.py.
+variable) and routes Celery's logging through common/logs.py. A worker started from this module
+consumes the conversions' queue alone (unless its command names queues with -Q); the webhooks
+worker is `celery -A worker.webhooks_app worker`, the same app consuming the webhooks' queue.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from celery.utils.log import get_multiprocessing_logger
 
 from common.logs import configure_logging, job_id_var, json_handler, json_line, request_id_var
 from common.settings import settings_or_exit
-from jobs import REQUEST_ID_HEADER, SWEEP_TASK, make_celery
+from jobs import QUEUE, REQUEST_ID_HEADER, SWEEP_TASK, make_celery
 
 from .health import Heartbeat
 from .recovery import Recovery
@@ -55,6 +57,21 @@ app.conf.update(
 )
 app.steps["worker"].add(Heartbeat)
 app.steps["worker"].add(Recovery)
+
+_consumed = [QUEUE]  # what a worker of this process consumes when -Q names nothing
+
+
+def consume(*queues: str) -> None:
+    """The queues a worker started in this process consumes (worker/webhooks_app.py)."""
+    _consumed[:] = queues
+
+
+@signals.celeryd_init.connect
+def _select_queues(instance: object, options: dict, **_: object) -> None:
+    """Before the worker reads -Q: without it, only `_consumed` (Celery would take every queue
+    the app declares, and conversion processes would deliver webhooks)."""
+    if not options.get("queues"):
+        instance.app.amqp.queues.select(_consumed)  # type: ignore[attr-defined]
 
 
 @signals.celeryd_init.connect

@@ -5,12 +5,14 @@
 - the probe of the worker image (container HEALTHCHECKs):
 
     python -m worker.health [--hostname celery@HOST] [--timeout 5]
+    python -m worker.health --webhooks
     python -m worker.health --beat
     xmlconv-worker-health          (the same, as a console script)
 
   exits 0 when that worker answers a broadcast ping through the broker, 1 otherwise. The default
-  hostname is Celery's own default, celery@<this host>. With --beat: exits 0 while celery beat's
-  heartbeat (written by its scheduler, worker/beat.py) has not lapsed.
+  hostname is Celery's own default, celery@<this host>; with --webhooks, the webhooks worker's,
+  webhooks@<this host> (its command names it so: `-n webhooks@%h`). With --beat: exits 0 while
+  celery beat's heartbeat (written by its scheduler, worker/beat.py) has not lapsed.
 
 The probe reaches the Celery app (worker/app.py) only when it pings.
 """
@@ -92,15 +94,19 @@ class Heartbeat(bootsteps.StartStopStep):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xmlconv-worker-health", description=__doc__.split(
         "\n")[0])
-    parser.add_argument("--hostname", default=f"celery@{socket.gethostname()}",
-                        help="the worker's node name (default: %(default)s)")
+    parser.add_argument("--hostname", default=None,
+                        help=f"the worker's node name (default: celery@{socket.gethostname()}, "
+                             f"or webhooks@{socket.gethostname()} with --webhooks)")
+    parser.add_argument("--webhooks", action="store_true",
+                        help="ping the webhooks worker of this host")
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--beat", action="store_true",
                         help="check celery beat's heartbeat instead of pinging a worker")
     args = parser.parse_args(argv)
     if args.beat:
         return _beat_health()
-    return _worker_health(args.hostname, args.timeout)
+    node = "webhooks" if args.webhooks else "celery"
+    return _worker_health(args.hostname or f"{node}@{socket.gethostname()}", args.timeout)
 
 
 def _worker_health(hostname: str, timeout: float) -> int:

@@ -2,17 +2,28 @@
 
     finished job ─announce─▶ WEBHOOK_QUEUE ─▶ attempt ─ 2xx ──────────────────▶ delivered
                                                 ▲        ├─ 5xx, 429, no answer ─▶ retry ─┐
+                                                │        │  (within the attempt's deadline) │
                                                 └── after WEBHOOK_RETRY_SCHEDULE[n] ◀─────┘
+                                                ▲        ├─ every slot of the key taken ─▶ wait ─┐
+                                                └── after a short countdown (not an attempt) ◀───┘
                                                          └─ 410, other 3xx/4xx, URL refused,
                                                             schedule used up ───▶ failed
+
+Deliveries run apart from conversions: their own queue, consumed only by the webhooks worker
+(worker/webhooks_app.py, threads), so a slow receiver never holds a conversion process. Each
+attempt has one deadline, WEBHOOK_ATTEMPT_TIMEOUT, for connecting, sending and the answer; and
+at most WEBHOOK_MAX_PER_KEY deliveries of one client run at once (jobs/webhook_slots.py): a
+delivery over the cap goes back to the queue with a countdown instead of holding a thread.
 
 The event is `{"type": "job.<status>", "timestamp": <when the job finished>, "data": <the job
 as GET /jobs/<id> shows it>}`, signed over `id.timestamp.body` with the job owner's webhook
 secret (common/signing.py; WEBHOOK_SECRET under AUTH_MODE=none). Its `webhook-id` stays the same
 across the retries of the event, so that a receiver can drop a duplicate. Before each attempt the
-URL is checked again (common/webhook_urls.py: its host may resolve elsewhere by now); redirects
-are never followed and at most 64 KiB of an answer is read. Each attempt is recorded on the job
-(`webhook` of the job resource) and logged as one line, never with the secret or the signature.
+URL is parsed and its host resolved once and checked again (common/webhook_urls.py: it may
+resolve elsewhere by now); the request goes to an address so checked, never to a second
+resolution of the name (worker/webhook_http.py), with no proxy and no redirect. Each attempt is
+recorded on the job (`webhook` of the job resource) and logged as one line, never with the
+secret or the signature.
 
 `attempt()` is one try and decides what comes next; `deliver()` is what the Celery task calls.
 """
@@ -22,30 +33,30 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
 from standardwebhooks.webhooks import Webhook
 
 from common.errors import ServiceError
 from common.logs import log_context, utc_timestamp
 from common.settings import Settings
 from common.signing import webhook_secret
-from common.webhook_urls import check_url
-from jobs import Job, JobStatus, Lifecycle, job_resource
+from common.webhook_urls import parse, resolve
+from jobs import Job, JobStatus, Lifecycle, WebhookSlots, job_resource
+
+from . import webhook_http
 
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = {JobStatus.SUCCEEDED: "job.succeeded", JobStatus.FAILED: "job.failed",
                JobStatus.CANCELLED: "job.cancelled"}
-TIMEOUT = (5.0, 10.0)  # seconds: to connect, and between two bytes of the answer
-MAX_ANSWER_BYTES = 64 * 1024  # of an answer's body, read then dropped
 USER_AGENT = "its-convert-xml-webhooks/1.0"
-
 
 
 class Delivery(enum.StrEnum):
@@ -66,6 +77,7 @@ class Outcome(enum.StrEnum):
     REJECTED = "rejected"  # another 3xx or 4xx, or a request that cannot be made: failed
     REFUSED = "refused"  # the URL is not one the service may call (now): failed, nothing sent
     NOTHING = "nothing"  # the job is gone (expired, deleted) or has no webhook
+    WAIT = "wait"  # every slot of the job's client is taken: back to the queue, nothing sent
 
 
 @dataclass(frozen=True)
@@ -76,12 +88,14 @@ class Config:
     default_secret: str  # the jobs of AUTH_MODE=none (owner "") are signed with this
     retry_schedule: tuple[int, ...]
     allow_private: bool
-    timeout: tuple[float, float] = TIMEOUT
+    attempt_timeout: float = 10.0  # seconds for a whole attempt: connect, send, answer
+    tls: ssl.SSLContext | None = None  # None: webhook_http's (certifi's bundle)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Config:
         return cls(settings.secret_key, settings.webhook_secret,
-                   settings.webhook_retry_schedule, settings.webhook_allow_private)
+                   settings.webhook_retry_schedule, settings.webhook_allow_private,
+                   float(settings.webhook_attempt_timeout))
 
     def secret_for(self, owner: str) -> str:
         return webhook_secret(self.secret_key, owner) if owner else self.default_secret
@@ -95,7 +109,7 @@ class Attempt:
     number: int  # 1 for the first attempt at this event
     status_code: int | None = None  # the receiver's answer, if any
     error: str | None = None  # why there was no answer (an exception's class name)
-    retry_in: int | None = None  # seconds until the next attempt (outcome Outcome.RETRY)
+    retry_in: float | None = None  # seconds until the next try (Outcome.RETRY, Outcome.WAIT)
     delivery: dict[str, Any] | None = None  # as recorded on the job
 
 
@@ -124,33 +138,6 @@ def signed_headers(msg_id: str, body: str, secret: str, now: datetime) -> dict[s
     }
 
 
-def _read_some(response: requests.Response, limit: int, seconds: float) -> None:
-    """Read (and drop) at most `limit` bytes of the answer, for at most about `seconds`: a
-    receiver can neither make the worker download a large body nor hold it with a slow one."""
-    deadline = time.monotonic() + seconds
-    remaining = limit
-    try:
-        while remaining > 0 and time.monotonic() < deadline:
-            chunk = response.raw.read1(min(remaining, 16384), decode_content=False)
-            if not chunk:
-                return
-            remaining -= len(chunk)
-    except Exception:  # the status decided the outcome; the body is not needed
-        return
-
-
-def _post(url: str, body: str, headers: dict[str, str], timeout: tuple[float, float]) -> int:
-    """The receiver's status code (its answer's body is read up to the cap and dropped);
-    requests' exceptions when there is no answer."""
-    response = requests.post(url, data=body.encode(), headers=headers, allow_redirects=False,
-                             timeout=timeout, stream=True)
-    try:
-        _read_some(response, MAX_ANSWER_BYTES, timeout[1])
-    finally:
-        response.close()
-    return response.status_code
-
-
 def _classify(status_code: int) -> Outcome:
     if 200 <= status_code < 300:
         return Outcome.DELIVERED
@@ -161,9 +148,30 @@ def _classify(status_code: int) -> Outcome:
     return Outcome.REJECTED
 
 
-def attempt(lifecycle: Lifecycle, config: Config, job_id: str, retries_done: int) -> Attempt:
+def _send(job: Job, config: Config) -> tuple[Outcome, int | None, str | None]:
+    """Check the URL (resolved once), send the signed event to a checked address: (outcome,
+    status code, error)."""
+    try:
+        target = parse(job.webhook_url)
+        addresses = resolve(target, config.allow_private)
+    except ServiceError as exc:
+        return Outcome.REFUSED, None, exc.message
+    body = event_body(job)
+    headers = signed_headers(message_id(job), body, config.secret_for(job.owner),
+                             datetime.now(UTC))
+    try:
+        status_code = webhook_http.post(target, addresses, body.encode(), headers,
+                                        config.attempt_timeout, config.tls)
+    except webhook_http.NoAnswer as exc:  # no answer within the deadline: try again
+        return Outcome.RETRY, None, exc.reason
+    return _classify(status_code), status_code, None
+
+
+def attempt(lifecycle: Lifecycle, config: Config, job_id: str, retries_done: int,
+            slots: WebhookSlots | None = None) -> Attempt:
     """One attempt at the webhook of a finished job (`retries_done` attempts were made before):
-    check the URL, send the signed event, record the delivery on the job and log one line."""
+    take one of its client's slots (with `slots`), check the URL, send the signed event, record
+    the delivery on the job and log one line."""
     number = retries_done + 1
     job = lifecycle.get(job_id)
     if job is None or not job.webhook_url or job.status not in EVENT_TYPES:
@@ -172,27 +180,24 @@ def attempt(lifecycle: Lifecycle, config: Config, job_id: str, retries_done: int
             "job_status": job.status if job else None})
         return Attempt(Outcome.NOTHING, number)
 
-    status_code: int | None = None
-    error: str | None = None
+    token = None
+    if slots is not None:
+        token, wait = slots.take(job.owner)
+        if token is None:
+            # A little later than the first lease could lapse at the latest, spread out so
+            # that the waiting deliveries of one client do not all come back at once.
+            retry_in = round(min(max(wait, 1.0), config.attempt_timeout) + random.random(), 1)
+            log.info("webhook waits: every slot of its client is taken", extra={
+                "job_id": job.id, "attempt": number, "outcome": Outcome.WAIT,
+                "retry_in_seconds": retry_in})
+            return Attempt(Outcome.WAIT, number, retry_in=retry_in)
     try:
-        check_url(job.webhook_url, config.allow_private)
-    except ServiceError as exc:
-        outcome = Outcome.REFUSED
-        error = exc.message
-    else:
-        body = event_body(job)
-        headers = signed_headers(message_id(job), body, config.secret_for(job.owner),
-                                 datetime.now(UTC))
-        try:
-            status_code = _post(job.webhook_url, body, headers, config.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:  # no answer: try again
-            outcome, error = Outcome.RETRY, type(exc).__name__
-        except (requests.RequestException, ValueError) as exc:  # a request that cannot be made
-            outcome, error = Outcome.REJECTED, type(exc).__name__
-        else:
-            outcome = _classify(status_code)
-        if outcome == Outcome.RETRY and retries_done >= len(config.retry_schedule):
-            outcome = Outcome.SCHEDULE_USED_UP
+        outcome, status_code, error = _send(job, config)
+    finally:
+        if token is not None:
+            slots.give_back(job.owner, token)
+    if outcome == Outcome.RETRY and retries_done >= len(config.retry_schedule):
+        outcome = Outcome.SCHEDULE_USED_UP
 
     previous = job.webhook or {}
     sent = outcome != Outcome.REFUSED
@@ -211,12 +216,15 @@ def attempt(lifecycle: Lifecycle, config: Config, job_id: str, retries_done: int
     return Attempt(outcome, number, status_code, error, retry_in, delivery)
 
 
-def deliver(lifecycle: Lifecycle, settings: Settings, job_id: str, retries_done: int,
-            retry: Callable[..., Any]) -> Attempt:
-    """The webhook task's body: one attempt; `retry(countdown=seconds)` (the task's own
-    `retry`, which raises) schedules the next one when there is to be one."""
+def deliver(lifecycle: Lifecycle, slots: WebhookSlots | None, settings: Settings, job_id: str,
+            retries_done: int, later: Callable[[float, int], Any]) -> Attempt:
+    """The webhook task's body: one attempt; `later(countdown, retries_done)` queues the next
+    try when there is to be one (a retry on the schedule, or a wait for a free slot, which
+    does not count as an attempt)."""
     with log_context(job_id=job_id):
-        result = attempt(lifecycle, Config.from_settings(settings), job_id, retries_done)
+        result = attempt(lifecycle, Config.from_settings(settings), job_id, retries_done, slots)
     if result.outcome == Outcome.RETRY:
-        retry(countdown=result.retry_in)
+        later(result.retry_in, retries_done + 1)
+    elif result.outcome == Outcome.WAIT:
+        later(result.retry_in, retries_done)
     return result

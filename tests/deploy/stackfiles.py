@@ -18,7 +18,7 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILES = {"api": REPO / "Dockerfile.api", "worker": REPO / "Dockerfile.worker"}
 ENV_EXAMPLE = REPO / ".env.example"
 DEPLOYMENT_DOC = REPO / "docs" / "deployment.md"
-APP_SERVICES = ("api", "worker", "beat", "flower")
+APP_SERVICES = ("api", "worker", "webhooks", "beat", "flower")
 # What the application services get beside the settings: boto3's own credential variables
 # (STORAGE_URL=s3://...), which are no setting of the service.
 S3_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")

@@ -31,7 +31,8 @@ from testkit.redis_server import RedisServer
 from testkit.service import Service
 from testkit.waiting import free_port, wait_for
 
-IMAGE_OF = {"api": "api", "worker": "worker", "beat": "worker", "flower": "worker"}
+IMAGE_OF = {"api": "api", "worker": "worker", "webhooks": "worker", "beat": "worker",
+            "flower": "worker"}
 ORDERS = (b'<?xml version="1.0"?>\n<orders><order id="1"><item>tea</item></order>'
           b'<order id="2"><item>milk</item><item>sugar</item></order></orders>\n')
 

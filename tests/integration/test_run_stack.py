@@ -1,8 +1,8 @@
 """`make run`'s supervisor (scripts/run_stack.py) as a newcomer uses it: started in an empty
 folder on free ports (its own redis-server, since REDIS_URL does not answer), it says what is
 open, runs a job end to end, and on Ctrl-C (SIGINT to its process group) or SIGTERM stops the
-API, Flower, beat, the worker and then Redis, exits 0, writes only JSON lines, and leaves no
-process behind."""
+API, Flower, beat, the webhooks worker, the worker and then Redis, exits 0, writes only JSON
+lines, and leaves no process behind."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from testkit.commands import service_env
 from testkit.waiting import free_port, wait_for
 
 ORDERS = b'<orders><order id="1"><item>tea</item></order><order id="2"/></orders>'
-STOP_ORDER = ["api", "flower", "beat", "worker", "redis"]
+STOP_ORDER = ["api", "flower", "beat", "webhooks", "worker", "redis"]
 
 
 def records(path: Path) -> list[dict]:

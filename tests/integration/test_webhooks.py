@@ -6,6 +6,8 @@ WEBHOOK_ALLOW_PRIVATE a loopback URL is refused at submission."""
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +18,7 @@ from standardwebhooks import Webhook
 
 from jobs import keys
 from testkit.jobs_api import accepted_job, error_of, submit_file
+from testkit.stack import Stack
 from testkit.waiting import wait_for
 
 DOC = b"<orders><order id='1'><item>tea</item></order><order id='2'/></orders>"
@@ -138,12 +141,14 @@ def test_a_webhook_is_retried_after_a_500_and_signed_with_the_clients_secret(
         Webhook(keyed_stack.key(f"other-{time.monotonic_ns()}")["webhook_secret"]).verify(
             second["body"], second["headers"])
 
-    # One JSON line per attempt in the worker's log; never the secret or a signature.
-    lines = [json.loads(line) for line in keyed_stack.worker.lines()
+    # One JSON line per attempt in the webhooks worker's log (the conversion worker makes
+    # none); never the secret or a signature.
+    lines = [json.loads(line) for line in keyed_stack.webhooks.lines()
              if job["id"] in line and '"worker.webhooks"' in line]
     assert [(line["attempt"], line["status_code"], line["outcome"]) for line in lines] == [
         (1, 500, "retry"), (2, 200, "delivered")]
-    log_text = "\n".join(keyed_stack.worker.lines())
+    assert not [line for line in keyed_stack.worker.lines() if '"worker.webhooks"' in line]
+    log_text = "\n".join(keyed_stack.worker.lines() + keyed_stack.webhooks.lines())
     assert client["webhook_secret"] not in log_text
     for sent in (first, second):
         assert sent["headers"]["webhook-signature"] not in log_text
@@ -211,3 +216,125 @@ def test_a_loopback_url_is_refused_without_allow_private(stack, samples):
     records = stack.client()
     assert not any(records.hget(key, "webhook_url")
                    for key in records.scan_iter(keys.job("*")))
+
+
+# -- webhooks cannot hold conversions (a stack of its own: short deadline, a cap of 2 per key,
+# a proxy in the environment of every process)
+
+
+class SlowReceiver:
+    """A raw TCP receiver that reads the request, then answers `HTTP/1.1 200 OK…` one byte a
+    second; records each connection's (opened, closed) times and the most open at once."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections: list[tuple[float, float]] = []
+        self.open = self.most_open = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        opened = time.monotonic()
+        with self.lock:
+            self.open += 1
+            self.most_open = max(self.most_open, self.open)
+        try:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
+                conn.sendall(bytes([byte]))
+                if select.select([conn], [], [], 1)[0]:  # the worker hung up: seen at once
+                    return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            with self.lock:
+                self.open -= 1
+                self.connections.append((opened, time.monotonic()))
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/slow/{name}"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def hostile(redis_server, tmp_path_factory):
+    """A stack whose every process has HTTP(S)_PROXY pointing at a recording receiver (and no
+    NO_PROXY): a delivery that used it would show there."""
+    proxy = Receiver()
+    proxy_url = f"http://127.0.0.1:{proxy.server.server_address[1]}"
+    env = {"WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_RETRY_SCHEDULE": "1,1",
+           "WEBHOOK_ATTEMPT_TIMEOUT": "2", "WEBHOOK_MAX_PER_KEY": "2",
+           "WEBHOOK_CONCURRENCY": "4", "RATE_LIMIT_PER_MINUTE": "1000",
+           "MAX_ACTIVE_JOBS": "50", "NO_PROXY": "", "no_proxy": ""}
+    env.update({name: proxy_url for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+                                             "https_proxy", "ALL_PROXY", "all_proxy")})
+    with Stack(tmp_path_factory.mktemp("hostile"), redis=redis_server, keys=True,
+               name="hostile", env=env) as stack:
+        yield stack, proxy
+    proxy.close()
+
+
+def test_slow_receivers_hold_no_conversion_and_no_other_clients_webhook(hostile, receiver):
+    stack, proxy = hostile
+    slow = SlowReceiver()
+    try:
+        noisy, quiet = stack.key(f"noisy-{time.monotonic_ns()}"), stack.key(
+            f"quiet-{time.monotonic_ns()}")
+        # Eight jobs of one client whose webhook answers one byte a second.
+        noisy_jobs = [submit(stack, noisy["headers"], slow.url(str(n))) for n in range(8)]
+        wait_for(lambda: len(slow.connections) + slow.open >= 2, 30,
+                 "the slow receiver was never called")
+
+        # Meanwhile a conversion runs at once on the stack's one conversion process …
+        started = time.monotonic()
+        response = requests.post(stack.url("/jobs"), params={"wait": "20"},
+                                 files={"file": ("orders.xml", DOC)},
+                                 headers=quiet["headers"], timeout=60)
+        assert response.status_code == 200 and response.json()["status"] == "succeeded"
+        assert time.monotonic() - started < 10
+        # … and another client's webhook is delivered promptly.
+        path, url = receiver.hook("quiet")
+        started = time.monotonic()
+        job = submit(stack, quiet["headers"], url)
+        receiver.wait(path, 1, timeout=10)
+        assert time.monotonic() - started < 6
+        assert delivery_settled(stack, quiet["headers"], job["id"])["webhook"][
+            "status"] == "delivered"
+
+        # Every slow attempt ended at its 2 s deadline and was retried on the schedule (1,1):
+        # three attempts each, never more than two of that client at once.
+        for noisy_job in noisy_jobs:
+            finished = delivery_settled(stack, noisy["headers"], noisy_job["id"], timeout=120)
+            assert finished["webhook"] == {"url": noisy_job["webhook"]["url"],
+                                           "status": "failed", "attempts": 3,
+                                           "last_status_code": None}
+        wait_for(lambda: len(slow.connections) == 24, 10, "24 attempts were not all closed")
+        assert max(closed - opened for opened, closed in slow.connections) < 2.6
+        assert slow.most_open <= 2
+        lines = [json.loads(line) for line in stack.webhooks.lines()
+                 if '"worker.webhooks"' in line and '"retry"' in line]
+        assert lines and all(line["error"] == "Timeout" for line in lines
+                             if line["job_id"] in {j["id"] for j in noisy_jobs})
+        # Nothing went through the proxy of the environment.
+        assert proxy.received == {}
+        # The live workers are the conversion workers (capacity for jobs): the webhooks
+        # worker is not one of them.
+        live = requests.get(stack.url("/health/ready"), timeout=10).json()["workers"]
+        assert live and all(w["hostname"].startswith("worker-") for w in live)
+        # The conversion worker delivered nothing; every line of the webhooks worker is JSON.
+        assert not [line for line in stack.worker.lines() if '"worker.webhooks"' in line]
+        assert all(json.loads(line) for line in stack.webhooks.lines())
+    finally:
+        slow.close()
