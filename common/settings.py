@@ -9,6 +9,14 @@ loopback and keeps data under ./var and is the only stage where DEBUG may be on;
 production bind to every interface and need REDIS_URL; production also needs DATA_DIR, and
 Flower there refuses to start without strong FLOWER_BASIC_AUTH credentials. GET /metrics is open
 in development only; elsewhere it needs METRICS_TOKEN (a short one is refused in production).
+
+Secrets can come from files, the usual Docker and Kubernetes way: each variable of
+`FILE_VARIABLES` has a `<NAME>_FILE` twin naming a file whose content is used when the variable
+itself is empty (the variable wins when both are given, so a value in `.env` overrides the file
+docker-compose.yml points at). The built-in development SECRET_KEY is refused outside
+development: staging and production need a SECRET_KEY of their own (compose generates one on
+first start, deploy/secrets.sh). REDIS_PASSWORD (or its file) is put into a REDIS_URL that has
+no password of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from .cpus import available_cpus
 from .logs import json_line
@@ -32,7 +40,7 @@ MiB = 1024 * 1024
 
 _CPUS = available_cpus()  # the container's CPU limit, not the host's core count
 
-# Development and staging only; production requires its own SECRET_KEY.
+# Development only; staging and production require a SECRET_KEY of their own.
 INSECURE_SECRET_KEY = "insecure-development-secret-key-do-not-use-in-production"
 
 # Per-stage defaults; a variable missing from a stage's table has no default there (required).
@@ -54,7 +62,7 @@ _STAGE_DEFAULTS: dict[str, dict[str, str]] = {
         "FLOWER_ADDRESS": "0.0.0.0",
         "FLOWER_BASIC_AUTH": "",
         "AUTH_MODE": "api_key",
-        "SECRET_KEY": INSECURE_SECRET_KEY,
+        # No SECRET_KEY: the development one is public (it is in this file).
     },
     "production": {
         "LOG_LEVEL": "INFO",
@@ -125,7 +133,16 @@ _COMMON_DEFAULTS: dict[str, str] = {
     # A job's output may be at most OUTPUT_AMPLIFICATION × its input + OUTPUT_ALLOWANCE_BYTES.
     "OUTPUT_AMPLIFICATION": "20",
     "OUTPUT_ALLOWANCE_BYTES": str(64 * MiB),
+    "REDIS_PASSWORD": "",  # empty: REDIS_URL's own password, if any
 }
+
+# Secrets that may be read from a file instead: <NAME>_FILE names it (Docker and Kubernetes
+# secrets are files). Each twin is a variable of its own, empty by default.
+FILE_VARIABLES: tuple[str, ...] = ("REDIS_URL", "REDIS_PASSWORD", "SECRET_KEY",
+                                   "FLOWER_BASIC_AUTH", "METRICS_TOKEN", "WEBHOOK_SECRET")
+_COMMON_DEFAULTS.update({f"{name}_FILE": "" for name in FILE_VARIABLES})
+# A secret file larger than this is no secret but a mistake (a wrong path): refused.
+MAX_SECRET_FILE_BYTES = 64 * 1024
 
 VARIABLES: tuple[str, ...] = ("DEPLOY_ENV", *_STAGE_DEFAULTS["development"], *_COMMON_DEFAULTS)
 # Defaults computed on this machine (from its CPUs) rather than fixed.
@@ -226,11 +243,34 @@ class _Reader:
 
     def raw(self, name: str) -> str:
         value = self.environ.get(name)
+        if (value is None or value.strip() == "") and name in FILE_VARIABLES:
+            value = self.from_file(name)
         if value is None or value.strip() == "":
             if name not in self.defaults:
-                raise SettingsError(name, f"must be set when DEPLOY_ENV={self.stage}")
+                also = f" (or {name}_FILE)" if name in FILE_VARIABLES else ""
+                raise SettingsError(name, f"must be set{also} when DEPLOY_ENV={self.stage}")
             value = self.defaults[name]
         return value.strip()
+
+    def from_file(self, name: str) -> str | None:
+        """The content of <name>_FILE when it is set (a trailing newline dropped), else None.
+        The message of a bad file names the variable and the path, never the content."""
+        variable = f"{name}_FILE"
+        path = (self.environ.get(variable) or "").strip()
+        if not path:
+            return None
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_SECRET_FILE_BYTES + 1)
+        except OSError as exc:
+            raise SettingsError(variable, f"cannot read {path}: {exc.strerror}") from None
+        if len(data) > MAX_SECRET_FILE_BYTES:
+            raise SettingsError(variable, f"{path} is larger than {MAX_SECRET_FILE_BYTES} bytes: "
+                                "not a secret file")
+        try:
+            return data.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise SettingsError(variable, f"{path} is not UTF-8 text") from None
 
     def integer(self, name: str, low: int, high: int | None = None) -> int:
         raw = self.raw(name)
@@ -259,10 +299,25 @@ class _Reader:
 
 
 def _redis_url(reader: _Reader) -> str:
+    """REDIS_URL, with REDIS_PASSWORD put in when the URL carries no password of its own (a
+    password written in the URL wins: it names that server's credentials)."""
     url = reader.raw("REDIS_URL")
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
-    return url
+    password = reader.raw("REDIS_PASSWORD")
+    if not password:
+        return url
+    if any(char.isspace() or not char.isprintable() for char in password):
+        raise SettingsError("REDIS_PASSWORD", "must be printable, without spaces")
+    parts = urlsplit(url)
+    if parts.password is not None:
+        return url
+    if parts.scheme == "unix":
+        raise SettingsError("REDIS_PASSWORD", "cannot be added to a unix:// REDIS_URL: write it "
+                            "in the URL (unix://:PASSWORD@/path/to/redis.sock)")
+    user = quote(unquote(parts.username), safe="") if parts.username else ""
+    netloc = f"{user}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _bind(reader: _Reader) -> str:
@@ -315,11 +370,16 @@ def _auth_mode(reader: _Reader) -> str:
 
 
 def _secret_key(reader: _Reader) -> str:
+    """Webhook secrets are derived from it: outside development a publicly known or short key
+    would let anyone sign webhooks as the service. The built-in one is refused by value (it is
+    in this file), whatever its length."""
     key = reader.raw("SECRET_KEY")
-    if reader.stage == "production" and (
+    if reader.stage != "development" and (
             len(key) < MIN_SECRET_KEY_LENGTH or key == INSECURE_SECRET_KEY):
         raise SettingsError("SECRET_KEY", f"must be {MIN_SECRET_KEY_LENGTH} random characters "
-                            "or more when DEPLOY_ENV=production (e.g. `openssl rand -hex 32`)")
+                            f"or more, not the built-in development key, when "
+                            f"DEPLOY_ENV={reader.stage} (e.g. `openssl rand -hex 32`; docker "
+                            "compose generates one: SECRET_KEY_FILE)")
     return key
 
 

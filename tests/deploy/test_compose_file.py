@@ -16,8 +16,10 @@ from stackfiles import (
     APP_SERVICES,
     S3_CREDENTIALS,
     compose,
+    generate_secrets,
     placeholders,
     service_environment,
+    with_secrets_at,
 )
 
 from common.settings import VARIABLES, load_settings
@@ -53,21 +55,24 @@ def test_every_variable_has_a_default_so_a_bare_up_works():
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)
-def test_application_services_get_every_variable_and_valid_settings(service):
+def test_application_services_get_every_variable_and_valid_settings(service, tmp_path):
     environment = service_environment(service)
     assert sorted(environment) == sorted((*VARIABLES, *S3_CREDENTIALS))
-    settings = load_settings(environment, service=service)
+    secrets = generate_secrets(tmp_path / "secrets")  # what the `secrets` service writes
+    settings = load_settings(with_secrets_at(environment, secrets), service=service)
     assert settings.deploy_env == "staging" and str(settings.data_dir) == "/data"
-    assert settings.redis_url == "redis://redis:6379/0"
+    password = (secrets / "redis-password").read_text().strip()
+    assert settings.redis_url == f"redis://:{password}@redis:6379/0"
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)
 def test_application_services_start_after_redis_is_healthy_and_restart(service):
     spec = compose()["services"][service]
-    assert spec["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert spec["depends_on"] == {"secrets": {"condition": "service_completed_successfully"},
+                                  "redis": {"condition": "service_healthy"}}
     assert spec["restart"] == "unless-stopped"
     assert spec["env_file"] == [{"path": ".env", "required": False}]
-    assert "data:/data" in spec["volumes"]
+    assert spec["volumes"] == ["data:/data", "secrets:/secrets:ro"]
     assert spec["healthcheck"]["test"][0] == "CMD"
 
 
@@ -89,9 +94,8 @@ def test_redis_keeps_queued_jobs_and_is_not_published():
     assert redis["image"] == "redis:7"
     assert "ports" not in redis
     assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
-    assert redis["volumes"] == ["redis-data:/data"]
-    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
-    assert set(compose_doc["volumes"]) == {"data", "redis-data", "s3-data"}
+    assert redis["volumes"] == ["redis-data:/data", "secrets:/secrets:ro"]
+    assert set(compose_doc["volumes"]) == {"data", "redis-data", "secrets", "s3-data"}
 
 
 def test_published_ports():

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,14 +21,16 @@ from stackfiles import (
     APP_SERVICES,
     DOCKERFILES,
     compose,
+    compose_redis,
+    generate_secrets,
     image_cmd,
     image_env,
     image_healthcheck,
     service_environment,
+    with_secrets_at,
 )
 
 from testkit import BIN, REPO
-from testkit.redis_server import RedisServer
 from testkit.service import Service
 from testkit.waiting import free_port, wait_for
 
@@ -38,14 +41,15 @@ ORDERS = (b'<?xml version="1.0"?>\n<orders><order id="1"><item>tea</item></order
 
 
 def container_env(service: str, redis_port: int, api_port: int, flower_port: int,
-                  data_dir: str) -> dict[str, str]:
-    """The image's ENV, then the compose file's environment, then the network rewrites."""
+                  data_dir: str, secrets: Path) -> dict[str, str]:
+    """The image's ENV, then the compose file's environment, then the network rewrites and the
+    secrets volume's folder."""
     env = {"HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
     image = image_env(DOCKERFILES[IMAGE_OF[service]])
     assert image.pop("PATH").startswith("/opt/venv/bin:")
     env.update(image, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     compose_env = service_environment(service)
-    env.update(compose_env)
+    env.update(with_secrets_at(compose_env, secrets))
 
     redis_url = urlsplit(compose_env["REDIS_URL"])
     assert redis_url.hostname in compose()["services"], "REDIS_URL names no compose service"
@@ -76,7 +80,8 @@ def healthy(argv: list[str], env: dict[str, str], cwd: str) -> bool:
 @pytest.fixture(scope="module")
 def native_stack(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("compose")
-    redis = RedisServer(root / "redis")
+    secrets = generate_secrets(root / "secrets")  # the `secrets` service, first
+    redis, redis_port = compose_redis(secrets, root / "redis")
     redis.start()
     redis.wait_ready(15)
     api_port, flower_port = free_port(), free_port()
@@ -84,7 +89,8 @@ def native_stack(tmp_path_factory: pytest.TempPathFactory):
     services = {}
     try:
         for name in APP_SERVICES:
-            env = container_env(name, redis.port, api_port, flower_port, str(root / "data"))
+            env = container_env(name, redis_port, api_port, flower_port, str(root / "data"),
+                                secrets)
             command = compose()["services"][name]["command"]
             services[name] = (Service(name, command, env, root / f"{name}.log", cwd=cwd), env)
             services[name][0].start()
@@ -158,3 +164,30 @@ def test_the_healthchecks_fail_when_their_service_is_absent(native_stack):
                          API_BIND=f"127.0.0.1:{free_port()}", FLOWER_PORT=str(free_port()))
         check = compose()["services"][name]["healthcheck"]["test"][1:]
         assert not healthy(check, elsewhere, cwd), f"{name}'s healthcheck passed anyway"
+
+
+def test_without_the_redis_password_nothing_reaches_redis(native_stack):
+    """Redis asks for the generated password: given none (an empty password file), the worker's
+    and beat's healthchecks (which ask Redis themselves) fail, and so does xmlconv-admin."""
+    services, cwd, _ = native_stack
+    for name in ("worker", "beat"):
+        _, env = services[name]
+        check = compose()["services"][name]["healthcheck"]["test"][1:]
+        assert healthy(check, env, cwd), name
+        assert not healthy(check, dict(env, REDIS_PASSWORD_FILE="/dev/null"), cwd), name
+    _, env = services["api"]
+    refused = subprocess.run([str(BIN / "xmlconv-admin"), "keys", "list"],
+                             env=dict(env, REDIS_PASSWORD_FILE="/dev/null"), cwd=cwd,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "auth" in refused.stderr.lower(), refused.stderr
+
+
+def test_flower_asks_for_the_generated_credentials(native_stack):
+    services, _, _ = native_stack
+    _, env = services["flower"]
+    flower = f"http://127.0.0.1:{env['FLOWER_PORT']}"
+    user, password = Path(env["FLOWER_BASIC_AUTH_FILE"]).read_text().strip().split(":", 1)
+    wait_for(lambda: requests.get(flower + "/healthcheck", timeout=5).ok, 60, "no Flower")
+    assert requests.get(flower + "/", timeout=10).status_code == 401
+    assert requests.get(flower + "/", auth=(user, "admin"), timeout=10).status_code == 401
+    assert requests.get(flower + "/", auth=(user, password), timeout=10).status_code == 200

@@ -94,3 +94,17 @@ def test_build_context_is_an_allow_list_without_secrets():
                 for source in args.split()[:-1]:
                     assert any(source.rstrip("/") == folder or source.startswith(f"{folder}/")
                                for folder in allowed), f"{image}: COPY {source} is ignored"
+
+
+def test_every_package_of_the_wheel_is_copied_into_both_images():
+    """The wheel is built from what the Dockerfile copies: a package left out (jobs/ was, once)
+    builds a wheel without it, and the image fails at its first import."""
+    import tomllib
+
+    include = tomllib.loads(repo_path("pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    for image, dockerfile in DOCKERFILES.items():
+        copied = {args.split()[0].rstrip("/") for stage in stages(dockerfile)
+                  for name, args in stage if name == "COPY" and not args.startswith("--from")}
+        assert packages <= copied, f"{image}: {sorted(packages - copied)} not copied"

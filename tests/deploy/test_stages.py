@@ -11,7 +11,12 @@ import sys
 import pytest
 
 from common.cpus import available_cpus
-from common.settings import SettingsError, load_settings, stage_defaults
+from common.settings import (
+    INSECURE_SECRET_KEY,
+    SettingsError,
+    load_settings,
+    stage_defaults,
+)
 from testkit import BIN, REPO, commands
 
 PRODUCTION = {"DEPLOY_ENV": "production", "REDIS_URL": "redis://redis:6379/0",
@@ -82,6 +87,11 @@ def critical_line(done: subprocess.CompletedProcess) -> dict:
     ([sys.executable, "-m", "worker.flower"], PRODUCTION, "FLOWER_BASIC_AUTH"),
     (commands.gunicorn(),
      {**PRODUCTION, "DEBUG": "true"}, "DEBUG"),
+    (commands.gunicorn(),  # the built-in development key is public: refused in staging
+     {**PRODUCTION, "DEPLOY_ENV": "staging", "SECRET_KEY": INSECURE_SECRET_KEY}, "SECRET_KEY"),
+    ([str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker"],  # a key file not there
+     {**PRODUCTION, "SECRET_KEY": "", "SECRET_KEY_FILE": "/nonexistent/secret-key"},
+     "SECRET_KEY_FILE"),
     ([str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker"],
      {"DEPLOY_ENV": "production", "DATA_DIR": "/data"}, "REDIS_URL"),
     ([str(BIN / "celery"), "--quiet", "-A", "worker.app", "worker"],

@@ -90,12 +90,13 @@ def test_who_may_read_the_metrics(redis_db, tmp_path):
     open_ = app_client(redis_db, tmp_path)  # development, no token: open
     assert open_.get("/metrics").status_code == 200
 
-    off = app_client(redis_db, tmp_path, DEPLOY_ENV="staging")
+    staging = {"DEPLOY_ENV": "staging", "SECRET_KEY": "s" * 32}  # staging needs a key of its own
+    off = app_client(redis_db, tmp_path, **staging)
     refused = off.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert refused.status_code == 404 and refused.json["error"]["code"] == "NOT_FOUND"
     assert "METRICS_TOKEN" in refused.json["error"]["message"]
 
-    guarded = app_client(redis_db, tmp_path, DEPLOY_ENV="staging", METRICS_TOKEN=TOKEN)
+    guarded = app_client(redis_db, tmp_path, **staging, METRICS_TOKEN=TOKEN)
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
                     {"Authorization": f"Bearer {TOKEN}x"}):
         refused = guarded.get("/metrics", headers=headers)

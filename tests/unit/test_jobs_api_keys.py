@@ -98,8 +98,8 @@ def test_bad_client_settings_name_the_variable(changes, variable):
 
 def test_stage_defaults_for_clients():
     assert load_settings({}).auth_mode == "none"
-    assert load_settings({"DEPLOY_ENV": "staging", "REDIS_URL": "redis://r/0"}).auth_mode == (
-        "api_key")
+    assert load_settings({"DEPLOY_ENV": "staging", "REDIS_URL": "redis://r/0",
+                          "SECRET_KEY": "s" * 32}).auth_mode == "api_key"
     assert load_settings({}).webhook_retry_schedule == (5, 30, 120, 600, 1800)
 
 
