@@ -24,7 +24,7 @@ import yaml
 from promql import check_syntax, exported, label_names, series_names
 from stackfiles import DOCKERFILES, S3_CREDENTIALS, compose, service_environment, stages
 
-from common.settings import VARIABLES
+from common.settings import VARIABLES, stage_defaults
 from jobs.queue import QUEUE, WEBHOOK_QUEUE
 from testkit import BIN, REPO
 
@@ -480,10 +480,9 @@ def test_beat_is_one_replica_replaced_never_doubled():
 
 
 def test_the_workers_grace_covers_the_soft_shutdown():
-    from common.settings import _COMMON_DEFAULTS
-
-    soft = int(_COMMON_DEFAULTS["WORKER_SOFT_SHUTDOWN_TIMEOUT"])
-    graceful = int(_COMMON_DEFAULTS["API_GRACEFUL_TIMEOUT"])
+    defaults = stage_defaults("production")
+    soft = int(defaults["WORKER_SOFT_SHUTDOWN_TIMEOUT"])
+    graceful = int(defaults["API_GRACEFUL_TIMEOUT"])
     deployments = objects("production", "Deployment")
     for name in ("worker", "webhooks"):
         assert deployments[name]["spec"]["template"]["spec"][
