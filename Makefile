@@ -8,6 +8,7 @@ LOCK   := requirements/dev.txt
 CHROMIUM := /usr/bin/chromium
 PROMTOOL := /usr/bin/promtool
 WRK      := /usr/bin/wrk
+KUBECTL  := /usr/bin/kubectl
 
 .PHONY: install test test-unit bench chaos loadtest loadtest-profile lint clean run lock lock-upgrade
 
@@ -51,9 +52,21 @@ $(PROMTOOL):
 	     && $$sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@test -x $(PROMTOOL)
 
-install: $(STAMP) $(CHROMIUM) $(PROMTOOL)
+# kubectl renders deploy/kubernetes/'s overlays (`kubectl kustomize`, tests/deploy/
+# test_kubernetes.py): Debian's kubernetes-client (kubectl 1.20, kustomize v2.0.3; the manifests
+# are written for it and for kubectl's newer kustomize v5 alike) when no kubectl is installed.
+$(KUBECTL):
+	@echo "installing kubectl (apt-get kubernetes-client) for tests/deploy/test_kubernetes.py"
+	@export DEBIAN_FRONTEND=noninteractive; \
+	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$sudo apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null 2>&1 \
+	|| { $$sudo apt-get update -qq >/dev/null \
+	     && $$sudo apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null; }
+	@test -x $(KUBECTL)
 
-test: $(STAMP) $(CHROMIUM) $(PROMTOOL)
+install: $(STAMP) $(CHROMIUM) $(PROMTOOL) $(KUBECTL)
+
+test: $(STAMP) $(CHROMIUM) $(PROMTOOL) $(KUBECTL)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
