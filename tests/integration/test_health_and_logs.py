@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -116,3 +117,41 @@ def test_access_log_counts_the_bytes_of_a_download(stack, samples):
     assert line["bytes"] == len(body) > 0
     assert line["duration_ms"] >= 0
 
+
+
+def test_the_logs_name_paths_and_parameters_never_their_values(keyed_stack):
+    """A webhook URL may carry a token and `metadata` a client's data: the access log writes the
+    path and the query parameters' names, and no line of the API's log holds their values,
+    whether the job was accepted, refused, or its request line was malformed."""
+    key = keyed_stack.key("logs-say-nothing")
+    token, secret = "tok-4a1f9c2e7b", "meta-5d83b0e6aa"
+    hook = f"http://127.0.0.1:9/hooks?token={token}"
+    data = b"<orders><order>1</order></orders>"
+    headers = {**key["headers"], "Content-Type": "application/xml",
+               "X-Request-ID": "quiet-logs-0001"}
+    accepted = requests.post(keyed_stack.url("/jobs"), data=data, headers=headers, timeout=30,
+                             params={"format": "json", "webhook_url": hook,
+                                     "metadata": json.dumps({"note": secret})})
+    accepted_job(accepted)
+    refused = requests.post(keyed_stack.url("/jobs"), data=data, headers=headers, timeout=30,
+                            params={"webhook_url": hook, "metadata": f'{{"note": "{secret}"'})
+    error_of(refused, 400, "INVALID_REQUEST")
+    # A request line gunicorn cannot parse (a space in its target) is logged by gunicorn.
+    with socket.create_connection(("127.0.0.1", keyed_stack.api_port), timeout=10) as sock:
+        sock.sendall(f"GET /jobs?webhook_url={token} {secret} HTTP/1.1\r\n"
+                     "Host: x\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 400")
+
+    def access_lines():
+        return [record for line in keyed_stack.api.lines() if "quiet-logs-0001" in line
+                and (record := json.loads(line))["logger"] == "gunicorn.access"]
+
+    wait_for(lambda: len(access_lines()) == 2, 10, "no access lines for the two submissions")
+    first, second = access_lines()
+    assert first["message"] == "POST /jobs 202" and first["path"] == "/jobs"
+    assert first["query_parameters"] == ["format", "webhook_url", "metadata"]
+    assert second["message"] == "POST /jobs 400"
+    wait_for(lambda: any("Invalid request" in line for line in keyed_stack.api.lines()), 10,
+             "gunicorn did not log the malformed request line")
+    leaks = [line for line in keyed_stack.api.lines() if token in line or secret in line]
+    assert leaks == []
