@@ -155,3 +155,41 @@ def test_the_logs_name_paths_and_parameters_never_their_values(keyed_stack):
              "gunicorn did not log the malformed request line")
     leaks = [line for line in keyed_stack.api.lines() if token in line or secret in line]
     assert leaks == []
+
+
+OPERATOR_TOKEN = "operator-token-0123456789abcdef0123456789"
+
+
+def test_readiness_details_are_for_the_metrics_token_holder_only(stack):
+    """An API with METRICS_TOKEN set (as staging and production run, and compose with a
+    token): anyone reads readiness's status code and `status`, only the token's holder the
+    checks and the workers' host names and process ids. The codes probes read do not change."""
+    with stack.another_api("api-guarded", METRICS_TOKEN=OPERATOR_TOKEN) as url:
+        operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+        for headers in ({}, {"Authorization": "Bearer not-the-token"},
+                        {"Authorization": OPERATOR_TOKEN}):
+            anyone = requests.get(url + "/health/ready", headers=headers, timeout=10)
+            assert anyone.status_code == 200 and anyone.json() == {"status": "ready"}
+        shown = wait_for(lambda: (r := requests.get(url + "/health/ready", headers=operator,
+                                                    timeout=10)).json().get("workers")
+                         and r.json(), 30, "no live worker shown to the operator")
+        assert shown["checks"] == {"redis": {"ok": True}, "storage": {"ok": True}}
+        assert all({"hostname", "pid"} <= set(w) for w in shown["workers"]), shown
+        assert subprocess.run([sys.executable, "-m", "api.health"], capture_output=True,
+                              timeout=60, env={**stack.env, "METRICS_TOKEN": OPERATOR_TOKEN,
+                                               "API_BIND": url.removeprefix("http://")},
+                              ).returncode == 0
+
+        stack.redis.stop()
+        try:
+            anyone = requests.get(url + "/health/ready", timeout=30)
+            error = error_of(anyone, 503, "NOT_READY")
+            assert error["details"] == {} and "redis" not in error["message"]
+            assert int(anyone.headers["Retry-After"]) > 0
+            told = error_of(requests.get(url + "/health/ready", headers=operator, timeout=30),
+                            503, "NOT_READY")
+            assert told["details"]["checks"]["redis"]["ok"] is False
+        finally:
+            stack.redis.start()
+        wait_for(lambda: requests.get(url + "/health/ready", timeout=10).status_code == 200,
+                 30, "the guarded API did not become ready again")
