@@ -107,6 +107,9 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "RESULT_DELIVERY": "proxy",
     "RESULT_URL_TTL_SECONDS": "300",
     "METRICS_TOKEN": "",  # empty: GET /metrics is open in development, off elsewhere
+    # An answer read slower than this (over API_CLIENT_TIMEOUT seconds of waiting) is cut:
+    # 128 kbit/s, under any usable mobile link; docs/limits.md. 0: no floor (idle timeout only).
+    "DOWNLOAD_MIN_BYTES_PER_SECOND": "16384",
 }
 
 VARIABLES: tuple[str, ...] = ("DEPLOY_ENV", *_STAGE_DEFAULTS["development"], *_COMMON_DEFAULTS)
@@ -177,6 +180,7 @@ class Settings:
     result_delivery: str = "proxy"
     result_url_ttl_seconds: int = 300
     metrics_token: str = ""
+    download_min_bytes_per_second: int = 16384
 
     @property
     def is_production(self) -> bool:
@@ -487,6 +491,7 @@ def load_settings(
         result_delivery=_result_delivery(r, storage_url),
         result_url_ttl_seconds=r.integer("RESULT_URL_TTL_SECONDS", 1, 7 * 86400),
         metrics_token=_metrics_token(r),
+        download_min_bytes_per_second=r.integer("DOWNLOAD_MIN_BYTES_PER_SECOND", 0, 1 << 30),
     )
 
 
