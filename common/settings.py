@@ -236,10 +236,15 @@ def _redis_url(reader: _Reader) -> str:
     return url
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` is also true for '²', which `int` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _bind(reader: _Reader) -> str:
     bind = reader.raw("API_BIND")
     host, sep, port = bind.rpartition(":")
-    if not bind.startswith("unix:") and (not sep or not host or not port.isdigit()):
+    if not bind.startswith("unix:") and (not sep or not host or not _digits(port)):
         raise SettingsError("API_BIND", f"must look like HOST:PORT or unix:PATH, not {bind!r}")
     return bind
 
@@ -317,10 +322,10 @@ def _retry_schedule(reader: _Reader, visibility: int) -> tuple[int, ...]:
     raw = reader.raw("WEBHOOK_RETRY_SCHEDULE")
     parts = [part.strip() for part in raw.split(",")]
     if not (reader.environ.get("WEBHOOK_RETRY_SCHEDULE") or "").strip() and all(
-            part.isdigit() for part in parts):
+            _digits(part) for part in parts):
         # The default, under a visibility timeout lowered with JOB_TIME_LIMIT: capped below it.
         return tuple(min(int(part), visibility - 1) for part in parts)
-    if not all(part.isdigit() for part in parts) or not 1 <= len(parts) <= 20 or any(
+    if not all(_digits(part) for part in parts) or not 1 <= len(parts) <= 20 or any(
             int(part) >= visibility for part in parts):
         raise SettingsError("WEBHOOK_RETRY_SCHEDULE", "must be 1 to 20 comma-separated seconds, "
                             f"each below BROKER_VISIBILITY_TIMEOUT ({visibility}), not {raw!r}")
