@@ -54,8 +54,8 @@ def test_a_reader_under_the_floor_is_cut_within_two_windows(rate, cut):
             assert time.monotonic() - started <= 2 * WINDOW + 0.3
             assert slow.value.sent < MIN_RATE * WINDOW
             assert isinstance(slow.value, TimeoutError)
-        else:  # 1 MiB at 1 MiB/s: about a second, never cut
-            paced.sendall(b"x" * (1024 * 1024))
+        else:  # 512 KiB at 1 MiB/s: half a second, over a window, never cut
+            paced.sendall(b"x" * (512 * 1024))
         assert writer.gettimeout() == 5  # the idle timeout again for whatever comes next
     finally:
         stop.set()
