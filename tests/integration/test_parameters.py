@@ -27,15 +27,16 @@ from api import contract
 EXAMPLES = 25  # per parameter
 BODY = b"<orders><order id='1'><total>3</total></order></orders>"
 # A concrete value for each path parameter (each route is about its query).
-PATH_VALUES = {"conversion": "xml-to-json", "asset": "docs.js", "name": "app.js"}
+PATH_VALUES = {"conversion": "xml-to-json", "asset": "docs.js", "name": "app.js",
+               "job_id": "{job_id}"}  # a real job, where a test needs one
 CODE = re.compile(r"[A-Z][A-Z0-9_]*")
 # Under gunicorn's 4094-byte request line (a longer one is refused before the app: 414/400
 # without a parameter to name), percent-encoding included.
 MAX_TEXT = 300
 
 
-def query_parameters() -> list[tuple[str, str, str]]:
-    """(method, path, parameter) for every query parameter the served document lists."""
+def document_parameters(where: str) -> list[tuple[str, str, str]]:
+    """(method, path, parameter) for every parameter `in: where` the served document lists."""
     document = contract.document()
     found = []
     for template, item in document["paths"].items():
@@ -46,13 +47,16 @@ def query_parameters() -> list[tuple[str, str, str]]:
                 if "$ref" in parameter:
                     name = parameter["$ref"].rsplit("/", 1)[1]
                     parameter = document["components"]["parameters"][name]
-                if parameter["in"] == "query":
+                if parameter["in"] == where:
                     path = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m[1]], template)
                     found.append((method.upper(), path, parameter["name"]))
     return found
 
 
-PARAMETERS = query_parameters()
+PARAMETERS = document_parameters("query")
+# The headers of the routes of jobs; not DELETE's (it would delete the job the others read).
+HEADERS = [(method, path, name) for method, path, name in document_parameters("header")
+           if path.startswith(("/jobs", "/convert")) and method != "DELETE"]
 
 # Values a client may type, and the ones that used to answer 500/503.
 KNOWN_HOSTILE = ["²", "٣", "NaN", "nan", "inf", "-1", "+1", " 1", "1 ", "0x10", "1e3", "1.5",
@@ -120,6 +124,44 @@ def test_any_value_of_a_query_parameter_is_refused_by_name_or_served(stack, meth
         check(send(stack.api_url, method, path, name, value), name)
 
     any_value()
+
+
+# What a header may hold on the wire (requests refuses line breaks; gunicorn other controls).
+header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF,
+                                      exclude_characters="\x7f"), max_size=MAX_TEXT)
+
+
+@pytest.mark.parametrize("method, path, name", HEADERS,
+                         ids=[f"{m} {p} {n}" for m, p, n in HEADERS])
+def test_any_value_of_a_header_parameter_is_refused_by_name_or_served(stack, method, path,
+                                                                      name):
+    """The same for the headers the document lists as parameters (Range, If-Range,
+    Idempotency-Key, Content-Encoding, X-Request-ID) on the routes of jobs; a job's route gets
+    a job that exists, so that Range and If-Range meet a real result."""
+    job_id = _finished_job(stack)
+    target = path.replace("{job_id}", job_id)
+
+    @EXAMPLE_SETTINGS
+    @given(header_values)
+    def any_value(value: str) -> None:
+        body = BODY if method == "POST" else None
+        headers = {"Content-Type": "application/xml"} if body else {}
+        response = requests.request(method, stack.url(target), data=body, timeout=90,
+                                    headers={**headers, name: value.encode("latin-1")})
+        check(response, name)
+
+    any_value()
+
+
+_finished: dict[str, str] = {}
+
+
+def _finished_job(stack) -> str:
+    if "id" not in _finished:
+        created = requests.post(stack.url("/jobs"), data=BODY, timeout=30,
+                                headers={"Content-Type": "application/xml"})
+        _finished["id"] = stack.wait_finished(created.json()["id"])["id"]
+    return _finished["id"]
 
 
 def test_the_document_lists_the_parameters_this_file_covers():
