@@ -6,8 +6,10 @@ The values are Hypothesis's: any text (a digit that is not ASCII, `NaN`, control
 long runs), any bytes percent-encoded (not UTF-8 at all), and for `cursor` anything a client
 could base64 into one (NaN, infinities, huge integers, a wrong id). One parameter at a time,
 the others absent; a route that needs a body gets a small XML document, so that a parameter is
-the only thing wrong with the request. Schemathesis (test_contract.py) checks the rest of the
-contract; this file is about the parameters alone, with values a schema would never suggest.
+the only thing wrong with the request. The header parameters of the routes of jobs (Range,
+If-Range, Idempotency-Key, Content-Encoding, X-Request-ID) get any text a header can carry.
+Schemathesis (test_contract.py) checks the rest of the contract; this file is about the
+parameters alone, with values a schema would never suggest.
 """
 
 from __future__ import annotations
