@@ -30,7 +30,8 @@ proc_name = "xmlconv-api"
 # after each (api/upload.py take_turns): /health p50 ~9 ms during a local 300 MB upload on one
 # process. gevent's monkey-patching (applied before the app loads) keeps redis-py and
 # Celery/kombu's publishing working, cooperatively; the integration tests run this worker.
-# docs/deployment.md has the numbers. Back to threads: add `-k gthread` (no idle timeout then).
+# docs/deployment.md has the numbers. Back to threads: add `-k gthread` (no idle timeout then,
+# nor the floor under a download's read rate, DOWNLOAD_MIN_BYTES_PER_SECOND).
 worker_class = "api.gunicorn_worker.GeventWorker"
 worker_connections = 1000  # per process, gunicorn's default
 workers = _settings.api_workers  # default: max(2, the container's CPUs)

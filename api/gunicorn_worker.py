@@ -9,7 +9,10 @@ of the answer) for API_CLIENT_TIMEOUT seconds is disconnected:
   must be in within API_KEEPALIVE seconds in all, however steadily they trickle;
 - while the app reads its body: the read raises TimeoutError, which api/upload.py answers with
   408 REQUEST_TIMEOUT (nothing of the upload is kept); then the connection closes;
-- while its answer is sent (a stalled download): closed with one INFO line.
+- while its answer is sent (a stalled download): closed with one INFO line. A client that
+  reads, but slower than DOWNLOAD_MIN_BYTES_PER_SECOND over API_CLIENT_TIMEOUT seconds of
+  waiting, is closed too (api/paced_socket.py; event `client_too_slow`). Either close is a
+  reset: the answer's bytes still in the kernel's buffers are dropped, not sent.
 
 Between two requests on a kept-alive connection the idle timeout is at least API_KEEPALIVE, so
 that a load balancer's pooled connections live as long as documented; their end is not logged.
@@ -34,6 +37,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import socket
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +51,8 @@ from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 
 from common import errors
 from common.settings import settings_or_exit
+
+from .paced_socket import PacedSocket, ReadTooSlowly
 
 
 @dataclass
@@ -62,7 +69,9 @@ _connection: contextvars.ContextVar[_Connection] = contextvars.ContextVar("conne
 class GeventWorker(_GeventWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.client_timeout = settings_or_exit("api").api_client_timeout
+        settings = settings_or_exit("api")
+        self.client_timeout = settings.api_client_timeout
+        self.min_read_rate = settings.download_min_bytes_per_second
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
@@ -104,11 +113,22 @@ class GeventWorker(_GeventWorker):
             connection.sock.settimeout(self.client_timeout)
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
+        # The answer is written through a PacedSocket (the request's body is read through the
+        # parser's own reference to the socket, which stays as it is).
+        if self.min_read_rate:
+            sock = PacedSocket(sock, self.min_read_rate, self.client_timeout, self.client_timeout)
         try:
             return super().handle_request(listener_name, req, sock, addr)
+        except ReadTooSlowly as slow:
+            self._closed(_connection.get(), "response", f"reading its response slower than "
+                         f"{slow.min_rate} bytes/s ({slow.sent} bytes in {slow.window:g} s)",
+                         event="client_too_slow")
+            _abort(_connection.get().sock)
+            raise StopIteration from None
         except TimeoutError:
             self._closed(_connection.get(), "response",
                          f"idle for {self.client_timeout} s while its response was sent")
+            _abort(_connection.get().sock)
             raise StopIteration from None  # gunicorn's quiet way to close the connection
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
@@ -122,9 +142,17 @@ class GeventWorker(_GeventWorker):
         except Exception:
             self.log.debug("Failed to send error message.")
 
-    def _closed(self, connection: _Connection, phase: str, why: str) -> None:
+    def _closed(self, connection: _Connection, phase: str, why: str,
+                event: str = "client_timeout") -> None:
         self.log.info("closed a connection %s", why, extra={
-            "event": "client_timeout", "phase": phase, "remote_addr": connection.client})
+            "event": event, "phase": phase, "remote_addr": connection.client})
+
+
+def _abort(sock: Any) -> None:
+    """Make the coming close a reset: what the kernel still holds of the answer (up to a few
+    MB of send buffer) is dropped, not trickled out to the slow client before the end."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def _address(addr: Any) -> str:

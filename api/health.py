@@ -1,5 +1,5 @@
 """The API's health: /health (liveness), /health/ready (readiness: Redis answers, storage is
-writable), and the API image's container probe:
+writable; the checks and live workers for operators only), and the API image's container probe:
 
     python -m api.health     GET /health/ready on API_BIND's port; exit 0 on 200, else 1
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from common import errors
 from common.errors import ServiceError
@@ -18,6 +18,7 @@ from common.settings import settings_or_exit
 from jobs import RETRY_AFTER_SECONDS
 
 from .errors import error_response
+from .metrics import is_operator
 from .services import services
 
 bp = Blueprint("health", __name__)
@@ -31,16 +32,22 @@ def alive() -> Response:
 
 @bp.get("/health/ready")
 def ready() -> Response:
-    """Each check named with its outcome; live workers are reported but never fail readiness
-    (an API with no worker can still accept and queue jobs)."""
-    checks, workers = services().jobs.readiness()
+    """200 or 503 for whoever asks (what probes read); each check named with its outcome and
+    the live workers (host names, process ids) for operators only: METRICS_TOKEN as a bearer
+    token, or anyone in development without one (as GET /metrics). Live workers never fail
+    readiness (an API with no worker can still accept and queue jobs)."""
+    svc = services()
+    checks, workers = svc.jobs.readiness()
     failed = [name for name, check in checks.items() if not check["ok"]]
+    shown = is_operator(svc.settings, request.headers.get("Authorization"))
     if failed:
         log.warning("not ready", extra={"failed_checks": failed})
         return error_response(ServiceError(
-            errors.NOT_READY, f"failed checks: {', '.join(failed)}",
-            {"checks": checks, "workers": workers}, status=503,
+            errors.NOT_READY, f"failed checks: {', '.join(failed)}" if shown else "not ready",
+            {"checks": checks, "workers": workers} if shown else {}, status=503,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
+    if not shown:
+        return jsonify({"status": "ready"})
     return jsonify({"status": "ready", "checks": checks, "workers": workers})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import unicodedata
 from urllib.parse import quote, urlencode
 
@@ -18,6 +19,7 @@ from converter import FORMATS
 from jobs import RETRY_AFTER_SECONDS, Job, JobStatus, is_job_id, job_resource
 
 from .auth import current_tenant
+from .params import invalid, whole_number
 from .services import services
 from .submit import parse_tag, submit
 
@@ -143,30 +145,26 @@ def _cursor(position: tuple[float, str]) -> str:
 def _position(cursor: str) -> tuple[float, str]:
     try:
         score, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if isinstance(score, (int, float)) and is_job_id(job_id):
+        # A creation time: finite (NaN or an infinity would reach Redis, or page from nowhere).
+        if (isinstance(score, (int, float)) and not isinstance(score, bool)
+                and math.isfinite(score) and is_job_id(job_id)):
             return float(score), job_id
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, OverflowError):
         pass
-    raise ServiceError(errors.INVALID_REQUEST, "cursor is not one this API gave",
-                       {"parameter": "cursor"}, status=400)
+    raise invalid("cursor", "cursor is not one this API gave")
 
 
 def _status(raw: str | None) -> JobStatus | None:
     try:
         return None if raw is None else JobStatus(raw)
     except ValueError:
-        raise ServiceError(errors.INVALID_REQUEST,
-                           f"status must be one of {', '.join(JobStatus)}",
-                           {"parameter": "status"}, status=400) from None
+        raise invalid("status", f"status must be one of {', '.join(JobStatus)}") from None
 
 
 def _page_size(raw: str | None) -> int:
     if raw is None:
         return 20
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise ServiceError(errors.INVALID_REQUEST, f"limit must be from 1 to {MAX_PAGE}",
-                           {"parameter": "limit"}, status=400)
-    return int(raw)
+    return whole_number(raw, "limit", 1, MAX_PAGE, f"limit must be from 1 to {MAX_PAGE}")
 
 
 @bp.get("/jobs")

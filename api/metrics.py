@@ -194,18 +194,24 @@ def _refuse(error: ServiceError, start_response: Callable[..., Any]) -> Iterable
     return [body]
 
 
-def _authorized(settings: Settings, environ: dict) -> ServiceError | None:
-    """None when the scrape may proceed, else the refusal."""
+def is_operator(settings: Settings, authorization: str | None) -> bool:
+    """Whether a request may read what operators read (GET /metrics, the details of GET
+    /health/ready): it sends METRICS_TOKEN as a bearer token, or none is set in development."""
     token = settings.metrics_token
     if not token:
-        if settings.deploy_env == "development":
-            return None
+        return settings.deploy_env == "development"
+    scheme, _, offered = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(),
+                                                              token.encode())
+
+
+def _authorized(settings: Settings, environ: dict) -> ServiceError | None:
+    """None when the scrape may proceed, else the refusal."""
+    if is_operator(settings, environ.get("HTTP_AUTHORIZATION")):
+        return None
+    if not settings.metrics_token:
         return ServiceError(errors.NOT_FOUND, "metrics are off: set METRICS_TOKEN on the API "
                             "and send it as a bearer token", status=404)
-    scheme, _, offered = (environ.get("HTTP_AUTHORIZATION") or "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(),
-                                                          token.encode()):
-        return None
     return ServiceError(errors.UNAUTHENTICATED, "send the metrics token: Authorization: Bearer "
                         "<METRICS_TOKEN>", status=401,
                         headers={"WWW-Authenticate": 'Bearer realm="xmlconv-metrics"'})

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from flask import request
 
-from common import errors
 from common.errors import ServiceError
 from common.logs import log_context
 from common.webhook_urls import check_url
@@ -21,6 +20,7 @@ from jobs import Job, NewJob, Storage, new_job_id
 from optionspec import NOT_OPTIONS
 
 from .auth import current_tenant
+from .params import invalid, naming_the_parameter, whole_number
 from .request_id import current_request_id
 from .services import services
 from .upload import check_request, drain, receive_upload
@@ -32,15 +32,11 @@ MAX_METADATA_BYTES = 4096
 TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
-def _invalid(parameter: str, message: str) -> ServiceError:
-    return ServiceError(errors.INVALID_REQUEST, message, {"parameter": parameter}, status=400)
-
-
 def parse_tag(raw: str | None) -> str | None:
     if raw is None:
         return None
     if not 1 <= len(raw) <= 64 or not set(raw) <= TAG_CHARS:
-        raise _invalid("tag", "tag must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
+        raise invalid("tag", "tag must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
     return raw
 
 
@@ -48,13 +44,13 @@ def parse_metadata(raw: str | None) -> dict | None:
     if raw is None:
         return None
     if len(raw.encode()) > MAX_METADATA_BYTES:
-        raise _invalid("metadata", f"metadata must be at most {MAX_METADATA_BYTES} bytes")
+        raise invalid("metadata", f"metadata must be at most {MAX_METADATA_BYTES} bytes")
     try:
         value = json.loads(raw)
     except ValueError:
         value = None
     if not isinstance(value, dict):
-        raise _invalid("metadata", "metadata must be a JSON object")
+        raise invalid("metadata", "metadata must be a JSON object")
     return value
 
 
@@ -76,11 +72,8 @@ def parse_extras(params: Mapping[str, str], allow_private: bool) -> Extras:
 def parse_wait(raw: str | None, ceiling: int) -> int:
     if raw in (None, ""):
         return 0
-    if not raw.isdigit() or int(raw) > ceiling:
-        raise ServiceError(errors.INVALID_REQUEST,
-                           f"wait must be a whole number of seconds from 0 to {ceiling}",
-                           {"parameter": "wait"}, status=400)
-    return int(raw)
+    return whole_number(raw, "wait", 0, ceiling,
+                        f"wait must be a whole number of seconds from 0 to {ceiling}")
 
 
 def validated(params: Mapping[str, str], fixed_format: str | None) -> tuple[str, dict]:
@@ -90,16 +83,15 @@ def validated(params: Mapping[str, str], fixed_format: str | None) -> tuple[str,
         fmt = fixed_format or parse_format(params.get("format", "json"))
         normalized = parse_options(options).to_dict()
     except ConversionError as exc:
-        raise ServiceError.from_conversion(exc, status=400) from None
+        raise naming_the_parameter(ServiceError.from_conversion(exc, status=400)) from None
     return fmt, {name: normalized[name] for name in options}
 
 
 def _idempotency_key() -> str | None:
     key = (request.headers.get("Idempotency-Key") or "").strip() or None
     if key and len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-        raise ServiceError(errors.INVALID_REQUEST,
-                           f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_LENGTH} "
-                           "characters", status=400)
+        raise invalid("Idempotency-Key", f"Idempotency-Key is longer than "
+                      f"{MAX_IDEMPOTENCY_KEY_LENGTH} characters")
     return key
 
 

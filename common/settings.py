@@ -134,6 +134,9 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "OUTPUT_AMPLIFICATION": "20",
     "OUTPUT_ALLOWANCE_BYTES": str(64 * MiB),
     "REDIS_PASSWORD": "",  # empty: REDIS_URL's own password, if any
+    # An answer read slower than this (over API_CLIENT_TIMEOUT seconds of waiting) is cut:
+    # 128 kbit/s, under any usable mobile link; docs/limits.md. 0: no floor (idle timeout only).
+    "DOWNLOAD_MIN_BYTES_PER_SECOND": "16384",
 }
 
 # Secrets that may be read from a file instead: <NAME>_FILE names it (Docker and Kubernetes
@@ -227,6 +230,7 @@ class Settings:
     converter_max_value_bytes: int = 16 * MiB
     output_amplification: int = 20
     output_allowance_bytes: int = 64 * MiB
+    download_min_bytes_per_second: int = 16384
 
     @property
     def is_production(self) -> bool:
@@ -320,10 +324,15 @@ def _redis_url(reader: _Reader) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` is also true for '²', which `int` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _bind(reader: _Reader) -> str:
     bind = reader.raw("API_BIND")
     host, sep, port = bind.rpartition(":")
-    if not bind.startswith("unix:") and (not sep or not host or not port.isdigit()):
+    if not bind.startswith("unix:") and (not sep or not host or not _digits(port)):
         raise SettingsError("API_BIND", f"must look like HOST:PORT or unix:PATH, not {bind!r}")
     return bind
 
@@ -406,10 +415,10 @@ def _retry_schedule(reader: _Reader, visibility: int) -> tuple[int, ...]:
     raw = reader.raw("WEBHOOK_RETRY_SCHEDULE")
     parts = [part.strip() for part in raw.split(",")]
     if not (reader.environ.get("WEBHOOK_RETRY_SCHEDULE") or "").strip() and all(
-            part.isdigit() for part in parts):
+            _digits(part) for part in parts):
         # The default, under a visibility timeout lowered with JOB_TIME_LIMIT: capped below it.
         return tuple(min(int(part), visibility - 1) for part in parts)
-    if not all(part.isdigit() for part in parts) or not 1 <= len(parts) <= 20 or any(
+    if not all(_digits(part) for part in parts) or not 1 <= len(parts) <= 20 or any(
             int(part) >= visibility for part in parts):
         raise SettingsError("WEBHOOK_RETRY_SCHEDULE", "must be 1 to 20 comma-separated seconds, "
                             f"each below BROKER_VISIBILITY_TIMEOUT ({visibility}), not {raw!r}")
@@ -596,6 +605,7 @@ def load_settings(
         converter_max_value_bytes=r.integer("CONVERTER_MAX_VALUE_BYTES", 1024),
         output_amplification=r.integer("OUTPUT_AMPLIFICATION", 1),
         output_allowance_bytes=r.integer("OUTPUT_ALLOWANCE_BYTES", 0),
+        download_min_bytes_per_second=r.integer("DOWNLOAD_MIN_BYTES_PER_SECOND", 0, 1 << 30),
     )
 
 

@@ -31,6 +31,10 @@ def test_development_defaults():
     ({"JOB_TIME_LIMIT": "100", "JOB_SOFT_TIME_LIMIT": "50",
       "BROKER_VISIBILITY_TIMEOUT": "100"}, "BROKER_VISIBILITY_TIMEOUT"),
     ({"API_BIND": "8000"}, "API_BIND"),
+    ({"API_BIND": "0.0.0.0:²"}, "API_BIND"),  # str.isdigit is true for '²'
+    ({"WEBHOOK_RETRY_SCHEDULE": "5,²"}, "WEBHOOK_RETRY_SCHEDULE"),  # was a ValueError
+    ({"DOWNLOAD_MIN_BYTES_PER_SECOND": "-1"}, "DOWNLOAD_MIN_BYTES_PER_SECOND"),
+    ({"DOWNLOAD_MIN_BYTES_PER_SECOND": "fast"}, "DOWNLOAD_MIN_BYTES_PER_SECOND"),
     ({"FLOWER_BASIC_AUTH": "nopassword"}, "FLOWER_BASIC_AUTH"),
     ({"MAX_WAIT_SECONDS": "61"}, "MAX_WAIT_SECONDS"),
     ({"DEPLOY_ENV": "production"}, "REDIS_URL"),
