@@ -8,6 +8,7 @@ a redirect, a trickle, silence — and that records each request's head.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -45,6 +46,8 @@ class Origin:
 
     def close(self) -> None:
         self.closed = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept(): the port is closed at once
         self.sock.close()
 
     def _serve(self) -> None:
@@ -67,10 +70,8 @@ class Origin:
                 self.requests.append(head)
             path = head.split(b" ")[1].decode().partition("?")[0]
             answer = self.routes.get(path, Origin.status(404))
-            try:
+            with contextlib.suppress(OSError):  # the client went away (a fetch gave up)
                 answer(conn)
-            except OSError:
-                pass  # the client went away: what a fetch that gives up does
 
     # -- answers
 
