@@ -7,12 +7,16 @@ URL is refused at submission."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 
 import pytest
 import requests
 
+from client import Client
 from jobs import keys
+from testkit import BIN
 from testkit.jobs_api import accepted_job, download, error_of, submit_file
 from testkit.origin import Origin
 from testkit.stack import Stack
@@ -130,3 +134,27 @@ def test_a_loopback_url_is_refused_at_submission_without_the_switch(stack, origi
         assert error["details"] == {"parameter": "input_url"}
     assert stack.job_dirs() == before
     assert origin.heads("/orders.xml") == []
+
+
+def test_the_client_and_the_cli_import_by_url(imports, origin, samples, tmp_path):
+    data = samples["small"].read_bytes()
+    url = origin.route("/client/orders.xml", Origin.file(data))
+    with Client(imports.api_url) as api:
+        job = api.wait(api.submit_url(url, "jsonl", {"record_path": "orders/order"},
+                                      tag="by-url"))
+        assert job["status"] == "succeeded" and job["input"]["url"] == url
+        assert job["tag"] == "by-url" and job["options"] == {"record_path": "orders/order"}
+    out = tmp_path / "orders.csv"
+    env = {**os.environ, "XMLCONV_URL": imports.api_url}
+    done = subprocess.run([str(BIN / "xmlconv"), "submit", "--from-url", url, "--to", "csv",
+                           "--wait", "-o", str(out)], env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    upload = accepted_job(submit_file(imports, samples["small"], data={"format": "csv"}))
+    assert imports.wait_finished(upload["id"])["status"] == "succeeded"
+    assert out.read_bytes() == download(imports, upload["id"]).content
+    both = subprocess.run([str(BIN / "xmlconv"), "submit", str(samples["small"]),
+                           "--from-url", url], env=env, capture_output=True, timeout=60)
+    assert both.returncode == 2 and b"INVALID_REQUEST" in both.stderr
+    missing = subprocess.run([str(BIN / "xmlconv"), "submit", "--from-url", origin.base + "/nope",
+                              "--wait"], env=env, capture_output=True, timeout=60)
+    assert missing.returncode == 1 and b"INPUT_FETCH_FAILED" in missing.stderr
