@@ -9,12 +9,13 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 from flask import request
 
 from common.errors import ServiceError
 from common.logs import log_context
-from common.webhook_urls import check_url
+from common.outbound_urls import INPUT_URL, check_url, shown
 from converter import ConversionError, parse_format, parse_options
 from jobs import Job, NewJob, Storage, new_job_id
 from optionspec import NOT_OPTIONS
@@ -108,8 +109,12 @@ def submit(fixed_format: str | None = None) -> Submitted:
     tenant = current_tenant()
     limit = svc.settings.max_upload_bytes
     max_wait = svc.settings.max_wait_seconds
-    allow_private = svc.settings.webhook_allow_private
+    allow_private = svc.settings.allow_private_addresses
     query = request.args.to_dict()
+    if INPUT_URL in query:  # no upload: the worker fetches the input
+        if fixed_format is not None:
+            raise _invalid(INPUT_URL, "input_url is taken by POST /jobs only")
+        return _submit_import(query)
     # Fail before the upload when the query is already wrong.
     validated(query, fixed_format)
     extras_in_query = parse_extras(query, allow_private)
@@ -145,9 +150,11 @@ def _receive_and_submit(job_id: str, query: dict[str, str], fixed_format: str | 
             log.info("upload refused", extra={"error_code": exc.code})
             raise
         params = {**query, **upload.fields}
+        if INPUT_URL in params:
+            raise _invalid(INPUT_URL, "send either a file or an input_url, not both")
         fmt, options = validated(params, fixed_format)
         # Checked again only if the form changed them: a webhook URL check resolves its host.
-        extras = (parse_extras(params, settings.webhook_allow_private)
+        extras = (parse_extras(params, settings.allow_private_addresses)
                   if {"tag", "metadata", "webhook_url"} & upload.fields.keys()
                   else extras_in_query)
         if "wait" in params:
@@ -161,3 +168,38 @@ def _receive_and_submit(job_id: str, query: dict[str, str], fixed_format: str | 
         submission = svc.lifecycle.submit(job_id, receive, idempotency_key,
                                           tenant.max_active_jobs)
     return Submitted(submission.job, submission.created, wait[0])
+
+
+# -- POST /jobs?input_url=…: a job whose input the worker fetches (worker/fetch.py)
+
+
+def _import_filename(url: str) -> str:
+    """The name the job's input goes by: the URL path's last segment, else input.xml."""
+    name = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
+    return name[:255] if name and name.isprintable() else "input.xml"
+
+
+def _submit_import(query: dict[str, str]) -> Submitted:
+    """Validate everything a job needs but its input (the URL checked as webhook URLs are,
+    400 INVALID_INPUT_URL), and queue it without a body: quota, Idempotency-Key, tag, metadata
+    and webhook as for an upload. A body beside input_url is refused (400): it would be
+    ignored."""
+    svc = services()
+    settings = svc.settings
+    tenant = current_tenant()
+    if request.content_length or request.headers.get("Transfer-Encoding"):
+        drain(request)
+        raise _invalid(INPUT_URL, "send either a file or an input_url, not both")
+    fmt, options = validated(query, None)
+    extras = parse_extras(query, settings.allow_private_addresses)
+    wait = parse_wait(query.get("wait"), settings.max_wait_seconds)
+    url = check_url(query[INPUT_URL], settings.allow_private_addresses, INPUT_URL)
+    idempotency_key = _idempotency_key()
+    new = NewJob(id=new_job_id(), format=fmt, options=options,
+                 input_filename=_import_filename(url), input_size=0, input_sha256="",
+                 input_url=url, request_id=current_request_id(), owner=tenant.id,
+                 tag=extras.tag, metadata=extras.metadata, webhook_url=extras.webhook_url)
+    with log_context(job_id=new.id):
+        submission = svc.lifecycle.submit_import(new, idempotency_key, tenant.max_active_jobs)
+    log.info("import queued", extra={"job_id": new.id, "input_url": shown(url)})
+    return Submitted(submission.job, submission.created, wait or None)

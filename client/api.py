@@ -42,6 +42,20 @@ Source = str | os.PathLike[str] | BinaryIO
 PhaseProgress = Callable[[str, float, "float | None"], None]  # (phase, done, total)
 
 
+def _job_params(format: str, options: Mapping[str, Any] | None, tag: str | None,
+                metadata: Mapping[str, Any] | str | None,
+                webhook_url: str | None) -> dict[str, str]:
+    params: dict[str, str] = {"format": format, **to_params(options)}
+    if tag is not None:
+        params["tag"] = tag
+    if metadata is not None:
+        params["metadata"] = (metadata if isinstance(metadata, str) else
+                              json.dumps(metadata, separators=(",", ":")))
+    if webhook_url is not None:
+        params["webhook_url"] = webhook_url
+    return params
+
+
 def job_id_of(job: Job | str) -> str:
     """A job's id, from the job or the id itself."""
     if isinstance(job, Mapping):
@@ -90,16 +104,9 @@ class Client:
         total)` is called with the source's bytes read so far (total None when unknown).
         `filename` names the input (default: the path's or stream's name)."""
         upload = Upload(source, gzip, progress)
-        params: dict[str, str] = {"format": format, **to_params(options)}
+        params = _job_params(format, options, tag, metadata, webhook_url)
         if filename or upload.filename:
             params["filename"] = str(filename or upload.filename)
-        if tag is not None:
-            params["tag"] = tag
-        if metadata is not None:
-            params["metadata"] = (metadata if isinstance(metadata, str) else
-                                  json.dumps(metadata, separators=(",", ":")))
-        if webhook_url is not None:
-            params["webhook_url"] = webhook_url
         headers = {"Content-Type": "application/xml",
                    "Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         if upload.level is not None:
@@ -110,6 +117,19 @@ class Client:
         finally:
             upload.close()
         return self._json(response)
+
+    def submit_url(self, url: str, format: str = "json",
+                   options: Mapping[str, Any] | None = None, tag: str | None = None,
+                   metadata: Mapping[str, Any] | str | None = None,
+                   webhook_url: str | None = None,
+                   idempotency_key: str | None = None) -> Job:
+        """Queue the conversion of the XML at `url` (http or https), which the server fetches
+        itself — nothing is uploaded from here: the job, as queued (`input.url` shows the URL
+        without its query string; `progress.stage` is "fetching", then "converting"). A
+        presigned URL carries its own credential; no request header can be given."""
+        params = {**_job_params(format, options, tag, metadata, webhook_url), "input_url": url}
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        return self._json(self._request("POST", "/jobs", params=params, headers=headers))
 
     def get(self, job_id: Job | str) -> Job:
         """The job as it is now."""

@@ -99,7 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     # nargs="?" only so that --force-list can give FILE back (optionspec/flags.py); a missing
     # FILE is still an error.
     submit.add_argument("file", metavar="FILE", nargs="?",
-                        help="XML file, or - for standard input (required)")
+                        help="XML file, or - for standard input (required unless --from-url)")
+    # Not --url: that is every command's server address.
+    submit.add_argument("--from-url", dest="input_url", metavar="URL",
+                        help="instead of FILE: an http(s) URL the server fetches the XML from "
+                             "(nothing is uploaded from here)")
     submit.add_argument("--to", dest="format", default="json", choices=FORMATS,
                         help="output format (default json)")
     add_option_flags(submit.add_argument_group("conversion options (as in xmlconv convert)"),
@@ -242,6 +246,14 @@ def _download(api: Client, job: Job | str, output: str | None, out: Console) -> 
 
 def run_submit(api: Client, args: argparse.Namespace, out: Console) -> int:
     metadata = _metadata(args.metadata)
+    if args.input_url is not None:
+        if args.file is not None or args.gzip:
+            raise CommandError(ExitStatus.USAGE, error_body(
+                "INVALID_REQUEST", "give either FILE or --from-url (and --gzip only with FILE)"))
+        job = api.submit_url(args.input_url, args.format, options_from_args(args), tag=args.tag,
+                             metadata=metadata, webhook_url=args.webhook_url,
+                             idempotency_key=args.idempotency_key)
+        return _after_submit(api, job, args, out)
     if args.file == "-":
         source: Any = sys.stdin.buffer
     elif os.path.isfile(args.file):
@@ -253,6 +265,10 @@ def run_submit(api: Client, args: argparse.Namespace, out: Console) -> int:
         job = api.submit(source, args.format, options_from_args(args), tag=args.tag,
                          metadata=metadata, webhook_url=args.webhook_url,
                          idempotency_key=args.idempotency_key, gzip=args.gzip, progress=bar)
+    return _after_submit(api, job, args, out)
+
+
+def _after_submit(api: Client, job: Job, args: argparse.Namespace, out: Console) -> int:
     if not (args.wait or args.output):
         out.job(job, lambda job: job["id"])
         return ExitStatus.SUCCESS

@@ -113,10 +113,15 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "MAX_ACTIVE_JOBS": "10",
     "WEBHOOK_SECRET": "",  # empty: derived from SECRET_KEY
     "WEBHOOK_RETRY_SCHEDULE": "5,30,120,600,1800",
-    "WEBHOOK_ALLOW_PRIVATE": "false",
+    # Outgoing requests (webhooks, URL imports) may reach loopback and private addresses.
+    "ALLOW_PRIVATE_ADDRESSES": "false",
+    "WEBHOOK_ALLOW_PRIVATE": "",  # its old name, still read when ALLOW_PRIVATE_ADDRESSES is unset
     "WEBHOOK_ATTEMPT_TIMEOUT": "10",  # seconds for a whole attempt: connect, send, answer
     "WEBHOOK_MAX_PER_KEY": "4",  # deliveries of one API key at once (docs/limits.md)
     "WEBHOOK_CONCURRENCY": "16",  # threads of a webhooks worker (docs/limits.md)
+    # Imports (input_url, worker/fetch.py; docs/limits.md, "URL imports").
+    "INPUT_FETCH_TIMEOUT": "600",  # seconds for a whole fetch, redirects included
+    "INPUT_FETCH_MIN_BYTES_PER_SECOND": "65536",  # over each 10 s window; 0: no minimum
     "STORAGE_URL": "",  # empty: file:// under DATA_DIR
     "S3_ENDPOINT_URL": "",  # empty: AWS
     "S3_REGION": "us-east-1",
@@ -212,10 +217,12 @@ class Settings:
     max_active_jobs: int
     webhook_secret: str
     webhook_retry_schedule: tuple[int, ...]
-    webhook_allow_private: bool
+    allow_private_addresses: bool
     webhook_attempt_timeout: int = 10
     webhook_max_per_key: int = 4
     webhook_concurrency: int = 16
+    input_fetch_timeout: int = 600
+    input_fetch_min_bytes_per_second: int = 65536
     storage_url: str = ""
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
@@ -426,12 +433,27 @@ def _retry_schedule(reader: _Reader, visibility: int) -> tuple[int, ...]:
 
 
 def _allow_private(reader: _Reader) -> bool:
-    allowed = reader.boolean("WEBHOOK_ALLOW_PRIVATE")
+    """ALLOW_PRIVATE_ADDRESSES, or WEBHOOK_ALLOW_PRIVATE (its name before URL imports) when only
+    that one is set."""
+    name = "ALLOW_PRIVATE_ADDRESSES"
+    if not (reader.environ.get(name) or "").strip() and (
+            reader.environ.get("WEBHOOK_ALLOW_PRIVATE") or "").strip():
+        name = "WEBHOOK_ALLOW_PRIVATE"
+    allowed = reader.boolean(name)
     if allowed and reader.stage == "production":
-        raise SettingsError("WEBHOOK_ALLOW_PRIVATE", "must be false when DEPLOY_ENV=production "
-                            "(webhooks to private addresses let clients reach the internal "
+        raise SettingsError(name, "must be false when DEPLOY_ENV=production (webhooks and "
+                            "imports from private addresses let clients reach the internal "
                             "network)")
     return allowed
+
+
+def _fetch_timeout(reader: _Reader, soft_time_limit: int) -> int:
+    """A fetch runs inside its job's time: it ends before the job's soft time limit (a value set
+    past it is refused; the default, under a lowered JOB_SOFT_TIME_LIMIT, is capped)."""
+    ceiling = max(1, soft_time_limit - 1)
+    if not (reader.environ.get("INPUT_FETCH_TIMEOUT") or "").strip():
+        return min(int(reader.defaults["INPUT_FETCH_TIMEOUT"]), ceiling)
+    return reader.integer("INPUT_FETCH_TIMEOUT", 1, ceiling)
 
 
 def _storage_url(reader: _Reader, data_dir: Path) -> str:
@@ -586,10 +608,12 @@ def load_settings(
         max_active_jobs=r.integer("MAX_ACTIVE_JOBS", 1, 100000),
         webhook_secret=_webhook_secret(r, secret_key),
         webhook_retry_schedule=_retry_schedule(r, visibility),
-        webhook_allow_private=_allow_private(r),
+        allow_private_addresses=_allow_private(r),
         webhook_attempt_timeout=r.integer("WEBHOOK_ATTEMPT_TIMEOUT", 1, 120),
         webhook_max_per_key=r.integer("WEBHOOK_MAX_PER_KEY", 1, 1000),
         webhook_concurrency=r.integer("WEBHOOK_CONCURRENCY", 1, 256),
+        input_fetch_timeout=_fetch_timeout(r, soft),
+        input_fetch_min_bytes_per_second=r.integer("INPUT_FETCH_MIN_BYTES_PER_SECOND", 0),
         storage_url=(storage_url := _storage_url(r, data_dir)),
         s3_endpoint_url=_endpoint_url(r),
         s3_region=r.raw("S3_REGION"),

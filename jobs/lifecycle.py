@@ -1,9 +1,10 @@
 """A job's whole life, its record and its files together: the one place that decides them.
 
-    reserve ─▶ submit ─▶ (queued) ─▶ claim ─▶ Run: progress … succeed | fail | cancelled
-                            ▲                   │
-                            └──── recover ◀─────┘   (the run was lost: requeue, or fail after N
-                                                      attempts)
+    reserve ─▶ submit ─────────▶ (queued) ─▶ claim ─▶ Run: progress … succeed | fail | cancelled
+    submit_import (input_url) ─┘       ▲          (an import's run first: store_fetched_input)
+                                       │                   │
+                                       └──── recover ◀─────┘   (the run was lost: requeue, or
+                                                                 fail after N attempts)
     cancel_or_delete, remove_orphans
 
 Two moments are told to the world: a job accepted (counted in the metrics) and a job finished,
@@ -20,7 +21,9 @@ of a job's life ("job finished", "job queued") is added here, once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +35,7 @@ import redis
 from common import errors
 from common.errors import ServiceError, StorageError, StorageFull
 from common.logs import log_context
+from common.outbound_urls import shown
 
 from .figures import JobFigures
 from .queue import held_conversions
@@ -193,6 +197,15 @@ class Lifecycle:
         log.info("job queued", extra={"format": new.format, "input_bytes": new.input_size})
         return Submission(job, created=True)
 
+    def submit_import(self, new: NewJob, idempotency_key: str | None = None,
+                      max_active: int = 0) -> Submission:
+        """Record and queue a job whose input arrives later: `new.input_url`, which its run
+        fetches into storage before converting (Run.store_fetched_input). Nothing is stored
+        now; quota, Idempotency-Key and the queue work as for an upload."""
+        if not new.input_url:
+            raise ValueError("an imported job needs its input_url")
+        return self.submit(new.id, lambda _storage: new, idempotency_key, max_active)
+
     def _publish_or_forget(self, job: Job, idempotency_key: str | None) -> None:
         try:
             self._publish(job.id, job.dispatch, job.request_id)
@@ -215,8 +228,8 @@ class Lifecycle:
         if earlier is None or earlier.owner != new.owner:
             raise ServiceError(errors.JOB_EXPIRED,
                                "the job for this Idempotency-Key has expired", status=410)
-        if (earlier.input_sha256, earlier.format, earlier.options) != (
-                new.input_sha256, new.format, new.options):
+        if (_source(earlier), earlier.format, earlier.options) != (
+                _source(new), new.format, new.options):
             raise ServiceError(errors.IDEMPOTENCY_KEY_MISMATCH,
                                "this Idempotency-Key was used for a different request",
                                status=422)
@@ -454,15 +467,43 @@ class Run:
     def write_result(self, extension: str) -> contextlib.AbstractContextManager[BinaryIO]:
         return self._storage.write_result(self.job.id, extension)
 
+    def store_fetched_input(self, chunks: Iterable[bytes], total: int | None) -> None:
+        """An imported job's input, as its run fetches it (`total`: the size announced, if
+        any): streamed into storage with progress (stage "fetching"; a cancelled or superseded
+        run stops here, nothing kept), then its size and sha256 recorded and the stage set to
+        "converting". Any failure of `chunks` leaves nothing stored and propagates."""
+        digest = hashlib.sha256()
+        size = 0
+
+        def counted() -> Iterator[bytes]:
+            nonlocal size
+            self._report(0, total or 0, stage="fetching", force=True)
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                self._report(size, total or 0, stage="fetching")
+                yield chunk
+
+        self._storage.save_input(self.job.id, counted())
+        sha256 = digest.hexdigest()
+        self._report(0, size, stage="converting", input_size=size, input_sha256=sha256,
+                     force=True)
+        self.job = dataclasses.replace(self.job, input_size=size, input_sha256=sha256,
+                                       bytes_total=size, stage="converting")
+
     def progress(self, bytes_done: int, bytes_total: int) -> None:
         """The converter's progress callback: records progress (at most twice a second) and
         stops a run that was cancelled or superseded by raising into the converter."""
+        self._report(bytes_done, bytes_total or self.job.input_size)
+
+    def _report(self, bytes_done: int, bytes_total: int, *, force: bool = False,
+                **fields: object) -> None:
         now = time.monotonic()
-        if now - self._last_progress < PROGRESS_INTERVAL_SECONDS:
+        if not force and now - self._last_progress < PROGRESS_INTERVAL_SECONDS:
             return
         self._last_progress = now
-        found = self._store.progress(self.job.id, self.run_id, bytes_done,
-                                     bytes_total or self.job.input_size)
+        found = self._store.progress(self.job.id, self.run_id, bytes_done, bytes_total,
+                                     **fields)
         if found is Ownership.CANCELLED:
             raise JobCancelled()
         if found is not Ownership.OWNED:
@@ -482,6 +523,8 @@ class Run:
     def _finish(self, status: JobStatus, error_code: str | None = None,
                 **fields: dict) -> bool:
         """Record the outcome if this run still owns the job. True if it did."""
+        if self.job.input_url:  # what a presigned URL's query carries is not kept once done
+            fields["input_url"] = shown(self.job.input_url)
         found = self._store.finish(self.job.id, self.job.owner, self.run_id, status, **fields)
         if found is not Ownership.OWNED:
             # Cancelled (or superseded) at the last moment: this run's output must not stay.
@@ -495,6 +538,12 @@ class Run:
             self._storage.delete_input(self.job.id)
         self._announce_finished(self.job, status, error_code)
         return True
+
+
+def _source(job: Job | NewJob) -> str:
+    """What an Idempotency-Key replay must match: the upload's sha256, or the imported URL as
+    shown (a URL signed anew for the same object is the same request)."""
+    return f"url:{shown(job.input_url)}" if job.input_url else job.input_sha256
 
 
 # Why a claim that does not own the job runs nothing (logged).

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.logs import utc_timestamp
+from common.outbound_urls import shown
 
 from .status import JobStatus
 from .store import Job
@@ -29,17 +30,26 @@ def job_resource(job: Job) -> dict[str, Any]:
     done = total if job.status == JobStatus.SUCCEEDED else min(job.bytes_done, total)
     percent = round(100.0 * done / total, 1) if total else (
         100.0 if job.status == JobStatus.SUCCEEDED else 0.0)
+    source: dict[str, Any] = {
+        "filename": job.input_filename,
+        "size_bytes": job.input_size,
+        "sha256": job.input_sha256,
+    }
+    progress: dict[str, Any] = {"bytes_done": done, "bytes_total": total, "percent": percent}
+    if job.input_url:  # imported: where from (without its query string), and what its run does
+        source["url"] = shown(job.input_url)
+        progress["stage"] = job.stage or "fetching"
+        if progress["stage"] == "fetching" and not job.finished:  # bytes fetched of all (or 0)
+            progress["bytes_done"] = job.bytes_done
+            progress["percent"] = round(100.0 * min(job.bytes_done, total) / total, 1) if (
+                total) else 0.0
     return {
         "id": job.id,
         "status": job.status,
         "format": job.format,
         "options": job.options,
-        "input": {
-            "filename": job.input_filename,
-            "size_bytes": job.input_size,
-            "sha256": job.input_sha256,
-        },
-        "progress": {"bytes_done": done, "bytes_total": total, "percent": percent},
+        "input": source,
+        "progress": progress,
         "attempts": job.attempts,
         "tag": job.tag,
         "metadata": job.metadata,

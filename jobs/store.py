@@ -163,7 +163,7 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 return status
 """
 
-# KEYS: job, running.  ARGV: job_id, run_id, now, bytes_done, bytes_total
+# KEYS: job, running.  ARGV: job_id, run_id, now, bytes_done, bytes_total, field, value, …
 # Returns the job's status, or 'superseded' when another run owns it.
 _PROGRESS = """
 local current = redis.call('HMGET', KEYS[1], 'status', 'run_id')
@@ -171,6 +171,7 @@ if not current[1] then return false end
 if current[1] ~= 'running' then return current[1] end
 if current[2] ~= ARGV[2] then return 'superseded' end
 redis.call('HSET', KEYS[1], 'bytes_done', ARGV[4], 'bytes_total', ARGV[5], 'updated_at', ARGV[3])
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 'running'
 """
@@ -307,6 +308,8 @@ class Job:
     metadata: dict[str, Any] | None = None
     webhook_url: str | None = None
     webhook: dict[str, Any] | None = None  # the delivery of its webhook, once finished
+    input_url: str | None = None  # where the worker fetches the input from (no upload)
+    stage: str | None = None  # an imported job's run: "fetching", then "converting"
 
     @property
     def finished(self) -> bool:
@@ -340,6 +343,8 @@ class Job:
             metadata=json.loads(data["metadata"]) if data.get("metadata") else None,
             webhook_url=data.get("webhook_url") or None,
             webhook=json.loads(data["webhook"]) if data.get("webhook") else None,
+            input_url=data.get("input_url") or None,
+            stage=data.get("stage") or None,
         )
 
 
@@ -357,6 +362,7 @@ class NewJob:
     tag: str | None = None
     metadata: dict[str, Any] | None = None
     webhook_url: str | None = None
+    input_url: str | None = None  # no upload: the worker fetches the input from here
     id: str = field(default_factory=new_job_id)
     dispatch: str = field(default_factory=new_token)
 
@@ -429,7 +435,8 @@ class JobStore:
             "bytes_total": new.input_size, "attempts": 0, "dispatch": new.dispatch,
             "owner": new.owner,
         }
-        optional = {"tag": new.tag, "metadata": new.metadata, "webhook_url": new.webhook_url}
+        optional = {"tag": new.tag, "metadata": new.metadata, "webhook_url": new.webhook_url,
+                    "input_url": new.input_url}
         fields.update({name: value for name, value in optional.items() if value is not None})
         unfinished_ttl = self.tombstone_ttl  # a job not finished by then is abandoned
         idem_key = keys.idempotency(new.owner, idempotency_key or "")
@@ -490,11 +497,13 @@ class JobStore:
         return _CLAIMS.get(before, Claim.FINISHED if before else Claim.GONE), run_id
 
     def progress(self, job_id: str, run_id: str, bytes_done: int,
-                 bytes_total: int) -> Ownership:
-        """Record progress while the run owns the job; else say what it found."""
+                 bytes_total: int, **fields: Any) -> Ownership:
+        """Record progress (and `fields` with it) while the run owns the job; else say what it
+        found."""
         return _ownership(self._progress(
             keys=[keys.job(job_id), keys.running_jobs()],
-            args=[job_id, run_id, repr(time.time()), bytes_done, bytes_total],
+            args=[job_id, run_id, repr(time.time()), bytes_done, bytes_total,
+                  *_flatten(fields)],
         ))
 
     def finish(self, job_id: str, owner: str, run_id: str, status: JobStatus,

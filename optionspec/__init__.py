@@ -21,7 +21,8 @@ MAX_DEPTH_CEILING = 2048  # libxml2's own ceiling for nesting, even with huge tr
 RECORD_PATH_PATTERN = r"^[^/\s\x1c-\x1f\x85]+(/[^/\s\x1c-\x1f\x85]+)*$"
 
 # Parameters of POST /jobs (query or form fields) that are not conversion options.
-NOT_OPTIONS = ("format", "filename", "wait", "tag", "metadata", "webhook_url")
+NOT_OPTIONS = ("format", "filename", "wait", "tag", "metadata", "webhook_url",
+               "input_url")
 
 _PYTHON_TYPES: dict[str, Any] = {"choice": str, "text": str, "names": tuple[str, ...],
                                  "bool": bool, "int": int}

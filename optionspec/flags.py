@@ -83,9 +83,12 @@ class ForceListNames(argparse.Action):
                 parser.error(f"the following arguments are required: {shown} (after several "
                              f"{self.option_strings[0]} NAME NAME…, it is ambiguous: put it "
                              f"first, or give the names as {self.option_strings[0]} a,b)")
-            if not takers:
+            if not takers and getattr(namespace, "input_url", None):
+                pass  # `xmlconv submit --from-url URL`: the URL takes the place of FILE
+            elif not takers:
                 parser.error(f"the following arguments are required: {shown}")
-            setattr(namespace, self.positional, takers[0].pop())
+            else:
+                setattr(namespace, self.positional, takers[0].pop())
         if runs:
             setattr(namespace, self.dest, [name.strip() for run in runs for value in run
                                            for name in value.split(",") if name.strip()])

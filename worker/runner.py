@@ -1,4 +1,5 @@
-"""Runs one job: claim it, convert input → result, record the outcome.
+"""Runs one job: claim it, fetch its input when it was imported (input_url: worker/fetch.py),
+convert input → result, record the outcome.
 
 Plain code over the lifecycle's verbs (jobs/lifecycle.py), so that the Celery task stays a
 one-liner. What happens to the job's record and files at each step is the lifecycle's business;
@@ -13,11 +14,14 @@ import time
 from billiard.exceptions import SoftTimeLimitExceeded
 
 from common import errors
-from common.errors import ServiceError, StorageError
+from common.errors import ServiceError, StorageError, StorageFull
+from common.outbound_urls import shown
 from common.settings import Settings
 from converter import FORMATS, ConversionError, Limits
 from converter.limits import output_allowance
 from jobs import JobCancelled, Lifecycle, Run, RunSuperseded, StoreUnavailable
+
+from .fetch import FetchFailed, FetchLimits, open_url
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +82,9 @@ def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,
                                    "attempt": job.attempts})
     started = time.monotonic()
     try:
-        result = _convert(run, conversion_limits(settings, run.job.input_size or 0))
+        result = _fetch(run, settings) if job.input_url else None
+        if result is None:
+            result = _convert(run, conversion_limits(settings, run.job.input_size or 0))
     except JobCancelled:
         run.cancelled()
         return
@@ -95,6 +101,35 @@ def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,
         "error_code": error.code if error else None})
     if error:
         raise TaskFailed(error.code, error.message)
+
+
+def _fetch(run: Run, settings: Settings | None) -> ServiceError | None:
+    """Fetch an imported job's input into storage; None when it is there, else the error the
+    job fails with (INPUT_FETCH_FAILED with its reason; nothing of the input is kept)."""
+    limits = FetchLimits.from_settings(settings) if settings else FetchLimits()
+    url = run.job.input_url or ""
+    started = time.monotonic()
+    try:
+        with open_url(url, limits) as body:
+            run.store_fetched_input(body.chunks(), body.total)
+    except (JobCancelled, RunSuperseded, StoreUnavailable):
+        raise
+    except FetchFailed as exc:
+        log.info("input not fetched", extra={"input_url": shown(url), "reason": exc.reason})
+        return exc.to_error()
+    except StorageFull as full:
+        return ServiceError(errors.INSUFFICIENT_STORAGE, "the service is short of storage "
+                            "space; the input was not kept",
+                            {"min_free_bytes": full.min_free_bytes})
+    except SoftTimeLimitExceeded:
+        return ServiceError(errors.TIME_LIMIT_EXCEEDED,
+                            "the fetch took longer than the time limit allows")
+    except Exception:
+        log.exception("fetching the input failed unexpectedly")
+        return ServiceError(errors.INTERNAL_ERROR, "fetching the input failed unexpectedly")
+    log.info("input fetched", extra={"input_url": shown(url), "input_bytes": run.job.input_size,
+                                     "duration_ms": round(1000 * (time.monotonic() - started))})
+    return None
 
 
 def _convert(run: Run, limits: Limits) -> dict | ServiceError:

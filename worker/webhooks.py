@@ -21,7 +21,7 @@ secret (common/signing.py; WEBHOOK_SECRET under AUTH_MODE=none). Its `webhook-id
 across the retries of the event, so that a receiver can drop a duplicate. Before each attempt the
 URL is parsed and its host resolved once and checked again (common/webhook_urls.py: it may
 resolve elsewhere by now); the request goes to an address so checked, never to a second
-resolution of the name (worker/webhook_http.py), with no proxy and no redirect. Each attempt is
+resolution of the name (worker/outbound_http.py), with no proxy and no redirect. Each attempt is
 recorded on the job (`webhook` of the job resource) and logged as one line, never with the
 secret or the signature.
 
@@ -45,12 +45,12 @@ from standardwebhooks.webhooks import Webhook
 
 from common.errors import ServiceError
 from common.logs import log_context, utc_timestamp
+from common.outbound_urls import parse, resolve
 from common.settings import Settings
 from common.signing import webhook_secret
-from common.webhook_urls import parse, resolve
 from jobs import Job, JobStatus, Lifecycle, WebhookSlots, job_resource
 
-from . import webhook_http
+from . import outbound_http
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +89,12 @@ class Config:
     retry_schedule: tuple[int, ...]
     allow_private: bool
     attempt_timeout: float = 10.0  # seconds for a whole attempt: connect, send, answer
-    tls: ssl.SSLContext | None = None  # None: webhook_http's (certifi's bundle)
+    tls: ssl.SSLContext | None = None  # None: outbound_http's (certifi's bundle)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Config:
         return cls(settings.secret_key, settings.webhook_secret,
-                   settings.webhook_retry_schedule, settings.webhook_allow_private,
+                   settings.webhook_retry_schedule, settings.allow_private_addresses,
                    float(settings.webhook_attempt_timeout))
 
     def secret_for(self, owner: str) -> str:
@@ -160,9 +160,9 @@ def _send(job: Job, config: Config) -> tuple[Outcome, int | None, str | None]:
     headers = signed_headers(message_id(job), body, config.secret_for(job.owner),
                              datetime.now(UTC))
     try:
-        status_code = webhook_http.post(target, addresses, body.encode(), headers,
+        status_code = outbound_http.post(target, addresses, body.encode(), headers,
                                         config.attempt_timeout, config.tls)
-    except webhook_http.NoAnswer as exc:  # no answer within the deadline: try again
+    except outbound_http.NoAnswer as exc:  # no answer within the deadline: try again
         return Outcome.RETRY, None, exc.reason
     return _classify(status_code), status_code, None
 

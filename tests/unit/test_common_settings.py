@@ -112,3 +112,35 @@ def test_result_delivery_redirect_needs_s3():
         with pytest.raises(SettingsError) as caught:
             load_settings(environ)
         assert caught.value.variable == "RESULT_DELIVERY"
+
+
+@pytest.mark.parametrize(("environ", "allowed"), [
+    ({}, False),
+    ({"ALLOW_PRIVATE_ADDRESSES": "true"}, True),
+    ({"WEBHOOK_ALLOW_PRIVATE": "true"}, True),  # the old name still works
+    ({"WEBHOOK_ALLOW_PRIVATE": "true", "ALLOW_PRIVATE_ADDRESSES": "false"}, False),  # new wins
+    ({"WEBHOOK_ALLOW_PRIVATE": "false", "ALLOW_PRIVATE_ADDRESSES": "true"}, True),
+])
+def test_the_private_addresses_switch_keeps_its_old_name(environ, allowed):
+    assert load_settings(environ).allow_private_addresses is allowed
+
+
+@pytest.mark.parametrize(("environ", "variable"), [
+    ({"WEBHOOK_ALLOW_PRIVATE": "maybe"}, "WEBHOOK_ALLOW_PRIVATE"),
+    ({"ALLOW_PRIVATE_ADDRESSES": "maybe"}, "ALLOW_PRIVATE_ADDRESSES"),
+    ({"INPUT_FETCH_TIMEOUT": "0"}, "INPUT_FETCH_TIMEOUT"),
+    ({"INPUT_FETCH_TIMEOUT": "1740"}, "INPUT_FETCH_TIMEOUT"),  # not below the soft time limit
+    ({"INPUT_FETCH_MIN_BYTES_PER_SECOND": "-1"}, "INPUT_FETCH_MIN_BYTES_PER_SECOND"),
+])
+def test_bad_import_settings_name_the_variable(environ, variable):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ)
+    assert caught.value.variable == variable
+
+
+def test_the_fetch_deadline_fits_inside_the_jobs_time():
+    defaults = load_settings({})
+    assert (defaults.input_fetch_timeout, defaults.input_fetch_min_bytes_per_second) == (
+        600, 65536)
+    lowered = load_settings({"JOB_SOFT_TIME_LIMIT": "30", "JOB_TIME_LIMIT": "40"})
+    assert lowered.input_fetch_timeout == 29

@@ -1,5 +1,5 @@
 """API keys (jobs/api_keys.py) against a real redis-server, the settings that guard them, and
-which webhook URLs the service will call (common/webhook_urls.py)."""
+which webhook URLs the service will call (common/outbound_urls.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from common.errors import ServiceError
+from common.outbound_urls import check_url
 from common.settings import SettingsError, load_settings
 from common.signing import webhook_secret
-from common.webhook_urls import check_url
 from jobs.api_keys import ApiKeys
 
 PRODUCTION = {"DEPLOY_ENV": "production", "REDIS_URL": "redis://r:6379/0", "DATA_DIR": "/d",
@@ -73,6 +73,9 @@ def test_the_webhook_secret_is_derived_not_stored(registry):
     ({"SECRET_KEY": "short"}, "SECRET_KEY"),
     ({"SECRET_KEY": "insecure-development-secret-key-do-not-use-in-production"}, "SECRET_KEY"),
     ({"WEBHOOK_ALLOW_PRIVATE": "true"}, "WEBHOOK_ALLOW_PRIVATE"),
+    ({"ALLOW_PRIVATE_ADDRESSES": "true"}, "ALLOW_PRIVATE_ADDRESSES"),
+    ({"ALLOW_PRIVATE_ADDRESSES": "true", "WEBHOOK_ALLOW_PRIVATE": "false"},
+     "ALLOW_PRIVATE_ADDRESSES"),
 ])
 def test_production_refuses_unsafe_client_settings(changes, variable):
     assert load_settings(PRODUCTION).auth_mode == "api_key"
@@ -112,7 +115,11 @@ def test_private_webhook_urls_are_refused(url):
     with pytest.raises(ServiceError) as refused:
         check_url(url, allow_private=False)
     assert (refused.value.status, refused.value.code) == (400, "INVALID_WEBHOOK_URL")
-    assert check_url(url, allow_private=True) == url
+    if "169.254." in url:  # link-local (cloud metadata): refused even with the switch
+        with pytest.raises(ServiceError):
+            check_url(url, allow_private=True)
+    else:
+        assert check_url(url, allow_private=True) == url
 
 
 @pytest.mark.parametrize("url", [

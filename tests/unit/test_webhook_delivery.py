@@ -204,7 +204,7 @@ def test_deliver_asks_the_task_to_retry_with_the_next_delay(store, receiver):
     asked: list[tuple] = []
     settings = type("S", (), {"secret_key": SECRET_KEY, "webhook_secret": DEFAULT_SECRET,
                               "webhook_retry_schedule": SCHEDULE,
-                              "webhook_allow_private": True, "webhook_attempt_timeout": 2})()
+                              "allow_private_addresses": True, "webhook_attempt_timeout": 2})()
     later = lambda countdown, retries_done: asked.append((countdown, retries_done))  # noqa: E731
     webhooks.deliver(store, None, settings, job_id, 0, later)
     assert asked == [(1, 1)]  # after SCHEDULE[0] seconds, one attempt made

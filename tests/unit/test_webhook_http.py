@@ -1,5 +1,5 @@
-"""One attempt's connection (worker/webhook_http.py through worker/webhooks.attempt) against real
-receivers on loopback — plain TCP servers that answer as slowly or as strangely as a hostile
+"""One attempt's connection (worker/outbound_http.py through worker/webhooks.attempt) against
+real receivers on loopback — plain TCP servers that answer as slowly or as strangely as a hostile
 receiver would, an HTTPS one with a certificate for a name, and a proxy that records what
 reaches it — and a real redis-server for the job records and the slots.
 
@@ -20,8 +20,8 @@ from standardwebhooks import Webhook
 from test_webhook_delivery import DEFAULT_SECRET, OWNER, SCHEDULE, SECRET_KEY, finished_job
 from webhook_dns import FakeDns
 
+from common.outbound_urls import check_url
 from common.signing import webhook_secret
-from common.webhook_urls import check_url
 from jobs.store import JobStore
 from jobs.webhook_slots import WebhookSlots
 from worker import webhooks
@@ -335,7 +335,7 @@ def test_a_delivery_over_its_clients_cap_waits_without_a_request(store, servers,
     asked: list[tuple] = []
     settings = type("S", (), {"secret_key": SECRET_KEY, "webhook_secret": DEFAULT_SECRET,
                               "webhook_retry_schedule": SCHEDULE,
-                              "webhook_allow_private": True, "webhook_attempt_timeout": 5})()
+                              "allow_private_addresses": True, "webhook_attempt_timeout": 5})()
     later = lambda countdown, retries_done: asked.append((countdown, retries_done))  # noqa: E731
 
     result = webhooks.deliver(store, slots, settings, job_id, 1, later)

@@ -11,7 +11,7 @@ import pytest
 from webhook_dns import FakeDns
 
 from common.errors import ServiceError
-from common.webhook_urls import Target, check_url, parse, resolve
+from common.outbound_urls import Target, check_url, parse, resolve
 
 
 def refused(url: str, allow_private: bool = True) -> str:

@@ -1,8 +1,13 @@
-"""One webhook request, sent to an address that was checked, within one deadline.
+"""Requests the service sends out (webhooks, URL imports), each to an address that was checked,
+within one deadline.
 
-    post(target, addresses, body, headers, seconds) -> the answer's status code, or NoAnswer
+    connect(target, addresses, deadline) -> a socket to one of `addresses` (TLS for https):
+                                            the fetch of an input_url (worker/fetch.py) speaks
+                                            HTTP over it
+    post(target, addresses, body, headers, seconds) -> the answer's status code, or NoAnswer:
+                                            one webhook request
 
-- **Pinned.** It connects to `addresses` (common/webhook_urls.py resolved and checked them) and
+- **Pinned.** It connects to `addresses` (common/outbound_urls.py resolved and checked them) and
   never resolves the name again; `Host` is the URL's host, and for https the TLS handshake sends
   it as SNI and verifies the certificate against it, so the address is pinned and the name still
   authenticated.
@@ -10,7 +15,8 @@
   headers all share `seconds`: a receiver that answers one byte a second is cut off at the
   deadline, however steadily it trickles.
 - **Nothing from the environment.** No proxy variable (`HTTP(S)_PROXY`, `NO_PROXY`), no
-  `.netrc`, no redirect: this module reads none of them (it is not an HTTP client library).
+  `.netrc`, no redirect: this module reads none of them (it is not an HTTP client library; a
+  fetch follows a redirect only after checking its target the same way).
 - At most MAX_HEAD_BYTES of the answer (status line and headers) is read; its body never is.
 """
 
@@ -23,7 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from functools import cache
 
-from common.webhook_urls import Address, Target
+from common.outbound_urls import Address, Target
 
 MAX_HEAD_BYTES = 64 * 1024  # of an answer's status line and headers
 _STATUS = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: [^\r\n]*)?\r?\n")
@@ -108,23 +114,45 @@ def _status(sock: socket.socket, deadline: float) -> int:
         received += chunk
 
 
+def connect(target: Target, addresses: Sequence[Address], deadline: float,
+            tls: ssl.SSLContext | None = None) -> socket.socket:
+    """A connection to `target` at the first of `addresses` that accepts one, with TLS (SNI and
+    the certificate checked against the URL's host) for https, made before `deadline` (a
+    time.monotonic() value); else NoAnswer (ConnectionError, Timeout, TLSError)."""
+    sock = _connect(addresses, target.port, deadline)
+    if target.scheme != "https":
+        return sock
+    try:
+        sock.settimeout(_remaining(deadline))  # the handshake's total time (Python ≥ 3.5)
+        return (tls or default_tls()).wrap_socket(sock, server_hostname=target.host)
+    except TimeoutError:
+        sock.close()
+        raise NoAnswer("Timeout") from None
+    except ssl.SSLError:  # a failed handshake or certificate check
+        sock.close()
+        raise NoAnswer("TLSError") from None
+    except OSError:
+        sock.close()
+        raise NoAnswer("ConnectionError") from None
+    except NoAnswer:
+        sock.close()
+        raise
+
+
 def post(target: Target, addresses: Sequence[Address], body: bytes,
          headers: Mapping[str, str], seconds: float,
          tls: ssl.SSLContext | None = None) -> int:
     """POST `body` to `target` at one of `addresses`; the status code of the answer, or
     NoAnswer when there is none within `seconds` from now (connect, send and answer in total)."""
     deadline = time.monotonic() + seconds
-    sock = _connect(addresses, target.port, deadline)
+    sock = connect(target, addresses, deadline, tls)
     try:
-        if target.scheme == "https":
-            sock.settimeout(_remaining(deadline))  # the handshake's total time (Python ≥ 3.5)
-            sock = (tls or default_tls()).wrap_socket(sock, server_hostname=target.host)
         sock.settimeout(_remaining(deadline))  # sendall: the total time of the whole send
         sock.sendall(_request_head(target, body, headers) + body)
         return _status(sock, deadline)
     except TimeoutError:
         raise NoAnswer("Timeout") from None
-    except ssl.SSLError:  # a failed handshake or certificate check
+    except ssl.SSLError:
         raise NoAnswer("TLSError") from None
     except OSError:
         raise NoAnswer("ConnectionError") from None
