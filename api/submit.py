@@ -113,7 +113,7 @@ def submit(fixed_format: str | None = None) -> Submitted:
     query = request.args.to_dict()
     if INPUT_URL in query:  # no upload: the worker fetches the input
         if fixed_format is not None:
-            raise _invalid(INPUT_URL, "input_url is taken by POST /jobs only")
+            raise invalid(INPUT_URL, "input_url is taken by POST /jobs only")
         return _submit_import(query)
     # Fail before the upload when the query is already wrong.
     validated(query, fixed_format)
@@ -151,7 +151,7 @@ def _receive_and_submit(job_id: str, query: dict[str, str], fixed_format: str | 
             raise
         params = {**query, **upload.fields}
         if INPUT_URL in params:
-            raise _invalid(INPUT_URL, "send either a file or an input_url, not both")
+            raise invalid(INPUT_URL, "send either a file or an input_url, not both")
         fmt, options = validated(params, fixed_format)
         # Checked again only if the form changed them: a webhook URL check resolves its host.
         extras = (parse_extras(params, settings.allow_private_addresses)
@@ -189,7 +189,7 @@ def _submit_import(query: dict[str, str]) -> Submitted:
     tenant = current_tenant()
     if request.content_length or request.headers.get("Transfer-Encoding"):
         drain(request)
-        raise _invalid(INPUT_URL, "send either a file or an input_url, not both")
+        raise invalid(INPUT_URL, "send either a file or an input_url, not both")
     fmt, options = validated(query, None)
     extras = parse_extras(query, settings.allow_private_addresses)
     wait = parse_wait(query.get("wait"), settings.max_wait_seconds)
