@@ -119,7 +119,7 @@ def submit(fixed_format: str | None = None) -> Submitted:
     max_wait = svc.settings.max_wait_seconds
     allow_private = svc.settings.webhook_allow_private
     query = request.args.to_dict()
-    if "upload_id" in query:
+    if "upload_id" in query and fixed_format is None:  # POST /jobs only, not /convert
         return submit_upload(query.pop("upload_id"), query, fixed_format)
     # Fail before the upload when the query is already wrong.
     validated(query, fixed_format)

@@ -19,10 +19,13 @@ from typing import IO, Any
 
 import requests
 
+from . import errors
+from .errors import ApiError, ServerUnreachable
 from .upload import CHUNK_BYTES, Progress
 
 DIRECT_MIN_BYTES = 16 * 1024 * 1024  # below this, one request through the API is as good
 PART_ATTEMPTS = 4
+PART_BACKOFF = 0.5  # seconds before a part's second attempt, doubling
 # The server does not offer direct uploads: stream through POST /jobs.
 NOT_OFFERED = ("DIRECT_UPLOAD_UNAVAILABLE", "NOT_FOUND")
 
@@ -67,25 +70,27 @@ def put_parts(offer: dict[str, Any], reader: IO[bytes], start: int, timeout: flo
             progress(done[0], total)
 
     with requests.Session() as store:
-        store.trust_env = False  # no .netrc credentials for the store either
         offset = start
         for part in offer["parts"]:
             length = int(part["size_bytes"])
             before = done[0]
             for attempt in range(PART_ATTEMPTS):
                 done[0] = before
+                last = attempt == PART_ATTEMPTS - 1
                 try:
                     answer = store.put(part["url"], data=PartBody(reader, offset, length, step),
                                        timeout=timeout)
-                except requests.RequestException:
-                    if attempt == PART_ATTEMPTS - 1:
-                        raise
+                except requests.RequestException as exc:
+                    if last:
+                        raise ServerUnreachable(part["url"].split("?")[0],
+                                                f"part {part['part_number']}: {exc}") from None
                 else:
                     if answer.status_code < 300:
                         break
-                    if answer.status_code < 500 or attempt == PART_ATTEMPTS - 1:
-                        raise requests.HTTPError(
-                            f"the object store refused part {part['part_number']}: "
-                            f"{answer.status_code} {answer.text[:200]}", response=answer)
-                time.sleep(0.5 * 2 ** attempt)
+                    if answer.status_code < 500 or last:
+                        raise ApiError(answer.status_code, errors.HTTP_ERROR,
+                                       f"the object store refused part {part['part_number']}",
+                                       {"part_number": part["part_number"],
+                                        "answer": answer.text[:200]})
+                time.sleep(PART_BACKOFF * 2 ** attempt)
             offset += length

@@ -6,6 +6,7 @@ another key's, expired, incomplete or too large makes no job."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from client import Client
+from testkit import BIN
 from testkit.jobs_api import accepted_job, submit_file
 from testkit.s3_server import S3Server
 from testkit.stack import Stack
@@ -114,6 +116,25 @@ def test_a_large_file_uploaded_directly_converts_like_one_through_the_api(direct
     assert (result_of(direct_stack, direct["id"], key["headers"])
             == result_of(direct_stack, streamed["id"], key["headers"]))
     assert direct_stack.local_files() == []
+
+
+def test_xmlconv_submit_uploads_a_large_file_directly(direct_stack, large, cli_output,
+                                                     tmp_path):
+    key = direct_stack.key(f"cli-{uuid.uuid4().hex[:6]}")
+    out = tmp_path / "large.csv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XMLCONV_")}
+    with TcpMeter(direct_stack.api_port) as meter:
+        done = subprocess.run(
+            [str(BIN / "xmlconv"), "submit", str(large), "--to", "csv", "--wait", "-o", str(out)],
+            env={**env, "XMLCONV_URL": meter.url, "XMLCONV_API_KEY": key["api_key"]},
+            capture_output=True, timeout=300)
+        received = meter.received
+    assert done.returncode == 0, done.stderr
+    assert received < 64 * 1024  # requests and polls, not the file
+    assert out.read_bytes() == cli_output(large, "csv")
+    (job,) = requests.get(direct_stack.url("/jobs"), headers=key["headers"],
+                          timeout=10).json()["jobs"]
+    assert job["input"]["sha256"] is None  # the API never read it
 
 
 def test_the_upload_holds_its_keys_quota_slot_until_given_up_or_made_a_job(direct_stack,
