@@ -1,7 +1,8 @@
 """Submitting a job (POST /jobs and the legacy /convert routes): validate, stream the upload to
-storage and hand it to the lifecycle; and waiting for a job to finish (`wait`, a query parameter
-or a form field: a form field is known only after the upload, which is fine, as the waiting
-comes after it)."""
+storage and hand it to the lifecycle — or, with `upload_id`, make the job of a direct upload
+(api/uploads.py) the client put into the bucket itself; and waiting for a job to finish
+(`wait`, a query parameter or a form field: a form field is known only after the upload,
+which is fine, as the waiting comes after it)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from common.errors import ServiceError
 from common.logs import log_context
 from common.outbound_urls import INPUT_URL, check_url, shown
 from converter import ConversionError, parse_format, parse_options
-from jobs import Job, NewJob, Storage, new_job_id
+from jobs import Job, NewJob, Storage, is_job_id, new_job_id
 from optionspec import NOT_OPTIONS
 
 from .auth import current_tenant
@@ -115,6 +116,8 @@ def submit(fixed_format: str | None = None) -> Submitted:
         if fixed_format is not None:
             raise invalid(INPUT_URL, "input_url is taken by POST /jobs only")
         return _submit_import(query)
+    if "upload_id" in query and fixed_format is None:  # POST /jobs only, not /convert
+        return submit_upload(query.pop("upload_id"), query, fixed_format)
     # Fail before the upload when the query is already wrong.
     validated(query, fixed_format)
     extras_in_query = parse_extras(query, allow_private)
@@ -203,3 +206,39 @@ def _submit_import(query: dict[str, str]) -> Submitted:
         submission = svc.lifecycle.submit_import(new, idempotency_key, tenant.max_active_jobs)
     log.info("import queued", extra={"job_id": new.id, "input_url": shown(url)})
     return Submitted(submission.job, submission.created, wait or None)
+
+
+# -- POST /jobs?upload_id=…: the job of a direct upload (POST /uploads)
+
+
+def submit_upload(upload_id: str, query: dict[str, str], fixed_format: str | None) -> Submitted:
+    """POST /jobs?upload_id=…: the job of a direct upload, options in the query, no body. The
+    upload id is single-use and becomes the job's id: a repeated request answers the same job
+    (so no Idempotency-Key is needed, and none is looked at)."""
+    svc = services()
+    settings = svc.settings
+    tenant = current_tenant()
+    fmt, options = validated(query, fixed_format)
+    extras = parse_extras(query, settings.allow_private_addresses)
+    wait = parse_wait(query.get("wait"), settings.max_wait_seconds)
+    if request.content_length or "chunked" in (request.headers.get("Transfer-Encoding") or
+                                                "").lower():
+        raise ServiceError(errors.INVALID_REQUEST, "with upload_id, send no body: the file is "
+                           "the upload's", {"parameter": "upload_id"}, status=400,
+                           headers={"Connection": "close"})
+    if not is_job_id(upload_id):
+        raise ServiceError(errors.UPLOAD_NOT_FOUND, "there is no upload with this id",
+                           status=404)
+    svc.lifecycle.check_queue()
+
+    def describe(size: int, filename: str) -> NewJob:
+        return NewJob(id=upload_id, format=fmt, options=options, input_filename=filename,
+                      input_size=size, input_sha256="", request_id=current_request_id(),
+                      owner=tenant.id, tag=extras.tag, metadata=extras.metadata,
+                      webhook_url=extras.webhook_url)
+
+    with log_context(job_id=upload_id):
+        submission = svc.lifecycle.submit_upload(upload_id, tenant.id, describe,
+                                                 tenant.max_active_jobs,
+                                                 settings.max_upload_bytes)
+    return Submitted(submission.job, submission.created, wait)

@@ -10,7 +10,9 @@ and the worker) and s3 (`STORAGE_URL=s3://bucket/prefix`, API and worker each wi
 empty DATA_DIR), starts a Celery worker (concurrency 1) and the API under gunicorn (one worker
 process), and runs one job:
 
-- upload: POST /jobs?format=json&filename=big.xml, the raw body streamed from the file;
+- upload: POST /jobs?format=json&filename=big.xml, the raw body streamed from the file; on
+  `s3-direct` (the s3 stack again), a direct upload instead (the Python client: POST /uploads,
+  the parts PUT straight into the bucket, POST /jobs?upload_id=…);
 - convert: the job's started_at -> finished_at (polled until it succeeded);
 - download: GET /jobs/<id>/result streamed to a file (sha256 compared across backends);
 - total: from the start of the upload to the end of the download.
@@ -19,7 +21,9 @@ Peak RSS is VmHWM from /proc/<pid>/status, sampled a few times a second for the 
 process (API) and for the Celery main process and its pool child(ren) (worker), so that a pool
 child replaced after the task still counts. A Markdown table (or JSON) ends the report, with
 the ratio s3/local and PASS/FAIL lines: same result on both backends, and peak RSS under
-150 MB for the API and for every worker process. 1 MB = 2**20 bytes.
+150 MB for the API and for every worker process. The bytes the API received during the upload
+are counted by a TCP relay in front of it (testkit/tcp_meter.py: recv(2) is not in
+/proc/<pid>/io); `s3-direct` must stay under 1 MB of them. 1 MB = 2**20 bytes.
 """
 
 from __future__ import annotations
@@ -41,12 +45,15 @@ import psutil
 import requests
 
 from bench.generate import MB, generate
+from client import Client
 from testkit.redis_server import RedisServer
 from testkit.s3_server import S3Server
 from testkit.service import vm_hwm_kib
 from testkit.stack import Stack
+from testkit.tcp_meter import TcpMeter
 
-BACKENDS = ("local", "s3")
+BACKENDS = ("local", "s3", "s3-direct")
+MAX_DIRECT_API_MB = 1.0  # what the API may receive of a direct upload: requests, not the file
 MAX_RSS_MB = 150.0
 CHUNK = 1 << 20
 
@@ -60,6 +67,7 @@ class Result:
     backend: str
     size_mb: float
     upload_s: float | None = None
+    api_received_mb: float | None = None
     convert_s: float | None = None
     download_s: float | None = None
     total_s: float | None = None
@@ -131,22 +139,35 @@ def backend_stack(backend: str, redis_server: RedisServer, s3: S3Server, root: P
                   max_upload: int) -> Stack:
     """A worker and the API (gunicorn, one worker process each: the tests' settings) on
     `backend`: on s3 each with its own empty DATA_DIR, on local sharing one."""
-    return Stack(root, redis=redis_server, s3=s3 if backend == "s3" else None,
+    return Stack(root, redis=redis_server, s3=s3 if backend.startswith("s3") else None,
                  name=f"bench-{backend}", env={"MAX_UPLOAD_BYTES": str(max_upload)})
+
+
+def upload(stack: Stack, src: Path, result: Result, timeout: float) -> str:
+    """Submit the job through a TcpMeter in front of the API: its id."""
+    with TcpMeter(stack.api_port) as meter:
+        if result.backend == "s3-direct":
+            with Client(meter.url, timeout=timeout, direct_min_bytes=1) as api:
+                job_id = api.submit(src, "json", filename="big.xml")["id"]
+        else:
+            with open(src, "rb") as handle:
+                answer = requests.post(meter.url + "/jobs", data=handle,
+                                       params={"format": "json", "filename": "big.xml"},
+                                       headers={"Content-Type": "application/xml"},
+                                       timeout=(10, timeout))
+            if answer.status_code != 202:
+                raise RuntimeError(f"POST /jobs answered {answer.status_code}: "
+                                   f"{answer.text[:500]}")
+            job_id = answer.json()["id"]
+        result.api_received_mb = meter.received / MB
+    return job_id
 
 
 def run_job(stack: Stack, src: Path, out: Path, result: Result, timeout: float) -> None:
     start = time.perf_counter()
-    with open(src, "rb") as handle:
-        answer = requests.post(stack.url("/jobs"), data=handle,
-                               params={"format": "json", "filename": "big.xml"},
-                               headers={"Content-Type": "application/xml"},
-                               timeout=(10, timeout))
+    job_id = upload(stack, src, result, timeout)
     uploaded = time.perf_counter()
     result.upload_s = uploaded - start
-    if answer.status_code != 202:
-        raise RuntimeError(f"POST /jobs answered {answer.status_code}: {answer.text[:500]}")
-    job_id = answer.json()["id"]
     job = stack.wait_finished(job_id, timeout=timeout)
     if job["status"] != "succeeded":
         raise RuntimeError(f"job {job_id} {job['status']}: {job.get('error')}")
@@ -242,19 +263,20 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x" if a is not None and b else "-"
 
 
-COLUMNS = ("upload_s", "convert_s", "download_s", "total_s", "mbps", "api_rss_mb",
-           "worker_rss_mb")
+COLUMNS = ("upload_s", "convert_s", "download_s", "total_s", "mbps", "api_received_mb",
+           "api_rss_mb", "worker_rss_mb")
 
 
 def table(results: list[Result]) -> str:
     lines = ["| backend | size MB | upload s | convert s | download s | total s "
-             "| MB/s end to end | API peak RSS MB | worker peak RSS MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| MB/s end to end | API MB received | API peak RSS MB | worker peak RSS MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         if r.error:
-            lines.append(f"| {r.backend} | {r.size_mb:g} | FAILED |  |  |  |  |  |  |")
+            lines.append(f"| {r.backend} | {r.size_mb:g} | FAILED |  |  |  |  |  |  |  |")
             continue
-        cells = [_num(getattr(r, c), 2 if c.endswith("_s") else 1) for c in COLUMNS]
+        cells = [_num(getattr(r, c), 2 if c.endswith("_s") or c == "api_received_mb" else 1)
+                 for c in COLUMNS]
         lines.append(f"| {r.backend} | {r.size_mb:g} | " + " | ".join(cells) + " |")
     by = {r.backend: r for r in results if not r.error}
     if "local" in by and "s3" in by:
@@ -280,6 +302,10 @@ def acceptance(results: list[Result]) -> list[tuple[str, str]]:
                                         f"(got {value:.1f})"))
         for note in r.notes:
             checks.append(("FAIL", f"{r.backend}: {note}"))
+        if r.backend == "s3-direct" and r.api_received_mb is not None:
+            verdict = "PASS" if r.api_received_mb < MAX_DIRECT_API_MB else "FAIL"
+            checks.append((verdict, f"s3-direct: the API received < {MAX_DIRECT_API_MB:g} MB of "
+                                    f"the upload (got {r.api_received_mb:.3f})"))
     done = [r for r in results if not r.error]
     if len(done) == len(BACKENDS):
         same = len({r.sha256 for r in done}) == 1

@@ -4,7 +4,9 @@
     with Client("http://127.0.0.1:8000", api_key="…") as api:
         job = api.convert("orders.xml", "orders.csv", format="csv")
 
-Uploads and downloads stream (a chunk at a time, never the whole file). 429 and 503 answers are
+Uploads and downloads stream (a chunk at a time, never the whole file). A file of at least
+`direct_min_bytes` goes straight into the service's object store when the server offers it
+(client/direct.py), else through the API. 429 and 503 answers are
 retried after the server's Retry-After, a bounded number of times; every POST carries an
 Idempotency-Key (one is made when the caller gives none), so a retried submission never makes
 a second job. Every refusal is raised as `ApiError`; a failed job as `JobFailed` (an ApiError).
@@ -12,6 +14,7 @@ a second job. Every refusal is raised as `ApiError`; a failed job as `JobFailed`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -25,6 +28,7 @@ from urllib.parse import quote
 import requests
 
 from . import errors
+from .direct import DIRECT_MIN_BYTES, NOT_OFFERED, put_parts
 from .errors import ApiError, JobFailed, ServerUnreachable, error_from_body
 from .options import to_params
 from .retry import RETRY_STATUSES, Backoff, parse_retry_after, retry_delay
@@ -69,8 +73,12 @@ class Client:
 
     def __init__(self, url: str = DEFAULT_URL, api_key: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, *, retries: int = DEFAULT_RETRIES,
-                 max_retry_wait: float = MAX_RETRY_WAIT) -> None:
+                 max_retry_wait: float = MAX_RETRY_WAIT,
+                 direct_min_bytes: int | None = DIRECT_MIN_BYTES) -> None:
         self.url = url.rstrip("/")
+        # Files of at least this size go straight to the object store when the server offers
+        # it (None: never); set to None once the server said it does not.
+        self.direct_min_bytes = direct_min_bytes
         self.timeout = timeout
         self.retries = retries
         self.max_retry_wait = max_retry_wait
@@ -105,6 +113,10 @@ class Client:
         `filename` names the input (default: the path's or stream's name)."""
         upload = Upload(source, gzip, progress)
         params = _job_params(format, options, tag, metadata, webhook_url)
+        direct = self._direct_upload(upload, filename, progress)
+        if direct is not None:  # the file is in the store: the job is made of it, no body
+            params["upload_id"] = direct
+            return self._json(self._request("POST", "/jobs", params=params))
         if filename or upload.filename:
             params["filename"] = str(filename or upload.filename)
         headers = {"Content-Type": "application/xml",
@@ -130,6 +142,37 @@ class Client:
         params = {**_job_params(format, options, tag, metadata, webhook_url), "input_url": url}
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         return self._json(self._request("POST", "/jobs", params=params, headers=headers))
+
+    def _direct_upload(self, upload: Upload, filename: str | None,
+                       progress: Progress | None) -> str | None:
+        """Put a large, re-readable source straight into the object store: the upload's id, or
+        None when it goes through the API instead (small, not re-readable, or the server does
+        not offer direct uploads)."""
+        if (self.direct_min_bytes is None or not upload.rereadable or upload.size is None
+                or upload.size < self.direct_min_bytes):
+            return None
+        announced = {"size_bytes": upload.size}
+        if filename or upload.filename:
+            announced["filename"] = str(filename or upload.filename)
+        try:
+            offer = self._json(self._request("POST", "/uploads", json_body=announced))
+        except ApiError as exc:
+            if exc.status in (404, 501) and exc.code in NOT_OFFERED:
+                self.direct_min_bytes = None  # asked once per client
+                return None
+            raise
+        reader = open(upload.path, "rb") if upload.path else upload.stream  # noqa: SIM115
+        assert reader is not None
+        try:
+            put_parts(offer, reader, upload.start, self.timeout, progress)
+        except BaseException:
+            with contextlib.suppress(ApiError):
+                self._request("DELETE", "/uploads/" + quote(offer["id"], safe=""))
+            raise
+        finally:
+            if upload.path:
+                reader.close()
+        return str(offer["id"])
 
     def get(self, job_id: Job | str) -> Job:
         """The job as it is now."""
@@ -246,7 +289,7 @@ class Client:
 
     def _request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                  headers: Mapping[str, str] | None = None, upload: Upload | None = None,
-                 stream: bool = False) -> requests.Response:
+                 stream: bool = False, json_body: Any = None) -> requests.Response:
         """One API call: the response (status < 400), or ApiError. A 429 or 503 is retried
         after its Retry-After (else 1, 2, 4 … s), at most `retries` times and never for a
         wait above `max_retry_wait`; an upload only when its source can be read again."""
@@ -256,7 +299,7 @@ class Client:
             try:
                 response = self._session.request(
                     method, url, params=params, headers=headers,
-                    data=upload.body() if upload else None, stream=stream,
+                    data=upload.body() if upload else None, json=json_body, stream=stream,
                     timeout=self.timeout)
             except requests.Timeout:
                 raise ServerUnreachable(self.url, f"no answer within {self.timeout} s",

@@ -120,6 +120,11 @@ class Upload:
         return self._body
 
     @property
+    def start(self) -> int:
+        """Where the source starts: 0 for a path, where a stream stood when given."""
+        return self._start
+
+    @property
     def read_error(self) -> OSError | None:
         """The error reading the source met during the last attempt, if any."""
         return self._body.read_error if self._body else None

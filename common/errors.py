@@ -38,6 +38,11 @@ JOB_NOT_FINISHED = "JOB_NOT_FINISHED"
 RESULT_UNAVAILABLE = "RESULT_UNAVAILABLE"
 RANGE_NOT_SATISFIABLE = "RANGE_NOT_SATISFIABLE"  # a download's Range lies outside the result
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+# Direct uploads (POST /uploads, then POST /jobs?upload_id=…)
+DIRECT_UPLOAD_UNAVAILABLE = "DIRECT_UPLOAD_UNAVAILABLE"  # 501: storage is not an object store
+UPLOAD_NOT_FOUND = "UPLOAD_NOT_FOUND"  # 404: unknown, or another key's
+UPLOAD_EXPIRED = "UPLOAD_EXPIRED"  # 410: past UPLOAD_URL_TTL_SECONDS, its parts are gone
+UPLOAD_INCOMPLETE = "UPLOAD_INCOMPLETE"  # 409: parts missing; the upload stays open
 HTTP_ERROR = "HTTP_ERROR"
 
 # Dependencies

@@ -127,6 +127,8 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "S3_REGION": "us-east-1",
     "RESULT_DELIVERY": "proxy",
     "RESULT_URL_TTL_SECONDS": "300",
+    # POST /uploads (s3:// only): its part URLs, and the quota slot it holds, last this long.
+    "UPLOAD_URL_TTL_SECONDS": "3600",
     "METRICS_TOKEN": "",  # empty: GET /metrics is open in development, off elsewhere
     # The converter's limits (converter/limits.py; docs/limits.md, "The converter").
     "CONVERTER_MAX_ATTRIBUTES": "256",
@@ -228,6 +230,7 @@ class Settings:
     s3_region: str = "us-east-1"
     result_delivery: str = "proxy"
     result_url_ttl_seconds: int = 300
+    upload_url_ttl_seconds: int = 3600
     metrics_token: str = ""
     converter_max_attributes: int = 256
     converter_max_attribute_defaults: int = 256
@@ -619,6 +622,7 @@ def load_settings(
         s3_region=r.raw("S3_REGION"),
         result_delivery=_result_delivery(r, storage_url),
         result_url_ttl_seconds=r.integer("RESULT_URL_TTL_SECONDS", 1, 7 * 86400),
+        upload_url_ttl_seconds=r.integer("UPLOAD_URL_TTL_SECONDS", 1, 7 * 86400),
         metrics_token=_metrics_token(r),
         converter_max_attributes=r.integer("CONVERTER_MAX_ATTRIBUTES", 1, 100000),
         converter_max_attribute_defaults=r.integer("CONVERTER_MAX_ATTRIBUTE_DEFAULTS", 1),

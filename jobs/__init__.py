@@ -10,6 +10,7 @@ request is from), `RateLimiter`, `JobFigures` (GET /metrics), `Workers` (heartbe
     status.py     JobStatus and the typed answer of each transition
     lifecycle.py  Lifecycle and Run: what happens to a job's record and files together
     reservation.py an upload's quota slot, held from before its body is read
+    direct_uploads.py what the API remembers of an upload a client puts into the bucket itself
     keys.py       every Redis key name
     queue.py      the Celery side: task names, queues, the broker's settings
     storage*.py   the files: a Protocol and two backends (a local directory, an S3 bucket)
@@ -31,6 +32,7 @@ from .lifecycle import (
     RETRY_AFTER_SECONDS,
     JobCancelled,
     Lifecycle,
+    OpenedUpload,
     Run,
     RunSuperseded,
     Submission,
@@ -48,7 +50,7 @@ from .queue import (
     publish_webhook,
 )
 from .rate_limits import Count, RateLimiter
-from .resource import job_resource
+from .resource import job_resource, upload_resource
 from .status import JobStatus
 from .storage import Storage, open_storage
 from .store import Job, JobStore, NewJob, is_job_id, new_job_id
@@ -59,9 +61,10 @@ __all__ = [
     "CONVERT_TASK", "QUEUE", "REQUEST_ID_HEADER", "RETRY_AFTER_SECONDS", "SWEEP_TASK",
     "WEBHOOK_QUEUE", "WEBHOOK_TASK", "WebhookSlots", "publish_webhook",
     "ApiKeys", "Count", "Job", "JobCancelled", "JobFigures", "JobService", "JobStatus",
-    "Lifecycle", "NewJob", "NewKey", "RateLimiter", "Run", "RunSuperseded", "Snapshot",
-    "Storage", "StoreUnavailable", "Submission", "Tenant", "Workers", "is_job_id", "job_resource",
-    "make_celery", "new_job_id", "open_service", "open_workers", "queue_unavailable",
+    "Lifecycle", "NewJob", "NewKey", "OpenedUpload", "RateLimiter", "Run", "RunSuperseded",
+    "Snapshot", "Storage", "StoreUnavailable", "Submission", "Tenant", "Workers", "is_job_id",
+    "job_resource", "make_celery", "new_job_id", "open_service", "open_workers",
+    "queue_unavailable", "upload_resource",
 ]
 
 
@@ -110,6 +113,7 @@ def open_service(settings: Settings, celery: Celery) -> JobService:
         stall_seconds=settings.job_stall_seconds,
         delete_input_on_finish=settings.delete_input_on_finish,
         reservation_seconds=settings.upload_reservation_seconds,
+        upload_url_ttl_seconds=settings.upload_url_ttl_seconds,
     )
     # A lease outlasts the attempt's deadline and the name's resolution before it.
     slots = WebhookSlots(client, settings.webhook_max_per_key,

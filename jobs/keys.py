@@ -99,6 +99,13 @@ def owner_active_prefix() -> str:
     return f"{PREFIX}:owner:"
 
 
+def direct_upload(upload_id: str) -> str:
+    """Hash: a direct upload (POST /uploads) until it becomes its job or lapses: its owner, the
+    object store's multipart upload id, the announced size, when its URLs expire
+    (jobs/direct_uploads.py)."""
+    return f"{PREFIX}:upload:{upload_id}"
+
+
 def rate_limits() -> str:
     """Prefix of the rate limiter's request counters, one a client (api/limits.py)."""
     return f"{PREFIX}:limits"

@@ -1,11 +1,12 @@
 """A job's whole life, its record and its files together: the one place that decides them.
 
+    open_upload ─▶ (the client puts its parts in the bucket) ─▶ submit_upload ─┐
     reserve ─▶ submit ─────────▶ (queued) ─▶ claim ─▶ Run: progress … succeed | fail | cancelled
     submit_import (input_url) ─┘       ▲          (an import's run first: store_fetched_input)
                                        │                   │
                                        └──── recover ◀─────┘   (the run was lost: requeue, or
                                                                  fail after N attempts)
-    cancel_or_delete, remove_orphans
+    cancel_or_delete, give_up_upload, remove_orphans
 
 Two moments are told to the world: a job accepted (counted in the metrics) and a job finished,
 whichever way (`_finished`: counted, and its webhook queued).
@@ -37,12 +38,13 @@ from common.errors import ServiceError, StorageError, StorageFull
 from common.logs import log_context
 from common.outbound_urls import shown
 
+from .direct_uploads import DirectUploads, UploadRecord
 from .figures import JobFigures
 from .queue import held_conversions
 from .reservation import QuotaFull, Reservation
 from .status import Claim, Creation, JobStatus, Ownership, Requeue
-from .storage import Storage
-from .store import Job, JobStore, NewJob, new_token
+from .storage import DirectUploadUnsupported, Storage, UploadIncomplete, UploadTooLarge
+from .store import Job, JobStore, NewJob, new_job_id, new_token
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,34 @@ def worker_lost(attempts: int) -> ServiceError:
                         f"the job's worker was lost on each of its {attempts} attempts")
 
 
+def upload_too_large(limit: int, size: int | None = None) -> ServiceError:
+    details: dict = {"max_bytes": limit}
+    if size is not None:
+        details["size_bytes"] = size
+    return ServiceError(errors.PAYLOAD_TOO_LARGE,
+                        f"the XML exceeds the upload limit of {limit} bytes", details, status=413)
+
+
+def upload_not_found() -> ServiceError:
+    return ServiceError(errors.UPLOAD_NOT_FOUND, "there is no upload with this id", status=404)
+
+
+def upload_expired(upload_id: str) -> ServiceError:
+    return ServiceError(errors.UPLOAD_EXPIRED, "this upload has expired or was given up; "
+                        "start another with POST /uploads", {"upload_id": upload_id}, status=410)
+
+
+@dataclass(frozen=True)
+class OpenedUpload:
+    """A direct upload as POST /uploads answers it."""
+
+    id: str
+    size: int
+    part_size: int
+    urls: list[str]
+    expires_at: float
+
+
 class JobCancelled(Exception):
     """A client cancelled the job while it ran."""
 
@@ -102,7 +132,9 @@ class Submission:
 class Lifecycle:
     def __init__(self, store: JobStore, storage: Storage, figures: JobFigures, publish: Publish,
                  announce: Announce, *, max_attempts: int, stall_seconds: float,
-                 delete_input_on_finish: bool, reservation_seconds: int = 60) -> None:
+                 delete_input_on_finish: bool, reservation_seconds: int = 60,
+                 uploads: DirectUploads | None = None, upload_url_ttl_seconds: int = 3600
+                 ) -> None:
         self._store = store
         self._storage = storage
         self._figures = figures
@@ -112,6 +144,8 @@ class Lifecycle:
         self.stall_seconds = stall_seconds
         self.delete_input_on_finish = delete_input_on_finish
         self.reservation_seconds = reservation_seconds
+        self._uploads = uploads or DirectUploads(store.redis, store.tombstone_ttl)
+        self.upload_url_ttl_seconds = upload_url_ttl_seconds
 
     # -- submitting (the API)
 
@@ -235,6 +269,126 @@ class Lifecycle:
                                status=422)
         log.info("idempotent replay", extra={"replayed_job_id": job_id})
         return Submission(earlier, created=False)
+
+    # -- direct uploads (the API): the client puts its input into the bucket itself
+
+    def open_upload(self, owner: str, size: int, filename: str, max_active: int,
+                    limit: int) -> OpenedUpload:
+        """Start a direct upload of `size` bytes: 413 past `limit`, 429 when `owner`'s
+        unfinished jobs and uploads fill `max_active` (the upload holds a slot until it becomes
+        its job, is given up, or expires), 501 DIRECT_UPLOAD_UNAVAILABLE when storage has no
+        URLs to give (local storage: the client streams through POST /jobs instead)."""
+        if size > limit:
+            raise upload_too_large(limit, size)
+        upload_id = new_job_id()
+        ttl = self.upload_url_ttl_seconds
+        try:
+            held = self._store.reserve(owner, upload_id, max_active, ttl)
+        except redis.RedisError as exc:
+            log.warning("job store unavailable: %s", exc)
+            raise queue_unavailable() from None
+        if not held:
+            raise quota_exceeded(max_active)
+        started = time.time()
+        try:
+            direct = self._storage.start_direct_upload(upload_id, size, ttl)
+        except DirectUploadUnsupported:
+            self._release(owner, upload_id)
+            raise ServiceError(errors.DIRECT_UPLOAD_UNAVAILABLE,
+                               "this service stores files locally: send the file in the body "
+                               "of POST /jobs", status=501) from None
+        except BaseException:
+            self._release(owner, upload_id)
+            raise
+        opened = OpenedUpload(upload_id, size, direct.part_size, direct.urls, started + ttl)
+        try:
+            self._uploads.add(UploadRecord(upload_id, owner, direct.storage_upload_id, size,
+                                           filename, opened.expires_at, used=False))
+        except redis.RedisError as exc:
+            log.warning("job store unavailable: %s", exc)
+            self._storage.abort_direct_upload(upload_id, direct.storage_upload_id)
+            self._release(owner, upload_id)
+            raise queue_unavailable() from None
+        log.info("direct upload opened", extra={"upload_id": upload_id, "input_bytes": size,
+                                                "parts": len(direct.urls)})
+        return opened
+
+    def submit_upload(self, upload_id: str, owner: str, describe: Callable[[int, str], NewJob],
+                      max_active: int, limit: int) -> Submission:
+        """Make the job of `owner`'s direct upload once its parts are all in the bucket
+        (`describe(size, filename)` describes it; the job's id is the upload's). 404 for an
+        unknown upload or another key's, 410 once expired or given up, 409 UPLOAD_INCOMPLETE
+        while parts are missing (the upload stays open), 413 when the parts add up to more than
+        `limit` (they are removed). A repeated call answers the job the first one made."""
+        record = self._upload_of(upload_id, owner)
+        if record.used or self._store.get(upload_id) is not None:
+            return Submission(self.find(upload_id, owner), created=False)
+        if record.expired:
+            self._drop_upload(record)
+            raise upload_expired(upload_id)
+        if not self._uploads.claim(upload_id):
+            raise ServiceError(errors.UPLOAD_INCOMPLETE, "this upload is being completed by "
+                               "another request", {"upload_id": upload_id}, status=409)
+        try:
+            size = self._storage.complete_direct_upload(upload_id, record.storage_upload_id,
+                                                        record.size, limit)
+        except UploadTooLarge as exc:  # its parts are gone already
+            self._drop_upload(record)
+            raise upload_too_large(limit, exc.size) from None
+        except UploadIncomplete as exc:
+            self._uploads.unclaim(upload_id)
+            raise ServiceError(errors.UPLOAD_INCOMPLETE, "the upload's parts are not all "
+                               "there: put the missing ones, then ask again", {
+                                   "upload_id": upload_id, "expected_bytes": exc.expected,
+                                   "received_bytes": exc.received, "parts": exc.parts},
+                               status=409) from None
+        except StorageError:  # aborted meanwhile (the sweep, a bucket rule)
+            self._drop_upload(record)
+            raise upload_expired(upload_id) from None
+        except BaseException:
+            with contextlib.suppress(redis.RedisError):
+                self._uploads.unclaim(upload_id)
+            raise
+        try:
+            submission = self.submit(upload_id, lambda _: describe(size, record.filename),
+                                     None, max_active)
+        except BaseException:
+            with contextlib.suppress(redis.RedisError):
+                self._uploads.unclaim(upload_id)
+            raise
+        with contextlib.suppress(redis.RedisError):  # if not, the job itself answers a retry
+            self._uploads.used(upload_id)
+        return submission
+
+    def give_up_upload(self, upload_id: str, owner: str) -> None:
+        """The client will not finish its direct upload: its parts go and its quota slot comes
+        back now, not at its expiry. 404 unknown or another key's; 410 once it made its job."""
+        record = self._upload_of(upload_id, owner)
+        if record.used or self._store.get(upload_id) is not None:
+            raise upload_expired(upload_id)
+        self._drop_upload(record)
+
+    def _upload_of(self, upload_id: str, owner: str) -> UploadRecord:
+        try:
+            record = self._uploads.get(upload_id)
+        except redis.RedisError as exc:
+            log.warning("job store unavailable: %s", exc)
+            raise queue_unavailable() from None
+        if record is None or record.owner != owner:  # one key never learns of another's
+            raise upload_not_found()
+        return record
+
+    def _drop_upload(self, record: UploadRecord) -> None:
+        self._storage.abort_direct_upload(record.id, record.storage_upload_id)
+        self._release(record.owner, record.id)
+        with contextlib.suppress(redis.RedisError):
+            self._uploads.expire_now(record.id)
+
+    def _release(self, owner: str, upload_id: str) -> None:
+        try:
+            self._store.release(owner, upload_id)
+        except redis.RedisError as error:  # it lapses by itself
+            log.warning("upload reservation not released: %s", type(error).__name__)
 
     # -- reading and cancelling (the API)
 
@@ -441,6 +595,12 @@ class Lifecycle:
         process died before recording it). Returns how many jobs' files went."""
         removed = 0
         for job_id in self._storage.expired(grace_seconds):
+            if self._store.get(job_id) is None:
+                self._storage.delete(job_id)
+                removed += 1
+        # Multipart uploads never completed: a direct upload is past its URLs' life by then.
+        older_than = max(grace_seconds, self.upload_url_ttl_seconds)
+        for job_id in set(self._storage.unfinished_uploads(older_than)):
             if self._store.get(job_id) is None:
                 self._storage.delete(job_id)
                 removed += 1

@@ -4,13 +4,16 @@ the worker (which sends webhooks) show it; nothing else of HTTP lives outside ap
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.logs import utc_timestamp
 from common.outbound_urls import shown
 
 from .status import JobStatus
 from .store import Job
+
+if TYPE_CHECKING:
+    from .lifecycle import OpenedUpload
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -33,7 +36,7 @@ def job_resource(job: Job) -> dict[str, Any]:
     source: dict[str, Any] = {
         "filename": job.input_filename,
         "size_bytes": job.input_size,
-        "sha256": job.input_sha256,
+        "sha256": job.input_sha256 or None,  # None: not read yet, or put straight in the bucket
     }
     progress: dict[str, Any] = {"bytes_done": done, "bytes_total": total, "percent": percent}
     if job.input_url:  # imported: where from (without its query string), and what its run does
@@ -60,4 +63,21 @@ def job_resource(job: Job) -> dict[str, Any]:
         "result": job.result,
         "webhook": _webhook(job),
         "links": {"self": f"/jobs/{job.id}", "result": f"/jobs/{job.id}/result"},
+    }
+
+
+def upload_resource(upload: OpenedUpload) -> dict[str, Any]:
+    """A direct upload as POST /uploads answers it: where each part goes, and how large it is."""
+    parts = []
+    for number, url in enumerate(upload.urls, start=1):
+        start = (number - 1) * upload.part_size
+        parts.append({"part_number": number, "url": url,
+                      "size_bytes": min(upload.part_size, upload.size - start)})
+    return {
+        "id": upload.id,
+        "size_bytes": upload.size,
+        "part_size": upload.part_size,
+        "parts": parts,
+        "expires_at": _iso(upload.expires_at),
+        "links": {"self": f"/uploads/{upload.id}", "submit": f"/jobs?upload_id={upload.id}"},
     }

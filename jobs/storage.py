@@ -5,6 +5,11 @@ files under DATA_DIR/jobs/<job id>/ (input.xml, result.<ext>). An S3-compatible 
 implement the same methods; `S3Storage` (jobs/storage_s3.py, STORAGE_URL=s3://...) does, for
 workers on more than one host. `open_storage(settings)` picks one by STORAGE_URL.
 
+A client may also put its input straight into an object store (POST /uploads): storage hands out
+presigned part URLs of a multipart upload under the job's input key (`start_direct_upload`),
+and completes it once the parts are there and within the size limit (`complete_direct_upload`).
+`LocalStorage` has no URLs to give: DirectUploadUnsupported.
+
 An upload never fills the disk: `LocalStorage` keeps `min_free_bytes` free on DATA_DIR's
 filesystem (os.statvfs), refusing an upload before it starts (`check_room`, with the size it
 announces) and stopping it before the chunk that would cross the line (StorageFull; nothing is
@@ -24,6 +29,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
@@ -37,6 +43,39 @@ if TYPE_CHECKING:
 
 INPUT_NAME = "input.xml"
 PARTIAL_SUFFIX = ".part"
+
+
+@dataclass(frozen=True)
+class DirectUpload:
+    """A multipart upload a client fills itself: part `n` (from 1) goes to `urls[n - 1]` with
+    `part_size` bytes (the last one the rest)."""
+
+    storage_upload_id: str
+    part_size: int
+    urls: list[str]
+
+
+class DirectUploadUnsupported(StorageError):
+    """This storage has no URLs a client could put an input to (a local directory)."""
+
+
+class UploadIncomplete(StorageError):
+    """The parts received do not (yet) make the announced object."""
+
+    def __init__(self, received: int, expected: int, parts: int) -> None:
+        super().__init__(f"{received} of {expected} bytes in {parts} parts")
+        self.received = received
+        self.expected = expected
+        self.parts = parts
+
+
+class UploadTooLarge(StorageError):
+    """The parts received add up to more than the size limit: nothing of them is kept."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes, more than {limit}")
+        self.size = size
+        self.limit = limit
 
 
 class Storage(Protocol):
@@ -54,6 +93,11 @@ class Storage(Protocol):
     def expired(self, older_than_seconds: float) -> Iterator[str]: ...
     def check_writable(self) -> None: ...
     def check_room(self, size: int) -> None: ...
+    def start_direct_upload(self, job_id: str, size: int, ttl_seconds: int) -> DirectUpload: ...
+    def complete_direct_upload(self, job_id: str, storage_upload_id: str, expected: int,
+                               limit: int) -> int: ...
+    def abort_direct_upload(self, job_id: str, storage_upload_id: str) -> None: ...
+    def unfinished_uploads(self, older_than_seconds: float) -> Iterator[str]: ...
 
 
 class LocalStorage:
@@ -185,6 +229,22 @@ class LocalStorage:
                 continue  # deleted while we looked
             if newest < cutoff:
                 yield directory.name
+
+    # -- direct uploads: none (the API streams every upload)
+
+    def start_direct_upload(self, job_id: str, size: int, ttl_seconds: int) -> DirectUpload:
+        raise DirectUploadUnsupported("local storage has no URLs a client could upload to")
+
+    def complete_direct_upload(self, job_id: str, storage_upload_id: str, expected: int,
+                               limit: int) -> int:
+        raise DirectUploadUnsupported("local storage has no direct uploads")
+
+    def abort_direct_upload(self, job_id: str, storage_upload_id: str) -> None:
+        """Nothing to abort: there are none."""
+
+    def unfinished_uploads(self, older_than_seconds: float) -> Iterator[str]:
+        """None: a partial file is a file, found by expired()."""
+        return iter(())
 
     def check_writable(self) -> None:
         """Raise OSError unless a file can be created, written and removed under the root."""

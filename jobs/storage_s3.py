@@ -15,6 +15,13 @@ Memory stays flat whatever the file's size:
   streamed, not spooled to a local file (the converter reads it once, front to back; seeking is
   only used to learn its size for progress).
 
+Direct uploads (POST /uploads): `start_direct_upload` creates the multipart upload of the job's
+input key and presigns a PUT URL for each part; the client sends the parts to the store itself;
+`complete_direct_upload` lists the parts (ListParts: their sizes, as the store counted them),
+refuses and aborts an upload past the size limit, leaves an incomplete one open, and completes
+the rest. The object appears under the same key a streamed upload would have, so the worker
+reads it the same way.
+
 Credentials come from boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an
 instance role), never from our settings. Job ids are checked before any key is built.
 """
@@ -31,6 +38,7 @@ from typing import Any, BinaryIO
 
 from common.errors import StorageError
 
+from .storage import DirectUpload, UploadIncomplete, UploadTooLarge
 from .store import is_job_id
 
 INPUT_NAME = "input.xml"
@@ -38,6 +46,14 @@ MiB = 1024 * 1024
 PART_SIZE = 8 * MiB  # S3's smallest part (but the last) is 5 MiB
 READ_BUFFER = 1 * MiB
 _DELETE_BATCH = 1000  # delete_objects' limit
+MAX_PARTS = 10000  # S3's limit of parts in one multipart upload
+
+
+def direct_part_size(size: int, smallest: int = PART_SIZE) -> int:
+    """The part size of a direct upload of `size` bytes: PART_SIZE, or whole MiBs more when the
+    object would need more than MAX_PARTS parts."""
+    needed = -(-size // MAX_PARTS)
+    return max(smallest, -(-needed // MiB) * MiB)
 
 
 def make_client(endpoint_url: str = "", region: str = "us-east-1", **credentials: str) -> Any:
@@ -319,6 +335,81 @@ class S3Storage:
                 newest = max(newest, stamp)
         if current is not None and newest < cutoff:
             yield current
+
+    # -- direct uploads
+
+    def start_direct_upload(self, job_id: str, size: int, ttl_seconds: int) -> DirectUpload:
+        """A multipart upload of the job's input and a presigned PUT URL per part, each valid
+        `ttl_seconds`."""
+        key = self._input_key(job_id)
+        part_size = direct_part_size(size, self.part_size)
+        count = max(1, -(-size // part_size))
+        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        urls = [self.client.generate_presigned_url("upload_part", ExpiresIn=ttl_seconds, Params={
+            "Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number})
+            for number in range(1, count + 1)]
+        return DirectUpload(upload_id, part_size, urls)
+
+    def complete_direct_upload(self, job_id: str, storage_upload_id: str, expected: int,
+                               limit: int) -> int:
+        """Complete the client's upload and return the object's size: UploadTooLarge (the
+        parts are aborted, nothing kept) when the parts add up to more than `limit`;
+        UploadIncomplete (still open) when they are not parts 1…n of `expected` bytes. An
+        upload completed before (a retry whose first answer was lost) answers its size."""
+        key = self._input_key(job_id)
+        try:
+            parts = list(self._parts(key, storage_upload_id))
+        except Exception as exc:
+            if not _not_found(exc):
+                raise
+            return self._completed_size(job_id, key, limit)
+        size = sum(int(part["Size"]) for part in parts)
+        if size > limit:
+            self.abort_direct_upload(job_id, storage_upload_id)
+            raise UploadTooLarge(size, limit)
+        numbers = [int(part["PartNumber"]) for part in parts]
+        if size != expected or numbers != list(range(1, len(parts) + 1)):
+            raise UploadIncomplete(size, expected, len(parts))
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=key, UploadId=storage_upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": int(part["PartNumber"]),
+                                        "ETag": part["ETag"]} for part in parts]})
+        return self._completed_size(job_id, key, limit)
+
+    def _parts(self, key: str, storage_upload_id: str) -> Iterator[dict]:
+        paginator = self.client.get_paginator("list_parts")
+        for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=storage_upload_id):
+            yield from page.get("Parts", [])
+
+    def _completed_size(self, job_id: str, key: str, limit: int) -> int:
+        try:
+            size = int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except Exception as exc:
+            if _not_found(exc):
+                raise StorageError(f"no upload for job {job_id}") from None
+            raise
+        if size > limit:
+            self.delete(job_id)
+            raise UploadTooLarge(size, limit)
+        return size
+
+    def abort_direct_upload(self, job_id: str, storage_upload_id: str) -> None:
+        """Abort the client's upload and remove whatever of the job's input is there."""
+        with contextlib.suppress(Exception):
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._input_key(job_id),
+                                               UploadId=storage_upload_id)
+        self.delete(job_id)
+
+    def unfinished_uploads(self, older_than_seconds: float) -> Iterator[str]:
+        """Ids of jobs with a multipart upload started more than `older_than_seconds` ago and
+        never completed (a direct upload its client gave up, a writer killed mid-way)."""
+        cutoff = time.time() - older_than_seconds
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._jobs):
+            for upload in page.get("Uploads", []):
+                job_id = upload["Key"][len(self._jobs):].partition("/")[0]
+                if is_job_id(job_id) and upload["Initiated"].timestamp() < cutoff:
+                    yield job_id
 
     def check_writable(self) -> None:
         """Raise OSError unless an object can be put and deleted under the prefix."""

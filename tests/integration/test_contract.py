@@ -82,8 +82,16 @@ def call(case: schemathesis.Case, base_url: str, headers: dict[str, str] | None 
     return case.call(base_url=base_url, headers=headers, timeout=90)
 
 
+def checks_for(case: schemathesis.Case, response) -> list:
+    if response.status_code == 501 and case.path == "/uploads":
+        # Local storage has no direct uploads: a documented 501 DIRECT_UPLOAD_UNAVAILABLE
+        # (clients fall back to POST /jobs), not a failure; the rest of the checks still hold.
+        return [check for check in CHECKS if check is not not_a_server_error]
+    return CHECKS
+
+
 def conforms(case: schemathesis.Case, response) -> None:
-    case.validate_response(response, checks=CHECKS)
+    case.validate_response(response, checks=checks_for(case, response))
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +162,8 @@ def workflow(keyed_stack, contract_key) -> type:
             self.steps.append((case.method, case.path, response.status_code))
 
         def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
-            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+            case.validate_response(response, checks=checks_for(case, response),
+                                   transport_kwargs=kwargs)
 
     return Workflow
 

@@ -348,7 +348,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
         self.close_connection = True
 
-    do_GET = do_POST = do_DELETE = _answer
+    do_GET = do_POST = do_DELETE = do_PUT = _answer
 
 
 @pytest.fixture
@@ -416,6 +416,71 @@ def test_gzip_on_the_wire(serve, doc):
     assert request.headers["Transfer-Encoding"] == "chunked"
     assert gzip.decompress(request.body) == doc.read_bytes()
     assert request.query["filename"] == "orders.xml"
+
+
+def offer(server: Scripted, size: int, part_size: int) -> dict:
+    """POST /uploads' answer, its part URLs on the scripted server (as a store would be)."""
+    count = -(-size // part_size)
+    return {"id": job()["id"], "size_bytes": size, "part_size": part_size, "parts": [
+        {"part_number": n, "url": f"{server.url}/store/part{n}?X-Amz-Signature=s{n}",
+         "size_bytes": min(part_size, size - (n - 1) * part_size)} for n in range(1, count + 1)],
+        "expires_at": "2026-12-07T06:00:00Z", "links": {}}
+
+
+def test_a_large_file_goes_straight_to_the_store_without_the_api_key(serve, doc):
+    server = serve()
+    size = doc.stat().st_size
+    server.replies += [Reply(201, offer(server, size, 600_000)), Reply(200), Reply(200),
+                       Reply(200), Reply(202, job())]
+    progress: list[tuple] = []
+    created = Client(server.url, api_key="k-1", direct_min_bytes=size).submit(
+        doc, "csv", tag="big", progress=lambda *p: progress.append(p))
+    assert created["id"] == job()["id"]
+    opened, *puts, made = server.seen
+    assert (opened.method, opened.path) == ("POST", "/uploads")
+    assert json.loads(opened.body) == {"size_bytes": size, "filename": "orders.xml"}
+    assert opened.headers["Authorization"] == "Bearer k-1"
+    data = doc.read_bytes()
+    assert [(p.method, p.path, p.query) for p in puts] == [
+        ("PUT", f"/store/part{n}", {"X-Amz-Signature": f"s{n}"}) for n in (1, 2, 3)]
+    assert b"".join(p.body for p in puts) == data
+    assert [p.headers["Content-Length"] for p in puts] == [
+        "600000", "600000", str(size - 1_200_000)]
+    assert not any("Authorization" in p.headers for p in puts)  # the key stays with the API
+    assert (made.method, made.path, made.body) == ("POST", "/jobs", b"")
+    assert made.query == {"format": "csv", "tag": "big", "upload_id": job()["id"]}
+    assert progress[-1] == (size, size)
+
+
+def test_a_failing_part_is_sent_again_and_then_the_upload_given_up(serve, doc, monkeypatch):
+    monkeypatch.setattr("client.direct.PART_BACKOFF", 0)
+    server = serve()
+    size = doc.stat().st_size
+    failed = Reply(500, b"<Error>InternalError</Error>")
+    server.replies += [Reply(201, offer(server, size, size)), failed, Reply(200),
+                       Reply(202, job()), Reply(201, offer(server, size, size)), failed, failed,
+                       failed, failed, Reply(204)]
+    api = Client(server.url, direct_min_bytes=1)
+    assert api.submit(doc)["id"] == job()["id"]  # the part's second attempt went through
+    with pytest.raises(ApiError) as raised:
+        api.submit(doc)
+    assert (raised.value.status, raised.value.code) == (500, "HTTP_ERROR")
+    assert [(s.method, s.path) for s in server.seen] == [
+        ("POST", "/uploads"), ("PUT", "/store/part1"), ("PUT", "/store/part1"),
+        ("POST", "/jobs"), ("POST", "/uploads"), *[("PUT", "/store/part1")] * 4,
+        ("DELETE", f"/uploads/{job()['id']}")]  # given up: its quota slot comes back
+
+
+def test_a_server_without_direct_uploads_gets_the_file_in_post_jobs(serve, doc):
+    not_offered = Reply(501, {"error": {"code": "DIRECT_UPLOAD_UNAVAILABLE",
+                                        "message": "local storage", "details": {}}})
+    server = serve(not_offered, Reply(202, job()))
+    api = Client(server.url, direct_min_bytes=1)
+    api.submit(doc)
+    api.submit(doc)
+    assert [(s.method, s.path) for s in server.seen] == [
+        ("POST", "/uploads"), ("POST", "/jobs"), ("POST", "/jobs")]  # asked once
+    assert server.seen[-1].body == doc.read_bytes()
 
 
 def test_a_503_is_retried_with_the_same_idempotency_key_and_the_whole_file(serve, doc):
