@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import request
 
+from common import errors
 from common.errors import ServiceError
 from common.logs import log_context
 from common.outbound_urls import INPUT_URL, check_url, shown
