@@ -15,7 +15,7 @@ from .limits import Limits
 from .options import Options, parse_format, parse_options
 from .output import BoundedOutput
 from .parsing import feed_all, make_engine
-from .render import JsonRenderer, Renderer, YamlRenderer
+from .render import Renderer, YamlRenderer
 from .source import CHUNK_SIZE, ProgressCallback, Source
 
 
@@ -42,6 +42,14 @@ def _conversion_runtime(max_depth: int):
         sys.setrecursionlimit(limit)
         if gc_was_enabled:
             gc.enable()
+
+
+def _write_json(src: Source, dest: BinaryIO, options: Options, limits: Limits) -> None:
+    """JSON: the engine writes the bytes itself, from the parse events (converter/_jsonout.pxi)."""
+    engine = make_engine("json", options, limits)
+    engine.set_output(dest.write)
+    for _ in feed_all(engine, src, options.max_depth):
+        pass
 
 
 def _write_document(src: Source, dest: BinaryIO, renderer: Renderer, options: Options,
@@ -76,15 +84,17 @@ def convert(
         dest = BoundedOutput(dest, limits.max_output_bytes)
     src = Source(source, progress, chunk_size)
     with _conversion_runtime(options.max_depth):
-        if format in ("json", "yaml"):
-            renderer = JsonRenderer() if format == "json" else YamlRenderer()
-            if format == "json" and options.indent:
+        if format == "json":
+            if options.indent:
                 from .pretty import Reindenter
 
                 with Reindenter(dest, options.indent) as pretty:
-                    _write_document(src, pretty, renderer, options, limits)
+                    _write_json(src, pretty, options, limits)
             else:
-                _write_document(src, dest, renderer, options, limits)
+                _write_json(src, dest, options, limits)
+            return ConversionResult(format, bytes_in=src.bytes_done)
+        if format == "yaml":
+            _write_document(src, dest, YamlRenderer(), options, limits)
             return ConversionResult(format, bytes_in=src.bytes_done)
         if format in ("jsonl", "csv"):
             from .records import write_records
