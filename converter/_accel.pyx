@@ -1261,7 +1261,7 @@ cdef class Engine:
         if kind == 4:
             return self.jw.put(target, "false", 5)
         if kind == 1 and size - (data[0] == 45) <= 18:  # an integer within 64 bits
-            if size == 2 and data[1] == 48:  # "-0" is 0
+            if size == 2 and data[0] == 45 and data[1] == 48:  # "-0" is 0
                 return self.jw.put(target, "0", 1)
             return self.jw.put(target, data, size)
         return self.jw.value(target, self.infer(PyUnicode_DecodeUTF8(data, size, NULL)))
