@@ -29,6 +29,9 @@ import tempfile
 
 import orjson
 
+from converter._emit import YamlWriter
+from converter.render import yaml_scalar, yaml_string
+
 include "_jsonout.pxi"
 
 
@@ -203,6 +206,10 @@ cdef class _Level:
     cdef dict gindex  # key bytes -> group number, once there are many groups
     cdef _Spool* sink  # where its value goes
     cdef bint opened  # "{" written: the value is a map
+    cdef int elevel  # the nesting level of its map's entries (YAML's indent)
+    cdef bint lead  # YAML: its first line still begins with its list-item prefix
+    cdef bint top  # the root, or a record
+    cdef _Group* group  # the group in its parent's map where it waits, or NULL
     cdef Py_ssize_t entries  # entries already written into the sink
     cdef bytes jkey
 
@@ -391,7 +398,10 @@ cdef class Engine:
     # namespaces
     cdef dict ns
     # json, jsonl: the JSON writer (_jsonout.pxi)
-    cdef bint json
+    cdef bint json  # json, jsonl or yaml: the engine writes the bytes
+    cdef bint yaml
+    cdef object yaml_writer  # _emit.YamlWriter: maps the Python side made (expand's @xmlns)
+    cdef _Group* target_group
     cdef _JsonOut jw
     cdef bint sealed  # attributes are written at once: no child or text key can equal one
     cdef frozenset jforce  # force_list, as key bytes
@@ -426,8 +436,10 @@ cdef class Engine:
                  Py_ssize_t max_value_bytes=16777216):
         cdef xmlSAXHandler sax
         self.mode = {"document": DOCUMENT, "records": RECORDS, "count": COUNT,
-                     "text": TEXT, "json": DOCUMENT, "jsonl": RECORDS}[mode]
-        self.json = mode in ("json", "jsonl")
+                     "text": TEXT, "json": DOCUMENT, "jsonl": RECORDS, "yaml": DOCUMENT}[mode]
+        self.json = mode in ("json", "jsonl", "yaml")
+        self.yaml = mode == "yaml"
+        self.yaml_writer = YamlWriter(yaml_string, yaml_scalar) if self.yaml else None
         self.jw = _JsonOut()
         self.jforce = frozenset(self.jw.key(name) for name in force_list)
         self.text_jkey = self.jw.key(text_key)
@@ -551,7 +563,7 @@ cdef class Engine:
         if not self.ctxt.wellFormed:
             return _PARSE_FAILED
         if self.json:
-            if self.ended and self.mode == DOCUMENT and self.root_seen:
+            if self.ended and self.mode == DOCUMENT and self.root_seen and not self.yaml:
                 # the root's end, written once the parser agrees the document is whole
                 self.jw.put(&self.jw.out, "]}\n" if self.root_list else "}\n",
                             3 if self.root_list else 2)
@@ -1080,7 +1092,13 @@ cdef class Engine:
         level.ns_saved = None
         return 0
 
-    # -- json, jsonl: each element's value as JSON bytes (_jsonout.pxi) ------------------
+    # -- json, jsonl, yaml: each element's value as bytes (_jsonout.pxi) -----------------
+    #
+    # JSON and YAML share the skeleton: an element's value goes into its sink; its map's
+    # keys are groups in first-seen order; a group's items wait in its spool until the
+    # element ends, unless the group is the first one and a list. YAML spells the items in
+    # list form ("- " at the item's level) and a key seen once swaps that prefix for its own
+    # header (render.YamlRenderer's rule).
     cdef int _json_start(self, _Level level, _Level parent, const xmlChar** atts,
                          list defaults) except -1:
         """The element's place in its parent (or the output), then its attributes."""
@@ -1088,36 +1106,48 @@ cdef class Engine:
         cdef bytes jkey = jw.key(level.key)
         cdef Py_ssize_t i = 0
         cdef const char* value
-        cdef _Spool* target
         cdef dict d
         level.jkey = jkey
         level.opened = False
         level.entries = 0
         level.last = -1
+        level.group = NULL
+        level.lead = True
+        level.top = False
         if parent is None or parent.kind != BUILD:  # the root, or a record
             level.sink = &jw.out
+            level.elevel = 1
+            level.top = True
+            level.lead = False
             if self.mode == DOCUMENT:
                 self.root_list = jkey in self.jforce
-                jw.put(level.sink, "{", 1)
-                jw.put_bytes(level.sink, jkey)
-                if self.root_list:
-                    jw.put(level.sink, ":[", 2)
+                if self.yaml:
+                    level.lead = self.root_list
+                    if self.root_list:
+                        jw.put_bytes(level.sink, jw.yaml_key(jkey))
+                        jw.put(level.sink, ":\n", 2)
                 else:
-                    jw.put(level.sink, ":", 1)
+                    jw.put(level.sink, "{", 1)
+                    jw.put_bytes(level.sink, jkey)
+                    if self.root_list:
+                        jw.put(level.sink, ":[", 2)
+                    else:
+                        jw.put(level.sink, ":", 1)
         else:
             self._json_open(parent)
+            level.elevel = parent.elevel + 1
             level.sink = self._json_target(parent, jkey, True)
+            level.group = self.target_group
         if self.ns_mode == KEEP and defaults is None:
             if atts is NULL or atts[0] is NULL:
                 return 0
             self._json_open(level)
             while atts[i] is not NULL:
-                target = self._json_attribute(level, jw.key(self.attribute_names.get(atts[i])))
                 value = <const char*>atts[i + 1]
                 if value is NULL:
-                    self._json_scalar(target, "", 0)
-                else:
-                    self._json_scalar(target, value, strlen(value))
+                    value = ""
+                self._json_attribute(level, jw.key(self.attribute_names.get(atts[i])), value,
+                                     strlen(value))
                 i += 2
             return 0
         if self.ns_mode == KEEP:
@@ -1128,42 +1158,110 @@ cdef class Engine:
         if d:
             self._json_open(level)
             for key, item in d.items():
-                jw.value(self._json_attribute(level, jw.key(key)), item)
+                self._json_attribute_value(level, jw.key(key), item)
         return 0
 
     cdef int _json_open(self, _Level level) except -1:
-        if not level.opened:
-            level.opened = True
-            self.jw.put(level.sink, "{", 1)
+        """The element's value is a map (it has an attribute or a child)."""
+        if level.opened:
+            return 0
+        level.opened = True
+        if not self.yaml:
+            return self.jw.put(level.sink, "{", 1)
+        if level.group is not NULL and level.group.count == 1:
+            level.group.is_map = True
+        if level.top and not level.lead:  # the root, not a list: "root:" on its own line
+            self.jw.put_bytes(level.sink, self.jw.yaml_key(level.jkey))
+            self.jw.put(level.sink, ":\n", 2)
         return 0
 
-    cdef _Spool* _json_attribute(self, _Level level, bytes key) except NULL:
-        """Where an attribute's value goes: written at once when sealed, else a group."""
-        if not self.sealed:
-            return self._json_target(level, key, False)
-        if level.entries:
-            self.jw.put(level.sink, ",", 1)
-        self.jw.put_bytes(level.sink, key)
-        self.jw.put(level.sink, ":", 1)
+    cdef int _y_line(self, _Level level) except -1:
+        """YAML: the start of a line of the element's map: its indent, or on the first line
+        the element's list-item prefix ("- ") in its place."""
+        if level.lead:
+            level.lead = False
+            self.jw.indent(level.sink, 2 * level.elevel - 2)
+            return self.jw.put(level.sink, "- ", 2)
+        return self.jw.indent(level.sink, 2 * level.elevel)
+
+    cdef int _entry_head(self, _Level level, bytes key) except -1:
+        """A sealed attribute's key, written at once."""
+        if self.yaml:
+            self._y_line(level)
+            self.jw.put_bytes(level.sink, self.jw.yaml_key(key))
+            self.jw.put(level.sink, ": ", 2)
+        else:
+            if level.entries:
+                self.jw.put(level.sink, ",", 1)
+            self.jw.put_bytes(level.sink, key)
+            self.jw.put(level.sink, ":", 1)
         level.entries += 1
-        return level.sink
+        return 0
+
+    cdef int _json_attribute(self, _Level level, bytes key, const char* data,
+                             Py_ssize_t size) except -1:
+        """An attribute as the parser gave it: written at once when sealed, else a group."""
+        cdef _Spool* target
+        if self.sealed:
+            self._entry_head(level, key)
+            target = level.sink
+        else:
+            target = self._json_target(level, key, False)
+            if self.yaml:
+                self.jw.indent(target, 2 * level.elevel)
+                self.jw.put(target, "- ", 2)
+        self._json_scalar(target, data, size)
+        if self.yaml:
+            self.jw.put(target, "\n", 1)
+        return 0
+
+    cdef int _json_attribute_value(self, _Level level, bytes key, object value) except -1:
+        """An attribute the Python side made (namespace modes, DTD defaults)."""
+        cdef _Spool* target
+        if not self.yaml:
+            if self.sealed:
+                self._entry_head(level, key)
+                target = level.sink
+            else:
+                target = self._json_target(level, key, False)
+            return self.jw.value(target, value)
+        if self.sealed:  # keep mode: a string or a typed value, never a map
+            self._entry_head(level, key)
+            self.jw.put_bytes(level.sink, yaml_scalar(value).encode())
+            return self.jw.put(level.sink, "\n", 1)
+        target = self._json_target(level, key, False)
+        if type(value) is dict and self.target_group is not NULL \
+                and self.target_group.count == 1:
+            self.target_group.is_map = True
+        return self.jw.put_bytes(target, self.yaml_writer.item(value, level.elevel))
 
     cdef _Spool* _json_target(self, _Level level, bytes key, bint may_force) except NULL:
         """Where the next item under `key` goes in the level's map, its separator written.
-        The first group, once it is a list, is written straight into the level's sink."""
+        The first group, once it is a list, is written straight into the level's sink.
+        Its group, when the item waits in one, is left in target_group."""
         cdef _JsonOut jw = self.jw
         cdef _Group* group = self._json_group(level, key, may_force)
         cdef _Spool* target
         if not group.direct and group == level.groups[0] and (group.count or group.forced):
-            if level.entries:
-                jw.put(level.sink, ",", 1)
-            jw.put_bytes(level.sink, key)
-            jw.put(level.sink, ":[", 2)
+            if self.yaml:
+                self._y_line(level)
+                jw.put_bytes(level.sink, jw.yaml_key(key))
+                jw.put(level.sink, ":\n", 2)
+            else:
+                if level.entries:
+                    jw.put(level.sink, ",", 1)
+                jw.put_bytes(level.sink, key)
+                jw.put(level.sink, ":[", 2)
             jw.copy(&group.spool, level.sink)
             group.direct = True
             level.entries += 1
-        target = level.sink if group.direct else &group.spool
-        if group.count:
+        if group.direct:
+            target = level.sink
+            self.target_group = NULL
+        else:
+            target = &group.spool
+            self.target_group = group
+        if group.count and not self.yaml:
             jw.put(target, ",", 1)
         group.count += 1
         return target
@@ -1209,6 +1307,7 @@ cdef class Engine:
         group.key = wanted
         group.count = 0
         group.direct = False
+        group.is_map = False
         group.forced = may_force and self.has_force and key in self.jforce
         level.last = level.ngroups
         level.ngroups += 1
@@ -1240,21 +1339,32 @@ cdef class Engine:
                 if not value:
                     return 0  # Unicode whitespace (U+00A0, U+3000, ...)
                 encoded = value.encode()
-        target = self._json_target(level, self.text_jkey, True) if grouped else level.sink
+        if grouped:
+            target = self._json_target(level, self.text_jkey, True)
+            if self.yaml:
+                self.jw.indent(target, 2 * level.elevel)
+                self.jw.put(target, "- ", 2)
+        else:
+            target = level.sink
         if encoded is not None:
             self._json_scalar(target, encoded, len(encoded))
         else:
             self._json_scalar(target, level.text + start, end - start)
+        if grouped and self.yaml:
+            self.jw.put(target, "\n", 1)
         return 1
 
     cdef int _json_scalar(self, _Spool* target, const char* data, Py_ssize_t size) except -1:
-        """A text or attribute value: a JSON string, or with types=infer what values.infer
-        makes of it (the common numbers here, the rest by values.infer itself)."""
+        """A text or attribute value: a string, or with types=infer what values.infer makes
+        of it (the common numbers here, the rest by values.infer itself)."""
         cdef int kind
-        if self.infer is None:
-            return self.jw._string_into(target, data, size)
-        kind = _number_kind(data, size)
+        if self.infer is not None:
+            kind = _number_kind(data, size)
+        else:
+            kind = 0
         if kind == 0:
+            if self.yaml:
+                return self.jw.yaml_string_into(target, data, size)
             return self.jw._string_into(target, data, size)
         if kind == 3:
             return self.jw.put(target, "true", 4)
@@ -1264,22 +1374,49 @@ cdef class Engine:
             if size == 2 and data[0] == 45 and data[1] == 48:  # "-0" is 0
                 return self.jw.put(target, "0", 1)
             return self.jw.put(target, data, size)
-        return self.jw.value(target, self.infer(PyUnicode_DecodeUTF8(data, size, NULL)))
+        value = self.infer(PyUnicode_DecodeUTF8(data, size, NULL))
+        if self.yaml:
+            return self.jw.put_bytes(target, yaml_scalar(value).encode())
+        return self.jw.value(target, value)
 
     cdef int _json_end(self, _Level level) except -1:
         """The element's value is complete: its text, then every group, in order."""
         cdef _JsonOut jw = self.jw
         cdef _Spool* sink = level.sink
         cdef _Group* group
+        cdef Py_ssize_t skip = 2 * level.elevel + 2  # an item's "- " prefix, in YAML
         cdef int i
         if not level.opened:
+            if self.yaml:
+                if level.lead:
+                    jw.indent(sink, 2 * level.elevel - 2)
+                    jw.put(sink, "- ", 2)
+                elif level.top:
+                    jw.put_bytes(sink, jw.yaml_key(level.jkey))
+                    jw.put(sink, ": ", 2)
             if not self._json_text(level, False):
                 jw.put(sink, "null", 4)
+            if self.yaml:
+                jw.put(sink, "\n", 1)
             return 0
         self._json_text(level, True)
         for i in range(level.ngroups):
             group = level.groups[i]
-            if group.direct:
+            if self.yaml:
+                if not group.direct:
+                    self._y_line(level)
+                    jw.put_bytes(sink, jw.yaml_key(<bytes>group.key))
+                    if group.count > 1 or group.forced:
+                        jw.put(sink, ":\n", 2)
+                        jw.copy(&group.spool, sink)
+                    elif group.is_map:
+                        jw.put(sink, ":\n", 2)
+                        jw.indent(sink, skip)
+                        jw.copy(&group.spool, sink, skip)
+                    else:
+                        jw.put(sink, ": ", 2)
+                        jw.copy(&group.spool, sink, skip)
+            elif group.direct:
                 jw.put(sink, "]", 1)
             else:
                 if level.entries:
@@ -1292,17 +1429,19 @@ cdef class Engine:
                 else:
                     jw.put(sink, ":", 1)
                     jw.copy(&group.spool, sink)
-                level.entries += 1
+            level.entries += 1
             jw.reset(&group.spool)
             group.key = NULL
             group.count = 0
             group.direct = False
+            group.is_map = False
         self.open_groups -= level.ngroups
         level.ngroups = 0
         level.last = -1
         level.gindex = None
         level.opened = False
-        jw.put(sink, "}", 1)
+        if not self.yaml:
+            jw.put(sink, "}", 1)
         return 0
 
     # -- text mode -----------------------------------------------------------------------

@@ -32,6 +32,7 @@ cdef struct _Group:
     Py_ssize_t count
     bint direct  # the level's first group, a list written straight into the level's sink
     bint forced
+    bint is_map  # its first item is a map (YAML: how a key seen once is written)
 
 
 cdef class _JsonOut:
@@ -40,11 +41,17 @@ cdef class _JsonOut:
     cdef Py_ssize_t memory  # bytes the spools hold in memory
     cdef object write  # the destination's write()
     cdef dict keys  # key str -> its canonical JSON bytes
+    cdef dict names  # canonical JSON bytes -> key str
+    cdef dict yaml_keys  # canonical JSON bytes -> the key in YAML
+    cdef dict yaml_others  # strings that are not ASCII -> their YAML (they repeat)
 
     def __cinit__(self):
         memset(&self.out, 0, sizeof(_Spool))
         self.out.is_out = True
         self.keys = {}
+        self.names = {}
+        self.yaml_keys = {}
+        self.yaml_others = {}
 
     def __dealloc__(self):
         free(self.out.data)
@@ -66,7 +73,90 @@ cdef class _JsonOut:
         finally:
             free(scratch.data)
         self.keys[key] = encoded
+        self.names[encoded] = key
         return encoded
+
+    cdef bytes yaml_key(self, bytes key):
+        cdef PyObject* known = PyDict_GetItem(self.yaml_keys, key)
+        cdef bytes text
+        if known is not NULL:
+            return <bytes>known
+        text = yaml_string(self.names[key]).encode()
+        self.yaml_keys[key] = text
+        return text
+
+    cdef int indent(self, _Spool* s, Py_ssize_t spaces) except -1:
+        cdef char blanks[64]
+        memset(blanks, 32, 64)
+        while spaces > 64:
+            self.put(s, blanks, 64)
+            spaces -= 64
+        return self.put(s, blanks, spaces)
+
+    cdef int yaml_string_into(self, _Spool* s, const char* data, Py_ssize_t size) except -1:
+        """render.yaml_string: plain when no YAML resolver could read it otherwise, else a
+        JSON string (a YAML double-quoted scalar); strings that are not ASCII by the
+        function itself."""
+        cdef Py_ssize_t i
+        cdef PyObject* known
+        cdef bytes text
+        for i in range(size):
+            if <unsigned char>data[i] >= 0x80:
+                break
+        else:
+            if _plain_ascii(<const unsigned char*>data, size):
+                return self.put(s, data, size)
+            return self._quoted_ascii(s, <const unsigned char*>data, size)
+        value = PyUnicode_DecodeUTF8(data, size, NULL)
+        known = PyDict_GetItem(self.yaml_others, value)
+        if known is not NULL:
+            return self.put_bytes(s, <bytes>known)
+        text = yaml_string(value).encode()
+        if len(self.yaml_others) < 10000 and size < 64:
+            self.yaml_others[value] = text
+        return self.put_bytes(s, text)
+
+    cdef int _quoted_ascii(self, _Spool* s, const unsigned char* data,
+                           Py_ssize_t size) except -1:
+        """An ASCII string quoted as JSON, DEL escaped as YAML wants it (_emit.pyx)."""
+        cdef Py_ssize_t i
+        cdef Py_ssize_t start = 0
+        cdef unsigned char c
+        cdef char escape[6]
+        self.put(s, "\"", 1)
+        for i in range(size):
+            c = data[i]
+            if c >= 32 and c != 34 and c != 92 and c != 127:
+                continue
+            if i > start:
+                self.put(s, <const char*>data + start, i - start)
+            start = i + 1
+            if c == 34:
+                self.put(s, "\\\"", 2)
+            elif c == 92:
+                self.put(s, "\\\\", 2)
+            elif c == 10:
+                self.put(s, "\\n", 2)
+            elif c == 13:
+                self.put(s, "\\r", 2)
+            elif c == 9:
+                self.put(s, "\\t", 2)
+            elif c == 8:
+                self.put(s, "\\b", 2)
+            elif c == 12:
+                self.put(s, "\\f", 2)
+            else:
+                escape[0] = 92
+                escape[1] = 117
+                escape[2] = 48
+                escape[3] = 48
+                escape[4] = _JSON_HEX[c >> 4]
+                escape[5] = _JSON_HEX[c & 15]
+                self.put(s, escape, 6)
+        if size > start:
+            self.put(s, <const char*>data + start, size - start)
+        self.put(s, "\"", 1)
+        return 0
 
     cdef int flush(self) except -1:
         cdef bytes data
@@ -126,8 +216,9 @@ cdef class _JsonOut:
     cdef inline int put_bytes(self, _Spool* s, bytes data) except -1:
         return self.put(s, data, len(data))
 
-    cdef int copy(self, _Spool* source, _Spool* dest) except -1:
-        """Everything `source` holds, appended to `dest`; `source` is emptied."""
+    cdef int copy(self, _Spool* source, _Spool* dest, Py_ssize_t skip=0) except -1:
+        """Everything `source` holds but its first `skip` bytes, appended to `dest`;
+        `source` is emptied."""
         cdef char* piece
         cdef size_t got
         if source.file is not NULL:
@@ -141,13 +232,17 @@ cdef class _JsonOut:
                     got = fread(piece, 1, COPY_PIECE, source.file)
                     if got == 0:
                         break
-                    self.put(dest, piece, got)
+                    if <Py_ssize_t>got <= skip:
+                        skip -= got
+                        continue
+                    self.put(dest, piece + skip, got - skip)
+                    skip = 0
             finally:
                 free(piece)
                 fclose(source.file)
                 source.file = NULL
-        elif source.size:
-            self.put(dest, source.data, source.size)
+        elif source.size > skip:
+            self.put(dest, source.data + skip, source.size - skip)
         self.reset(source)
         return 0
 
@@ -213,6 +308,51 @@ cdef class _JsonOut:
             utf8 = PyUnicode_AsUTF8AndSize(value, &size)
             return self._string_into(s, utf8, size)
         return self.put_bytes(s, _json_bytes(value))
+
+
+cdef inline bint _wordish(unsigned char c) noexcept:
+    return (c >= 97 and c <= 122) or (c >= 65 and c <= 90) or (c >= 48 and c <= 57) \
+        or c == 95 or c == 46 or c == 45 or c == 47
+
+
+cdef bint _plain_ascii(const unsigned char* s, Py_ssize_t n) noexcept:
+    """render._PLAIN for an ASCII string (as _emit.pyx): words of [\\w.-/] joined by single
+    spaces, colons only inside a word, the first character a letter or '_', and no boolean
+    or null word."""
+    cdef Py_ssize_t i
+    cdef unsigned char c, previous
+    cdef unsigned char first = s[0] if n else 0
+    cdef char lowered[5]
+    if n == 0 or not ((first >= 97 and first <= 122) or (first >= 65 and first <= 90)
+                      or first == 95):
+        return False
+    previous = 32
+    for i in range(n):
+        c = s[i]
+        if c == 32:
+            if previous == 32 or previous == 58:
+                return False
+        elif c == 58:
+            if not _wordish(previous):
+                return False
+        elif not _wordish(c):
+            return False
+        previous = c
+    if previous == 32 or previous == 58:
+        return False
+    if n <= 5:
+        for i in range(n):
+            c = s[i]
+            lowered[i] = <char>(c + 32 if 65 <= c <= 90 else c)
+        if ((n == 1 and (lowered[0] == 121 or lowered[0] == 110))
+                or (n == 2 and (memcmp(lowered, "no", 2) == 0 or memcmp(lowered, "on", 2) == 0))
+                or (n == 3 and (memcmp(lowered, "yes", 3) == 0
+                                or memcmp(lowered, "off", 3) == 0))
+                or (n == 4 and (memcmp(lowered, "true", 4) == 0
+                                or memcmp(lowered, "null", 4) == 0))
+                or (n == 5 and memcmp(lowered, "false", 5) == 0)):
+            return False
+    return True
 
 
 cdef bytes _json_bytes(object value):

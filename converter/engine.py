@@ -10,12 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from .document import DocumentWriter
 from .limits import Limits
 from .options import Options, parse_format, parse_options
 from .output import BoundedOutput
 from .parsing import feed_all, make_engine
-from .render import Renderer, YamlRenderer
 from .source import CHUNK_SIZE, ProgressCallback, Source
 
 
@@ -44,20 +42,14 @@ def _conversion_runtime(max_depth: int):
             gc.enable()
 
 
-def _write_json(src: Source, dest: BinaryIO, options: Options, limits: Limits) -> None:
-    """JSON: the engine writes the bytes itself, from the parse events (converter/_jsonout.pxi)."""
-    engine = make_engine("json", options, limits)
+def _write_by_engine(src: Source, dest: BinaryIO, format: str, options: Options,
+                     limits: Limits) -> None:
+    """json, yaml: the engine writes the bytes itself, from the parse events
+    (converter/_jsonout.pxi); document.py's writers are the references they are tested with."""
+    engine = make_engine(format, options, limits)
     engine.set_output(dest.write)
     for _ in feed_all(engine, src, options.max_depth):
         pass
-
-
-def _write_document(src: Source, dest: BinaryIO, renderer: Renderer, options: Options,
-                    limits: Limits) -> None:
-    writer = DocumentWriter(dest, renderer, options, limits.max_names)
-    for events in feed_all(make_engine("document", options, limits), src, options.max_depth):
-        writer.handle(events)
-    writer.end()
 
 
 def convert(
@@ -89,12 +81,12 @@ def convert(
                 from .pretty import Reindenter
 
                 with Reindenter(dest, options.indent) as pretty:
-                    _write_json(src, pretty, options, limits)
+                    _write_by_engine(src, pretty, format, options, limits)
             else:
-                _write_json(src, dest, options, limits)
+                _write_by_engine(src, dest, format, options, limits)
             return ConversionResult(format, bytes_in=src.bytes_done)
         if format == "yaml":
-            _write_document(src, dest, YamlRenderer(), options, limits)
+            _write_by_engine(src, dest, format, options, limits)
             return ConversionResult(format, bytes_in=src.bytes_done)
         if format in ("jsonl", "csv"):
             from .records import write_records

@@ -1,9 +1,11 @@
-"""The engine's own JSON writer (converter/_jsonout.pxi) byte for byte against its reference.
+"""The engine's own writers (converter/_jsonout.pxi) byte for byte against their references.
 
+JSON and JSON Lines:
 The differential tests compare parsed values; here the bytes themselves must be those of
 xmltodict's value serialized as the converter always has (render.json_bytes: orjson's
 spelling, keys in xmltodict's order), on generated documents with every option set, with
 types=infer (xmltodict's postprocessor calling values.infer), fed in chunks of any size.
+YAML: the Python layout (document.write_document through render.YamlRenderer), the same way.
 Documents large enough to send a group's bytes through its temporary file are in
 tests/integration/test_converter_large_json.py (slow: xmltodict reads 10 MB).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 import xmltodict
 from hypothesis import given, settings
@@ -26,7 +29,11 @@ from test_differential import (
 )
 
 import converter
-from converter.render import json_bytes
+from converter.document import write_document
+from converter.limits import Limits
+from converter.options import parse_options
+from converter.render import YamlRenderer, json_bytes
+from converter.source import Source
 from converter.values import infer
 
 
@@ -97,3 +104,29 @@ def test_the_roots_end_waits_for_the_end_of_the_document() -> None:
     else:
         raise AssertionError("junk after the root was accepted")
     assert not out.getvalue().endswith(b"}\n")
+
+
+def _yaml_reference(doc: bytes, options: dict[str, Any]) -> bytes:
+    out = io.BytesIO()
+    write_document(Source(io.BytesIO(doc), None, 1 << 20), out, YamlRenderer(),
+                   parse_options(options), Limits())
+    return out.getvalue()
+
+
+@settings(HYPOTHESIS_SETTINGS, max_examples=150)
+@given(data=st.data(), document=documents(), chunk_size=st.sampled_from([1, 7, 64, 1 << 20]))
+def test_yaml_bytes_are_the_python_layouts(data: st.DataObject, document,
+                                           chunk_size: int) -> None:
+    doc, _ = document
+    options, _ = _with_types(data, *_options(data.draw(OPTION_SETS, label="options"),
+                                             data.draw))
+    assert _convert(doc, "yaml", options, chunk_size) == _yaml_reference(doc, options)
+
+
+def test_yaml_scalars_are_spelled_as_the_python_layout_spells_them() -> None:
+    texts = [*NUMBERISH, "yes", "No", "ON", "y", "n", "a:b", "a: b", "a b", "a  b", " a", "a ",
+             "_x", "1a", "x-1/2.3", "é", "\u2028", "tab\there", 'quo"te', "back\\slash",
+             "del\x7f", "line\nbreak", "#c", "&a", "*a", "- a", "a #b", "x:", "<", "\u0085"]
+    doc = "<r>" + "".join(f"<v a={quoteattr(t)}>{escape(t)}</v>" for t in texts) + "</r>"
+    for options in ({}, {"types": "infer"}):
+        assert _convert(doc.encode(), "yaml", options) == _yaml_reference(doc.encode(), options)
