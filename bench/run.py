@@ -23,7 +23,8 @@ rapidxmltodict, quick-xmltodict and xmltodict, each parse + orjson (bench/peers.
 fastest peer; jsonl, csv, yaml and text within 1.3x of json's time; each format against the
 floors measured in the same rounds (the bare expat parse of the file in memory, `xmllint
 --stream` when installed): json, jsonl, yaml and csv within 2.0x of the bare expat parse, text
-within 1.3x (issue 19); at 300 MB every format's peak RSS within 100 MB. A peer that is not installed is shown so, not dropped. Peers and
+within 1.3x (issue 19); at 300 MB every format's peak RSS within 100 MB. A peer that is not
+installed is shown so, not dropped. Peers and
 formats run --dense-repeat rounds in turn, each keeping its fastest run (and its highest peak
 RSS), so that the machine's drifting speed does not decide a ratio.
 
