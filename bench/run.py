@@ -20,8 +20,11 @@ Dense records (`generate.py --dense`: short elements and attributes, ~24 bytes a
 get their own table: every format, and at 100 MB the peers -- orxml, xmltodict-rs,
 rapidxmltodict, quick-xmltodict and xmltodict, each parse + orjson (bench/peers.py, the
 `bench` extra) -- measured in the same run. Acceptance: json at least 2x faster than the
-fastest peer; jsonl, csv, yaml and text within 1.3x of json's time; at 300 MB every format's
-peak RSS within 100 MB. A peer that is not installed is shown so, not dropped. Peers and
+fastest peer; jsonl, csv, yaml and text within 1.3x of json's time; each format against the
+floors measured in the same rounds (the bare expat parse of the file in memory, `xmllint
+--stream` when installed): json, jsonl, yaml and csv within 2.0x of the bare expat parse, text
+within 1.3x (issue 19); at 300 MB every format's peak RSS within 100 MB. A peer that is not
+installed is shown so, not dropped. Peers and
 formats run --dense-repeat rounds in turn, each keeping its fastest run (and its highest peak
 RSS), so that the machine's drifting speed does not decide a ratio.
 
@@ -95,6 +98,9 @@ DEFAULT_DENSE_SIZES = (100, 300)
 DENSE_PEER_SIZE = 100  # the peers hold the whole document: 1-4 GB at 100 MB
 MIN_PEER_SPEEDUP = 2.0  # dense json against the fastest peer
 MAX_JSON_RATIO = 1.3  # dense jsonl, csv, yaml, text against json
+# Issue 19: each format against the bare expat parse of the same file, same run.
+MAX_EXPAT_RATIO = {"json": 2.0, "jsonl": 2.0, "yaml": 2.0, "csv": 2.0, "text": 1.3}
+EXPAT_FLOOR = "bare expat parse"
 DENSE_RSS_SIZE = 300
 DENSE_MAX_RSS_MB = 100.0
 
@@ -323,8 +329,9 @@ def acceptance(rows: list[Row]) -> list[tuple[str, str]]:
 @dataclass
 class DenseRow:
     size: int
-    name: str  # a format, or a peer's name
+    name: str  # a format, a peer's name, or a floor's
     peer: bool
+    floor: bool = False  # the parse alone: bare expat, xmllint --stream
     run: Run | None = None
     note: str = ""
 
@@ -342,7 +349,12 @@ def run_dense(args: argparse.Namespace, xmlconv: list[str], data_dir: Path,
     peers_script = str(Path(__file__).resolve().parent / "peers.py")
     for size in args.dense_sizes:
         src = input_file(size, data_dir, dense=True)
-        runs: list[tuple[DenseRow, list[str], Path]] = []
+        runs: list[tuple[DenseRow, list[str], Path]] = [
+            (DenseRow(size, EXPAT_FLOOR, False, floor=True),
+             [sys.executable, peers_script, "--expat", str(src)], out_dir / "none")]
+        if shutil.which("xmllint"):
+            runs.append((DenseRow(size, "xmllint --stream", False, floor=True),
+                         ["xmllint", "--stream", "--noout", str(src)], out_dir / "none"))
         if size <= DENSE_PEER_SIZE or args.peers_300:
             for name in PEERS:
                 out = out_dir / f"{src.stem}.{name}.json"
@@ -373,7 +385,7 @@ def _dense_outcome(row: DenseRow, run: Run, out: Path) -> None:
         row.note = "not installed (pip install -e '.[bench]')"
     elif run.returncode != 0:
         row.note = f"FAILED: {run.stderr[-500:]}"
-    elif not row.peer and (not out.exists() or out.stat().st_size == 0):
+    elif not (row.peer or row.floor) and (not out.exists() or out.stat().st_size == 0):
         row.note = "output is missing or empty"
     if row.note:
         row.run = run
@@ -392,18 +404,29 @@ def _json_seconds(rows: list[DenseRow], size: int) -> float | None:
     return None
 
 
-def dense_table(rows: list[DenseRow]) -> str:
-    lines = ["| size | what | seconds | MB/s | peak RSS MB | time / json |",
-             "|---:|---|---:|---:|---:|---:|"]
+def _expat_seconds(rows: list[DenseRow], size: int) -> float | None:
     for row in rows:
-        what = f"{row.name} + orjson" if row.peer else f"xmlconv --to {row.name}"
+        if row.size == size and row.floor and row.name == EXPAT_FLOOR and row.ok:
+            return row.run.seconds
+    return None
+
+
+def dense_table(rows: list[DenseRow]) -> str:
+    lines = ["| size | what | seconds | MB/s | peak RSS MB | time / json | time / expat |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        what = (f"{row.name} + orjson" if row.peer else f"floor: {row.name}" if row.floor
+                else f"xmlconv --to {row.name}")
         json_s = _json_seconds(rows, row.size)
+        expat_s = _expat_seconds(rows, row.size)
         if row.ok:
             ratio = f"{row.run.seconds / json_s:.2f}" if json_s else "-"
+            floor = f"{row.run.seconds / expat_s:.2f}" if expat_s else "-"
             lines.append(f"| {row.size} MB | {what} | {row.run.seconds:.2f} "
-                         f"| {row.size / row.run.seconds:.1f} | {row.run.rss_mb:.0f} | {ratio} |")
+                         f"| {row.size / row.run.seconds:.1f} | {row.run.rss_mb:.0f} | {ratio} "
+                         f"| {floor} |")
         else:
-            lines.append(f"| {row.size} MB | {what} | {row.note or 'FAILED'} | - | - | - |")
+            lines.append(f"| {row.size} MB | {what} | {row.note or 'FAILED'} | - | - | - | - |")
     return "\n".join(lines)
 
 
@@ -425,8 +448,20 @@ def dense_acceptance(rows: list[DenseRow]) -> list[tuple[str, str]]:
                 results.append((verdict, f"{label} (got {speedup:.1f}x)"))
         if missing:
             results.append(("NOTE", f"dense {size} MB peers not measured: {', '.join(missing)}"))
+        expat_s = _expat_seconds(rows, size)
         for row in rows:
-            if row.size != size or row.peer or row.name == "json":
+            if row.size != size or row.peer or row.floor or expat_s is None:
+                continue
+            limit = MAX_EXPAT_RATIO.get(row.name)
+            label = f"dense {size} MB {row.name}: <= {limit:g}x the bare expat parse"
+            if not row.ok:
+                results.append(("FAIL", f"{label} (a conversion failed)"))
+            else:
+                ratio = row.run.seconds / expat_s
+                verdict = "PASS" if ratio <= limit else "FAIL"
+                results.append((verdict, f"{label} (got {ratio:.2f}x)"))
+        for row in rows:
+            if row.size != size or row.peer or row.floor or row.name == "json":
                 continue
             label = f"dense {size} MB {row.name}: <= {MAX_JSON_RATIO:g}x json's time"
             if not row.ok or json_s is None:
@@ -437,7 +472,7 @@ def dense_acceptance(rows: list[DenseRow]) -> list[tuple[str, str]]:
                 results.append((verdict, f"{label} (got {ratio:.2f}x)"))
         if size == DENSE_RSS_SIZE:
             for row in rows:
-                if row.size != size or row.peer:
+                if row.size != size or row.peer or row.floor:
                     continue
                 label = f"dense {size} MB {row.name}: peak RSS <= {DENSE_MAX_RSS_MB:g} MB"
                 if not row.ok:

@@ -18,9 +18,21 @@ from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_Append, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset, strcmp, strdup, strlen, strncmp
+
+import json
+import os
+import re
+import tempfile
+
+import orjson
+
+from converter._emit import YamlWriter
+from converter.render import yaml_scalar, yaml_string
+
+include "_jsonout.pxi"
 
 
 cdef extern from "libxml/parser.h":
@@ -186,9 +198,24 @@ cdef class _Level:
     cdef tuple path  # count mode
     cdef dict counts  # count mode: child key -> children with that key
     cdef list ns_saved  # strip/expand: (prefix, previous binding) to restore at the end
+    # json, jsonl: the element's value written as JSON bytes (_jsonout.pxi)
+    cdef _Group** groups  # its map's keys so far, in first-seen order (reused)
+    cdef int ngroups
+    cdef int gcap
+    cdef int last  # the group met last (repeats are usually adjacent)
+    cdef dict gindex  # key bytes -> group number, once there are many groups
+    cdef _Spool* sink  # where its value goes
+    cdef bint opened  # "{" written: the value is a map
+    cdef int elevel  # the nesting level of its map's entries (YAML's indent)
+    cdef bint lead  # YAML: its first line still begins with its list-item prefix
+    cdef bint top  # the root, or a record
+    cdef _Group* group  # the group in its parent's map where it waits, or NULL
+    cdef Py_ssize_t entries  # entries already written into the sink
+    cdef bytes jkey
 
     def __dealloc__(self):
         free(self.text)
+        _free_groups(self.groups, self.gcap)
 
     cdef inline int add_text(self, const char* data, Py_ssize_t size,
                              Py_ssize_t limit) except -1:
@@ -370,6 +397,18 @@ cdef class Engine:
     cdef Py_ssize_t piece_cap
     # namespaces
     cdef dict ns
+    # json, jsonl: the JSON writer (_jsonout.pxi)
+    cdef bint json  # json, jsonl or yaml: the engine writes the bytes
+    cdef bint yaml
+    cdef object yaml_writer  # _emit.YamlWriter: maps the Python side made (expand's @xmlns)
+    cdef _Group* target_group
+    cdef _JsonOut jw
+    cdef bint sealed  # attributes are written at once: no child or text key can equal one
+    cdef frozenset jforce  # force_list, as key bytes
+    cdef bytes text_jkey
+    cdef Py_ssize_t open_groups
+    cdef bint root_list
+    cdef Py_ssize_t written_records
     # limits (converter/limits.py)
     cdef Py_ssize_t max_attributes
     cdef Py_ssize_t max_defaults
@@ -397,7 +436,17 @@ cdef class Engine:
                  Py_ssize_t max_value_bytes=16777216):
         cdef xmlSAXHandler sax
         self.mode = {"document": DOCUMENT, "records": RECORDS, "count": COUNT,
-                     "text": TEXT}[mode]
+                     "text": TEXT, "json": DOCUMENT, "jsonl": RECORDS, "yaml": DOCUMENT}[mode]
+        self.json = mode in ("json", "jsonl", "yaml")
+        self.yaml = mode == "yaml"
+        self.yaml_writer = YamlWriter(yaml_string, yaml_scalar) if self.yaml else None
+        self.jw = _JsonOut()
+        self.jforce = frozenset(self.jw.key(name) for name in force_list)
+        self.text_jkey = self.jw.key(text_key)
+        # As document.DocumentWriter.attributes_sealed: a child's key never starts with a
+        # character no name can start with -- but with expand, keys begin with any URI.
+        self.sealed = (bool(attr_prefix) and not re.match(r"[\w.\-:]", attr_prefix[0])
+                       and namespaces != "expand" and not text_key.startswith(attr_prefix))
         self.ns_mode = {"keep": KEEP, "strip": STRIP, "expand": EXPAND}[namespaces]
         self.attr_prefix = attr_prefix
         self.text_key = text_key
@@ -469,6 +518,15 @@ cdef class Engine:
         return (<_Level>self.levels[1]).key if len(self.levels) > 1 else None
 
     @property
+    def records_written(self):
+        """jsonl: how many records were written."""
+        return self.written_records
+
+    def set_output(self, write):
+        """json, jsonl: where the bytes go (a binary stream's write), as they are made."""
+        self.jw.write = write
+
+    @property
     def error(self):
         """The first error libxml2 reported: (level, message, line, column), or None."""
         return self.first_error
@@ -504,6 +562,13 @@ cdef class Engine:
             raise failure
         if not self.ctxt.wellFormed:
             return _PARSE_FAILED
+        if self.json:
+            if self.ended and self.mode == DOCUMENT and self.root_seen and not self.yaml:
+                # the root's end, written once the parser agrees the document is whole
+                self.jw.put(&self.jw.out, "]}\n" if self.root_list else "}\n",
+                            3 if self.root_list else 2)
+            self.jw.flush()
+            return None
         if self.mode == DOCUMENT:
             if not self.ended:
                 self._promote()
@@ -662,6 +727,8 @@ cdef class Engine:
                     level.kind = PATH
                     return 0
         level.kind = BUILD
+        if self.json:
+            return self._json_start(level, parent, atts, defaults)
         if self.ns_mode == KEEP:
             self._keep_attributes(level, atts, defaults)
         return 0
@@ -865,9 +932,9 @@ cdef class Engine:
             return 0
         level = <_Level>self.levels[self.depth]
         try:
-            if level.kind == BUILD:
+            if level.kind == BUILD and not (self.json and self.strip):
                 level.add_text(<const char*>data, size, self.max_value_bytes)
-            elif level.kind == FRAME:
+            elif level.kind == FRAME or level.kind == BUILD:
                 if self.strip and level.text_len == 0:
                     # A frame's text is joined and stripped at its end: leading whitespace
                     # (the newlines between a root's records) need not be kept.
@@ -922,6 +989,12 @@ cdef class Engine:
             self._restore_namespaces(level)
         if self.mode == TEXT:
             self._flush_piece()
+            return 0
+        if kind == BUILD and self.json:
+            self._json_end(level)
+            if self.mode == RECORDS and depth == self.record_depth:
+                self.jw.put(&self.jw.out, "\n", 1)
+                self.written_records += 1
             return 0
         if kind == BUILD:
             value = self._value(level)
@@ -1017,6 +1090,358 @@ cdef class Engine:
             else:
                 self.ns[prefix] = previous
         level.ns_saved = None
+        return 0
+
+    # -- json, jsonl, yaml: each element's value as bytes (_jsonout.pxi) -----------------
+    #
+    # JSON and YAML share the skeleton: an element's value goes into its sink; its map's
+    # keys are groups in first-seen order; a group's items wait in its spool until the
+    # element ends, unless the group is the first one and a list. YAML spells the items in
+    # list form ("- " at the item's level) and a key seen once swaps that prefix for its own
+    # header (render.YamlRenderer's rule).
+    cdef int _json_start(self, _Level level, _Level parent, const xmlChar** atts,
+                         list defaults) except -1:
+        """The element's place in its parent (or the output), then its attributes."""
+        cdef _JsonOut jw = self.jw
+        cdef bytes jkey = jw.key(level.key)
+        cdef Py_ssize_t i = 0
+        cdef const char* value
+        cdef dict d
+        level.jkey = jkey
+        level.opened = False
+        level.entries = 0
+        level.last = -1
+        level.group = NULL
+        level.lead = True
+        level.top = False
+        if parent is None or parent.kind != BUILD:  # the root, or a record
+            level.sink = &jw.out
+            level.elevel = 1
+            level.top = True
+            level.lead = False
+            if self.mode == DOCUMENT:
+                self.root_list = jkey in self.jforce
+                if self.yaml:
+                    level.lead = self.root_list
+                    if self.root_list:
+                        jw.put_bytes(level.sink, jw.yaml_key(jkey))
+                        jw.put(level.sink, ":\n", 2)
+                else:
+                    jw.put(level.sink, "{", 1)
+                    jw.put_bytes(level.sink, jkey)
+                    if self.root_list:
+                        jw.put(level.sink, ":[", 2)
+                    else:
+                        jw.put(level.sink, ":", 1)
+        else:
+            self._json_open(parent)
+            level.elevel = parent.elevel + 1
+            level.sink = self._json_target(parent, jkey, True)
+            level.group = self.target_group
+        if self.ns_mode == KEEP and defaults is None:
+            if atts is NULL or atts[0] is NULL:
+                return 0
+            self._json_open(level)
+            while atts[i] is not NULL:
+                value = <const char*>atts[i + 1]
+                if value is NULL:
+                    value = ""
+                self._json_attribute(level, jw.key(self.attribute_names.get(atts[i])), value,
+                                     strlen(value))
+                i += 2
+            return 0
+        if self.ns_mode == KEEP:
+            self._keep_attributes(level, atts, defaults)
+        d = level.d
+        level.d = None
+        level.attributes = 0
+        if d:
+            self._json_open(level)
+            for key, item in d.items():
+                self._json_attribute_value(level, jw.key(key), item)
+        return 0
+
+    cdef int _json_open(self, _Level level) except -1:
+        """The element's value is a map (it has an attribute or a child)."""
+        if level.opened:
+            return 0
+        level.opened = True
+        if not self.yaml:
+            return self.jw.put(level.sink, "{", 1)
+        if level.group is not NULL and level.group.count == 1:
+            level.group.is_map = True
+        if level.top and not level.lead:  # the root, not a list: "root:" on its own line
+            self.jw.put_bytes(level.sink, self.jw.yaml_key(level.jkey))
+            self.jw.put(level.sink, ":\n", 2)
+        return 0
+
+    cdef int _y_line(self, _Level level) except -1:
+        """YAML: the start of a line of the element's map: its indent, or on the first line
+        the element's list-item prefix ("- ") in its place."""
+        if level.lead:
+            level.lead = False
+            self.jw.indent(level.sink, 2 * level.elevel - 2)
+            return self.jw.put(level.sink, "- ", 2)
+        return self.jw.indent(level.sink, 2 * level.elevel)
+
+    cdef int _entry_head(self, _Level level, bytes key) except -1:
+        """A sealed attribute's key, written at once."""
+        if self.yaml:
+            self._y_line(level)
+            self.jw.put_bytes(level.sink, self.jw.yaml_key(key))
+            self.jw.put(level.sink, ": ", 2)
+        else:
+            if level.entries:
+                self.jw.put(level.sink, ",", 1)
+            self.jw.put_bytes(level.sink, key)
+            self.jw.put(level.sink, ":", 1)
+        level.entries += 1
+        return 0
+
+    cdef int _json_attribute(self, _Level level, bytes key, const char* data,
+                             Py_ssize_t size) except -1:
+        """An attribute as the parser gave it: written at once when sealed, else a group."""
+        cdef _Spool* target
+        if self.sealed:
+            self._entry_head(level, key)
+            target = level.sink
+        else:
+            target = self._json_target(level, key, False)
+            if self.yaml:
+                self.jw.indent(target, 2 * level.elevel)
+                self.jw.put(target, "- ", 2)
+        self._json_scalar(target, data, size)
+        if self.yaml:
+            self.jw.put(target, "\n", 1)
+        return 0
+
+    cdef int _json_attribute_value(self, _Level level, bytes key, object value) except -1:
+        """An attribute the Python side made (namespace modes, DTD defaults)."""
+        cdef _Spool* target
+        if not self.yaml:
+            if self.sealed:
+                self._entry_head(level, key)
+                target = level.sink
+            else:
+                target = self._json_target(level, key, False)
+            return self.jw.value(target, value)
+        if self.sealed:  # keep mode: a string or a typed value, never a map
+            self._entry_head(level, key)
+            self.jw.put_bytes(level.sink, yaml_scalar(value).encode())
+            return self.jw.put(level.sink, "\n", 1)
+        target = self._json_target(level, key, False)
+        if type(value) is dict and self.target_group is not NULL \
+                and self.target_group.count == 1:
+            self.target_group.is_map = True
+        return self.jw.put_bytes(target, self.yaml_writer.item(value, level.elevel))
+
+    cdef _Spool* _json_target(self, _Level level, bytes key, bint may_force) except NULL:
+        """Where the next item under `key` goes in the level's map, its separator written.
+        The first group, once it is a list, is written straight into the level's sink.
+        Its group, when the item waits in one, is left in target_group."""
+        cdef _JsonOut jw = self.jw
+        cdef _Group* group = self._json_group(level, key, may_force)
+        cdef _Spool* target
+        if not group.direct and group == level.groups[0] and (group.count or group.forced):
+            if self.yaml:
+                self._y_line(level)
+                jw.put_bytes(level.sink, jw.yaml_key(key))
+                jw.put(level.sink, ":\n", 2)
+            else:
+                if level.entries:
+                    jw.put(level.sink, ",", 1)
+                jw.put_bytes(level.sink, key)
+                jw.put(level.sink, ":[", 2)
+            jw.copy(&group.spool, level.sink)
+            group.direct = True
+            level.entries += 1
+        if group.direct:
+            target = level.sink
+            self.target_group = NULL
+        else:
+            target = &group.spool
+            self.target_group = group
+        if group.count and not self.yaml:
+            jw.put(target, ",", 1)
+        group.count += 1
+        return target
+
+    cdef _Group* _json_group(self, _Level level, bytes key, bint may_force) except NULL:
+        cdef PyObject* wanted = <PyObject*>key
+        cdef int i
+        cdef int capacity
+        cdef _Group** grown
+        cdef _Group* group
+        if level.last >= 0 and level.groups[level.last].key == wanted:
+            return level.groups[level.last]
+        if level.gindex is None:
+            for i in range(level.ngroups):
+                if level.groups[i].key == wanted:
+                    level.last = i
+                    return level.groups[i]
+        else:
+            found = level.gindex.get(key)
+            if found is not None:
+                level.last = found
+                return level.groups[level.last]
+        self.open_groups += 1
+        if <size_t>self.open_groups > self.max_names:
+            raise self._problem("TOO_MANY_NAMES",
+                                f"the open elements have more than {self.max_names} distinct "
+                                "child names between them")
+        if level.ngroups == level.gcap:
+            capacity = level.gcap * 2 if level.gcap else 4
+            grown = <_Group**>realloc(level.groups, capacity * sizeof(_Group*))
+            if grown is NULL:
+                raise MemoryError()
+            memset(grown + level.gcap, 0, (capacity - level.gcap) * sizeof(_Group*))
+            level.groups = grown
+            level.gcap = capacity
+        group = level.groups[level.ngroups]
+        if group is NULL:
+            group = <_Group*>malloc(sizeof(_Group))
+            if group is NULL:
+                raise MemoryError()
+            memset(group, 0, sizeof(_Group))
+            level.groups[level.ngroups] = group
+        group.key = wanted
+        group.count = 0
+        group.direct = False
+        group.is_map = False
+        group.forced = may_force and self.has_force and key in self.jforce
+        level.last = level.ngroups
+        level.ngroups += 1
+        if level.gindex is not None:
+            level.gindex[key] = level.last
+        elif level.ngroups > 8:
+            level.gindex = {<bytes>level.groups[i].key: i for i in range(level.ngroups)}
+        return group
+
+    cdef int _json_text(self, _Level level, bint grouped) except -1:
+        """The element's text as xmltodict keeps it (joined, stripped, typed), written as
+        its value (or under the text key when `grouped`); 0 when there is none."""
+        cdef Py_ssize_t start = 0
+        cdef Py_ssize_t end = level.text_len
+        cdef const unsigned char* text = <const unsigned char*>level.text
+        cdef bytes encoded = None
+        cdef _Spool* target
+        if end == 0:
+            return 0
+        if self.strip:
+            while start < end and _is_space(text[start]):
+                start += 1
+            while end > start and _is_space(text[end - 1]):
+                end -= 1
+            if start == end:
+                return 0
+            if text[start] >= 0x80 or text[end - 1] >= 0x80:
+                value = PyUnicode_DecodeUTF8(level.text + start, end - start, NULL).strip()
+                if not value:
+                    return 0  # Unicode whitespace (U+00A0, U+3000, ...)
+                encoded = value.encode()
+        if grouped:
+            target = self._json_target(level, self.text_jkey, True)
+            if self.yaml:
+                self.jw.indent(target, 2 * level.elevel)
+                self.jw.put(target, "- ", 2)
+        else:
+            target = level.sink
+        if encoded is not None:
+            self._json_scalar(target, encoded, len(encoded))
+        else:
+            self._json_scalar(target, level.text + start, end - start)
+        if grouped and self.yaml:
+            self.jw.put(target, "\n", 1)
+        return 1
+
+    cdef int _json_scalar(self, _Spool* target, const char* data, Py_ssize_t size) except -1:
+        """A text or attribute value: a string, or with types=infer what values.infer makes
+        of it (the common numbers here, the rest by values.infer itself)."""
+        cdef int kind
+        if self.infer is not None:
+            kind = _number_kind(data, size)
+        else:
+            kind = 0
+        if kind == 0:
+            if self.yaml:
+                return self.jw.yaml_string_into(target, data, size)
+            return self.jw._string_into(target, data, size)
+        if kind == 3:
+            return self.jw.put(target, "true", 4)
+        if kind == 4:
+            return self.jw.put(target, "false", 5)
+        if kind == 1 and size - (data[0] == 45) <= 18:  # an integer within 64 bits
+            if size == 2 and data[0] == 45 and data[1] == 48:  # "-0" is 0
+                return self.jw.put(target, "0", 1)
+            return self.jw.put(target, data, size)
+        value = self.infer(PyUnicode_DecodeUTF8(data, size, NULL))
+        if self.yaml:
+            return self.jw.put_bytes(target, yaml_scalar(value).encode())
+        return self.jw.value(target, value)
+
+    cdef int _json_end(self, _Level level) except -1:
+        """The element's value is complete: its text, then every group, in order."""
+        cdef _JsonOut jw = self.jw
+        cdef _Spool* sink = level.sink
+        cdef _Group* group
+        cdef Py_ssize_t skip = 2 * level.elevel + 2  # an item's "- " prefix, in YAML
+        cdef int i
+        if not level.opened:
+            if self.yaml:
+                if level.lead:
+                    jw.indent(sink, 2 * level.elevel - 2)
+                    jw.put(sink, "- ", 2)
+                elif level.top:
+                    jw.put_bytes(sink, jw.yaml_key(level.jkey))
+                    jw.put(sink, ": ", 2)
+            if not self._json_text(level, False):
+                jw.put(sink, "null", 4)
+            if self.yaml:
+                jw.put(sink, "\n", 1)
+            return 0
+        self._json_text(level, True)
+        for i in range(level.ngroups):
+            group = level.groups[i]
+            if self.yaml:
+                if not group.direct:
+                    self._y_line(level)
+                    jw.put_bytes(sink, jw.yaml_key(<bytes>group.key))
+                    if group.count > 1 or group.forced:
+                        jw.put(sink, ":\n", 2)
+                        jw.copy(&group.spool, sink)
+                    elif group.is_map:
+                        jw.put(sink, ":\n", 2)
+                        jw.indent(sink, skip)
+                        jw.copy(&group.spool, sink, skip)
+                    else:
+                        jw.put(sink, ": ", 2)
+                        jw.copy(&group.spool, sink, skip)
+            elif group.direct:
+                jw.put(sink, "]", 1)
+            else:
+                if level.entries:
+                    jw.put(sink, ",", 1)
+                jw.put_bytes(sink, <bytes>group.key)
+                if group.count > 1 or group.forced:
+                    jw.put(sink, ":[", 2)
+                    jw.copy(&group.spool, sink)
+                    jw.put(sink, "]", 1)
+                else:
+                    jw.put(sink, ":", 1)
+                    jw.copy(&group.spool, sink)
+            level.entries += 1
+            jw.reset(&group.spool)
+            group.key = NULL
+            group.count = 0
+            group.direct = False
+            group.is_map = False
+        self.open_groups -= level.ngroups
+        level.ngroups = 0
+        level.last = -1
+        level.gindex = None
+        level.opened = False
+        if not self.yaml:
+            jw.put(sink, "}", 1)
         return 0
 
     # -- text mode -----------------------------------------------------------------------
@@ -1118,6 +1543,47 @@ cdef class Engine:
             message = error.message.decode("utf-8", "replace") if error.message else ""
             self.first_error = (error.level, message.rstrip("\n"), error.line, error.int2)
         return 0
+
+
+cdef int _number_kind(const char* s, Py_ssize_t n) noexcept:
+    """What values.infer makes of a text: 0 a string, 1 an integer, 2 a decimal, 3 true,
+    4 false (its pattern: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?)."""
+    cdef Py_ssize_t i = 0
+    cdef bint plain = True
+    if n == 4 and memcmp(s, "true", 4) == 0:
+        return 3
+    if n == 5 and memcmp(s, "false", 5) == 0:
+        return 4
+    if i < n and s[i] == 45:
+        i += 1
+    if i >= n:
+        return 0
+    if s[i] == 48:
+        i += 1
+    elif 49 <= s[i] <= 57:
+        while i < n and 48 <= s[i] <= 57:
+            i += 1
+    else:
+        return 0
+    if i < n and s[i] == 46:
+        i += 1
+        plain = False
+        if i >= n or not (48 <= s[i] <= 57):
+            return 0
+        while i < n and 48 <= s[i] <= 57:
+            i += 1
+    if i < n and (s[i] == 101 or s[i] == 69):
+        i += 1
+        plain = False
+        if i < n and (s[i] == 43 or s[i] == 45):
+            i += 1
+        if i >= n or not (48 <= s[i] <= 57):
+            return 0
+        while i < n and 48 <= s[i] <= 57:
+            i += 1
+    if i != n:
+        return 0
+    return 1 if plain else 2
 
 
 class _TextTooLarge(Exception):

@@ -23,8 +23,11 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from .errors import TOO_MANY_NAMES, ConversionError
+from .limits import Limits
 from .options import Options
+from .parsing import feed_all, make_engine
 from .render import Renderer
+from .source import Source
 
 SPOOL_MEMORY = 4 * 1024 * 1024  # a group's items stay in memory up to this size
 MEMORY_BUDGET = 32 * 1024 * 1024  # and all groups' items together up to this size
@@ -292,3 +295,13 @@ class DocumentWriter:
                           renderer.item_prefix(parent.level), self.budget)
         frame.add_entries(entries, sealed)
         self.frames.append(frame)
+
+
+def write_document(src: Source, dest: BinaryIO, renderer: Renderer, options: Options,
+                   limits: Limits) -> None:
+    """The whole document through `renderer` from Python values: the reference layout the
+    engine's own writers (json, yaml: converter/_jsonout.pxi) are tested against."""
+    writer = DocumentWriter(dest, renderer, options, limits.max_names)
+    for events in feed_all(make_engine("document", options, limits), src, options.max_depth):
+        writer.handle(events)
+    writer.end()

@@ -10,12 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from .document import DocumentWriter
 from .limits import Limits
 from .options import Options, parse_format, parse_options
 from .output import BoundedOutput
 from .parsing import feed_all, make_engine
-from .render import JsonRenderer, Renderer, YamlRenderer
 from .source import CHUNK_SIZE, ProgressCallback, Source
 
 
@@ -44,12 +42,14 @@ def _conversion_runtime(max_depth: int):
             gc.enable()
 
 
-def _write_document(src: Source, dest: BinaryIO, renderer: Renderer, options: Options,
-                    limits: Limits) -> None:
-    writer = DocumentWriter(dest, renderer, options, limits.max_names)
-    for events in feed_all(make_engine("document", options, limits), src, options.max_depth):
-        writer.handle(events)
-    writer.end()
+def _write_by_engine(src: Source, dest: BinaryIO, format: str, options: Options,
+                     limits: Limits) -> None:
+    """json, yaml: the engine writes the bytes itself, from the parse events
+    (converter/_jsonout.pxi); document.py's writers are the references they are tested with."""
+    engine = make_engine(format, options, limits)
+    engine.set_output(dest.write)
+    for _ in feed_all(engine, src, options.max_depth):
+        pass
 
 
 def convert(
@@ -76,15 +76,17 @@ def convert(
         dest = BoundedOutput(dest, limits.max_output_bytes)
     src = Source(source, progress, chunk_size)
     with _conversion_runtime(options.max_depth):
-        if format in ("json", "yaml"):
-            renderer = JsonRenderer() if format == "json" else YamlRenderer()
-            if format == "json" and options.indent:
+        if format == "json":
+            if options.indent:
                 from .pretty import Reindenter
 
                 with Reindenter(dest, options.indent) as pretty:
-                    _write_document(src, pretty, renderer, options, limits)
+                    _write_by_engine(src, pretty, format, options, limits)
             else:
-                _write_document(src, dest, renderer, options, limits)
+                _write_by_engine(src, dest, format, options, limits)
+            return ConversionResult(format, bytes_in=src.bytes_done)
+        if format == "yaml":
+            _write_by_engine(src, dest, format, options, limits)
             return ConversionResult(format, bytes_in=src.bytes_done)
         if format in ("jsonl", "csv"):
             from .records import write_records

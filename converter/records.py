@@ -71,12 +71,15 @@ def write_records(source: Source, dest: BinaryIO, format: str,
     else:
         path, sample = _sample(source, options, limits, chunks)
         chunks = _replayed(sample, chunks)
-    records = _records(source, options, limits, path, chunks)
     if format == "jsonl":
-        from .jsonl import write_jsonl
-
-        count = write_jsonl(records, dest)
+        # The engine writes each record's JSON line itself (converter/_jsonout.pxi).
+        engine = make_engine("jsonl", options, limits, path)
+        engine.set_output(dest.write)
+        for _ in feed_all(engine, source, options.max_depth, chunks):
+            pass
+        count = engine.records_written
     else:
+        records = _records(source, options, limits, path, chunks)
         from .tabular import write_csv
 
         count = write_csv(records, dest, options.text_key, limits.max_columns)

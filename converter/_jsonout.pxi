@@ -1,0 +1,376 @@
+# Included by _accel.pyx: the byte buffers of the JSON writer (json, jsonl modes).
+#
+# Every open element writes its value as JSON bytes into a *sink*: the output, or the spool of
+# the group it belongs to in its parent (xmltodict groups repeated children into a list at the
+# first one's place, so a child's bytes wait until its parent closes, unless the group is the
+# parent's first entry and already a list: then it is written straight through). A spool is a
+# byte buffer until it passes SPOOL_MEMORY, or until all spools together pass MEMORY_BUDGET,
+# and an unlinked temporary file after that: the memory of document.py's _Spool, in C.
+
+from libc.stdio cimport FILE, fdopen, fwrite, fread, fclose, fflush, rewind
+
+DEF SPOOL_MEMORY = 4194304  # one group's bytes in memory (document.SPOOL_MEMORY)
+DEF MEMORY_BUDGET = 33554432  # all groups' bytes in memory (document.MEMORY_BUDGET)
+DEF OUT_FLUSH = 262144  # the output is handed to its writer past this many bytes
+DEF KEEP_CAPACITY = 65536  # a reused spool keeps at most this much memory
+DEF COPY_PIECE = 1048576
+
+cdef const char* _JSON_HEX = "0123456789abcdef"
+
+
+cdef struct _Spool:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t cap
+    FILE* file
+    bint is_out  # the engine's output: flushed to the writer, never spilled
+
+
+cdef struct _Group:
+    PyObject* key  # canonical JSON bytes of the key ('"name"'), owned by _JsonOut.keys
+    _Spool spool
+    Py_ssize_t count
+    bint direct  # the level's first group, a list written straight into the level's sink
+    bint forced
+    bint is_map  # its first item is a map (YAML: how a key seen once is written)
+
+
+cdef class _JsonOut:
+    """The output and the spools of one document's JSON."""
+    cdef _Spool out
+    cdef Py_ssize_t memory  # bytes the spools hold in memory
+    cdef object write  # the destination's write()
+    cdef dict keys  # key str -> its canonical JSON bytes
+    cdef dict names  # canonical JSON bytes -> key str
+    cdef dict yaml_keys  # canonical JSON bytes -> the key in YAML
+    cdef dict yaml_others  # strings that are not ASCII -> their YAML (they repeat)
+
+    def __cinit__(self):
+        memset(&self.out, 0, sizeof(_Spool))
+        self.out.is_out = True
+        self.keys = {}
+        self.names = {}
+        self.yaml_keys = {}
+        self.yaml_others = {}
+
+    def __dealloc__(self):
+        free(self.out.data)
+
+    cdef bytes key(self, str key):
+        cdef PyObject* known = PyDict_GetItem(self.keys, key)
+        cdef _Spool scratch
+        cdef bytes encoded
+        cdef Py_ssize_t size
+        cdef const char* utf8
+        if known is not NULL:
+            return <bytes>known
+        memset(&scratch, 0, sizeof(_Spool))
+        scratch.is_out = True  # a plain buffer: never flushed, since write is not called
+        utf8 = PyUnicode_AsUTF8AndSize(key, &size)
+        try:
+            self._string_into(&scratch, utf8, size)
+            encoded = PyBytes_FromStringAndSize(scratch.data, scratch.size)
+        finally:
+            free(scratch.data)
+        self.keys[key] = encoded
+        self.names[encoded] = key
+        return encoded
+
+    cdef bytes yaml_key(self, bytes key):
+        cdef PyObject* known = PyDict_GetItem(self.yaml_keys, key)
+        cdef bytes text
+        if known is not NULL:
+            return <bytes>known
+        text = yaml_string(self.names[key]).encode()
+        self.yaml_keys[key] = text
+        return text
+
+    cdef int indent(self, _Spool* s, Py_ssize_t spaces) except -1:
+        cdef char blanks[64]
+        memset(blanks, 32, 64)
+        while spaces > 64:
+            self.put(s, blanks, 64)
+            spaces -= 64
+        return self.put(s, blanks, spaces)
+
+    cdef int yaml_string_into(self, _Spool* s, const char* data, Py_ssize_t size) except -1:
+        """render.yaml_string: plain when no YAML resolver could read it otherwise, else a
+        JSON string (a YAML double-quoted scalar); strings that are not ASCII by the
+        function itself."""
+        cdef Py_ssize_t i
+        cdef PyObject* known
+        cdef bytes text
+        for i in range(size):
+            if <unsigned char>data[i] >= 0x80:
+                break
+        else:
+            if _plain_ascii(<const unsigned char*>data, size):
+                return self.put(s, data, size)
+            return self._quoted_ascii(s, <const unsigned char*>data, size)
+        value = PyUnicode_DecodeUTF8(data, size, NULL)
+        known = PyDict_GetItem(self.yaml_others, value)
+        if known is not NULL:
+            return self.put_bytes(s, <bytes>known)
+        text = yaml_string(value).encode()
+        if len(self.yaml_others) < 10000 and size < 64:
+            self.yaml_others[value] = text
+        return self.put_bytes(s, text)
+
+    cdef int _quoted_ascii(self, _Spool* s, const unsigned char* data,
+                           Py_ssize_t size) except -1:
+        """An ASCII string quoted as JSON, DEL escaped as YAML wants it (_emit.pyx)."""
+        cdef Py_ssize_t i
+        cdef Py_ssize_t start = 0
+        cdef unsigned char c
+        cdef char escape[6]
+        self.put(s, "\"", 1)
+        for i in range(size):
+            c = data[i]
+            if c >= 32 and c != 34 and c != 92 and c != 127:
+                continue
+            if i > start:
+                self.put(s, <const char*>data + start, i - start)
+            start = i + 1
+            if c == 34:
+                self.put(s, "\\\"", 2)
+            elif c == 92:
+                self.put(s, "\\\\", 2)
+            elif c == 10:
+                self.put(s, "\\n", 2)
+            elif c == 13:
+                self.put(s, "\\r", 2)
+            elif c == 9:
+                self.put(s, "\\t", 2)
+            elif c == 8:
+                self.put(s, "\\b", 2)
+            elif c == 12:
+                self.put(s, "\\f", 2)
+            else:
+                escape[0] = 92
+                escape[1] = 117
+                escape[2] = 48
+                escape[3] = 48
+                escape[4] = _JSON_HEX[c >> 4]
+                escape[5] = _JSON_HEX[c & 15]
+                self.put(s, escape, 6)
+        if size > start:
+            self.put(s, <const char*>data + start, size - start)
+        self.put(s, "\"", 1)
+        return 0
+
+    cdef int flush(self) except -1:
+        cdef bytes data
+        if self.out.size:
+            data = PyBytes_FromStringAndSize(self.out.data, self.out.size)
+            self.out.size = 0
+            self.write(data)
+        return 0
+
+    cdef int _grow(self, _Spool* s, Py_ssize_t need) except -1:
+        cdef Py_ssize_t cap = need * 2 + 256
+        cdef char* grown = <char*>realloc(s.data, cap)
+        if grown is NULL:
+            raise MemoryError()
+        if not s.is_out:
+            self.memory += cap - s.cap
+        s.data = grown
+        s.cap = cap
+        return 0
+
+    cdef int _spill(self, _Spool* s) except -1:
+        """The spool goes to an unlinked temporary file (where TMPDIR says)."""
+        cdef int fd
+        with tempfile.TemporaryFile() as handle:
+            fd = os.dup(handle.fileno())
+        s.file = fdopen(fd, "w+b")
+        if s.file is NULL:
+            os.close(fd)
+            raise MemoryError("cannot open a spool file")
+        if s.size and fwrite(s.data, 1, s.size, s.file) != <size_t>s.size:
+            raise OSError("cannot write a spool file")
+        free(s.data)
+        self.memory -= s.cap
+        s.data = NULL
+        s.size = 0
+        s.cap = 0
+        return 0
+
+    cdef inline int put(self, _Spool* s, const char* data, Py_ssize_t size) except -1:
+        cdef Py_ssize_t need = s.size + size
+        if s.file is not NULL:
+            if fwrite(data, 1, size, s.file) != <size_t>size:
+                raise OSError("cannot write a spool file")
+            return 0
+        if need > s.cap:
+            if not s.is_out and (need > SPOOL_MEMORY
+                                 or self.memory + need * 2 + 256 - s.cap > MEMORY_BUDGET):
+                self._spill(s)
+                return self.put(s, data, size)
+            self._grow(s, need)
+        memcpy(s.data + s.size, data, size)
+        s.size = need
+        if s.is_out and need > OUT_FLUSH and self.write is not None:
+            self.flush()
+        return 0
+
+    cdef inline int put_bytes(self, _Spool* s, bytes data) except -1:
+        return self.put(s, data, len(data))
+
+    cdef int copy(self, _Spool* source, _Spool* dest, Py_ssize_t skip=0) except -1:
+        """Everything `source` holds but its first `skip` bytes, appended to `dest`;
+        `source` is emptied."""
+        cdef char* piece
+        cdef size_t got
+        if source.file is not NULL:
+            fflush(source.file)
+            rewind(source.file)
+            piece = <char*>malloc(COPY_PIECE)
+            if piece is NULL:
+                raise MemoryError()
+            try:
+                while True:
+                    got = fread(piece, 1, COPY_PIECE, source.file)
+                    if got == 0:
+                        break
+                    if <Py_ssize_t>got <= skip:
+                        skip -= got
+                        continue
+                    self.put(dest, piece + skip, got - skip)
+                    skip = 0
+            finally:
+                free(piece)
+                fclose(source.file)
+                source.file = NULL
+        elif source.size > skip:
+            self.put(dest, source.data + skip, source.size - skip)
+        self.reset(source)
+        return 0
+
+    cdef int reset(self, _Spool* s) noexcept:
+        if s.file is not NULL:
+            fclose(s.file)
+            s.file = NULL
+        s.size = 0
+        if s.cap > KEEP_CAPACITY:
+            free(s.data)
+            self.memory -= s.cap
+            s.data = NULL
+            s.cap = 0
+        return 0
+
+    cdef int _string_into(self, _Spool* s, const char* data, Py_ssize_t size) except -1:
+        """A JSON string as orjson writes it: UTF-8 kept, `"` `\\` and control characters
+        escaped (\\n \\r \\t \\b \\f, the others \\u00XX)."""
+        cdef Py_ssize_t i
+        cdef Py_ssize_t start = 0
+        cdef unsigned char c
+        cdef char escape[6]
+        self.put(s, "\"", 1)
+        for i in range(size):
+            c = <unsigned char>data[i]
+            if c >= 32 and c != 34 and c != 92:
+                continue
+            if i > start:
+                self.put(s, data + start, i - start)
+            start = i + 1
+            if c == 34:
+                self.put(s, "\\\"", 2)
+            elif c == 92:
+                self.put(s, "\\\\", 2)
+            elif c == 10:
+                self.put(s, "\\n", 2)
+            elif c == 13:
+                self.put(s, "\\r", 2)
+            elif c == 9:
+                self.put(s, "\\t", 2)
+            elif c == 8:
+                self.put(s, "\\b", 2)
+            elif c == 12:
+                self.put(s, "\\f", 2)
+            else:
+                escape[0] = 92
+                escape[1] = 117
+                escape[2] = 48
+                escape[3] = 48
+                escape[4] = _JSON_HEX[c >> 4]
+                escape[5] = _JSON_HEX[c & 15]
+                self.put(s, escape, 6)
+        if size > start:
+            self.put(s, data + start, size - start)
+        self.put(s, "\"", 1)
+        return 0
+
+    cdef int value(self, _Spool* s, object value) except -1:
+        """A value the Python side made (namespace modes, DTD defaults): str, typed, dict."""
+        cdef Py_ssize_t size
+        cdef const char* utf8
+        if type(value) is str:
+            utf8 = PyUnicode_AsUTF8AndSize(value, &size)
+            return self._string_into(s, utf8, size)
+        return self.put_bytes(s, _json_bytes(value))
+
+
+cdef inline bint _wordish(unsigned char c) noexcept:
+    return (c >= 97 and c <= 122) or (c >= 65 and c <= 90) or (c >= 48 and c <= 57) \
+        or c == 95 or c == 46 or c == 45 or c == 47
+
+
+cdef bint _plain_ascii(const unsigned char* s, Py_ssize_t n) noexcept:
+    """render._PLAIN for an ASCII string (as _emit.pyx): words of [\\w.-/] joined by single
+    spaces, colons only inside a word, the first character a letter or '_', and no boolean
+    or null word."""
+    cdef Py_ssize_t i
+    cdef unsigned char c, previous
+    cdef unsigned char first = s[0] if n else 0
+    cdef char lowered[5]
+    if n == 0 or not ((first >= 97 and first <= 122) or (first >= 65 and first <= 90)
+                      or first == 95):
+        return False
+    previous = 32
+    for i in range(n):
+        c = s[i]
+        if c == 32:
+            if previous == 32 or previous == 58:
+                return False
+        elif c == 58:
+            if not _wordish(previous):
+                return False
+        elif not _wordish(c):
+            return False
+        previous = c
+    if previous == 32 or previous == 58:
+        return False
+    if n <= 5:
+        for i in range(n):
+            c = s[i]
+            lowered[i] = <char>(c + 32 if 65 <= c <= 90 else c)
+        if ((n == 1 and (lowered[0] == 121 or lowered[0] == 110))
+                or (n == 2 and (memcmp(lowered, "no", 2) == 0 or memcmp(lowered, "on", 2) == 0))
+                or (n == 3 and (memcmp(lowered, "yes", 3) == 0
+                                or memcmp(lowered, "off", 3) == 0))
+                or (n == 4 and (memcmp(lowered, "true", 4) == 0
+                                or memcmp(lowered, "null", 4) == 0))
+                or (n == 5 and memcmp(lowered, "false", 5) == 0)):
+            return False
+    return True
+
+
+cdef bytes _json_bytes(object value):
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+cdef int _free_groups(_Group** groups, int capacity) noexcept:
+    cdef int i
+    if groups is NULL:
+        return 0
+    for i in range(capacity):
+        if groups[i] is not NULL:
+            if groups[i].spool.file is not NULL:
+                fclose(groups[i].spool.file)
+            free(groups[i].spool.data)
+            free(groups[i])
+    free(groups)
+    return 0
