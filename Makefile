@@ -18,7 +18,7 @@ $(BIN)/python:
 
 # Everything from the lock, by hash; then the project alone, built with the lock's setuptools,
 # Cython and lxml (no build isolation: nothing fetched for the build either).
-$(STAMP): $(LOCK) pyproject.toml setup.py converter/_accel.pyx converter/_emit.pyx | $(BIN)/python
+$(STAMP): $(LOCK) pyproject.toml setup.py $(wildcard converter/*.pyx converter/*.pxi) | $(BIN)/python
 	$(BIN)/pip install --require-hashes --only-binary :all: -r $(LOCK)
 	$(BIN)/pip install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
