@@ -117,6 +117,11 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "WEBHOOK_ATTEMPT_TIMEOUT": "10",  # seconds for a whole attempt: connect, send, answer
     "WEBHOOK_MAX_PER_KEY": "4",  # deliveries of one API key at once (docs/limits.md)
     "WEBHOOK_CONCURRENCY": "16",  # threads of a webhooks worker (docs/limits.md)
+    # GET /jobs/<id>/events (docs/limits.md, "Event streams").
+    "EVENTS_MAX_SECONDS": "600",  # a stream ends after this; the client resumes (Last-Event-ID)
+    "EVENTS_HEARTBEAT_SECONDS": "15",  # a comment on a quiet stream, under proxies' idle timeouts
+    "EVENTS_MAX_STREAMS": "800",  # per API process (of its 1000 connections); 0: streams off
+    "EVENTS_MAX_PER_KEY": "100",  # per API process and key
     "STORAGE_URL": "",  # empty: file:// under DATA_DIR
     "S3_ENDPOINT_URL": "",  # empty: AWS
     "S3_REGION": "us-east-1",
@@ -213,6 +218,10 @@ class Settings:
     webhook_attempt_timeout: int = 10
     webhook_max_per_key: int = 4
     webhook_concurrency: int = 16
+    events_max_seconds: int = 600
+    events_heartbeat_seconds: int = 15
+    events_max_streams: int = 800
+    events_max_per_key: int = 100
     storage_url: str = ""
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
@@ -581,6 +590,10 @@ def load_settings(
         webhook_attempt_timeout=r.integer("WEBHOOK_ATTEMPT_TIMEOUT", 1, 120),
         webhook_max_per_key=r.integer("WEBHOOK_MAX_PER_KEY", 1, 1000),
         webhook_concurrency=r.integer("WEBHOOK_CONCURRENCY", 1, 256),
+        events_max_seconds=r.integer("EVENTS_MAX_SECONDS", 5, 86400),
+        events_heartbeat_seconds=r.integer("EVENTS_HEARTBEAT_SECONDS", 1, 300),
+        events_max_streams=r.integer("EVENTS_MAX_STREAMS", 0, 100000),
+        events_max_per_key=r.integer("EVENTS_MAX_PER_KEY", 1, 100000),
         storage_url=(storage_url := _storage_url(r, data_dir)),
         s3_endpoint_url=_endpoint_url(r),
         s3_region=r.raw("S3_REGION"),
