@@ -17,9 +17,9 @@ it); the event of a final status is the last, then the stream ends. A resumed st
 that has finished, whose last event the client had, answers 204 (EventSource stops there).
 A quiet stream gets a comment every EVENTS_HEARTBEAT_SECONDS; a stream lasts at most
 EVENTS_MAX_SECONDS, then ends with a comment saying so (EventSource reconnects by itself,
-with Last-Event-ID). If the job's record disappears meanwhile (expired, deleted, or lost
-with a Redis that restarted without it), a `gone` event carries the error envelope and the
-stream ends.
+with Last-Event-ID); so does every stream of a process told to stop (end_streams). If the
+job's record disappears meanwhile (expired, deleted, or lost with a Redis that restarted
+without it), a `gone` event carries the error envelope and the stream ends.
 
 Authenticated and sealed like GET /jobs/<id> (404 for another client's job). What a stream
 costs is a greenlet and one of the process's EVENTS_MAX_STREAMS slots (503 STREAMS_BUSY beyond),
@@ -34,16 +34,23 @@ import json
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Flask, Response, request
 
 from common import errors
 from common.errors import ServiceError
-from jobs import GONE, Job, Watch, job_resource
+from jobs import CLOSING, GONE, Job, Watch, job_resource
 
 from .auth import current_tenant
 from .services import services
 
 bp = Blueprint("events", __name__)
+
+
+def end_streams(app: Flask) -> None:
+    """The process is shutting down (gunicorn's worker, on SIGTERM): every stream ends now
+    with a comment, and its client reconnects to another process, instead of holding the
+    shutdown for API_GRACEFUL_TIMEOUT."""
+    app.extensions["xmlconv"].jobs.events.interrupt()
 
 RETRY_MILLISECONDS = 2000  # what EventSource waits before reconnecting
 
@@ -140,6 +147,9 @@ def _stream(watch: Watch, job: Job, last: int | None, max_seconds: float,
             continue
         if change is GONE:
             yield gone_event(watch.job_id)
+            return
+        if change is CLOSING:
+            yield ": this server is shutting down; reconnect with Last-Event-ID\n\n"
             return
         assert isinstance(change, Job)
         if change.version <= last:

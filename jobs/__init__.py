@@ -28,7 +28,7 @@ from common.settings import Settings
 from .api_keys import ApiKeys, NewKey, Tenant
 from .connection import StoreUnavailable, connect
 from .events import CLIENT_NAME as EVENTS_CLIENT_NAME
-from .events import GONE, JobEvents, Watch
+from .events import CLOSING, GONE, JobEvents, Watch
 from .figures import JobFigures, Snapshot
 from .lifecycle import (
     RETRY_AFTER_SECONDS,
@@ -61,7 +61,7 @@ from .workers import Workers
 __all__ = [
     "CONVERT_TASK", "QUEUE", "REQUEST_ID_HEADER", "RETRY_AFTER_SECONDS", "SWEEP_TASK",
     "WEBHOOK_QUEUE", "WEBHOOK_TASK", "WebhookSlots", "publish_webhook",
-    "GONE", "JobEvents", "Watch",
+    "CLOSING", "GONE", "JobEvents", "Watch",
     "ApiKeys", "Count", "Job", "JobCancelled", "JobFigures", "JobService", "JobStatus",
     "Lifecycle", "NewJob", "NewKey", "RateLimiter", "Run", "RunSuperseded", "Snapshot",
     "Storage", "StoreUnavailable", "Submission", "Tenant", "Workers", "is_job_id", "job_resource",

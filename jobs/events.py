@@ -55,20 +55,28 @@ class Gone:
 GONE = Gone()
 
 
+class Closing:
+    """What every watch receives when its process is shutting down (`JobEvents.interrupt`)."""
+
+
+CLOSING = Closing()
+
+
 class Watch:
     """One watcher's view of one job: the changes since it started, newest last."""
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        self._changes: collections.deque[Job | Gone] = collections.deque(maxlen=WATCH_BACKLOG)
+        self._changes: collections.deque[Job | Gone | Closing] = collections.deque(
+            maxlen=WATCH_BACKLOG)
         self._ready = threading.Condition(threading.Lock())
 
-    def put(self, change: Job | Gone) -> None:
+    def put(self, change: Job | Gone | Closing) -> None:
         with self._ready:
             self._changes.append(change)
             self._ready.notify()
 
-    def next(self, timeout: float) -> Job | Gone | None:
+    def next(self, timeout: float) -> Job | Gone | Closing | None:
         """The next change, or None when none came within `timeout` seconds."""
         with self._ready:
             if not self._changes:
@@ -116,6 +124,14 @@ class JobEvents:
         """How many watches this process holds."""
         with self._lock:
             return sum(len(watchers) for watchers in self._watches.values())
+
+    def interrupt(self) -> None:
+        """The process is shutting down: tell every watch (CLOSING), now, so that its watcher
+        ends rather than holds the shutdown until its grace runs out."""
+        with self._lock:
+            watchers = [watch for group in self._watches.values() for watch in group]
+        for watch in watchers:
+            watch.put(CLOSING)
 
     def close(self) -> None:
         """Stop listening (within a second) and let go of the subscription."""

@@ -84,13 +84,9 @@ def quiet(redis_server, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def medium(tmp_path_factory) -> Path:
-    """Large enough for several progress steps (two a second)."""
-    from bench.generate import generate
-
-    path = tmp_path_factory.mktemp("events-input") / "medium.xml"
-    generate(24, path)
-    return path
+def medium(samples) -> Path:
+    """64 MB: converts for seconds, so several progress steps (two a second) are written."""
+    return samples["big"]
 
 
 TINY = b"<root><a>1</a></root>"
@@ -344,3 +340,27 @@ def test_the_client_polls_where_streams_are_refused(live):
                          f"/jobs/{job['id']}" in found and found, 10, "no poll logged")
     assert paths.count(f"/jobs/{job['id']}/events") == 1  # refused once (503), then polled
     assert f"/jobs/{job['id']}" in paths
+
+
+def test_a_stopping_api_ends_its_streams_at_once(quiet):
+    """SIGTERM (a rolling restart): the streams end with a comment at once, and the process
+    exits without waiting out API_GRACEFUL_TIMEOUT for them."""
+    key = quiet.key("restarting")
+    job = submit_tiny(quiet, key["headers"])
+    service, port = quiet._api("api-stopping", API_GRACEFUL_TIMEOUT="30")
+    try:
+        service.start()
+        service.wait_ready(90)
+        response = open_stream(f"http://127.0.0.1:{port}", job["id"], key["headers"])
+        items = read_events(response)
+        assert next(e for e in items if "event" in e)["data"]["status"] == "queued"
+        stopping = time.monotonic()
+        service.signal(signal.SIGTERM)
+        rest = list(items)  # the server ends the stream
+        ended = time.monotonic() - stopping
+        assert service.wait_exit(20)
+        exited = time.monotonic() - stopping
+    finally:
+        service.close()
+    assert "shutting down" in rest[-1]["comment"], rest
+    assert ended < 3 and exited < 10, (ended, exited)  # not API_GRACEFUL_TIMEOUT (30 s)
