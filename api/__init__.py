@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or settings_or_exit("api")
     configure_logging("api", settings.log_level)
 
-    from . import contract, health, jobs, legacy, page, uploads
+    from . import contract, events, health, jobs, legacy, page, uploads
     from .auth import register_auth
     from .errors import register_error_handlers
     from .limits import register_limits
@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     register_auth(app)
     register_limits(app)  # after auth: the client decides the limit; a 401 is never counted
-    for blueprint in (jobs.bp, uploads.bp, legacy.bp, health.bp, page.bp, contract.bp):
+    for blueprint in (jobs.bp, events.bp, uploads.bp, legacy.bp, health.bp, page.bp, contract.bp):
         app.register_blueprint(blueprint)
     register_metrics(app)  # measures every request; answers GET /metrics before the app
     return app

@@ -75,7 +75,26 @@ class GeventWorker(_GeventWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        self.flask_app = self.wsgi
         self.wsgi = _closing_when_asked(self.wsgi)
+
+    def handle_exit(self, sig: Any, frame: Any) -> None:
+        """SIGTERM: stop accepting (gunicorn), and end the event streams at once (they would
+        otherwise hold the shutdown for the whole API_GRACEFUL_TIMEOUT; their clients
+        reconnect elsewhere with Last-Event-ID). A greenlet: not inside the signal handler."""
+        super().handle_exit(sig, frame)
+        gevent.spawn(self._end_streams)
+
+    def handle_quit(self, sig: Any, frame: Any) -> None:
+        super().handle_quit(sig, frame)
+        gevent.spawn(self._end_streams)
+
+    def _end_streams(self) -> None:
+        from .events import end_streams
+
+        app = getattr(self, "flask_app", None)
+        if app is not None:
+            end_streams(app)
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         # gunicorn's gevent worker makes the socket blocking without a timeout here; this one

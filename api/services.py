@@ -10,11 +10,14 @@ from flask import current_app
 from common.settings import Settings
 from jobs import ApiKeys, JobService, Lifecycle, make_celery, open_service
 
+from .stream_slots import StreamSlots
+
 
 @dataclass
 class Services:
     settings: Settings
     jobs: JobService
+    stream_slots: StreamSlots
 
     @property
     def lifecycle(self) -> Lifecycle:
@@ -26,7 +29,8 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    return Services(settings, open_service(settings, make_celery(settings, "xmlconv-api")))
+    return Services(settings, open_service(settings, make_celery(settings, "xmlconv-api")),
+                    StreamSlots(settings.events_max_streams, settings.events_max_per_key))
 
 
 def services() -> Services:

@@ -30,6 +30,7 @@ import requests
 from . import errors
 from .direct import DIRECT_MIN_BYTES, NOT_OFFERED, put_parts
 from .errors import ApiError, JobFailed, ServerUnreachable, error_from_body
+from .events import parse
 from .options import to_params
 from .retry import RETRY_STATUSES, Backoff, parse_retry_after, retry_delay
 from .upload import CHUNK_BYTES, Progress, Upload
@@ -40,6 +41,9 @@ DEFAULT_RETRIES = 5  # per request, on 429 and 503
 MAX_RETRY_WAIT = 120.0  # a Retry-After longer than this is not waited for: the error is raised
 MAX_PAGE = 100  # GET /jobs's largest page
 USER_AGENT = "its-convert-xml-client/0.1"
+FINAL = ("succeeded", "failed", "cancelled")
+# Refusals of a job's event stream that are about the job, not the stream: raised, not polled.
+JOB_ERRORS = frozenset({"JOB_NOT_FOUND", "JOB_EXPIRED", "UNAUTHENTICATED"})
 
 Job = dict[str, Any]
 Source = str | os.PathLike[str] | BinaryIO
@@ -179,14 +183,33 @@ class Client:
         return self._json(self._request("GET", self._job_path(job_id)))
 
     def wait(self, job: Job | str, timeout: float | None = None,
-             progress: Progress | None = None) -> Job:
-        """Poll until the job finishes: the succeeded job, or JobFailed (code: the job's error
-        code, or JOB_CANCELLED). Pauses start at 0.2 s and grow to 5 s (or the server's
-        Retry-After on a pending job, if shorter); a 429/503 waits its Retry-After.
-        `progress(percent, 100.0)` after each poll. After `timeout` seconds: ApiError
-        WAIT_TIMEOUT (the job goes on)."""
+             progress: Progress | None = None, *, stream: bool = True) -> Job:
+        """Wait until the job finishes: the succeeded job, or JobFailed (code: the job's error
+        code, or JOB_CANCELLED). The job's changes are pushed over GET /jobs/<id>/events
+        (resumed with Last-Event-ID when a stream ends early); where the server or a proxy
+        refuses or buffers the stream, or with `stream=False`, GET /jobs/<id> is polled, with
+        pauses from 0.2 s growing to 5 s (or the server's Retry-After on a pending job, if
+        shorter); a 429/503 waits its Retry-After. `progress(percent, 100.0)` at each change
+        (each poll). After `timeout` seconds: ApiError WAIT_TIMEOUT (the job goes on)."""
         path = self._job_path(job)
         deadline = None if timeout is None else time.monotonic() + timeout
+        current = self._follow(path, deadline, progress) if stream else None
+        if current is None:
+            current = self._poll(path, deadline, progress)
+        return self._outcome(current, timeout)
+
+    @staticmethod
+    def _outcome(current: Job, timeout: float | None) -> Job:
+        status = current.get("status")
+        if status == "succeeded":
+            return current
+        if status in ("failed", "cancelled"):
+            raise JobFailed(current)
+        raise ApiError(None, errors.WAIT_TIMEOUT, f"the job is still {status} after {timeout} s",
+                       {"job_id": current.get("id"), "status": status})
+
+    def _poll(self, path: str, deadline: float | None, progress: Progress | None) -> Job:
+        """GET the job until it finishes or the deadline passes: the job as last read."""
         backoff = Backoff()
         while True:
             response = self._request("GET", path)
@@ -194,20 +217,73 @@ class Client:
             backoff.hint(parse_retry_after(response.headers.get("Retry-After")))
             if progress:
                 progress(float((current.get("progress") or {}).get("percent") or 0.0), 100.0)
-            status = current.get("status")
-            if status == "succeeded":
+            if current.get("status") in FINAL:
                 return current
-            if status in ("failed", "cancelled"):
-                raise JobFailed(current)
             pause = backoff.pause()
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise ApiError(None, errors.WAIT_TIMEOUT,
-                                   f"the job is still {status} after {timeout} s",
-                                   {"job_id": current.get("id"), "status": status})
+                    return current
                 pause = min(pause, left)
             time.sleep(pause)
+
+    def _follow(self, path: str, deadline: float | None,
+                progress: Progress | None) -> Job | None:
+        """The job's events until it finishes or the deadline passes: the job as last seen, or
+        None when the stream cannot be used (refused: 429/503, a server without the route, a
+        proxy that answers something else or sends nothing for `timeout` seconds) — the
+        caller polls then. Errors about the job itself (404, 410, 401) are raised."""
+        last_id: str | None = None
+        current: Job | None = None
+        quiet_ends = 0  # streams in a row that ended with no event: a proxy cutting them short
+        while quiet_ends < 3:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return current
+            headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+            if last_id is not None:
+                headers["Last-Event-ID"] = last_id
+            read_timeout = self.timeout if left is None else min(self.timeout, left + 0.05)
+            try:
+                response = self._session.get(self.url + path + "/events", headers=headers,
+                                             stream=True, timeout=(self.timeout, read_timeout))
+            except requests.RequestException:
+                return None
+            with response:
+                if response.status_code == 204:  # finished, and we had its last event
+                    return current
+                if response.status_code >= 400:
+                    error = self._error(response)
+                    if error.code in JOB_ERRORS:
+                        raise error
+                    return None
+                if not response.headers.get("Content-Type", "").startswith(
+                        "text/event-stream"):
+                    return None
+                seen = False
+                try:
+                    for event in parse(response.iter_lines(decode_unicode=True)):
+                        if event.name == "gone":
+                            raise error_from_body(410, _json_or_none(event.data))
+                        if event.name != "job":
+                            continue
+                        seen = True
+                        last_id = event.id
+                        current = json.loads(event.data)
+                        if progress:
+                            progress(float((current.get("progress") or {}).get("percent")
+                                           or 0.0), 100.0)
+                        if current.get("status") in FINAL:
+                            return current
+                except requests.RequestException:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return current
+                    if not seen:
+                        return None  # silent for `timeout` seconds: buffered, or gone away
+                except ValueError:
+                    return None  # not the job resource: not this API's stream
+                quiet_ends = 0 if seen else quiet_ends + 1
+        return None
 
     def download(self, job: Job | str, dest: str | os.PathLike[str] | IO[bytes],
                  progress: Progress | None = None) -> int:
@@ -381,6 +457,13 @@ class Client:
             if progress and not done:
                 progress(0, total)
             return done
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _reason(exc: requests.RequestException) -> str:

@@ -122,6 +122,11 @@ _COMMON_DEFAULTS: dict[str, str] = {
     # Imports (input_url, worker/fetch.py; docs/limits.md, "URL imports").
     "INPUT_FETCH_TIMEOUT": "600",  # seconds for a whole fetch, redirects included
     "INPUT_FETCH_MIN_BYTES_PER_SECOND": "65536",  # over each 10 s window; 0: no minimum
+    # GET /jobs/<id>/events (docs/limits.md, "Event streams").
+    "EVENTS_MAX_SECONDS": "600",  # a stream ends after this; the client resumes (Last-Event-ID)
+    "EVENTS_HEARTBEAT_SECONDS": "15",  # a comment on a quiet stream, under proxies' idle timeouts
+    "EVENTS_MAX_STREAMS": "800",  # per API process (of its 1000 connections); 0: streams off
+    "EVENTS_MAX_PER_KEY": "100",  # per API process and key
     "STORAGE_URL": "",  # empty: file:// under DATA_DIR
     "S3_ENDPOINT_URL": "",  # empty: AWS
     "S3_REGION": "us-east-1",
@@ -225,6 +230,10 @@ class Settings:
     webhook_concurrency: int = 16
     input_fetch_timeout: int = 600
     input_fetch_min_bytes_per_second: int = 65536
+    events_max_seconds: int = 600
+    events_heartbeat_seconds: int = 15
+    events_max_streams: int = 800
+    events_max_per_key: int = 100
     storage_url: str = ""
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
@@ -617,6 +626,10 @@ def load_settings(
         webhook_concurrency=r.integer("WEBHOOK_CONCURRENCY", 1, 256),
         input_fetch_timeout=_fetch_timeout(r, soft),
         input_fetch_min_bytes_per_second=r.integer("INPUT_FETCH_MIN_BYTES_PER_SECOND", 0),
+        events_max_seconds=r.integer("EVENTS_MAX_SECONDS", 5, 86400),
+        events_heartbeat_seconds=r.integer("EVENTS_HEARTBEAT_SECONDS", 1, 300),
+        events_max_streams=r.integer("EVENTS_MAX_STREAMS", 0, 100000),
+        events_max_per_key=r.integer("EVENTS_MAX_PER_KEY", 1, 100000),
         storage_url=(storage_url := _storage_url(r, data_dir)),
         s3_endpoint_url=_endpoint_url(r),
         s3_region=r.raw("S3_REGION"),

@@ -11,6 +11,7 @@ request is from), `RateLimiter`, `JobFigures` (GET /metrics), `Workers` (heartbe
     lifecycle.py  Lifecycle and Run: what happens to a job's record and files together
     reservation.py an upload's quota slot, held from before its body is read
     direct_uploads.py what the API remembers of an upload a client puts into the bucket itself
+    events.py     JobEvents: a job's changes as they happen (one subscription per process)
     keys.py       every Redis key name
     queue.py      the Celery side: task names, queues, the broker's settings
     storage*.py   the files: a Protocol and two backends (a local directory, an S3 bucket)
@@ -27,6 +28,8 @@ from common.settings import Settings
 
 from .api_keys import ApiKeys, NewKey, Tenant
 from .connection import StoreUnavailable, connect
+from .events import CLIENT_NAME as EVENTS_CLIENT_NAME
+from .events import CLOSING, GONE, JobEvents, Watch
 from .figures import JobFigures, Snapshot
 from .lifecycle import (
     RETRY_AFTER_SECONDS,
@@ -60,6 +63,7 @@ from .workers import Workers
 __all__ = [
     "CONVERT_TASK", "QUEUE", "REQUEST_ID_HEADER", "RETRY_AFTER_SECONDS", "SWEEP_TASK",
     "WEBHOOK_QUEUE", "WEBHOOK_TASK", "WebhookSlots", "publish_webhook",
+    "CLOSING", "GONE", "JobEvents", "Watch",
     "ApiKeys", "Count", "Job", "JobCancelled", "JobFigures", "JobService", "JobStatus",
     "Lifecycle", "NewJob", "NewKey", "OpenedUpload", "RateLimiter", "Run", "RunSuperseded",
     "Snapshot", "Storage", "StoreUnavailable", "Submission", "Tenant", "Workers", "is_job_id",
@@ -81,6 +85,7 @@ class JobService:
     figures: JobFigures
     workers: Workers
     webhook_slots: WebhookSlots
+    events: JobEvents
 
     def readiness(self) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         """Each check ({"redis": {"ok": …}, "storage": {"ok": …}}, a failed one with its
@@ -102,9 +107,10 @@ def open_service(settings: Settings, celery: Celery) -> JobService:
     """The one way the API and the worker build the door: Redis, storage and the queue."""
     client = connect(settings)
     figures = JobFigures(client)
+    store = JobStore(client, result_ttl_seconds=settings.result_ttl_seconds,
+                     tombstone_ttl_seconds=settings.tombstone_ttl_seconds)
     lifecycle = Lifecycle(
-        JobStore(client, result_ttl_seconds=settings.result_ttl_seconds,
-                 tombstone_ttl_seconds=settings.tombstone_ttl_seconds),
+        store,
         open_storage(settings),
         figures,
         lambda job_id, dispatch, request_id: publish(celery, job_id, dispatch, request_id),
@@ -118,8 +124,10 @@ def open_service(settings: Settings, celery: Celery) -> JobService:
     # A lease outlasts the attempt's deadline and the name's resolution before it.
     slots = WebhookSlots(client, settings.webhook_max_per_key,
                          settings.webhook_attempt_timeout + WEBHOOK_LEASE_MARGIN_SECONDS)
+    # Its own connection (named in CLIENT LIST), made only when a process first watches a job.
+    events = JobEvents(connect(settings, client_name=EVENTS_CLIENT_NAME), store)
     return JobService(lifecycle, ApiKeys(client, settings.secret_key), RateLimiter(client),
-                      figures, Workers(client), slots)
+                      figures, Workers(client), slots, events)
 
 
 def open_workers(settings: Settings) -> Workers:

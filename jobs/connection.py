@@ -9,7 +9,7 @@ from redis.retry import Retry
 from common.settings import Settings
 
 
-def connect(settings: Settings) -> redis.Redis:
+def connect(settings: Settings, client_name: str | None = None) -> redis.Redis:
     # Short timeouts and two quick retries: a blip is ridden out, an outage turns into a quick
     # 503 rather than a request thread held through redis-py's default backoff.
     return redis.Redis.from_url(
@@ -19,6 +19,7 @@ def connect(settings: Settings) -> redis.Redis:
         socket_timeout=10,
         health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 2),
+        client_name=client_name,  # shown by CLIENT LIST
     )
 
 

@@ -131,3 +131,14 @@ def webhook_slots(owner: str) -> str:
     """Sorted set: one client's webhook deliveries in progress (a token each), scored by when
     the lease lapses in Unix ms (jobs/webhook_slots.py: at most WEBHOOK_MAX_PER_KEY)."""
     return f"{PREFIX}:webhooks:{owner or 'anonymous'}"
+
+
+def events_prefix() -> str:
+    """Pub/sub channels (not keys): `events_prefix() + job id` carries each change of that job's
+    record, the whole record as JSON, published by the store's scripts (jobs/events.py)."""
+    return f"{PREFIX}:events:"
+
+
+def events(job_id: str) -> str:
+    """The pub/sub channel of one job's changes."""
+    return events_prefix() + job_id

@@ -126,8 +126,20 @@ if redis.call('HGET', KEYS[1], 'dispatch') == ARGV[2] or
 end
 """
 
+# Tell the job's watchers (GET /jobs/<id>/events, jobs/events.py) about a change just written:
+# the record's `version` goes up by one (the event's id) and the whole record is published on
+# the job's channel, in the same script as the change, so that no change is written without
+# its event and one job's events are published in the order of its changes.
+_ANNOUNCE = f"""
+local function announce(job, job_id)
+  redis.call('HINCRBY', job, 'version', 1)
+  redis.call('PUBLISH', '{keys.events_prefix()}' .. job_id,
+             cjson.encode(redis.call('HGETALL', job)))
+end
+"""
+
 # Fail a job in place (used inside other scripts): fields, TTLs, bookkeeping.
-_FAIL_IN_PLACE = """
+_FAIL_IN_PLACE = _ANNOUNCE + """
 local function fail_in_place(job, tombstone, job_id, now, error, record_ttl, tombstone_ttl)
   redis.call('HSET', job, 'status', 'failed', 'error', error, 'finished_at', now,
              'updated_at', now)
@@ -137,6 +149,7 @@ local function fail_in_place(job, tombstone, job_id, now, error, record_ttl, tom
   redis.call('ZREM', KEYS[4], job_id)
   redis.call('ZREM', KEYS[5], job_id)
   redis.call('ZREM', KEYS[6], job_id)
+  announce(job, job_id)
 end
 """
 
@@ -160,12 +173,13 @@ redis.call('HSET', KEYS[1], 'status', 'running', 'run_id', ARGV[2], 'started_at'
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
+announce(KEYS[1], ARGV[1])
 return status
 """
 
 # KEYS: job, running.  ARGV: job_id, run_id, now, bytes_done, bytes_total, field, value, …
 # Returns the job's status, or 'superseded' when another run owns it.
-_PROGRESS = """
+_PROGRESS = _ANNOUNCE + """
 local current = redis.call('HMGET', KEYS[1], 'status', 'run_id')
 if not current[1] then return false end
 if current[1] ~= 'running' then return current[1] end
@@ -173,13 +187,14 @@ if current[2] ~= ARGV[2] then return 'superseded' end
 redis.call('HSET', KEYS[1], 'bytes_done', ARGV[4], 'bytes_total', ARGV[5], 'updated_at', ARGV[3])
 for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+announce(KEYS[1], ARGV[1])
 return 'running'
 """
 
 # KEYS: job, tombstone, running, unpublished, owner's active jobs, active jobs.
 # ARGV: job_id, run_id, record_ttl, tombstone_ttl, field, value, …
 # Returns 'ok' when this run moved the job to its final status, else the status it found.
-_FINISH = """
+_FINISH = _ANNOUNCE + """
 local current = redis.call('HMGET', KEYS[1], 'status', 'run_id')
 if not current[1] then return false end
 if current[1] ~= 'running' then return current[1] end
@@ -193,6 +208,7 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
+announce(KEYS[1], ARGV[1])
 return 'ok'
 """
 
@@ -216,6 +232,7 @@ redis.call('HSET', KEYS[1], 'status', 'queued', 'dispatch', ARGV[4], 'run_id', '
            'bytes_done', '0', 'updated_at', ARGV[3])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+announce(KEYS[1], ARGV[1])
 return 'requeued'
 """
 
@@ -234,7 +251,7 @@ return 'requeued'
 # ARGV: job_id, now, record_ttl, tombstone_ttl
 # Cancels an unfinished job, or deletes a finished one (its tombstone stays: later reads get 410).
 # Returns the status before the call.
-_DISCARD = """
+_DISCARD = _ANNOUNCE + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
 if status == 'queued' or status == 'running' then
@@ -245,6 +262,7 @@ if status == 'queued' or status == 'running' then
   redis.call('ZREM', KEYS[4], ARGV[1])
   redis.call('ZREM', KEYS[5], ARGV[1])
   redis.call('ZREM', KEYS[6], ARGV[1])
+  announce(KEYS[1], ARGV[1])
 else
   redis.call('DEL', KEYS[1])
 end
@@ -310,6 +328,7 @@ class Job:
     webhook: dict[str, Any] | None = None  # the delivery of its webhook, once finished
     input_url: str | None = None  # where the worker fetches the input from (no upload)
     stage: str | None = None  # an imported job's run: "fetching", then "converting"
+    version: int = 0  # how many changes its watchers were told of: its latest event's id
 
     @property
     def finished(self) -> bool:
@@ -345,6 +364,7 @@ class Job:
             webhook=json.loads(data["webhook"]) if data.get("webhook") else None,
             input_url=data.get("input_url") or None,
             stage=data.get("stage") or None,
+            version=int(data.get("version") or 0),
         )
 
 

@@ -345,6 +345,94 @@
     return ["succeeded", "failed", "cancelled"].includes(job.status);
   }
 
+  // Follow the job's changes as the API pushes them (GET /jobs/<id>/events, Server-Sent
+  // Events): with an EventSource where no key is needed, and where one is, the same stream read
+  // through fetch (an EventSource cannot send the Authorization header). Resolves with the job
+  // as last seen: finished, or not when the stream could not be used (refused with 429/503, a
+  // proxy, the network) or the person cancelled — follow() polls from there.
+  function watch(job) {
+    const path = "/jobs/" + encodeURIComponent(job.id) + "/events";
+    return new Promise((resolve) => {
+      const following = current;
+      let latest = job;
+      let over = false;
+      let closeStream = () => {};
+      const end = () => {
+        if (over) return;
+        over = true;
+        closeStream();
+        following.wake = null;
+        resolve(latest);
+      };
+      const onJob = (data) => {
+        if (over) return;
+        if (following.cancelled) return end();
+        latest = JSON.parse(data);
+        showJob(latest);
+        if (finished(latest)) end();
+      };
+      following.wake = end; // cancel() ends the stream
+      if (!authOn && window.EventSource) {
+        const source = new EventSource(path);
+        closeStream = () => source.close();
+        source.addEventListener("job", (event) => onJob(event.data));
+        source.addEventListener("gone", end); // polling then shows why (410)
+        // After a stream that ended early the EventSource reconnects by itself, sending the
+        // last event's id (CONNECTING); a refused stream closes it (CLOSED): poll instead.
+        source.addEventListener("error", () => {
+          if (source.readyState === EventSource.CLOSED) end();
+        });
+      } else {
+        const controller = new AbortController();
+        closeStream = () => controller.abort();
+        readStream(path, controller.signal, onJob).then(end, end);
+      }
+    });
+  }
+
+  // An event stream read with fetch, resumed with Last-Event-ID when it ends early; returns
+  // when it cannot go on (a refusal, an answer that is not a stream, the network).
+  async function readStream(path, signal, onJob) {
+    let lastId = null;
+    for (let quiet = 0; quiet < 3; ) {
+      const headers = { Accept: "text/event-stream", ...authHeaders() };
+      if (lastId !== null) headers["Last-Event-ID"] = lastId;
+      const response = await fetch(path, { cache: "no-store", headers, signal });
+      const type = response.headers.get("Content-Type") || "";
+      if (response.status !== 200 || !type.startsWith("text/event-stream")) return;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      let seen = false;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, "\n");
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          let name = "message";
+          const data = [];
+          for (const line of block.split("\n")) {
+            if (line.startsWith(":")) continue;
+            const colon = line.indexOf(":");
+            const field = colon < 0 ? line : line.slice(0, colon);
+            const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+            if (field === "event") name = text;
+            else if (field === "data") data.push(text);
+            else if (field === "id") lastId = text;
+          }
+          if (name === "gone") return;
+          if (name === "job" && data.length) {
+            seen = true;
+            onJob(data.join("\n"));
+          }
+        }
+      }
+      quiet = seen ? 0 : quiet + 1;
+    }
+  }
+
   // Poll GET /jobs/<id>: first after the submission's Retry-After, then after each answer's
   // Retry-After when it has one (429, 503), else a short growing interval.
   async function follow(job, firstDelay) {
@@ -416,7 +504,9 @@
       const submitted = await upload(form, file);
       current.jobId = submitted.job.id;
       refreshJobs();
-      const job = await follow(submitted.job, submitted.retryAfter);
+      let job = submitted.job;
+      if (!finished(job)) job = await watch(job); // pushed; polled where it cannot be
+      job = current.cancelled ? null : await follow(job, submitted.retryAfter);
       if (job) showJob(job);
     } catch (error) {
       if (error.cancelled) {

@@ -5,6 +5,7 @@ with API keys on, types a key, is told plainly when it is wrong, and sees their 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -184,3 +185,51 @@ def test_with_api_keys_a_person_enters_theirs(keyed_stack, page, cli_output, tmp
     assert console.unexpected(401) == []
     if shot := os.environ.get("PAGE_SCREENSHOT"):  # for a person to look at
         page.screenshot(path=shot, full_page=True)
+
+
+# -- a job longer than the page's `wait`: followed over its event stream, not polled
+
+
+@pytest.fixture(scope="module")
+def long_input(samples) -> Path:
+    """64 MB: converts for several seconds, longer than the page's POST /jobs?wait=2."""
+    return samples["big"]
+
+
+def requested_paths(stack) -> list[str]:
+    text = (stack.logs_dir / "api.log").read_text(encoding="utf-8", errors="replace")
+    return [line["path"] for line in map(json.loads, filter(None, text.split("\n")))
+            if "path" in line and "status" in line]
+
+
+def follows_over_the_stream(stack, page: Page) -> None:
+    """The page showed the job's progress as it moved, from its event stream alone."""
+    stages = page.evaluate("window.stages")
+    converting = {s for s in stages if s.startswith("Converting… ")}
+    assert len(converting) >= 2, stages  # the progress moved while the job ran
+    paths = requested_paths(stack)
+    streamed = [p for p in paths if p.endswith("/events")]
+    assert streamed, paths
+    assert streamed[-1][: -len("/events")] not in paths  # pushed: the job was never polled
+
+
+def test_the_page_follows_a_long_job_over_its_event_stream(stack, page, long_input):
+    console = Console(page)
+    page.goto(stack.url("/"))
+    record_stages(page)
+    convert(page, long_input, "json")
+    expect(page.locator("#download")).to_be_visible(timeout=90_000)
+    follows_over_the_stream(stack, page)
+    assert console.unexpected() == []
+
+
+def test_with_api_keys_the_page_reads_the_stream_with_its_key(keyed_stack, page, long_input):
+    key = keyed_stack.key("page-streamer")["api_key"]
+    console = Console(page)
+    page.goto(keyed_stack.url("/"))
+    page.fill("#api-key", key)
+    record_stages(page)
+    convert(page, long_input, "json")
+    expect(page.locator("#download")).to_be_visible(timeout=90_000)
+    follows_over_the_stream(keyed_stack, page)
+    assert console.unexpected() == []

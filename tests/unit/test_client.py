@@ -552,7 +552,8 @@ def test_wait_polls_until_the_job_finishes(serve):
     server = serve(Reply(200, job("queued")), Reply(200, job("running")),
                    rate_limited(), Reply(200, job("succeeded")))
     percents: list[float] = []
-    done = Client(server.url).wait(job(), progress=lambda p, total: percents.append(p))
+    done = Client(server.url).wait(job(), progress=lambda p, total: percents.append(p),
+                                   stream=False)
     assert done["status"] == "succeeded"
     assert [r.path for r in server.seen] == [f"/jobs/{job()['id']}"] * 4
     assert percents == [0.0, 0.0, 100.0]
@@ -562,15 +563,75 @@ def test_wait_raises_the_jobs_error(serve):
     server = serve(Reply(200, job("failed", error={"code": "XML_PARSE_ERROR",
                                                     "message": "bad", "details": {"line": 1}})))
     with pytest.raises(JobFailed) as caught:
-        Client(server.url).wait("abc")
+        Client(server.url).wait("abc", stream=False)
     assert (caught.value.code, caught.value.details) == ("XML_PARSE_ERROR", {"line": 1})
 
 
 def test_wait_gives_up_after_its_timeout(serve):
     server = serve(Reply(200, job("running")))
     with pytest.raises(ApiError) as caught:
-        Client(server.url).wait("abc", timeout=0.5)
+        Client(server.url).wait("abc", timeout=0.5, stream=False)
     assert caught.value.code == "WAIT_TIMEOUT"
+
+
+# -- wait over the job's event stream (GET /jobs/<id>/events)
+
+
+def sse(*events: tuple[int, dict], comment: bool = True) -> Reply:
+    text = "retry: 2000\n\n" + (": keep-alive\n\n" if comment else "")
+    for event_id, data in events:
+        text += f"id: {event_id}\nevent: job\ndata: {json.dumps(data)}\n\n"
+    return Reply(200, text.encode(), {"Content-Type": "text/event-stream"})
+
+
+EVENTS = f"/jobs/{job()['id']}/events"
+
+
+def test_wait_follows_the_jobs_event_stream(serve):
+    running = job("running", progress={"percent": 40.0})
+    server = serve(sse((1, job("queued")), (2, running), (3, job("succeeded"))))
+    percents: list[float] = []
+    done = Client(server.url).wait(job(), progress=lambda p, total: percents.append(p))
+    assert done["status"] == "succeeded"
+    assert [r.path for r in server.seen] == [EVENTS]
+    assert server.seen[0].headers["Accept"] == "text/event-stream"
+    assert percents == [0.0, 40.0, 100.0]
+
+
+def test_wait_resumes_a_stream_that_ended_early_after_its_last_event(serve):
+    server = serve(sse((1, job("queued")), (2, job("running"))),
+                   sse((5, job("failed", error={"code": "XML_PARSE_ERROR", "message": "bad",
+                                                 "details": {}}))))
+    with pytest.raises(JobFailed) as caught:
+        Client(server.url).wait(job())
+    assert caught.value.code == "XML_PARSE_ERROR"
+    assert [r.path for r in server.seen] == [EVENTS, EVENTS]
+    assert "Last-Event-ID" not in server.seen[0].headers
+    assert server.seen[1].headers["Last-Event-ID"] == "2"
+
+
+@pytest.mark.parametrize("refusal", [
+    Reply(503, {"error": {"code": "STREAMS_BUSY", "message": "full", "details": {}}},
+          {"Retry-After": "5"}),
+    Reply(429, {"error": {"code": "TOO_MANY_STREAMS", "message": "too many", "details": {}}},
+          {"Retry-After": "5"}),
+    Reply(404, {"error": {"code": "NOT_FOUND", "message": "no such route", "details": {}}}),
+    Reply(200, b"<html>a proxy's page</html>", {"Content-Type": "text/html"}),
+], ids=["busy", "per-key", "older-server", "proxy"])
+def test_wait_polls_where_the_stream_is_refused(serve, refusal):
+    server = serve(refusal, Reply(200, job("running")), Reply(200, job("succeeded")))
+    assert Client(server.url).wait(job())["status"] == "succeeded"
+    assert [r.path for r in server.seen] == [EVENTS, EVENTS[:-len("/events")],
+                                             EVENTS[:-len("/events")]]
+
+
+def test_wait_raises_what_the_stream_says_of_the_job(serve):
+    server = serve(Reply(404, {"error": {"code": "JOB_NOT_FOUND", "message": "no such job",
+                                         "details": {}}}))
+    with pytest.raises(ApiError) as caught:
+        Client(server.url).wait(job())
+    assert (caught.value.status, caught.value.code) == (404, "JOB_NOT_FOUND")
+    assert len(server.seen) == 1
 
 
 def test_jobs_follows_next_links(serve):
