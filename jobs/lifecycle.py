@@ -4,6 +4,8 @@
                  ▲                   │
                  └──── recover ◀─────┘   (the run was lost: requeue, or fail after N attempts)
     cancel_or_delete, remove_orphans
+    stopped_run (its worker killed the run's process: a time limit or a memory kill ends the
+                 job here, once; a cancelled job's files go)
 
 Two moments are told to the world: a job accepted (counted in the metrics) and a job finished,
 whichever way (`_finished`: counted, and its webhook queued).
@@ -386,6 +388,32 @@ class Lifecycle:
             self._finished(job, JobStatus.FAILED, errors.WORKER_LOST)
             log.warning("job failed: its worker was lost", extra={
                 "attempt": job.attempts, "silent_seconds": silent, "worker": job.worker})
+
+    # -- runs stopped from outside (the worker's main process)
+
+    def stopped_run(self, job_id: str, worker: str, error: ServiceError | None) -> bool:
+        """The process that ran `job_id` on `worker` was killed by its worker (the hard time
+        limit, or a cancelled run that did not stop in time), so that run will write nothing
+        more. With `error`, the job fails with it now, once, and is not run again; without, the
+        job was cancelled: its files go. False when the job is no longer that worker's run."""
+        job = self._store.get(job_id)
+        if job is None:
+            return False
+        if error is None:
+            if job.status is JobStatus.CANCELLED:
+                self._storage.delete(job_id)
+                log.info("cancelled job's process was killed; its files are removed")
+                return True
+            return False
+        if job.status is not JobStatus.RUNNING or job.worker != worker or job.run_id is None:
+            return False
+        run = Run(job, job.run_id, self._store, self._storage, self._finished,
+                  delete_input_on_finish=self.delete_input_on_finish)
+        if not run.fail(error):
+            return False
+        log.warning("job failed: its process was stopped", extra={
+            "error_code": error.code, "attempt": job.attempts, "worker": worker})
+        return True
 
     # -- cleaning (beat's sweep)
 

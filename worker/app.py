@@ -22,6 +22,7 @@ from jobs import REQUEST_ID_HEADER, SWEEP_TASK, make_celery
 
 from .health import Heartbeat
 from .recovery import Recovery
+from .watchdog import Watchdog
 
 settings = settings_or_exit("worker")
 
@@ -55,6 +56,7 @@ app.conf.update(
 )
 app.steps["worker"].add(Heartbeat)
 app.steps["worker"].add(Recovery)
+app.steps["worker"].add(Watchdog)
 
 
 @signals.celeryd_init.connect
@@ -101,6 +103,13 @@ def _check_shutdown_mode(**_: object) -> None:
         logging.getLogger(__name__).warning(
             "REMAP_SIGTERM is not SIGQUIT: a SIGTERM will wait for running jobs to finish "
             "instead of handing them back to the queue (docs/deployment.md)")
+
+
+@signals.worker_process_init.connect
+def _load_converter(**_: object) -> None:
+    """A pool process loads the converter (and libxml2) when it starts, not under its first
+    job's memory ceiling (worker/memory.py): every job gets the same room."""
+    from converter import convert  # noqa: F401
 
 
 @signals.task_prerun.connect

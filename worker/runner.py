@@ -17,6 +17,8 @@ from common.errors import ServiceError, StorageError
 from converter import FORMATS, ConversionError
 from jobs import JobCancelled, Lifecycle, Run, RunSuperseded, StoreUnavailable
 
+from .memory import lift_job_memory_limit, limit_job_memory
+
 log = logging.getLogger(__name__)
 
 
@@ -38,16 +40,18 @@ class RunLost(Exception):
     Redis is back (worker/recovery.py). Expected, so Celery logs it in one line."""
 
 
-def run_job(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -> None:
+def run_job(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,
+            memory_limit_mb: int = 0) -> None:
     try:
-        _run(lifecycle, job_id, dispatch, worker)
+        _run(lifecycle, job_id, dispatch, worker, memory_limit_mb)
     except StoreUnavailable as exc:
         log.warning("run lost: the job store is unavailable (%s); the job will be queued "
                     "again", type(exc).__name__)
         raise RunLost(type(exc).__name__) from None
 
 
-def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -> None:
+def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,
+         memory_limit_mb: int) -> None:
     run = lifecycle.claim(job_id, dispatch, worker)
     if run is None:
         return
@@ -56,7 +60,11 @@ def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str) -
                                    "attempt": job.attempts})
     started = time.monotonic()
     try:
-        result = _convert(run)
+        limit_job_memory(memory_limit_mb)  # the conversion's room (worker/memory.py)
+        try:
+            result = _convert(run)
+        finally:
+            lift_job_memory_limit()
     except JobCancelled:
         run.cancelled()
         return
@@ -93,6 +101,9 @@ def _convert(run: Run) -> dict | ServiceError:
     except SoftTimeLimitExceeded:
         return ServiceError(errors.TIME_LIMIT_EXCEEDED,
                             "the conversion took longer than the time limit allows")
+    except MemoryError:
+        return ServiceError(errors.MEMORY_LIMIT_EXCEEDED,
+                            "the conversion needed more memory than a job may use")
     except StorageError:
         return ServiceError(errors.INPUT_MISSING, "the job's input file is missing")
     except Exception:
