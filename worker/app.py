@@ -20,11 +20,13 @@ from common.logs import configure_logging, job_id_var, json_handler, json_line, 
 from common.settings import settings_or_exit
 from jobs import REQUEST_ID_HEADER, SWEEP_TASK, make_celery
 
+from .broker import guard_closed_transport
 from .health import Heartbeat
 from .recovery import Recovery
 from .watchdog import Watchdog
 
 settings = settings_or_exit("worker")
+guard_closed_transport()  # Redis stopping under a running job must not end the worker
 
 app = make_celery(settings, "xmlconv")
 app.conf.update(
