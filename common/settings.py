@@ -79,7 +79,7 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "WORKER_CONCURRENCY": str(_CPUS),
     "WORKER_MAX_MEMORY_PER_CHILD": "524288",  # KiB, Celery's unit: 512 MiB
     # MiB a job may add to its pool process's address space (RLIMIT_AS, docs/limits.md).
-    "WORKER_MEMORY_LIMIT_MB": "1024",
+    "WORKER_MEMORY_LIMIT_MB": "256",
     # A cancelled job's process still running it after this is killed (worker/watchdog.py).
     "JOB_CANCEL_GRACE_SECONDS": "3",
     "WORKER_HEARTBEAT_SECONDS": "10",
