@@ -11,16 +11,28 @@ inside one long C call, where no Python code (no progress callback, no signal ha
   the message; the run never recorded an outcome, so the job would look lost and be run again.
   The watchdog fails it with TIME_LIMIT_EXCEEDED at once instead (`task_failure`, sent by the
   main process for a hard time limit).
+- **The worker told to stop** (SIGTERM): Celery hands running jobs back after
+  WORKER_SOFT_SHUTDOWN_TIMEOUT by sending their processes SIGTERM, then waits for them — for a
+  process inside one long call, until the hard time limit. Every SIGTERM the pool sends a
+  process is followed, JOB_CANCEL_GRACE_SECONDS later, by SIGKILL if the process is still
+  there (its message goes back to the queue, as for any lost process), so the worker exits
+  within seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
 from billiard.exceptions import TimeLimitExceeded
 from celery import bootsteps, signals
+from celery.platforms import signals as platform_signals
 from celery.worker import state
 
 from common import errors
@@ -37,6 +49,14 @@ TICK_SECONDS = 1.0
 def time_limit_exceeded() -> ServiceError:
     return ServiceError(errors.TIME_LIMIT_EXCEEDED,
                         "the conversion took longer than the time limit allows")
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])
 
 
 def _gone(pid: int) -> bool:
@@ -62,6 +82,7 @@ class Watchdog(bootsteps.StartStopStep):
         settings = load_settings()
         self.worker = worker
         self.grace = settings.job_cancel_grace_seconds
+        self._follow_up_terminations(worker.pool)  # type: ignore[attr-defined]
         self.lifecycle = open_service(settings, worker.app).lifecycle  # type: ignore[attr-defined]
         self.timer_ref = worker.timer.call_repeatedly(  # type: ignore[attr-defined]
             TICK_SECONDS, self._tick, (), priority=10)
@@ -89,6 +110,31 @@ class Watchdog(bootsteps.StartStopStep):
                                            time_limit_exceeded())
             except Exception as exc:  # Redis away: recovery requeues it once it is back
                 log.warning("time limit not recorded: %s: %s", type(exc).__name__, exc)
+
+    # -- processes told to stop
+
+    def _follow_up_terminations(self, pool: object) -> None:
+        """SIGTERM from the pool (Celery cancelling a job at shutdown) is followed by SIGKILL
+        after the grace period when the process has not gone."""
+        terminate_job = pool.terminate_job  # type: ignore[attr-defined]
+
+        @functools.wraps(terminate_job)
+        def terminate_then_kill(pid: int, sig: object = None) -> None:
+            terminate_job(pid, sig)
+            if sig is None or platform_signals.signum(sig) != signal.SIGKILL:
+                timer = threading.Timer(self.grace, self._kill_if_still_there, (pid,))
+                timer.daemon = True  # the worker may be gone before it fires
+                timer.start()
+
+        pool.terminate_job = terminate_then_kill  # type: ignore[attr-defined]
+
+    def _kill_if_still_there(self, pid: int) -> None:
+        if _gone(pid) or _parent(pid) != os.getpid():
+            return
+        log.warning("a pool process told to stop is still running after %d s: killing it",
+                    self.grace, extra={"pid": pid})
+        with contextlib.suppress(OSError):  # gone meanwhile
+            os.kill(pid, signal.SIGKILL)
 
     # -- cancelled runs
 

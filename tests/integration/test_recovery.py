@@ -151,3 +151,27 @@ def test_redis_restart_is_answered_and_recovered(recovery, hundred_mb, cli_outpu
     small = accepted_job(submit_file(recovery, hundred_mb))
     assert requests.delete(recovery.url(f"/jobs/{small['id']}"), timeout=10).status_code in (
         202, 204)
+
+
+def test_sigterm_hands_back_a_job_stuck_in_one_call_within_seconds(recovery, hundred_mb,
+                                                                   cli_output):
+    """A worker told to stop while its run cannot return to Python (stopped, as inside one
+    long libxml2 call) does not wait for the time limit: past WORKER_SOFT_SHUTDOWN_TIMEOUT (1)
+    and JOB_CANCEL_GRACE_SECONDS (3) the process is killed, the worker exits, and the job runs
+    on the other worker."""
+    import os
+
+    import psutil
+
+    job = accepted_job(submit_file(recovery, hundred_mb, data={"format": "csv"}))
+    first = running_on(recovery, job["id"])
+    for child in psutil.Process(first.pid).children():
+        os.kill(child.pid, signal.SIGSTOP)
+    stopped = time.monotonic()
+    first.signal(signal.SIGTERM)
+    assert first.wait_exit(20), "the worker waited for its stuck run"
+    took = time.monotonic() - stopped
+    assert took < 1 + 3 + 4, f"the worker took {took:.1f} s to stop"
+    rerun_elsewhere(recovery, job["id"], first, stopped)
+    assert_succeeded_once(recovery, job["id"], cli_output(hundred_mb, "csv"), attempts=2)
+    restart(first)
