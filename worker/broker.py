@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 
-import redis
 from kombu.transport import redis as kombu_redis
 
 _GUARDED = "_xmlconv_closed_transport_guard"
@@ -39,8 +38,8 @@ def guard_closed_transport() -> None:
     def _connparams(self, asynchronous: bool = False) -> dict:
         transport = self.connection
         if transport is None or transport.client is None:
-            raise redis.exceptions.ConnectionError(
-                "the broker connection of this channel was closed")
+            lost = kombu_redis.get_redis_ConnectionError()  # redis-py's, through kombu
+            raise lost("the broker connection of this channel was closed")
         return connparams(self, asynchronous=asynchronous)
 
     setattr(_connparams, _GUARDED, True)
