@@ -62,9 +62,12 @@ def test_redis_stop_under_a_running_job_kills_no_process(tmp_path, hundred_mb, s
             if keep_data:
                 done = stack.wait_finished(job["id"], timeout=180)
                 assert done["status"] == "succeeded", done
-                finishes = [line for line in stack.worker.lines()
+                def finishes() -> list[str]:  # logged just after the outcome was recorded
+                    return [line for line in stack.worker.lines()
                             if job["id"] in line and '"job succeeded"' in line]
-                assert len(finishes) == 1
+                wait_for(finishes, 10, "the job's success was never logged")
+                time.sleep(1)
+                assert len(finishes()) == 1
                 result = sorted(p.name for p in (stack.data_dir / "jobs" / job["id"]).iterdir())
                 assert result == ["result.json"]
             else:  # Redis forgot the job: it answers as unknown, and nothing runs it twice
