@@ -79,11 +79,21 @@ def _json_logging(**_: object) -> None:
 
 def _configure_logging(service: str) -> None:
     configure_logging(service, settings.log_level)
+    sys.unraisablehook = _unraisable_as_json
     # billiard's pool logger does not propagate to the root logger; without a handler of its
     # own, its warnings (a child killed, …) would reach stderr as plain text.
     pool_logger = get_multiprocessing_logger()
     pool_logger.handlers = [json_handler(service)]
     pool_logger.setLevel(logging.WARNING)
+
+
+def _unraisable_as_json(unraisable: object) -> None:
+    """An exception Python cannot raise (a generator closed while a MemoryError unwinds the
+    conversion, a finalizer failing) is one log line, not a plain-text traceback on stderr."""
+    exc = getattr(unraisable, "exc_value", None)
+    logging.getLogger("worker.unraisable").warning(
+        "exception ignored in %s: %s: %s", getattr(unraisable, "err_msg", None) or
+        type(getattr(unraisable, "object", None)).__name__, type(exc).__name__, exc)
 
 
 def _say_json(message: str, stream: object = sys.__stderr__) -> None:

@@ -38,3 +38,21 @@ def test_a_job_past_the_memory_ceiling_fails_by_name_and_the_process_lives_on(
         assert stack.get_job(job["id"])["attempts"] == 1
         lines = [json.loads(line) for line in stack.worker.lines()]
         assert not [line for line in lines if line["level"] in ("ERROR", "CRITICAL")]
+
+
+def test_a_ceiling_below_the_readers_buffers_fails_the_job_in_json_lines(
+        redis_server, tmp_path, samples):
+    """A ceiling so low that the reader's own buffers do not fit (2 MiB): the job fails (its
+    allocation fails in Python — MEMORY_LIMIT_EXCEEDED — or inside libxml2, which the parser
+    reports as a parse error), the process lives on, and nothing is written but JSON lines."""
+    with Stack(tmp_path / "stack", redis=redis_server, name="memory-tiny",
+               env={"WORKER_MEMORY_LIMIT_MB": "2"}) as stack:
+        (child,) = psutil.Process(stack.worker.pid).children()
+        job = accepted_job(submit_file(stack, samples["big"], data={"format": "json"}))
+        failed = stack.wait_finished(job["id"], timeout=60)
+        assert failed["status"] == "failed", failed
+        assert failed["error"]["code"] in ("MEMORY_LIMIT_EXCEEDED", "XML_PARSE_ERROR"), failed
+        assert failed["attempts"] == 1
+        assert [c.pid for c in psutil.Process(stack.worker.pid).children()] == [child.pid]
+    for line in stack.worker.lines():
+        assert json.loads(line)["level"] != "CRITICAL", line
