@@ -14,6 +14,7 @@ from billiard.exceptions import SoftTimeLimitExceeded
 
 from common import errors
 from common.errors import ServiceError, StorageError
+from common.settings import Settings
 from converter import FORMATS, ConversionError
 from jobs import JobCancelled, Lifecycle, Run, RunSuperseded, StoreUnavailable
 
@@ -41,9 +42,10 @@ class RunLost(Exception):
 
 
 def run_job(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,
-            memory_limit_mb: int = 0) -> None:
+            settings: Settings | None = None) -> None:
+    """`settings`: the limits of the conversion (None: the converter's own defaults)."""
     try:
-        _run(lifecycle, job_id, dispatch, worker, memory_limit_mb)
+        _run(lifecycle, job_id, dispatch, worker, settings)
     except StoreUnavailable as exc:
         log.warning("run lost: the job store is unavailable (%s); the job will be queued "
                     "again", type(exc).__name__)
@@ -51,7 +53,7 @@ def run_job(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str
 
 
 def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,
-         memory_limit_mb: int) -> None:
+         settings: Settings | None) -> None:
     run = lifecycle.claim(job_id, dispatch, worker)
     if run is None:
         return
@@ -59,18 +61,18 @@ def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,
     log.info("job started", extra={"format": job.format, "input_bytes": job.input_size,
                                    "attempt": job.attempts})
     started = time.monotonic()
+    # The conversion's memory ceiling (worker/memory.py), lifted once it has ended.
+    limit_job_memory(settings.worker_memory_limit_mb if settings else 0)
     try:
-        limit_job_memory(memory_limit_mb)  # the conversion's room (worker/memory.py)
-        try:
-            result = _convert(run)
-        finally:
-            lift_job_memory_limit()
+        result = _convert(run)
     except JobCancelled:
         run.cancelled()
         return
     except RunSuperseded as exc:
         log.warning("run stopped: the job is no longer this run's (%s)", exc.args[0].value)
         return
+    finally:
+        lift_job_memory_limit()
     error = result if isinstance(result, ServiceError) else None
     recorded = run.fail(error) if error else run.succeed(result)
     if not recorded:

@@ -23,8 +23,7 @@ def lifecycle() -> Lifecycle:
 # Celery in one line without a traceback.
 @app.task(name=CONVERT_TASK, bind=True, throws=(TaskFailed, RunLost))
 def convert_job(self, job_id: str, dispatch: str | None = None) -> None:
-    run_job(lifecycle(), job_id, dispatch, self.request.hostname or "worker",
-            settings.worker_memory_limit_mb)
+    run_job(lifecycle(), job_id, dispatch, self.request.hostname or "worker", settings)
 
 
 @app.task(name=SWEEP_TASK)
