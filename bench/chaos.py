@@ -609,7 +609,11 @@ class ChaosRun:
             with self.lock:
                 return {job.job_id: (job.run_id or "", job.worker or "", 0) for job in watched
                         if job.status == "running"}
-        return {job.job_id: (values[1] or "", values[5] or "", job.source.path.stat().st_size)
+        # A hostile job counts as size 0: worker faults aim at the largest running job, and
+        # one held for the whole time limit would be hit again and again (its own bound is the
+        # point, not its recovery).
+        return {job.job_id: (values[1] or "", values[5] or "",
+                             0 if job.hostile else job.source.path.stat().st_size)
                 for job, values in zip(watched, records, strict=True) if values[0] == "running"}
 
     # -- faults
