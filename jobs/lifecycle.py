@@ -39,6 +39,7 @@ from .queue import held_conversions
 from .status import Claim, Creation, JobStatus, Ownership, Requeue
 from .storage import Storage
 from .store import Job, JobStore, NewJob, new_token
+from .vanished import vanished_conversions
 
 log = logging.getLogger(__name__)
 
@@ -356,13 +357,10 @@ class Lifecycle:
             with log_context(job_id=job_id, request_id=job.request_id):
                 self._requeue(job)
         for job_id, dispatch in list(held_conversions(self._store.redis, self.stall_seconds)):
-            new = new_token()
-            if self._store.redispatch(job_id, dispatch, new):
-                job = self._store.get(job_id)
-                with log_context(job_id=job_id, request_id=job.request_id if job else None):
-                    log.warning("job's message was received but never started: queued again")
-                    self._publish(job_id, new, job.request_id if job else None)
-                    self._store.published(job_id, new)
+            self._redispatch(job_id, dispatch, "received but never started")
+        for job_id, dispatch in list(vanished_conversions(self._store.redis,
+                                                          self.stall_seconds)):
+            self._redispatch(job_id, dispatch, "lost by the broker (taken by a worker that died)")
         for job_id in self._store.unpublished(self.stall_seconds):
             job = self._store.get(job_id)
             if job is None or job.status is not JobStatus.QUEUED or job.dispatch is None:
@@ -372,6 +370,17 @@ class Lifecycle:
                 log.warning("job's message was never confirmed sent: sending it again")
                 self._publish(job.id, job.dispatch, job.request_id)
                 self._store.published(job.id, job.dispatch)
+
+    def _redispatch(self, job_id: str, dispatch: str, why: str) -> None:
+        """A queued job's message of `dispatch` is stranded or gone: queue it again under a new
+        dispatch (the old message, should it turn up, is stale)."""
+        new = new_token()
+        if self._store.redispatch(job_id, dispatch, new):
+            job = self._store.get(job_id)
+            with log_context(job_id=job_id, request_id=job.request_id if job else None):
+                log.warning("job's message was %s: queued again", why)
+                self._publish(job_id, new, job.request_id if job else None)
+                self._store.published(job_id, new)
 
     def _requeue(self, job: Job) -> None:
         dispatch = new_token()

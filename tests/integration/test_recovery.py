@@ -175,3 +175,29 @@ def test_sigterm_hands_back_a_job_stuck_in_one_call_within_seconds(recovery, hun
     rerun_elsewhere(recovery, job["id"], first, stopped)
     assert_succeeded_once(recovery, job["id"], cli_output(hundred_mb, "csv"), attempts=2)
     restart(first)
+
+
+def test_a_message_taken_by_a_worker_that_died_is_sent_again(redis_server, tmp_path, samples):
+    """kombu hands a message to a worker's waiting BRPOP: a worker that reads nothing more (its
+    main thread asleep in its soft shutdown; here, stopped) and is then killed takes the
+    message with it — in neither the queue nor the unacknowledged set. Recovery queues the job
+    again within JOB_STALL_SECONDS + WORKER_HEARTBEAT_SECONDS of the worker being back."""
+    with Stack(tmp_path, redis=redis_server, name="vanished",
+               env={"JOB_STALL_SECONDS": str(STALL_SECONDS),
+                    "WORKER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)}) as stack:
+        worker = stack.worker
+        worker.signal(signal.SIGSTOP)
+        job = accepted_job(submit_file(stack, samples["small"]))
+        broker = stack.client()
+        wait_for(lambda: broker.llen("xmlconv") == 0, 10, "the message was never taken")
+        assert broker.hlen(keys.broker_unacked()) == 0  # only in the stopped worker's socket
+        worker.kill_all()
+        worker.wait_exit(10)
+        back = time.monotonic()
+        restart(worker)
+        done = stack.wait_finished(job["id"], timeout=BOUND_SECONDS + 30)
+        assert done["status"] == "succeeded", done
+        took = time.monotonic() - back
+        assert took < BOUND_SECONDS + 10, f"queued again only {took:.1f} s after the worker"
+        assert any("lost by the broker" in line and job["id"] in line
+                   for line in worker.lines())
