@@ -4,8 +4,8 @@
                  ▲                   │
                  └──── recover ◀─────┘   (the run was lost: requeue, or fail after N attempts)
     cancel_or_delete, remove_orphans
-    stopped_run (its worker killed the run's process: a time limit or a memory kill ends the
-                 job here, once; a cancelled job's files go)
+    stopped_run (its worker killed the run's process: the hard time limit fails the job here,
+                 once; a cancelled job's files go)
 
 Two moments are told to the world: a job accepted (counted in the metrics) and a job finished,
 whichever way (`_finished`: counted, and its webhook queued).
