@@ -10,9 +10,13 @@ What it does, in order:
    port, the API under gunicorn, two Celery workers (concurrency 1 each) and celery beat.
 2. Builds inputs from a seeded RNG (mostly small documents, a few large ones, ~10% invalid ones
    with a known error code) and the expected output of each (input, format): the sha256 of what
-   `converter.convert` writes, which is what `xmlconv convert` writes.
+   `converter.convert` writes, which is what `xmlconv convert` writes. Beside them, a hostile
+   client's jobs (--hostile): one element with hundreds of thousands of attributes (quadratic
+   in libxml2: held past the time limit), deep nesting, tens of thousands of CSV columns (past
+   the memory ceiling), a DTD whose defaults make the output explode.
 3. Submits every logical job over HTTP from a few threads, retrying on connection errors and
-   5xx answers with one Idempotency-Key per logical job.
+   5xx answers with one Idempotency-Key per logical job; the hostile client's thread submits
+   its jobs at their places in the stream.
 4. Meanwhile injects faults at seeded moments (job indices: submissions past a fault's index
    wait until it was injected): SIGKILL a worker's pool child, SIGKILL a whole worker, SIGTERM a
    worker, SIGTERM then SIGKILL 2 s later, restart redis-server, restart the API.
@@ -20,7 +24,12 @@ What it does, in order:
    measures for each fault how long until every job it interrupted runs again or finished.
 6. Verifies through the API (status, error code, downloaded result's sha256) and on disk (one
    result file per succeeded job), checks Idempotency-Keys and counts job records, then prints a
-   Markdown table. Exit status 0 only when no job was lost, duplicated or wrong.
+   Markdown table. A hostile job must fail with a named code (never INTERNAL_ERROR, nor
+   WORKER_LOST unless injected faults ended each of its runs) and leave no result; the
+   output-explosion shape may also succeed while the converter has no output bound. Every
+   process of the stack is watched: one that exits without being told to (by a fault) is
+   counted. Exit status 0 only when no job was lost, duplicated or
+   wrong and no process exited untold.
 
 Traffic goes only to 127.0.0.1; every process started here is stopped on the way out (also on
 Ctrl-C). The work directory (a temporary one unless --workdir) keeps the logs, the inputs and
@@ -84,7 +93,10 @@ SERVICE_LOGS = ("api", "beat", *(f"worker-{n}" for n in range(1, WORKERS + 1)))
 
 # The recovery settings: taken from the caller's environment when set there, else these
 # defaults (short, so that a chaos run shows recoveries in seconds).
-RECOVERY_SETTINGS = {"JOB_STALL_SECONDS": "10", "JOB_MAX_ATTEMPTS": "5"}
+RECOVERY_SETTINGS = {"JOB_STALL_SECONDS": "10", "JOB_MAX_ATTEMPTS": "5",
+                     # The hostile client's quadratic document is stopped by these; the largest
+                     # valid input (20 MB) takes seconds.
+                     "JOB_SOFT_TIME_LIMIT": "40", "JOB_TIME_LIMIT": "45"}
 
 
 def stack_overrides() -> dict[str, str]:
@@ -115,8 +127,9 @@ def chaos_stack(workdir: Path) -> Stack:
 class Input:
     name: str
     path: Path
-    kind: str  # small | large | invalid
+    kind: str  # small | large | invalid | hostile
     expected_code: str | None = None  # for invalid ones
+    may_succeed: bool = False  # a hostile shape today's converter may still convert
 
 
 @dataclass
@@ -155,7 +168,11 @@ class LogicalJob:
 
     @property
     def valid(self) -> bool:
-        return self.expect_code is None
+        return self.expect_code is None and not self.hostile
+
+    @property
+    def hostile(self) -> bool:
+        return self.source.kind == HOSTILE
 
 
 INVALID_DOCUMENTS: list[tuple[str, str]] = [
@@ -190,9 +207,40 @@ def write_invalid(name: str, path: Path, rng: random.Random) -> None:
         raise ValueError(name)
 
 
+HOSTILE = "hostile"
+# A hostile job fails with a code of its own, never with these (the worker's give-ups).
+NOT_NAMED = ("WORKER_LOST", "INTERNAL_ERROR")
+
+
+def write_hostile(name: str, path: Path) -> tuple[str, bool]:
+    """Write one hostile shape; returns the format it is submitted in and whether today's
+    converter may still convert it (no output bound yet)."""
+    with open(path, "w") as out:
+        if name == "wide-attributes":  # quadratic inside one libxml2 call: ~2 min on one core
+            out.write("<r " + " ".join(f'a{i}="{i}"' for i in range(300_000)) + "/>")
+            return "json", False
+        if name == "deep":
+            out.write("<a>" * 100_000 + "</a>" * 100_000)
+            return "json", False
+        if name == "many-columns":  # 30,000 distinct columns: past the memory ceiling
+            out.write("<root>" + "".join(f'<r attribute_number_{i}="{i}"/>'
+                                         for i in range(30_000)) + "</root>")
+            return "csv", False
+        if name == "output-explosion":  # 105 KB in, 101 MB of JSON out
+            defaults = " ".join(f'a{i} CDATA "{"v" * 1000}"' for i in range(100))
+            out.write(f'<?xml version="1.0"?>\n<!DOCTYPE r [\n<!ATTLIST e {defaults}>\n]>\n'
+                      "<r>" + "<e/>" * 1000 + "</r>")
+            return "json", True
+    raise ValueError(name)
+
+
+HOSTILE_SHAPES = ("wide-attributes", "deep", "many-columns", "output-explosion")
+
+
 def build_jobs(rng: random.Random, count: int, inputs_dir: Path, large_max_mb: float,
-               seed: int) -> list[LogicalJob]:
-    """The logical jobs: ~10% invalid, ~4% large (2 MB to large_max_mb), the rest small."""
+               seed: int, hostile: int = 0) -> list[LogicalJob]:
+    """The logical jobs: ~10% invalid, ~4% large (2 MB to large_max_mb), the rest small; and
+    `hostile` jobs of the hostile client (its shapes in turn), spread among them."""
     inputs_dir.mkdir(parents=True, exist_ok=True)
     n_invalid = round(count * 0.10)
     n_large = min(count - n_invalid, max(1, round(count * 0.04))) if count >= 10 else 0
@@ -216,15 +264,30 @@ def build_jobs(rng: random.Random, count: int, inputs_dir: Path, large_max_mb: f
         write_invalid(name, path, rng)
         invalid.append(Input(path.name, path, "invalid", code))
 
+    shapes = []
+    for name in HOSTILE_SHAPES[:hostile]:
+        path = inputs_dir / f"hostile-{name}.xml"
+        fmt, may_succeed = write_hostile(name, path)
+        shapes.append((Input(path.name, path, HOSTILE, may_succeed=may_succeed), fmt))
+
     sources = ([invalid[i % len(invalid)] for i in range(n_invalid)]
                + [rng.choice(large) for _ in range(n_large)]
                + [rng.choice(small) for _ in range(n_small)])
     rng.shuffle(sources)
     formats = list(FORMATS)
     run_token = f"{seed}-{rng.getrandbits(32):08x}"
-    return [LogicalJob(index=i, key=f"chaos-{run_token}-{i:05d}", source=src,
+    jobs = [LogicalJob(index=i, key=f"chaos-{run_token}-{i:05d}", source=src,
                        fmt=rng.choice(formats), expect_code=src.expected_code)
             for i, src in enumerate(sources)]
+    # The hostile client's jobs, at evenly spread places in the stream (after the first few).
+    for n in range(hostile):
+        source, fmt = shapes[n % len(shapes)]
+        place = min(len(jobs), max(1, round(len(jobs) * (n + 1) / (hostile + 1))))
+        jobs.insert(place, LogicalJob(index=-1, key="", source=source, fmt=fmt))
+    for i, job in enumerate(jobs):
+        job.index = i
+        job.key = f"chaos-{run_token}-{i:05d}"
+    return jobs
 
 
 class _Digest(io.BufferedIOBase):
@@ -260,6 +323,7 @@ def expected_outcome(path: str, fmt: str) -> tuple[str, str]:
 
 
 def compute_expectations(jobs: list[LogicalJob], processes: int) -> None:
+    jobs = [job for job in jobs if not job.hostile]  # bounded by the stack, not computed here
     pairs = sorted({(str(job.source.path), job.fmt) for job in jobs},
                    key=lambda p: -os.path.getsize(p[0]))  # the long ones first
     with concurrent.futures.ProcessPoolExecutor(max_workers=processes) as pool:
@@ -344,6 +408,11 @@ class ChaosRun:
         self.submissions_done = 0
         self.errors: list[str] = []
         self.last_finish = 0.0
+        # Processes a fault is stopping or restarting right now (their exits are told), and
+        # every exit nobody told: (service, pid, exit status, seconds since the start).
+        self.told: set[str] = set()
+        self.untold_exits: list[tuple[str, int, int | None, float]] = []
+        self._seen_exits: set[int] = set()
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -368,6 +437,9 @@ class ChaosRun:
                         return
                     job = self.jobs[self.next_index]
                     self.next_index += 1
+                    self.lock.notify_all()
+                if job.hostile:
+                    continue  # the hostile client's: hostile_loop submits it
                 self._submit(session, job)
                 with self.lock:
                     self.submissions_done += 1
@@ -377,6 +449,43 @@ class ChaosRun:
             raise
         finally:
             session.close()
+
+    def hostile_loop(self) -> None:
+        """The hostile client: each of its jobs once the stream reached its place."""
+        session = requests.Session()
+        session.trust_env = False
+        try:
+            for job in (job for job in self.jobs if job.hostile):
+                with self.lock:
+                    while not self.stop_event.is_set() and self.next_index <= job.index:
+                        self.lock.wait(0.2)
+                    if self.stop_event.is_set():
+                        return
+                self._submit(session, job)
+                with self.lock:
+                    self.submissions_done += 1
+                    self.lock.notify_all()
+        except Exception as exc:
+            self.errors.append(f"hostile client: {exc!r}")
+            raise
+        finally:
+            session.close()
+
+    # -- processes
+
+    def check_processes(self) -> None:
+        """Note every process of the stack that exited while no fault was stopping it."""
+        for service in self.stack.services():
+            popen = service.popen
+            if popen is None or popen.poll() is None or popen.pid in self._seen_exits:
+                continue
+            with self.lock:
+                if service.name in self.told:
+                    continue
+                self._seen_exits.add(popen.pid)
+                self.untold_exits.append((service.name, popen.pid, popen.returncode,
+                                          self.now()))
+            log(f"{service.name} (pid {popen.pid}) exited by itself, status {popen.returncode}")
 
     def _queued(self) -> int:
         return sum(1 for job in self.jobs if job.job_id and job.status in (None, "queued"))
@@ -438,6 +547,7 @@ class ChaosRun:
                 records = self._read_records([job.job_id for job in watched]) if watched else []
                 if records is not None:
                     self._observe(watched, records)
+                self.check_processes()
                 time.sleep(0.2)
         except Exception as exc:
             self.errors.append(f"monitor: {exc!r}")
@@ -500,7 +610,11 @@ class ChaosRun:
             with self.lock:
                 return {job.job_id: (job.run_id or "", job.worker or "", 0) for job in watched
                         if job.status == "running"}
-        return {job.job_id: (values[1] or "", values[5] or "", job.source.path.stat().st_size)
+        # A hostile job counts as size 0: worker faults aim at the largest running job, and
+        # one held for the whole time limit would be hit again and again (its own bound is the
+        # point, not its recovery).
+        return {job.job_id: (values[1] or "", values[5] or "",
+                             0 if job.hostile else job.source.path.stat().st_size)
                 for job, values in zip(watched, records, strict=True) if values[0] == "running"}
 
     # -- faults
@@ -586,7 +700,17 @@ class ChaosRun:
         inject = {KILL_POOL_CHILD: self._kill_pool_child, KILL_WORKER: self._kill_worker,
                   TERM_WORKER: self._term_worker, TERM_KILL_WORKER: self._term_kill_worker,
                   RESTART_REDIS: self._restart_redis, RESTART_API: self._restart_api}
-        inject[fault.kind](fault, worker)
+        struck = {RESTART_REDIS: "redis", RESTART_API: "api"}.get(fault.kind) or (
+            worker.name if worker is not None and fault.kind != KILL_POOL_CHILD else None)
+        self.check_processes()  # an exit before the strike was nobody's doing
+        with self.lock:
+            if struck:
+                self.told.add(struck)
+        try:
+            inject[fault.kind](fault, worker)
+        finally:
+            with self.lock:
+                self.told.discard(struck)
         with self.lock:
             fault.t_back = self.now()
             self._note_recoveries(self.now())
@@ -670,6 +794,7 @@ class ChaosRun:
                    threading.Thread(target=self.fault_loop, name="faults", daemon=True)]
         threads += [threading.Thread(target=self.submit_loop, name=f"submit-{n}", daemon=True)
                     for n in range(self.submitters)]
+        threads.append(threading.Thread(target=self.hostile_loop, name="hostile", daemon=True))
         for thread in threads:
             thread.start()
         last_report = 0.0
@@ -740,6 +865,7 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)
     succeeded: int = 0
     failed_as_expected: int = 0
+    hostile_codes: Counter = field(default_factory=Counter)  # code (or "succeeded") → jobs
     non_json: dict[str, int] = field(default_factory=dict)
     log_errors: dict[str, int] = field(default_factory=dict)
 
@@ -781,6 +907,25 @@ def verify(run: ChaosRun) -> Verdict:
         partial = [name for name in files if name.endswith(".part")]
         if partial:
             verdict.warnings.append(f"{label}: partial files left: {partial}")
+        if job.hostile:
+            code = (resource.get("error") or {}).get("code")
+            # A run held for the time limit is exposed to every fault meanwhile (a Redis
+            # restart loses every running run): WORKER_LOST is its fair end only when each of
+            # its runs but the last claim was ended by an injected fault.
+            lost_to_faults = code == "WORKER_LOST" and len(job.recoveries) >= job.attempts - 1
+            allowed = status == "failed" and code and (
+                code not in NOT_NAMED or lost_to_faults) or (
+                status == "succeeded" and job.source.may_succeed)
+            if lost_to_faults:
+                code = f"WORKER_LOST after {len(job.recoveries)} faults"
+            if not allowed:
+                verdict.wrong.append(f"{label}: hostile job {status} {code}, expected a "
+                                     "failure with a named code")
+            elif status == "failed" and results:
+                verdict.wrong.append(f"{label}: failed but has result files {results}")
+            else:
+                verdict.hostile_codes[f"{job.source.name}: {code or status}"] += 1
+            continue
         if job.valid:
             if status != "succeeded":
                 verdict.wrong.append(f"{label}: {status} {resource.get('error')}")
@@ -912,10 +1057,13 @@ def report(run: ChaosRun, verdict: Verdict, wall: float, per_kind: int) -> str:
         ("submission retries", sum(max(0, j.submit_tries - 1) for j in jobs)),
         ("succeeded (output identical to xmlconv)", verdict.succeeded),
         ("failed as expected", verdict.failed_as_expected),
+        ("hostile client's jobs (shape: outcome)", ", ".join(
+            f"{shape} ×{n}" for shape, n in sorted(verdict.hostile_codes.items())) or "–"),
         *((f"faults: {kind}", f"{injected.get(kind, 0)}/{per_kind}") for kind in FAULT_KINDS),
         ("**lost**", len(verdict.lost)),
         ("**duplicated**", len(verdict.duplicated)),
         ("**wrong**", len(verdict.wrong)),
+        ("**processes exited untold**", len(run.untold_exits)),
         ("longest recovery (s)", longest),
         ("jobs run more than once", sum(1 for j in accepted if j.attempts > 1)),
         ("max attempts of a job", max((j.attempts for j in accepted), default=0)),
@@ -968,6 +1116,8 @@ def details(run: ChaosRun, verdict: Verdict) -> str:
         f"{name} {count}" for name, count in verdict.non_json.items())
         + "; ERROR lines: " + ", ".join(
         f"{name} {count}" for name, count in verdict.log_errors.items()))
+    for name, pid, status, at in run.untold_exits:
+        out.append(f"PROCESS EXITED UNTOLD: {name} pid {pid} status {status} at t={at:.1f}")
     if run.errors:
         out.append("Internal errors of the chaos run: " + "; ".join(run.errors))
     return "\n".join(out)
@@ -992,6 +1142,7 @@ def save_report(path: Path, run: ChaosRun, verdict: Verdict, wall: float) -> Non
             "error": (j.final or {}).get("error")} for j in run.jobs],
         "lost": verdict.lost, "duplicated": verdict.duplicated, "wrong": verdict.wrong,
         "warnings": verdict.warnings, "non_json_log_lines": verdict.non_json,
+        "untold_exits": run.untold_exits, "hostile": dict(verdict.hostile_codes),
     }
     path.write_text(json.dumps(data, indent=1))
 
@@ -1012,6 +1163,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--large-max-mb", type=float, default=20,
                         help="size of the largest inputs, in MB (default 20)")
     parser.add_argument("--submitters", type=int, default=4, help="submitting threads")
+    parser.add_argument("--hostile", type=int, default=len(HOSTILE_SHAPES),
+                        help="the hostile client's jobs, its shapes in turn (default "
+                             f"{len(HOSTILE_SHAPES)}: one of each)")
     parser.add_argument("--deadline", type=float,
                         help="seconds from the first submission until every job must be final "
                              "(default 300 + 1.2 s a job)")
@@ -1040,7 +1194,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"work directory {workdir}")
 
     rng = random.Random(args.seed)
-    jobs = build_jobs(rng, args.jobs, workdir / "inputs", args.large_max_mb, args.seed)
+    jobs = build_jobs(rng, args.jobs, workdir / "inputs", args.large_max_mb, args.seed,
+                      args.hostile)
     log(f"{len(jobs)} jobs over {len({j.source.name for j in jobs})} inputs; computing the "
         f"expected outputs")
     compute_expectations(jobs, processes=max(1, min(2, os.cpu_count() or 1)))
@@ -1056,6 +1211,7 @@ def main(argv: list[str] | None = None) -> int:
         run = ChaosRun(stack, jobs, faults, rng, args.submitters, args.deadline,
                        args.stall_timeout)
         run.run()
+        run.check_processes()
         log("verifying")
         verdict = verify(run)
         wall = time.monotonic() - started
@@ -1063,7 +1219,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table)
         print(details(run, verdict))
         save_report(workdir / "report.json", run, verdict, wall)
-        passed = not (verdict.lost or verdict.duplicated or verdict.wrong or run.errors)
+        passed = not (verdict.lost or verdict.duplicated or verdict.wrong or run.errors
+                      or run.untold_exits)
         print(f"\n{'PASS' if passed else 'FAIL'}: logs and report.json in {workdir}"
               + (" (removed)" if passed and temporary else ""), flush=True)
     finally:

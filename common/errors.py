@@ -54,6 +54,7 @@ STREAMS_BUSY = "STREAMS_BUSY"  # 503: EVENTS_MAX_STREAMS event streams in this A
 
 # Jobs that fail outside the converter
 TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"
+MEMORY_LIMIT_EXCEEDED = "MEMORY_LIMIT_EXCEEDED"  # the run passed WORKER_MEMORY_LIMIT_MB
 INPUT_MISSING = "INPUT_MISSING"
 INPUT_FETCH_FAILED = "INPUT_FETCH_FAILED"  # input_url not fetched: details.reason (worker/fetch.py)
 WORKER_LOST = "WORKER_LOST"

@@ -91,6 +91,10 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "JOB_STALL_SECONDS": "30",
     "WORKER_CONCURRENCY": str(_CPUS),
     "WORKER_MAX_MEMORY_PER_CHILD": "524288",  # KiB, Celery's unit: 512 MiB
+    # MiB a job may add to its pool process's address space (RLIMIT_AS, docs/limits.md).
+    "WORKER_MEMORY_LIMIT_MB": "256",
+    # A cancelled job's process still running it after this is killed (worker/watchdog.py).
+    "JOB_CANCEL_GRACE_SECONDS": "3",
     "WORKER_HEARTBEAT_SECONDS": "10",
     "WORKER_SOFT_SHUTDOWN_TIMEOUT": "2",
     "DELETE_INPUT_ON_FINISH": "true",
@@ -199,6 +203,8 @@ class Settings:
     job_stall_seconds: int
     worker_concurrency: int
     worker_max_memory_per_child: int
+    worker_memory_limit_mb: int
+    job_cancel_grace_seconds: int
     worker_heartbeat_seconds: int
     worker_soft_shutdown_timeout: int
     delete_input_on_finish: bool
@@ -594,6 +600,8 @@ def load_settings(
         job_stall_seconds=stall,
         worker_concurrency=r.integer("WORKER_CONCURRENCY", 1, 64),
         worker_max_memory_per_child=r.integer("WORKER_MAX_MEMORY_PER_CHILD", 65536),
+        worker_memory_limit_mb=r.integer("WORKER_MEMORY_LIMIT_MB", 0, 1024 * 1024),
+        job_cancel_grace_seconds=r.integer("JOB_CANCEL_GRACE_SECONDS", 1, 3600),
         worker_heartbeat_seconds=heartbeat,
         worker_soft_shutdown_timeout=r.integer("WORKER_SOFT_SHUTDOWN_TIMEOUT", 0, 3600),
         delete_input_on_finish=r.boolean("DELETE_INPUT_ON_FINISH"),

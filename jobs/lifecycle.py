@@ -7,6 +7,8 @@
                                        └──── recover ◀─────┘   (the run was lost: requeue, or
                                                                  fail after N attempts)
     cancel_or_delete, give_up_upload, remove_orphans
+    stopped_run (its worker killed the run's process: the hard time limit fails the job here,
+                 once; a cancelled job's files go)
 
 Two moments are told to the world: a job accepted (counted in the metrics) and a job finished,
 whichever way (`_finished`: counted, and its webhook queued).
@@ -45,6 +47,7 @@ from .reservation import QuotaFull, Reservation
 from .status import Claim, Creation, JobStatus, Ownership, Requeue
 from .storage import DirectUploadUnsupported, Storage, UploadIncomplete, UploadTooLarge
 from .store import Job, JobStore, NewJob, new_job_id, new_token
+from .vanished import vanished_conversions
 
 log = logging.getLogger(__name__)
 
@@ -555,13 +558,10 @@ class Lifecycle:
             with log_context(job_id=job_id, request_id=job.request_id):
                 self._requeue(job)
         for job_id, dispatch in list(held_conversions(self._store.redis, self.stall_seconds)):
-            new = new_token()
-            if self._store.redispatch(job_id, dispatch, new):
-                job = self._store.get(job_id)
-                with log_context(job_id=job_id, request_id=job.request_id if job else None):
-                    log.warning("job's message was received but never started: queued again")
-                    self._publish(job_id, new, job.request_id if job else None)
-                    self._store.published(job_id, new)
+            self._redispatch(job_id, dispatch, "received but never started")
+        for job_id, dispatch in list(vanished_conversions(self._store.redis,
+                                                          self.stall_seconds)):
+            self._redispatch(job_id, dispatch, "lost by the broker (taken by a worker that died)")
         for job_id in self._store.unpublished(self.stall_seconds):
             job = self._store.get(job_id)
             if job is None or job.status is not JobStatus.QUEUED or job.dispatch is None:
@@ -571,6 +571,17 @@ class Lifecycle:
                 log.warning("job's message was never confirmed sent: sending it again")
                 self._publish(job.id, job.dispatch, job.request_id)
                 self._store.published(job.id, job.dispatch)
+
+    def _redispatch(self, job_id: str, dispatch: str, why: str) -> None:
+        """A queued job's message of `dispatch` is stranded or gone: queue it again under a new
+        dispatch (the old message, should it turn up, is stale)."""
+        new = new_token()
+        if self._store.redispatch(job_id, dispatch, new):
+            job = self._store.get(job_id)
+            with log_context(job_id=job_id, request_id=job.request_id if job else None):
+                log.warning("job's message was %s: queued again", why)
+                self._publish(job_id, new, job.request_id if job else None)
+                self._store.published(job_id, new)
 
     def _requeue(self, job: Job) -> None:
         dispatch = new_token()
@@ -587,6 +598,32 @@ class Lifecycle:
             self._finished(job, JobStatus.FAILED, errors.WORKER_LOST)
             log.warning("job failed: its worker was lost", extra={
                 "attempt": job.attempts, "silent_seconds": silent, "worker": job.worker})
+
+    # -- runs stopped from outside (the worker's main process)
+
+    def stopped_run(self, job_id: str, worker: str, error: ServiceError | None) -> bool:
+        """The process that ran `job_id` on `worker` was killed by its worker (the hard time
+        limit, or a cancelled run that did not stop in time), so that run will write nothing
+        more. With `error`, the job fails with it now, once, and is not run again; without, the
+        job was cancelled: its files go. False when the job is no longer that worker's run."""
+        job = self._store.get(job_id)
+        if job is None:
+            return False
+        if error is None:
+            if job.status is JobStatus.CANCELLED:
+                self._storage.delete(job_id)
+                log.info("cancelled job's process was killed; its files are removed")
+                return True
+            return False
+        if job.status is not JobStatus.RUNNING or job.worker != worker or job.run_id is None:
+            return False
+        run = Run(job, job.run_id, self._store, self._storage, self._finished,
+                  delete_input_on_finish=self.delete_input_on_finish)
+        if not run.fail(error):
+            return False
+        log.warning("job failed: its process was stopped", extra={
+            "error_code": error.code, "attempt": job.attempts, "worker": worker})
+        return True
 
     # -- cleaning (beat's sweep)
 

@@ -22,10 +22,13 @@ from common.logs import configure_logging, job_id_var, json_handler, json_line, 
 from common.settings import settings_or_exit
 from jobs import QUEUE, REQUEST_ID_HEADER, SWEEP_TASK, make_celery
 
+from .broker import guard_closed_transport
 from .health import Heartbeat
 from .recovery import Recovery
+from .watchdog import Watchdog
 
 settings = settings_or_exit("worker")
+guard_closed_transport()  # Redis stopping under a running job must not end the worker
 
 app = make_celery(settings, "xmlconv")
 app.conf.update(
@@ -57,6 +60,7 @@ app.conf.update(
 )
 app.steps["worker"].add(Heartbeat)
 app.steps["worker"].add(Recovery)
+app.steps["worker"].add(Watchdog)
 
 _consumed = [QUEUE]  # what a worker of this process consumes when -Q names nothing
 
@@ -92,11 +96,21 @@ def _json_logging(**_: object) -> None:
 
 def _configure_logging(service: str) -> None:
     configure_logging(service, settings.log_level)
+    sys.unraisablehook = _unraisable_as_json
     # billiard's pool logger does not propagate to the root logger; without a handler of its
     # own, its warnings (a child killed, …) would reach stderr as plain text.
     pool_logger = get_multiprocessing_logger()
     pool_logger.handlers = [json_handler(service)]
     pool_logger.setLevel(logging.WARNING)
+
+
+def _unraisable_as_json(unraisable: object) -> None:
+    """An exception Python cannot raise (a generator closed while a MemoryError unwinds the
+    conversion, a finalizer failing) is one log line, not a plain-text traceback on stderr."""
+    exc = getattr(unraisable, "exc_value", None)
+    logging.getLogger("worker.unraisable").warning(
+        "exception ignored in %s: %s: %s", getattr(unraisable, "err_msg", None) or
+        type(getattr(unraisable, "object", None)).__name__, type(exc).__name__, exc)
 
 
 def _say_json(message: str, stream: object = sys.__stderr__) -> None:
@@ -118,6 +132,13 @@ def _check_shutdown_mode(**_: object) -> None:
         logging.getLogger(__name__).warning(
             "REMAP_SIGTERM is not SIGQUIT: a SIGTERM will wait for running jobs to finish "
             "instead of handing them back to the queue (docs/deployment.md)")
+
+
+@signals.worker_process_init.connect
+def _load_converter(**_: object) -> None:
+    """A pool process loads the converter (and libxml2) when it starts, not under its first
+    job's memory ceiling (worker/memory.py): every job gets the same room."""
+    from converter import convert  # noqa: F401
 
 
 @signals.task_prerun.connect

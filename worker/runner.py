@@ -22,6 +22,7 @@ from converter.limits import output_allowance
 from jobs import JobCancelled, Lifecycle, Run, RunSuperseded, StoreUnavailable
 
 from .fetch import FetchFailed, FetchLimits, open_url
+from .memory import lift_job_memory_limit, limit_job_memory
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,
     log.info("job started", extra={"format": job.format, "input_bytes": job.input_size,
                                    "attempt": job.attempts})
     started = time.monotonic()
+    # The conversion's memory ceiling (worker/memory.py), lifted once it has ended.
+    limit_job_memory(settings.worker_memory_limit_mb if settings else 0)
     try:
         result = _fetch(run, settings) if job.input_url else None
         if result is None:
@@ -91,6 +94,8 @@ def _run(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,
     except RunSuperseded as exc:
         log.warning("run stopped: the job is no longer this run's (%s)", exc.args[0].value)
         return
+    finally:
+        lift_job_memory_limit()
     error = result if isinstance(result, ServiceError) else None
     recorded = run.fail(error) if error else run.succeed(result)
     if not recorded:
@@ -152,6 +157,9 @@ def _convert(run: Run, limits: Limits) -> dict | ServiceError:
     except SoftTimeLimitExceeded:
         return ServiceError(errors.TIME_LIMIT_EXCEEDED,
                             "the conversion took longer than the time limit allows")
+    except MemoryError:
+        return ServiceError(errors.MEMORY_LIMIT_EXCEEDED,
+                            "the conversion needed more memory than a job may use")
     except StorageError:
         return ServiceError(errors.INPUT_MISSING, "the job's input file is missing")
     except Exception:

@@ -66,3 +66,37 @@ def test_job_is_redelivered_when_its_worker_process_dies(stack, samples, cli_out
     files = sorted(p.name for p in (stack.data_dir / "jobs" / job["id"]).iterdir())
     assert files == ["result.csv"]  # one result, no partial leftovers
     assert any("redelivered" in line and job["id"] in line for line in stack.worker.lines())
+
+
+def test_cancelling_a_run_stuck_in_one_call_frees_its_process_within_seconds(stack, samples):
+    """The only pool process is inside a call that never returns to Python (stopped, as inside
+    one long libxml2 call: no progress callback runs, so the run never learns it was
+    cancelled). Within JOB_CANCEL_GRACE_SECONDS (3) and a second the worker kills it, the pool
+    starts another, and a new tiny job succeeds; the cancelled job is not run again and its
+    files go."""
+    job = accepted_job(submit_file(stack, samples["big"], data={"format": "yaml"}))
+    running_with_progress(stack, job["id"])
+    (child,) = psutil.Process(stack.worker.pid).children()
+    os.kill(child.pid, signal.SIGSTOP)
+    waiting = accepted_job(submit_file(stack, samples["small"]))  # behind the stuck run
+
+    cancelled_at = time.monotonic()
+    response = requests.delete(stack.url(f"/jobs/{job['id']}"), timeout=10)
+    assert response.status_code == 202 and response.json()["status"] == "cancelled"
+    wait_for(lambda: not psutil.pid_exists(child.pid)
+             or psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE, 15,
+             "the stuck process was never killed")
+    freed = time.monotonic() - cancelled_at
+    assert freed < 6, f"the process was killed {freed:.1f} s after the cancel"
+    assert stack.wait_finished(waiting["id"], timeout=30)["status"] == "succeeded"
+    wait_for(lambda: job["id"] not in stack.job_dirs(), 10, "the cancelled job's files stayed")
+
+    (new_child,) = psutil.Process(stack.worker.pid).children()
+    assert new_child.pid != child.pid
+    time.sleep(2)  # a redelivered message would have been claimed by now
+    cancelled = stack.get_job(job["id"])
+    assert cancelled["status"] == "cancelled" and cancelled["attempts"] == 1
+    assert stack.worker.alive()
+    lines = [line for line in stack.worker.lines() if job["id"] in line]
+    assert not [line for line in lines if "redelivered" in line or "queued again" in line]
+    assert any("killing its process" in line for line in lines)

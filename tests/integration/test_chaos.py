@@ -1,6 +1,7 @@
 """A small chaos run (bench/chaos.py): its own stack under a fault of every kind — worker pool
 child and whole worker SIGKILLed, worker SIGTERMed (and SIGKILLed 2 s later), redis-server and
-the API restarted — and no job lost, duplicated or wrong. `make chaos` is the full run."""
+the API restarted — and no job lost, duplicated or wrong, no process exited by itself, and the
+hostile client's jobs failed with their codes. `make chaos` is the full run."""
 
 from __future__ import annotations
 
@@ -19,3 +20,4 @@ def test_no_job_is_lost_duplicated_or_wrong_under_faults(tmp_path):
     tail = "\n".join(done.stderr.splitlines()[-40:])
     assert done.returncode == 0, f"chaos run failed; logs in {tmp_path}\n{done.stdout}\n{tail}"
     assert "| **lost** | 0 |" in done.stdout
+    assert "| **processes exited untold** | 0 |" in done.stdout

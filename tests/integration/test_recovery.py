@@ -151,3 +151,53 @@ def test_redis_restart_is_answered_and_recovered(recovery, hundred_mb, cli_outpu
     small = accepted_job(submit_file(recovery, hundred_mb))
     assert requests.delete(recovery.url(f"/jobs/{small['id']}"), timeout=10).status_code in (
         202, 204)
+
+
+def test_sigterm_hands_back_a_job_stuck_in_one_call_within_seconds(recovery, hundred_mb,
+                                                                   cli_output):
+    """A worker told to stop while its run cannot return to Python (stopped, as inside one
+    long libxml2 call) does not wait for the time limit: past WORKER_SOFT_SHUTDOWN_TIMEOUT (1)
+    and JOB_CANCEL_GRACE_SECONDS (3) the process is killed, the worker exits, and the job runs
+    on the other worker."""
+    import os
+
+    import psutil
+
+    job = accepted_job(submit_file(recovery, hundred_mb, data={"format": "csv"}))
+    first = running_on(recovery, job["id"])
+    for child in psutil.Process(first.pid).children():
+        os.kill(child.pid, signal.SIGSTOP)
+    stopped = time.monotonic()
+    first.signal(signal.SIGTERM)
+    assert first.wait_exit(20), "the worker waited for its stuck run"
+    took = time.monotonic() - stopped
+    assert took < 1 + 3 + 4, f"the worker took {took:.1f} s to stop"
+    rerun_elsewhere(recovery, job["id"], first, stopped)
+    assert_succeeded_once(recovery, job["id"], cli_output(hundred_mb, "csv"), attempts=2)
+    restart(first)
+
+
+def test_a_message_taken_by_a_worker_that_died_is_sent_again(redis_server, tmp_path, samples):
+    """kombu hands a message to a worker's waiting BRPOP: a worker that reads nothing more (its
+    main thread asleep in its soft shutdown; here, stopped) and is then killed takes the
+    message with it — in neither the queue nor the unacknowledged set. Recovery queues the job
+    again within JOB_STALL_SECONDS + WORKER_HEARTBEAT_SECONDS of the worker being back."""
+    with Stack(tmp_path, redis=redis_server, name="vanished",
+               env={"JOB_STALL_SECONDS": str(STALL_SECONDS),
+                    "WORKER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)}) as stack:
+        worker = stack.worker
+        worker.signal(signal.SIGSTOP)
+        job = accepted_job(submit_file(stack, samples["small"]))
+        broker = stack.client()
+        wait_for(lambda: broker.llen("xmlconv") == 0, 10, "the message was never taken")
+        assert broker.hlen(keys.broker_unacked()) == 0  # only in the stopped worker's socket
+        worker.kill_all()
+        worker.wait_exit(10)
+        back = time.monotonic()
+        restart(worker)
+        done = stack.wait_finished(job["id"], timeout=BOUND_SECONDS + 30)
+        assert done["status"] == "succeeded", done
+        took = time.monotonic() - back
+        assert took < BOUND_SECONDS + 10, f"queued again only {took:.1f} s after the worker"
+        assert any("lost by the broker" in line and job["id"] in line
+                   for line in worker.lines())

@@ -18,6 +18,8 @@ def test_development_defaults():
     assert settings.api_bind.startswith("127.0.0.1:")
     assert settings.broker_visibility_timeout > settings.job_time_limit
     assert settings.delete_input_on_finish is True
+    assert settings.worker_memory_limit_mb == 256
+    assert settings.job_cancel_grace_seconds == 3
 
 
 @pytest.mark.parametrize(("environ", "variable"), [
@@ -37,6 +39,9 @@ def test_development_defaults():
     ({"DOWNLOAD_MIN_BYTES_PER_SECOND": "fast"}, "DOWNLOAD_MIN_BYTES_PER_SECOND"),
     ({"FLOWER_BASIC_AUTH": "nopassword"}, "FLOWER_BASIC_AUTH"),
     ({"MAX_WAIT_SECONDS": "61"}, "MAX_WAIT_SECONDS"),
+    ({"WORKER_MEMORY_LIMIT_MB": "-1"}, "WORKER_MEMORY_LIMIT_MB"),
+    ({"WORKER_MEMORY_LIMIT_MB": "lots"}, "WORKER_MEMORY_LIMIT_MB"),
+    ({"JOB_CANCEL_GRACE_SECONDS": "0"}, "JOB_CANCEL_GRACE_SECONDS"),
     ({"DEPLOY_ENV": "production"}, "REDIS_URL"),
     ({"DEPLOY_ENV": "production", "REDIS_URL": "redis://r:6379/0"}, "DATA_DIR"),
 ])

@@ -180,8 +180,9 @@ def test_enums_are_the_codes():
     assert set(legacy["responses"]["200"]["content"]) == {
         FORMATS[fmt].content_type for fmt in LEGACY_FORMATS.values()}
     assert set(SCHEMAS["JobErrorCode"]["enum"]) == codes_of(converter.errors) | {
-        errors.TIME_LIMIT_EXCEEDED, errors.INPUT_MISSING, errors.WORKER_LOST,
-        errors.INTERNAL_ERROR, errors.INPUT_FETCH_FAILED, errors.INSUFFICIENT_STORAGE}
+        errors.TIME_LIMIT_EXCEEDED, errors.MEMORY_LIMIT_EXCEEDED, errors.INPUT_MISSING,
+        errors.WORKER_LOST, errors.INTERNAL_ERROR, errors.INPUT_FETCH_FAILED,
+        errors.INSUFFICIENT_STORAGE}
 
 
 # -- the conversion options, generated from optionspec

@@ -1,0 +1,43 @@
+"""The memory ceiling of a job (worker/memory.py), in a forked process of its own: past the
+room it was given an allocation raises MemoryError; lifted, the same allocation works; the
+ceiling is measured from the process's size when the job starts."""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+
+from worker.memory import MiB, address_space, lift_job_memory_limit, limit_job_memory
+
+
+def _in_a_limited_process(queue) -> None:
+    outcome = {}
+    ceiling = limit_job_memory(16)
+    outcome["room"] = ceiling - address_space()
+    try:
+        bytearray(64 * MiB)
+        outcome["under"] = "allocated"
+    except MemoryError:
+        outcome["under"] = "MemoryError"
+    small = bytearray(4 * MiB)  # within the room
+    outcome["small"] = len(small)
+    lift_job_memory_limit()
+    outcome["lifted"] = len(bytearray(64 * MiB))
+    outcome["soft"], outcome["hard"] = resource.getrlimit(resource.RLIMIT_AS)
+    outcome["none"] = limit_job_memory(0)
+    queue.put(outcome)
+
+
+def test_a_job_gets_its_room_and_no_more():
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_in_a_limited_process, args=(queue,))
+    child.start()
+    outcome = queue.get(timeout=30)
+    child.join(30)
+    assert 15 * MiB < outcome["room"] <= 16 * MiB
+    assert outcome["under"] == "MemoryError"
+    assert outcome["small"] == 4 * MiB
+    assert outcome["lifted"] == 64 * MiB
+    assert outcome["soft"] == outcome["hard"]  # lifted: back to the process's own limit
+    assert outcome["none"] is None
