@@ -55,6 +55,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ import requests
 from bench.generate import generate
 from converter import FORMATS
 from jobs import keys
+from testkit import hostile
 from testkit.benchmark import run_benchmark, stop_on_sigterm
 from testkit.service import Service
 from testkit.stack import Stack
@@ -129,7 +131,6 @@ class Input:
     path: Path
     kind: str  # small | large | invalid | hostile
     expected_code: str | None = None  # for invalid ones
-    may_succeed: bool = False  # a hostile shape today's converter may still convert
 
 
 @dataclass
@@ -212,29 +213,21 @@ HOSTILE = "hostile"
 NOT_NAMED = ("WORKER_LOST", "INTERNAL_ERROR")
 
 
-def write_hostile(name: str, path: Path) -> tuple[str, bool]:
-    """Write one hostile shape; returns the format it is submitted in and whether today's
-    converter may still convert it (no output bound yet)."""
-    with open(path, "w") as out:
-        if name == "wide-attributes":  # quadratic inside one libxml2 call: ~2 min on one core
-            out.write("<r " + " ".join(f'a{i}="{i}"' for i in range(300_000)) + "/>")
-            return "json", False
-        if name == "deep":
-            out.write("<a>" * 100_000 + "</a>" * 100_000)
-            return "json", False
-        if name == "many-columns":  # 30,000 distinct columns: past the memory ceiling
-            out.write("<root>" + "".join(f'<r attribute_number_{i}="{i}"/>'
-                                         for i in range(30_000)) + "</root>")
-            return "csv", False
-        if name == "output-explosion":  # 105 KB in, 101 MB of JSON out
-            defaults = " ".join(f'a{i} CDATA "{"v" * 1000}"' for i in range(100))
-            out.write(f'<?xml version="1.0"?>\n<!DOCTYPE r [\n<!ATTLIST e {defaults}>\n]>\n'
-                      "<r>" + "<e/>" * 1000 + "</r>")
-            return "json", True
-    raise ValueError(name)
+# The hostile client's shapes (testkit/hostile.py), each past one of the service's limits
+# (docs/limits.md), and the format each is submitted in.
+HOSTILE_SHAPES: dict[str, tuple[Callable[[], bytes], str]] = {
+    "wide-attributes": (lambda: hostile.many_attributes(300_000), "json"),  # TOO_MANY_ATTRIBUTES
+    "deep": (lambda: hostile.deep_nesting(trees=1, depth=100_000), "json"),  # DEPTH_LIMIT_...
+    "many-columns": (lambda: hostile.new_attribute_per_record(30_000), "csv"),  # TOO_MANY_NAMES
+    "output-explosion": (hostile.attlist_defaults, "json"),  # ATTRIBUTE_DEFAULTS_LIMIT
+}
 
 
-HOSTILE_SHAPES = ("wide-attributes", "deep", "many-columns", "output-explosion")
+def write_hostile(name: str, path: Path) -> str:
+    """Write one hostile shape; returns the format it is submitted in."""
+    make, fmt = HOSTILE_SHAPES[name]
+    path.write_bytes(make())
+    return fmt
 
 
 def build_jobs(rng: random.Random, count: int, inputs_dir: Path, large_max_mb: float,
@@ -265,10 +258,10 @@ def build_jobs(rng: random.Random, count: int, inputs_dir: Path, large_max_mb: f
         invalid.append(Input(path.name, path, "invalid", code))
 
     shapes = []
-    for name in HOSTILE_SHAPES[:hostile]:
+    for name in list(HOSTILE_SHAPES)[:hostile]:
         path = inputs_dir / f"hostile-{name}.xml"
-        fmt, may_succeed = write_hostile(name, path)
-        shapes.append((Input(path.name, path, HOSTILE, may_succeed=may_succeed), fmt))
+        fmt = write_hostile(name, path)
+        shapes.append((Input(path.name, path, HOSTILE), fmt))
 
     sources = ([invalid[i % len(invalid)] for i in range(n_invalid)]
                + [rng.choice(large) for _ in range(n_large)]
@@ -913,9 +906,7 @@ def verify(run: ChaosRun) -> Verdict:
             # restart loses every running run): WORKER_LOST is its fair end only when each of
             # its runs but the last claim was ended by an injected fault.
             lost_to_faults = code == "WORKER_LOST" and len(job.recoveries) >= job.attempts - 1
-            allowed = status == "failed" and code and (
-                code not in NOT_NAMED or lost_to_faults) or (
-                status == "succeeded" and job.source.may_succeed)
+            allowed = status == "failed" and code and (code not in NOT_NAMED or lost_to_faults)
             if lost_to_faults:
                 code = f"WORKER_LOST after {len(job.recoveries)} faults"
             if not allowed:
