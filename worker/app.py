@@ -18,6 +18,7 @@ import click
 from celery import signals
 from celery.utils.log import get_multiprocessing_logger
 
+from common import tracing
 from common.logs import configure_logging, job_id_var, json_handler, json_line, request_id_var
 from common.settings import settings_or_exit
 from jobs import QUEUE, REQUEST_ID_HEADER, SWEEP_TASK, make_celery
@@ -118,6 +119,18 @@ def _check_shutdown_mode(**_: object) -> None:
         logging.getLogger(__name__).warning(
             "REMAP_SIGTERM is not SIGQUIT: a SIGTERM will wait for running jobs to finish "
             "instead of handing them back to the queue (docs/deployment.md)")
+
+
+@signals.worker_process_init.connect
+def _trace_pool_process(**_: object) -> None:
+    """Traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set) in each pool process, after its fork:
+    the SDK's export thread would not survive one (common/tracing.py)."""
+    tracing.setup(settings, "worker")
+
+
+@signals.worker_process_shutdown.connect
+def _flush_traces(**_: object) -> None:
+    tracing.shutdown()
 
 
 @signals.task_prerun.connect
