@@ -73,66 +73,21 @@ def setup(settings: Settings, service: str) -> bool:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
         endpoint=settings.otel_exporter_otlp_endpoint + "/v1/traces")))
     trace.set_tracer_provider(provider)
-    for instrumentor in (RedisInstrumentor(), BotocoreInstrumentor()):
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(tracer_provider=provider)
-    tracer = provider.get_tracer("its-convert-xml")
-    celery = CeleryInstrumentor()
-    if not celery.is_instrumented_by_opentelemetry:
-        celery.instrument(tracer_provider=provider)
-        _publish_spans(celery, tracer)
-    _state.update(pid=os.getpid(), tracer=tracer, provider=provider)
-    use_trace_ids(_current_ids)
+    for instrumentor in (RedisInstrumentor(), BotocoreInstrumentor(), CeleryInstrumentor()):
+        if instrumentor.is_instrumented_by_opentelemetry:  # by a parent before the fork
+            instrumentor.uninstrument()
+        instrumentor.instrument(tracer_provider=provider)
+    _state.update(pid=os.getpid(), tracer=provider.get_tracer("its-convert-xml"),
+                  provider=provider)
+
+    def current_ids() -> tuple[str, str] | None:
+        context = trace.get_current_span().get_span_context()
+        if not context.is_valid:
+            return None
+        return trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
+
+    use_trace_ids(current_ids)
     return True
-
-
-def _publish_spans(instrumentor: Any, tracer: Any) -> None:
-    """Celery's instrumentation, publishing by task name (`send_task`: the API never imports the
-    tasks) from a process where the task is not registered, starts a publish span and makes it
-    current, then never ends it: the span is lost and every later span of that context becomes
-    its child. Its publish handlers are replaced by these, which work by name: a PRODUCER span
-    around the publish, its context injected into the message's headers (whence the task's
-    span, in `task_prerun`, takes its parent)."""
-    from celery import signals
-    from opentelemetry import trace
-    from opentelemetry.propagate import inject
-
-    signals.before_task_publish.disconnect(instrumentor._trace_before_publish)
-    signals.after_task_publish.disconnect(instrumentor._trace_after_publish)
-    publishing: dict[str, Any] = {}  # task id -> its publish span, until after_task_publish
-
-    def before(sender: str | None = None, headers: dict | None = None, **_: Any) -> None:
-        task_id = (headers or {}).get("id")
-        if headers is None or task_id is None:
-            return
-        while len(publishing) >= _MAX_PUBLISHING:  # publishes that raised: ended, not kept
-            publishing.pop(next(iter(publishing))).end()
-        span = tracer.start_span(f"apply_async/{sender}", kind=trace.SpanKind.PRODUCER,
-                                 attributes={"celery.action": "apply_async",
-                                             "celery.task_name": str(sender),
-                                             "messaging.message.id": task_id})
-        inject(headers, context=trace.set_span_in_context(span))
-        publishing[task_id] = span
-
-    def after(headers: dict | None = None, **_: Any) -> None:
-        span = publishing.pop((headers or {}).get("id"), None)
-        if span is not None:
-            span.end()
-
-    signals.before_task_publish.connect(before, weak=False)
-    signals.after_task_publish.connect(after, weak=False)
-
-
-_MAX_PUBLISHING = 1024
-
-
-def _current_ids() -> tuple[str, str] | None:
-    from opentelemetry import trace
-
-    context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
-        return None
-    return trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
 
 
 def instrument_flask(app: Any) -> None:
