@@ -140,7 +140,11 @@ def span(name: str, kind: str = "internal", attributes: dict[str, Any] | None = 
         yield wrapped
 
 
+FLUSH_AT_EXIT_MILLIS = 2000  # a process about to exit waits at most this for its last spans
+
+
 def shutdown() -> None:
-    """Send what is still batched (a process about to exit)."""
+    """Send what is still batched, a process about to exit: at most FLUSH_AT_EXIT_MILLIS, so
+    that a collector that does not answer never holds a shutdown (those spans are lost)."""
     if enabled():
-        _state["provider"].shutdown()
+        _state["provider"].force_flush(FLUSH_AT_EXIT_MILLIS)

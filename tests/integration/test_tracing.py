@@ -13,6 +13,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from testkit.jobs_api import accepted_job, submit_file
 from testkit.otlp_receiver import OtlpReceiver, Span
@@ -144,3 +145,20 @@ def test_one_submission_is_one_trace_from_the_request_to_the_webhook(
     assert of_job and all(line.get("trace_id") == api.trace_id for line in of_job), [
         (line["service"], line["message"], line.get("trace_id")) for line in of_job]
     assert all(line["span_id"] in by_id for line in of_job)
+
+
+def test_an_api_process_stopping_sends_its_last_spans_first(traced, receiver):
+    """The batch is sent every few seconds; a deploy's SIGTERM in between must not lose it (the
+    SDK's exit handler sends it: gunicorn's processes exit through Python's)."""
+    request_id = f"last-{uuid.uuid4().hex[:12]}"
+    # A batch delay of ten minutes: only the exit's flush can send this span.
+    with traced.another_api("api-exiting", OTEL_BSP_SCHEDULE_DELAY="600000") as url:
+        response = requests.get(f"{url}/jobs/{uuid.uuid4()}", timeout=10,
+                                headers={"X-Request-ID": request_id})
+        assert response.status_code == 404
+        assert not [s for s in receiver.spans()
+                    if s.attributes.get("xmlconv.request_id") == request_id]
+    (span,) = wait_for(lambda: [s for s in receiver.spans()
+                                if s.attributes.get("xmlconv.request_id") == request_id], 10,
+                       "the stopped process's span never arrived")
+    assert span.service == "xmlconv-api" and span.kind == "SERVER"
