@@ -23,7 +23,9 @@ delay, its queue's bound — spans beyond it are dropped, never held — and its
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -69,7 +71,9 @@ def setup(settings: Settings, service: str) -> bool:
     resource = Resource.create({"service.name": f"xmlconv-{service}",
                                 "service.namespace": "its-convert-xml",
                                 "deployment.environment.name": settings.deploy_env})
-    provider = TracerProvider(resource=resource)
+    # Not the SDK's exit handler: it waits up to 30 s for a collector that does not answer (an
+    # API process's stop took 18 s); ours, shutdown(), gives up after FLUSH_AT_EXIT_MILLIS.
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
         endpoint=settings.otel_exporter_otlp_endpoint + "/v1/traces")))
     trace.set_tracer_provider(provider)
@@ -79,6 +83,7 @@ def setup(settings: Settings, service: str) -> bool:
         instrumentor.instrument(tracer_provider=provider)
     _state.update(pid=os.getpid(), tracer=provider.get_tracer("its-convert-xml"),
                   provider=provider)
+    atexit.register(shutdown)
 
     def current_ids() -> tuple[str, str] | None:
         context = trace.get_current_span().get_span_context()
@@ -144,7 +149,17 @@ FLUSH_AT_EXIT_MILLIS = 2000  # a process about to exit waits at most this for it
 
 
 def shutdown() -> None:
-    """Send what is still batched, a process about to exit: at most FLUSH_AT_EXIT_MILLIS, so
-    that a collector that does not answer never holds a shutdown (those spans are lost)."""
-    if enabled():
-        _state["provider"].force_flush(FLUSH_AT_EXIT_MILLIS)
+    """Send what is still batched, a process about to exit (at its exit, or from a Celery pool
+    process's `worker_process_shutdown`: those end by os._exit, without exit handlers): at most
+    FLUSH_AT_EXIT_MILLIS, so that a collector that does not answer never holds a stop (those
+    spans are lost). The SDK's flush takes no time limit (it sends in the caller's thread, for
+    as long as the exporter's timeout and retries last): it runs in a thread of its own, given
+    up on after the limit. Once: tracing is off in this process afterwards."""
+    if not enabled():
+        return
+    provider = _state["provider"]
+    _state.clear()
+    use_trace_ids(None)
+    flusher = threading.Thread(target=provider.force_flush, name="trace-flush", daemon=True)
+    flusher.start()
+    flusher.join(FLUSH_AT_EXIT_MILLIS / 1000)

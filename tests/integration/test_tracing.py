@@ -8,7 +8,9 @@ lines of that job carry its trace id."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -162,3 +164,49 @@ def test_an_api_process_stopping_sends_its_last_spans_first(traced, receiver):
                                 if s.attributes.get("xmlconv.request_id") == request_id], 10,
                        "the stopped process's span never arrived")
     assert span.service == "xmlconv-api" and span.kind == "SERVER"
+
+
+class BlackHole:
+    """A collector that takes connections and bytes and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._take, daemon=True).start()
+
+    def _take(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)  # read nothing, answer nothing
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_a_collector_that_never_answers_holds_no_request(traced):
+    hole = BlackHole()
+    try:
+        with traced.another_api("api-black-hole", OTEL_EXPORTER_OTLP_ENDPOINT=hole.url,
+                               OTEL_BSP_SCHEDULE_DELAY="50") as url:
+            took = []
+            for _ in range(40):
+                started = time.monotonic()
+                response = requests.get(f"{url}/jobs/{uuid.uuid4()}", timeout=10)
+                took.append(time.monotonic() - started)
+                assert response.status_code == 404
+                time.sleep(0.05)  # a batch is sent (and hangs) between requests
+            assert hole.held, "the API never tried to send its spans"
+            took.sort()
+            assert took[len(took) // 2] < 0.5 and took[-1] < 2, took
+            stopping = time.monotonic()
+        # Nor its stop: what is still unsent is given up after 2 s (the SDK would wait 30 s).
+        stopped_in = time.monotonic() - stopping
+        assert stopped_in < 8, stopped_in
+    finally:
+        hole.close()
