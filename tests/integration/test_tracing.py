@@ -205,8 +205,10 @@ def test_a_collector_that_never_answers_holds_no_request(traced):
             took.sort()
             assert took[len(took) // 2] < 0.5 and took[-1] < 2, took
             stopping = time.monotonic()
-        # Nor its stop: what is still unsent is given up after 2 s (the SDK would wait 30 s).
+        # Nor its stop: what is still unsent is given up after 2 s. The SDK's own exit handler
+        # waits up to 30 s: 18 s measured, to the test kit's SIGKILL; 3-8 s now on 2 shared
+        # cores (an API stop takes 1.3 s untraced).
         stopped_in = time.monotonic() - stopping
-        assert stopped_in < 8, stopped_in
+        assert stopped_in < 12, stopped_in
     finally:
         hole.close()
