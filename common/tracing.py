@@ -8,12 +8,15 @@ On when OTEL_EXPORTER_OTLP_ENDPOINT is set: a TracerProvider whose spans go, bat
 (protobuf) to `<endpoint>/v1/traces`, with redis-py, botocore and Celery instrumented (Celery's
 instrumentation injects the trace context into a task's headers in `before_task_publish` and
 takes it out in `task_prerun`, so a job's task is a descendant of the request that submitted
-it), and the current span's ids in every JSON log line (common/logs.py). Off otherwise: this
-module imports nothing of OpenTelemetry, and nothing else does; `span()` is a shared no-op.
+it), and the current span's ids in every JSON log line (common/logs.py). Off otherwise: no
+provider, no instrumentation, no export thread, and nothing of OpenTelemetry's tracing imported
+(redis-py 7 loads OpenTelemetry's metrics SDK by itself wherever it is installed, for metrics of
+its own that stay off: ~40 ms and ~3 MB at a process's start); `span()` is a shared no-op.
 
 After the fork, always: the SDK's export thread and its connection do not survive a fork, so each
 process sets up its own — gunicorn's in the app factory (which runs in each worker process,
-after gevent's patching: the export thread is then a greenlet), each Celery pool process in
+after gevent's patching, since gunicorn_config.py does not preload the app: the export thread is
+then a greenlet), each Celery pool process in
 `worker_process_init`, the webhooks worker (threads, no fork) in `worker_init`.
 
 The SDK reads its other standard variables itself: OTEL_EXPORTER_OTLP_HEADERS (a collector's
