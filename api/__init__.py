@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from common import tracing
 from common.logs import configure_logging
 from common.settings import Settings, settings_or_exit
 
@@ -27,6 +28,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # keep the job resource's documented field order
     app.extensions["xmlconv"] = build_services(settings)
     register_request_id(app)
+    # Traces when OTEL_EXPORTER_OTLP_ENDPOINT is set (this runs in each gunicorn process, after
+    # its fork): each request's span starts after its request id is known, before auth.
+    if tracing.setup(settings, "api"):
+        tracing.instrument_flask(app)
     register_error_handlers(app)
     register_auth(app)
     register_limits(app)  # after auth: the client decides the limit; a 401 is never counted

@@ -2,14 +2,15 @@
 
 Each line carries `timestamp` (ISO 8601, UTC), `level`, `logger`, `message`, `service`, and the
 `request_id` / `job_id` of the work in hand, taken from context variables so that code deep in a
-call chain need not pass them around.
+call chain need not pass them around. When traces are on (common/tracing.py), a line written
+inside a span also carries that span's `trace_id` and `span_id` (hex, as trace viewers show them).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -22,6 +23,16 @@ job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
 _CONTEXT_VARS = {"request_id": request_id_var, "job_id": job_id_var}
 
 _HANDLER_MARK = "_xmlconv_json"
+
+# The current span's (trace_id, span_id), or None outside a span: set by common/tracing.py when
+# traces are on; None otherwise, so that logging costs nothing more and imports nothing of them.
+_trace_ids: Callable[[], tuple[str, str] | None] | None = None
+
+
+def use_trace_ids(source: Callable[[], tuple[str, str] | None] | None) -> None:
+    """Put the ids `source()` returns into every line from now on (None: no more)."""
+    global _trace_ids
+    _trace_ids = source
 
 
 def utc_timestamp(epoch_seconds: float) -> str:
@@ -52,6 +63,8 @@ class ServiceJsonFormatter(JsonFormatter):
             value = var.get()
             if value is not None and log_data.get(field) is None:
                 log_data[field] = value
+        if _trace_ids is not None and (ids := _trace_ids()) is not None:
+            log_data["trace_id"], log_data["span_id"] = ids
 
 
 def json_line(service: str, level: str, logger: str, message: str, **fields: Any) -> str:

@@ -153,6 +153,9 @@ _COMMON_DEFAULTS: dict[str, str] = {
     # An answer read slower than this (over API_CLIENT_TIMEOUT seconds of waiting) is cut:
     # 128 kbit/s, under any usable mobile link; docs/limits.md. 0: no floor (idle timeout only).
     "DOWNLOAD_MIN_BYTES_PER_SECOND": "16384",
+    # An OTLP/HTTP collector (http://collector:4318): traces are sent to <it>/v1/traces.
+    # Empty: tracing is off, nothing of OpenTelemetry is loaded (common/tracing.py).
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "",
 }
 
 # Secrets that may be read from a file instead: <NAME>_FILE names it (Docker and Kubernetes
@@ -256,6 +259,7 @@ class Settings:
     output_amplification: int = 20
     output_allowance_bytes: int = 64 * MiB
     download_min_bytes_per_second: int = 16384
+    otel_exporter_otlp_endpoint: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -515,6 +519,16 @@ def _endpoint_url(reader: _Reader) -> str:
     return url.rstrip("/")
 
 
+def _otlp_endpoint(reader: _Reader) -> str:
+    """The collector's base URL, as OpenTelemetry's own variable means it (OTLP/HTTP: traces go
+    to <it>/v1/traces); empty: tracing off."""
+    url = reader.raw("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+        raise SettingsError("OTEL_EXPORTER_OTLP_ENDPOINT", "must be an http:// or https:// URL "
+                            f"(an OTLP/HTTP collector, e.g. http://collector:4318), not {url!r}")
+    return url.rstrip("/")
+
+
 def _metrics_token(reader: _Reader) -> str:
     """The bearer token GET /metrics asks for (api/metrics.py). Production refuses a short one:
     the figures are aggregates, but they show a business's volume and errors to whoever asks."""
@@ -655,6 +669,7 @@ def load_settings(
         output_amplification=r.integer("OUTPUT_AMPLIFICATION", 1),
         output_allowance_bytes=r.integer("OUTPUT_ALLOWANCE_BYTES", 0),
         download_min_bytes_per_second=r.integer("DOWNLOAD_MIN_BYTES_PER_SECOND", 0, 1 << 30),
+        otel_exporter_otlp_endpoint=_otlp_endpoint(r),
     )
 
 

@@ -18,6 +18,7 @@ import click
 from celery import signals
 from celery.utils.log import get_multiprocessing_logger
 
+from common import tracing
 from common.logs import configure_logging, job_id_var, json_handler, json_line, request_id_var
 from common.settings import settings_or_exit
 from jobs import QUEUE, REQUEST_ID_HEADER, SWEEP_TASK, make_celery
@@ -135,10 +136,18 @@ def _check_shutdown_mode(**_: object) -> None:
 
 
 @signals.worker_process_init.connect
-def _load_converter(**_: object) -> None:
-    """A pool process loads the converter (and libxml2) when it starts, not under its first
-    job's memory ceiling (worker/memory.py): every job gets the same room."""
+def _set_up_pool_process(**_: object) -> None:
+    """In each pool process, after its fork: traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set;
+    the SDK's export thread would not survive a fork, common/tracing.py), and the converter
+    (with libxml2) loaded now, not under its first job's memory ceiling (worker/memory.py):
+    every job gets the same room."""
+    tracing.setup(settings, "worker")
     from converter import convert  # noqa: F401
+
+
+@signals.worker_process_shutdown.connect
+def _flush_traces(**_: object) -> None:
+    tracing.shutdown()
 
 
 @signals.task_prerun.connect

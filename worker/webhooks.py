@@ -43,6 +43,7 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
+from common import tracing
 from common.errors import ServiceError
 from common.logs import log_context, utc_timestamp
 from common.outbound_urls import parse, resolve
@@ -221,8 +222,12 @@ def deliver(lifecycle: Lifecycle, slots: WebhookSlots | None, settings: Settings
     """The webhook task's body: one attempt; `later(countdown, retries_done)` queues the next
     try when there is to be one (a retry on the schedule, or a wait for a free slot, which
     does not count as an attempt)."""
-    with log_context(job_id=job_id):
+    with log_context(job_id=job_id), tracing.span("webhook attempt", "client", {
+            tracing.JOB_ID: job_id, "xmlconv.webhook.attempt": retries_done + 1}) as span:
         result = attempt(lifecycle, Config.from_settings(settings), job_id, retries_done, slots)
+        span.set({"xmlconv.webhook.outcome": str(result.outcome),
+                  "http.response.status_code": result.status_code,
+                  "xmlconv.webhook.error": result.error})
     if result.outcome == Outcome.RETRY:
         later(result.retry_in, retries_done + 1)
     elif result.outcome == Outcome.WAIT:

@@ -10,6 +10,9 @@ every thread either.
 
 from __future__ import annotations
 
+from celery import signals
+
+from common import tracing
 from jobs import WEBHOOK_QUEUE
 
 from .app import app, consume, settings
@@ -27,5 +30,18 @@ app.conf.update(
     worker_concurrency=settings.webhook_concurrency,
     worker_max_memory_per_child=None,  # a prefork setting: threads share one process
 )
+
+
+@signals.worker_init.connect
+def _trace_deliveries(**_: object) -> None:
+    """Traces in the webhooks worker's one process (threads: no pool process is forked, no
+    worker_process_init is sent), when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+    tracing.setup(settings, "webhooks")
+
+
+@signals.worker_shutdown.connect
+def _flush_traces(**_: object) -> None:
+    tracing.shutdown()
+
 
 __all__ = ["app"]

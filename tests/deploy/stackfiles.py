@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from common.tracing import SDK_VARIABLES
 from testkit import REPO
 from testkit.service import Service
 from testkit.waiting import free_port
@@ -29,6 +30,8 @@ SECRETS_MOUNT = "/secrets"
 # What the application services get beside the settings: boto3's own credential variables
 # (STORAGE_URL=s3://...), which are no setting of the service.
 S3_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+# ...and OpenTelemetry's SDK's own variables (common/tracing.py), read when traces are on.
+OTEL_SDK_VARIABLES = SDK_VARIABLES
 
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:-|-|:\?|\?)?"
                        r"(?P<arg>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")

@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 from stackfiles import (
     APP_SERVICES,
+    OTEL_SDK_VARIABLES,
     S3_CREDENTIALS,
     compose,
     generate_secrets,
@@ -57,7 +58,7 @@ def test_every_variable_has_a_default_so_a_bare_up_works():
 @pytest.mark.parametrize("service", APP_SERVICES)
 def test_application_services_get_every_variable_and_valid_settings(service, tmp_path):
     environment = service_environment(service)
-    assert sorted(environment) == sorted((*VARIABLES, *S3_CREDENTIALS))
+    assert sorted(environment) == sorted((*VARIABLES, *S3_CREDENTIALS, *OTEL_SDK_VARIABLES))
     secrets = generate_secrets(tmp_path / "secrets")  # what the `secrets` service writes
     settings = load_settings(with_secrets_at(environment, secrets), service=service)
     assert settings.deploy_env == "staging" and str(settings.data_dir) == "/data"

@@ -11,6 +11,7 @@ import pytest
 from stackfiles import (
     APP_SERVICES,
     DEPLOYMENT_DOC,
+    OTEL_SDK_VARIABLES,
     S3_CREDENTIALS,
     compose,
     doc_service_table,
@@ -65,7 +66,7 @@ def test_deployment_doc_describes_every_variable():
 def test_compose_passes_every_variable_and_no_other():
     for service in APP_SERVICES:
         assert set(compose()["services"][service]["environment"]) == {
-            *VARIABLES, *S3_CREDENTIALS}
+            *VARIABLES, *S3_CREDENTIALS, *OTEL_SDK_VARIABLES}
 
 
 def test_doc_service_table_is_what_compose_runs():
