@@ -30,7 +30,8 @@ EXAMPLES = 25  # per parameter
 BODY = b"<orders><order id='1'><total>3</total></order></orders>"
 # A concrete value for each path parameter (each route is about its query).
 PATH_VALUES = {"conversion": "xml-to-json", "asset": "docs.js", "name": "app.js",
-               "job_id": "{job_id}"}  # a real job, where a test needs one
+               "job_id": "{job_id}",  # a real job, where a test needs one
+               "upload_id": "3f0c8a52-2b4e-4d7a-9a45-1c9a4b1f2e3d"}  # none: local storage
 CODE = re.compile(r"[A-Z][A-Z0-9_]*")
 # Under gunicorn's 4094-byte request line (a longer one is refused before the app: 414/400
 # without a parameter to name), percent-encoding included.
