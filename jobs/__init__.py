@@ -104,7 +104,9 @@ def open_service(settings: Settings, celery: Celery) -> JobService:
     figures = JobFigures(client)
     lifecycle = Lifecycle(
         JobStore(client, result_ttl_seconds=settings.result_ttl_seconds,
-                 tombstone_ttl_seconds=settings.tombstone_ttl_seconds),
+                 tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
+                 min_replicas=settings.redis_min_replicas,
+                 replica_timeout_ms=settings.redis_replica_timeout_ms),
         open_storage(settings),
         figures,
         lambda job_id, dispatch, request_id: publish(celery, job_id, dispatch, request_id),
