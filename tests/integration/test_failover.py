@@ -154,9 +154,10 @@ def test_killing_the_primary_loses_no_accepted_job(failover, ha_stack, two_mb, c
         stop.set()
         client.join(180)
 
-    durations = {}
+    durations, attempts = {}, []
     for job_id, at in accepted:
         done = ha_stack.wait_finished(job_id, timeout=BOUND_SECONDS + 60)
+        attempts.append(done["attempts"])
         durations[job_id] = time.monotonic() - max(at, killed)
         assert done["status"] == "succeeded", done
         result = requests.get(ha_stack.url(f"/jobs/{job_id}/result"), timeout=60)
@@ -164,5 +165,5 @@ def test_killing_the_primary_loses_no_accepted_job(failover, ha_stack, two_mb, c
     longest = max(durations[job_id] for job_id, at in accepted if at < killed)
     print(f"\nfailover: {len(accepted)} accepted ({sum(at < killed for _, at in accepted)} before "
           f"the kill), {len(refused)} refused, promotion {promotion:.1f} s, longest recovery "
-          f"{longest:.1f} s")
+          f"{longest:.1f} s, attempts {sorted(attempts)}")
     assert longest < BOUND_SECONDS, f"a job accepted before the kill took {longest:.1f} s"
