@@ -31,7 +31,8 @@ from common.settings import (
 
 # A variable whose value is a credential (AUTH_MODE and the *_FILE paths are not).
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|TOKEN|BASIC_AUTH)$")
-SECRET_FILES = ("secret-key", "redis-password", "flower-basic-auth", "redis.conf")
+SECRET_FILES = ("secret-key", "redis-password", "flower-basic-auth", "redis.conf",
+                "sentinel.conf")
 
 
 def bare_up_services() -> dict[str, dict]:
