@@ -6,7 +6,8 @@ that names the variable. `.env.example` lists the same variables with their defa
 
 Defaults depend on DEPLOY_ENV (development | staging | production): development binds to
 loopback and keeps data under ./var and is the only stage where DEBUG may be on; staging and
-production bind to every interface and need REDIS_URL; production also needs DATA_DIR, and
+production bind to every interface and need REDIS_URL (or REDIS_SENTINELS, which then name the
+primary: REDIS_URL gives only its database and password); production also needs DATA_DIR, and
 Flower there refuses to start without strong FLOWER_BASIC_AUTH credentials. GET /metrics is open
 in development only; elsewhere it needs METRICS_TOKEN (a short one is refused in production).
 
@@ -150,6 +151,14 @@ _COMMON_DEFAULTS: dict[str, str] = {
     "OUTPUT_AMPLIFICATION": "20",
     "OUTPUT_ALLOWANCE_BYTES": str(64 * MiB),
     "REDIS_PASSWORD": "",  # empty: REDIS_URL's own password, if any
+    # Redis with failover (jobs/connection.py): the primary is found through these Sentinels.
+    "REDIS_SENTINELS": "",  # host:port,host:port,…; empty: REDIS_URL's host is the primary
+    "REDIS_MASTER_NAME": "mymaster",  # the name the Sentinels monitor the primary under
+    "REDIS_SENTINEL_PASSWORD": "",  # the Sentinels' own password (requirepass in sentinel.conf)
+    # Replicas that must acknowledge a job before the API answers 202 (WAIT); empty: 1 with
+    # REDIS_SENTINELS, else 0. docs/deployment.md, "Redis with failover".
+    "REDIS_MIN_REPLICAS": "",
+    "REDIS_REPLICA_TIMEOUT_MS": "1000",  # how long a submission waits for them (then 503)
     # An answer read slower than this (over API_CLIENT_TIMEOUT seconds of waiting) is cut:
     # 128 kbit/s, under any usable mobile link; docs/limits.md. 0: no floor (idle timeout only).
     "DOWNLOAD_MIN_BYTES_PER_SECOND": "16384",
@@ -160,8 +169,9 @@ _COMMON_DEFAULTS: dict[str, str] = {
 
 # Secrets that may be read from a file instead: <NAME>_FILE names it (Docker and Kubernetes
 # secrets are files). Each twin is a variable of its own, empty by default.
-FILE_VARIABLES: tuple[str, ...] = ("REDIS_URL", "REDIS_PASSWORD", "SECRET_KEY",
-                                   "FLOWER_BASIC_AUTH", "METRICS_TOKEN", "WEBHOOK_SECRET")
+FILE_VARIABLES: tuple[str, ...] = ("REDIS_URL", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD",
+                                   "SECRET_KEY", "FLOWER_BASIC_AUTH", "METRICS_TOKEN",
+                                   "WEBHOOK_SECRET")
 _COMMON_DEFAULTS.update({f"{name}_FILE": "" for name in FILE_VARIABLES})
 # A secret file larger than this is no secret but a mistake (a wrong path): refused.
 MAX_SECRET_FILE_BYTES = 64 * 1024
@@ -260,6 +270,12 @@ class Settings:
     output_allowance_bytes: int = 64 * MiB
     download_min_bytes_per_second: int = 16384
     otel_exporter_otlp_endpoint: str = ""
+    # ((host, port), …) of the Sentinels; empty: REDIS_URL names the primary itself.
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_master_name: str = "mymaster"
+    redis_sentinel_password: str = ""
+    redis_min_replicas: int = 0
+    redis_replica_timeout_ms: int = 1000
 
     @property
     def is_production(self) -> bool:
@@ -331,10 +347,18 @@ class _Reader:
         return raw
 
 
+# REDIS_URL when it is not given beside REDIS_SENTINELS: no host (the Sentinels name it), db 0.
+SENTINEL_REDIS_URL = "redis:///0"
+
+
 def _redis_url(reader: _Reader) -> str:
     """REDIS_URL, with REDIS_PASSWORD put in when the URL carries no password of its own (a
     password written in the URL wins: it names that server's credentials)."""
-    url = reader.raw("REDIS_URL")
+    given = (reader.environ.get("REDIS_URL") or reader.environ.get("REDIS_URL_FILE") or "")
+    if not given.strip() and (reader.environ.get("REDIS_SENTINELS") or "").strip():
+        url = SENTINEL_REDIS_URL  # the Sentinels name the primary: database 0 on it
+    else:
+        url = reader.raw("REDIS_URL")
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
     password = reader.raw("REDIS_PASSWORD")
@@ -351,6 +375,47 @@ def _redis_url(reader: _Reader) -> str:
     user = quote(unquote(parts.username), safe="") if parts.username else ""
     netloc = f"{user}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _sentinels(reader: _Reader) -> tuple[tuple[str, int], ...]:
+    """REDIS_SENTINELS: `host:port` pairs, comma-separated (an IPv6 host in brackets)."""
+    raw = reader.raw("REDIS_SENTINELS")
+    found: list[tuple[str, int]] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        host, sep, port = item.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not (sep and host and _digits(port) and 0 < int(port) < 65536) or any(
+                char.isspace() or char in "/@[]" for char in host):
+            raise SettingsError("REDIS_SENTINELS", "must be host:port[,host:port…], not "
+                                f"{raw!r}")
+        found.append((host, int(port)))
+    return tuple(found)
+
+
+def _failover(reader: _Reader, redis_url: str) -> dict[str, object]:
+    """The Sentinel settings, checked together: with REDIS_SENTINELS, REDIS_URL gives the
+    primary's database and password but not its address, so it must be a redis:// URL."""
+    sentinels = _sentinels(reader)
+    name = reader.raw("REDIS_MASTER_NAME")
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", name):
+        raise SettingsError("REDIS_MASTER_NAME", "must be letters, digits and ._- only, not "
+                            f"{name!r}")
+    password = reader.raw("REDIS_SENTINEL_PASSWORD")
+    if any(char.isspace() or not char.isprintable() for char in password):
+        raise SettingsError("REDIS_SENTINEL_PASSWORD", "must be printable, without spaces")
+    if sentinels and not redis_url.startswith("redis://"):
+        raise SettingsError("REDIS_URL", "must be a redis:// URL with REDIS_SENTINELS (its "
+                            "database and password are used, its host is not; rediss:// and "
+                            "unix:// are not supported through Sentinels)")
+    explicit = (reader.environ.get("REDIS_MIN_REPLICAS") or "").strip()
+    replicas = reader.integer("REDIS_MIN_REPLICAS", 0, 16) if explicit else int(bool(sentinels))
+    if sentinels and replicas == 0 and reader.stage == "production":
+        raise SettingsError("REDIS_MIN_REPLICAS", "must be at least 1 with REDIS_SENTINELS when "
+                            "DEPLOY_ENV=production (without a replica's acknowledgement, a "
+                            "failover loses jobs the API accepted)")
+    return {"redis_sentinels": sentinels, "redis_master_name": name,
+            "redis_sentinel_password": password, "redis_min_replicas": replicas,
+            "redis_replica_timeout_ms": reader.integer("REDIS_REPLICA_TIMEOUT_MS", 1, 60000)}
 
 
 def _digits(text: str) -> bool:
@@ -670,6 +735,7 @@ def load_settings(
         output_allowance_bytes=r.integer("OUTPUT_ALLOWANCE_BYTES", 0),
         download_min_bytes_per_second=r.integer("DOWNLOAD_MIN_BYTES_PER_SECOND", 0, 1 << 30),
         otel_exporter_otlp_endpoint=_otlp_endpoint(r),
+        **_failover(r, redis_url),  # type: ignore[arg-type]
     )
 
 

@@ -54,11 +54,14 @@ secret flower-basic-auth "${FLOWER_BASIC_AUTH:-}" "admin:$(random)"
 # redis.conf follows redis-password at every start: a double-quoted string, \ and " escaped.
 password=$(cat "$DIR/redis-password")
 quoted=$(printf '%s' "$password" | sed 's/[\\"]/\\&/g')
-write redis.conf "$(printf '# Written by deploy/secrets.sh at every start: do not edit.\nrequirepass "%s"\nprotected-mode yes' "$quoted")"
+write redis.conf "$(printf '# Written by deploy/secrets.sh at every start: do not edit.\nrequirepass "%s"\nmasterauth "%s"\nprotected-mode yes' "$quoted" "$quoted")"
+# The `ha` profile's Sentinels (docker-compose.yml) copy this and watch `redis` under the name
+# xmlconv, with the same password to reach it and its replica.
+write sentinel.conf "$(printf '# Written by deploy/secrets.sh at every start: do not edit.\nport 26379\nsentinel resolve-hostnames yes\nsentinel monitor xmlconv redis 6379 2\nsentinel auth-pass xmlconv "%s"\nsentinel down-after-milliseconds xmlconv 5000\nsentinel failover-timeout xmlconv 60000' "$quoted")"
 
 if [ "$(id -u)" = 0 ]; then
     chown "$APP_UID:$APP_UID" "$DIR/secret-key" "$DIR/redis-password" "$DIR/flower-basic-auth"
     if id "$REDIS_USER" >/dev/null 2>&1; then
-        chown "$REDIS_USER" "$DIR/redis.conf"
+        chown "$REDIS_USER" "$DIR/redis.conf" "$DIR/sentinel.conf"
     fi
 fi

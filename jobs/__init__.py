@@ -108,7 +108,9 @@ def open_service(settings: Settings, celery: Celery) -> JobService:
     client = connect(settings)
     figures = JobFigures(client)
     store = JobStore(client, result_ttl_seconds=settings.result_ttl_seconds,
-                     tombstone_ttl_seconds=settings.tombstone_ttl_seconds)
+                     tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
+                     min_replicas=settings.redis_min_replicas,
+                     replica_timeout_ms=settings.redis_replica_timeout_ms)
     lifecycle = Lifecycle(
         store,
         open_storage(settings),

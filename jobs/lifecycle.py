@@ -46,7 +46,7 @@ from .queue import held_conversions
 from .reservation import QuotaFull, Reservation
 from .status import Claim, Creation, JobStatus, Ownership, Requeue
 from .storage import DirectUploadUnsupported, Storage, UploadIncomplete, UploadTooLarge
-from .store import Job, JobStore, NewJob, new_job_id, new_token
+from .store import Job, JobStore, NewJob, NotReplicated, new_job_id, new_token
 from .vanished import vanished_conversions
 
 log = logging.getLogger(__name__)
@@ -255,8 +255,22 @@ class Lifecycle:
             else:
                 self._storage.delete(job.id)
             raise queue_unavailable() from None
-        with contextlib.suppress(redis.RedisError):  # if not, recover() sends it once more
-            self._store.published(job.id, job.dispatch)
+        try:
+            self._store.published_durably(job.id, job.dispatch)
+        except NotReplicated as short:
+            # Not on enough replicas: a failover now would lose it, so it is not accepted (the
+            # message, if a worker takes it, finds no record). The client retries.
+            log.warning("job not acknowledged by a replica: %s", short)
+            with contextlib.suppress(redis.RedisError):
+                self._store.forget(job.id, job.owner, idempotency_key)
+                self._storage.delete(job.id)
+            raise queue_unavailable() from None
+        except redis.RedisError:
+            if self._store.min_replicas:
+                # Recorded and sent, perhaps, but not known to be on a replica: 503. If it was
+                # kept it runs, and a retry with the same Idempotency-Key answers with it.
+                raise queue_unavailable() from None
+            # if not, recover() sends it once more
 
     def _replay(self, job_id: str, new: NewJob) -> Submission:
         """An Idempotency-Key seen before: the earlier job, if this is the same request."""

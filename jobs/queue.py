@@ -19,6 +19,7 @@ from kombu import Exchange, Queue
 from common.settings import Settings
 
 from . import keys
+from .connection import broker_transport_options, broker_url
 
 CONVERT_TASK = "xmlconv.convert_job"
 SWEEP_TASK = "xmlconv.sweep"
@@ -42,12 +43,14 @@ def _queue(name: str) -> Queue:
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
-        "broker_url": settings.redis_url,
+        # REDIS_URL, or `sentinel://` addresses with the primary's name in the options.
+        "broker_url": broker_url(settings),
         # The broker hands an unacknowledged job to another worker after this long: it must
         # outlast the hard time limit (checked in settings).
         "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout,
                                      "unacked_key": keys.broker_unacked(),
-                                     "unacked_index_key": keys.broker_unacked_index()},
+                                     "unacked_index_key": keys.broker_unacked_index(),
+                                     **broker_transport_options(settings)},
         "broker_connection_timeout": 3,
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",

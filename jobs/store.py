@@ -119,11 +119,14 @@ return 1
 
 # KEYS: job, unpublished.  ARGV: job_id, dispatch
 # The message of this dispatch is with the broker: nothing left to send again.
+# Returns 1 when the record holds this dispatch (0: it is gone, or queued again meanwhile).
 _PUBLISHED = """
-if redis.call('HGET', KEYS[1], 'dispatch') == ARGV[2] or
-   redis.call('EXISTS', KEYS[1]) == 0 then
+local held = redis.call('HGET', KEYS[1], 'dispatch') == ARGV[2]
+if held or redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
+if held then return 1 end
+return 0
 """
 
 # Tell the job's watchers (GET /jobs/<id>/events, jobs/events.py) about a change just written:
@@ -395,13 +398,26 @@ def _flatten(fields: dict[str, Any]) -> list[str]:
     return flat
 
 
+class NotReplicated(Exception):
+    """Fewer replicas than required acknowledged a new job in time: a failover now could lose it,
+    so it is not accepted."""
+
+    def __init__(self, acknowledged: int, required: int) -> None:
+        super().__init__(f"{acknowledged} of {required} replicas acknowledged the job")
+        self.acknowledged = acknowledged
+        self.required = required
+
+
 class JobStore:
     """Reads and changes job records. Every method is one round trip (or one script)."""
 
     def __init__(
-        self, client: redis.Redis, *, result_ttl_seconds: int, tombstone_ttl_seconds: int
+        self, client: redis.Redis, *, result_ttl_seconds: int, tombstone_ttl_seconds: int,
+        min_replicas: int = 0, replica_timeout_ms: int = 1000,
     ) -> None:
         self.redis = client
+        self.min_replicas = min_replicas
+        self.replica_timeout_ms = replica_timeout_ms
         self.result_ttl = result_ttl_seconds
         self.tombstone_ttl = tombstone_ttl_seconds
         self._create = client.register_script(_CREATE)
@@ -476,6 +492,23 @@ class JobStore:
         """The broker has the message of this dispatch."""
         self._published(keys=[keys.job(job_id), keys.unpublished_jobs()],
                         args=[job_id, dispatch])
+
+    def published_durably(self, job_id: str, dispatch: str) -> None:
+        """`published`, then (with `min_replicas`) WAIT on the same connection until that many
+        replicas hold everything the primary had done by then: the record, the message (sent
+        before it, on the broker's own connection: replication is one ordered stream) and this
+        mark. Raises NotReplicated when fewer acknowledged within `replica_timeout_ms`, or when
+        the record is not on this primary (a failover between creating and publishing)."""
+        if not self.min_replicas:
+            self.published(job_id, dispatch)
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            self._published(keys=[keys.job(job_id), keys.unpublished_jobs()],
+                            args=[job_id, dispatch], client=pipe)
+            pipe.wait(self.min_replicas, self.replica_timeout_ms)
+            held, acknowledged = pipe.execute()
+        if not held or acknowledged < self.min_replicas:
+            raise NotReplicated(int(acknowledged) if held else 0, self.min_replicas)
 
     def forget(self, job_id: str, owner: str, idempotency_key: str | None = None) -> None:
         """Remove a job that was never queued (the broker refused it), and its

@@ -24,6 +24,7 @@ from stackfiles import (
 )
 
 from common.settings import VARIABLES, load_settings
+from testkit import REPO
 
 SCHEMA = Path(__file__).with_name("compose-spec.json")
 
@@ -96,7 +97,8 @@ def test_redis_keeps_queued_jobs_and_is_not_published():
     assert "ports" not in redis
     assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
     assert redis["volumes"] == ["redis-data:/data", "secrets:/secrets:ro"]
-    assert set(compose_doc["volumes"]) == {"data", "redis-data", "secrets", "s3-data"}
+    assert set(compose_doc["volumes"]) == {"data", "redis-data", "secrets", "s3-data",
+                                            "redis-replica-data"}
 
 
 def test_published_ports():
@@ -132,4 +134,21 @@ def test_the_object_store_runs_only_in_the_s3_profile():
     assert "ports" not in seaweedfs  # only the stack reaches it
     assert seaweedfs["volumes"] == ["s3-data:/data"]
     assert all(spec.get("profiles") is None for name, spec in compose()["services"].items()
-               if name != "seaweedfs")
+               if name not in ("seaweedfs", *HA_SERVICES))
+
+
+HA_SERVICES = ("redis-replica", "sentinel-1", "sentinel-2", "sentinel-3")
+
+
+def test_the_ha_profile_is_a_replica_and_three_sentinels_of_redis():
+    services = compose()["services"]
+    for name in HA_SERVICES:
+        assert services[name]["profiles"] == ["ha"], name
+        assert "ports" not in services[name]  # only the stack reaches them
+    command = services["redis-replica"]["command"]
+    assert command[:-3] == services["redis"]["command"]
+    assert command[-3:] == ["--replicaof", "redis", "6379"]
+    assert len({str(services[f"sentinel-{n}"]["command"]) for n in (1, 2, 3)}) == 1
+    # The generated sentinel.conf watches `redis` under the name the docs give REDIS_MASTER_NAME.
+    script = (REPO / "deploy" / "secrets.sh").read_text()
+    assert "sentinel monitor xmlconv redis 6379 2" in script and "masterauth" in script

@@ -31,7 +31,8 @@ from common.settings import (
 
 # A variable whose value is a credential (AUTH_MODE and the *_FILE paths are not).
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|TOKEN|BASIC_AUTH)$")
-SECRET_FILES = ("secret-key", "redis-password", "flower-basic-auth", "redis.conf")
+SECRET_FILES = ("secret-key", "redis-password", "flower-basic-auth", "redis.conf",
+                "sentinel.conf")
 
 
 def bare_up_services() -> dict[str, dict]:
@@ -194,6 +195,7 @@ def test_outside_development_the_built_in_or_a_weak_secret_key_is_refused(stage,
 @pytest.mark.parametrize("name", FILE_VARIABLES)
 def test_every_secret_setting_reads_its_file_and_the_variable_wins(name, tmp_path):
     values = {"REDIS_URL": "redis://cache:6380/2", "REDIS_PASSWORD": "s3cret-from-a-file",
+              "REDIS_SENTINEL_PASSWORD": "sentinel-s3cret-from-a-file",
               "SECRET_KEY": "f" * 40, "FLOWER_BASIC_AUTH": "ops:correct-horse-battery",
               "METRICS_TOKEN": "t" * 40, "WEBHOOK_SECRET": "whsec_" + "QUJD" * 8}
     attribute = {"REDIS_PASSWORD": "redis_url"}.get(name, name.lower())
@@ -206,6 +208,7 @@ def test_every_secret_setting_reads_its_file_and_the_variable_wins(name, tmp_pat
     else:
         assert from_file == values[name]
     given = {"REDIS_URL": "redis://other:6379/0", "REDIS_PASSWORD": "given-password",
+             "REDIS_SENTINEL_PASSWORD": "given-sentinel-password",
              "SECRET_KEY": "g" * 40, "FLOWER_BASIC_AUTH": "ops:another-long-password",
              "METRICS_TOKEN": "u" * 40, "WEBHOOK_SECRET": "whsec_" + "REVG" * 8}[name]
     assert getattr(load_settings({**environ, name: given}), attribute) != from_file

