@@ -37,10 +37,10 @@ from collections.abc import Iterator
 from flask import Blueprint, Flask, Response, request
 
 from common import errors
-from common.errors import ServiceError
 from jobs import CLOSING, GONE, Job, Watch, job_resource
 
 from .auth import current_tenant
+from .params import invalid
 from .services import services
 
 bp = Blueprint("events", __name__)
@@ -61,9 +61,8 @@ def _last_event_id() -> int | None:
         return None
     raw = raw.strip()
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise ServiceError(errors.INVALID_REQUEST, "Last-Event-ID must be an event id this "
-                           "stream gave (a whole number)", {"header": "Last-Event-ID"},
-                           status=400)
+        raise invalid("Last-Event-ID", "Last-Event-ID must be an event id this stream gave "
+                      "(a whole number)")
     return int(raw)
 
 

@@ -162,7 +162,7 @@ def test_streams_are_sealed_like_the_job(live):
                          owner["headers"]), 404, "JOB_NOT_FOUND")
     error = error_of(open_stream(live.api_url, job["id"], owner["headers"], last_id="x1"),
                      400, "INVALID_REQUEST")
-    assert error["details"] == {"header": "Last-Event-ID"}
+    assert error["details"] == {"parameter": "Last-Event-ID"}
 
 
 # -- what a stream may hold

@@ -90,7 +90,9 @@ def test_one_subscription_serves_every_watch(redis_db, store, events):
     with contextlib.ExitStack() as held:
         watches = [held.enter_context(events.watch(job_id)) for job_id in ids]
         subscribed(events)
-        clients = [c for c in redis_db.client().client_list() if c.get("name") == CLIENT_NAME]
+        # The server's other databases may hold other tests' subscriptions: this one's only.
+        clients = [c for c in redis_db.client().client_list()
+                   if c.get("name") == CLIENT_NAME and c.get("db") == str(redis_db.index)]
         assert len(clients) == 1 and clients[0]["psub"] == "1"
         for watch in watches:
             watch.next(1)  # the catch-up
