@@ -190,10 +190,26 @@ def test_with_api_keys_a_person_enters_theirs(keyed_stack, page, cli_output, tmp
 # -- a job longer than the page's `wait`: followed over its event stream, not polled
 
 
+LONG_INDENT = "2"  # indented JSON: re-indented in Python, several times slower than compact
+
+
 @pytest.fixture(scope="module")
-def long_input(samples) -> Path:
-    """64 MB: converts for several seconds, longer than the page's POST /jobs?wait=2."""
-    return samples["big"]
+def long_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """32 MB that, as JSON indented by LONG_INDENT (convert_long), converts for several seconds
+    (about 3x the page's POST /jobs?wait=2), long enough for the progress to move after it."""
+    from bench.generate import generate
+
+    path = tmp_path_factory.mktemp("long") / "long.xml"
+    generate(32, path)
+    return path
+
+
+def convert_long(page: Page, path: Path) -> None:
+    page.set_input_files("#file", path)
+    page.select_option("#format", "json")
+    page.click("#more-options summary")
+    page.fill("#opt-indent", LONG_INDENT)
+    page.click("#convert")
 
 
 def requested_paths(stack) -> list[str]:
@@ -217,7 +233,7 @@ def test_the_page_follows_a_long_job_over_its_event_stream(stack, page, long_inp
     console = Console(page)
     page.goto(stack.url("/"))
     record_stages(page)
-    convert(page, long_input, "json")
+    convert_long(page, long_input)
     expect(page.locator("#download")).to_be_visible(timeout=90_000)
     follows_over_the_stream(stack, page)
     assert console.unexpected() == []
@@ -229,7 +245,7 @@ def test_with_api_keys_the_page_reads_the_stream_with_its_key(keyed_stack, page,
     page.goto(keyed_stack.url("/"))
     page.fill("#api-key", key)
     record_stages(page)
-    convert(page, long_input, "json")
+    convert_long(page, long_input)
     expect(page.locator("#download")).to_be_visible(timeout=90_000)
     follows_over_the_stream(keyed_stack, page)
     assert console.unexpected() == []
