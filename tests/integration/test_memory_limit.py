@@ -41,14 +41,21 @@ def test_a_job_past_the_memory_ceiling_fails_by_name_and_the_process_lives_on(
 
 
 def test_a_ceiling_below_the_readers_buffers_fails_the_job_in_json_lines(
-        redis_server, tmp_path, samples):
-    """A ceiling so low that the reader's own buffers do not fit (2 MiB): the job fails (its
-    allocation fails in Python — MEMORY_LIMIT_EXCEEDED — or inside libxml2, which the parser
-    reports as a parse error), the process lives on, and nothing is written but JSON lines."""
+        redis_server, tmp_path):
+    """A ceiling so low (2 MiB) that the reader cannot hold one start tag whole: an attribute
+    of 12 MiB (within CONVERTER_MAX_VALUE_BYTES, raised here, so that no limit of the
+    converter's stops it first), which libxml2 buffers whole before it reports the element.
+    The job fails (its allocation fails in Python — MEMORY_LIMIT_EXCEEDED — or inside
+    libxml2, which the parser reports as a parse error), the process lives on, and nothing is
+    written but JSON lines. (A big document of small values no longer does: the converter
+    streams it in C, well within 2 MiB above the process's size.)"""
+    wide = tmp_path / "one-long-attribute.xml"
+    wide.write_bytes(b'<root><note text="' + b"x" * (12 * 1024 * 1024) + b'"/></root>')
     with Stack(tmp_path / "stack", redis=redis_server, name="memory-tiny",
-               env={"WORKER_MEMORY_LIMIT_MB": "2"}) as stack:
+               env={"WORKER_MEMORY_LIMIT_MB": "2",
+                    "CONVERTER_MAX_VALUE_BYTES": str(32 * 1024 * 1024)}) as stack:
         (child,) = psutil.Process(stack.worker.pid).children()
-        job = accepted_job(submit_file(stack, samples["big"], data={"format": "json"}))
+        job = accepted_job(submit_file(stack, wide, data={"format": "json"}))
         failed = stack.wait_finished(job["id"], timeout=60)
         assert failed["status"] == "failed", failed
         assert failed["error"]["code"] in ("MEMORY_LIMIT_EXCEEDED", "XML_PARSE_ERROR"), failed

@@ -1,6 +1,12 @@
-"""The memory ceiling of a job (worker/memory.py), in a forked process of its own: past the
+"""The memory ceiling of a job (worker/memory.py), in a process of its own: past the
 room it was given an allocation raises MemoryError; lifted, the same allocation works; the
-ceiling is measured from the process's size when the job starts."""
+ceiling is measured from the process's size when the job starts.
+
+The process is spawned, not forked from pytest's: RLIMIT_AS bounds new address space only, and
+a forked child inherits its parent's heap, free chunks and all — after other tests have
+allocated and freed big buffers, glibc may serve the 64 MiB from memory the process already
+has (inside its size, so under any ceiling), and the probe would test pytest's history, not the
+ceiling."""
 
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ def _in_a_limited_process(queue) -> None:
 
 
 def test_a_job_gets_its_room_and_no_more():
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     child = context.Process(target=_in_a_limited_process, args=(queue,))
     child.start()
