@@ -141,6 +141,17 @@ local function announce(job, job_id)
 end
 """
 
+# A job that has just ended (keys as JobStore._final_keys): its record and tombstone expire, it
+# leaves the running, unpublished, owner's and active indexes, and its watchers are told.
+_ENDED = _ANNOUNCE + """
+local function ended(job_id, record_ttl, tombstone_ttl)
+  redis.call('EXPIRE', KEYS[1], record_ttl)
+  redis.call('EXPIRE', KEYS[2], tombstone_ttl)
+  for i = 3, 6 do redis.call('ZREM', KEYS[i], job_id) end
+  announce(KEYS[1], job_id)
+end
+"""
+
 # Fail a job in place (used inside other scripts): fields, TTLs, bookkeeping.
 _FAIL_IN_PLACE = _ANNOUNCE + """
 local function fail_in_place(job, tombstone, job_id, now, error, record_ttl, tombstone_ttl)
@@ -197,7 +208,7 @@ return 'running'
 # KEYS: job, tombstone, running, unpublished, owner's active jobs, active jobs.
 # ARGV: job_id, run_id, record_ttl, tombstone_ttl, field, value, …
 # Returns 'ok' when this run moved the job to its final status, else the status it found.
-_FINISH = _ANNOUNCE + """
+_FINISH = _ENDED + """
 local current = redis.call('HMGET', KEYS[1], 'status', 'run_id')
 if not current[1] then return false end
 if current[1] ~= 'running' then return current[1] end
@@ -205,13 +216,7 @@ if ARGV[2] ~= '*' and current[2] ~= ARGV[2] then return 'superseded' end
 local fields = {}
 for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZREM', KEYS[5], ARGV[1])
-redis.call('ZREM', KEYS[6], ARGV[1])
-announce(KEYS[1], ARGV[1])
+ended(ARGV[1], ARGV[3], ARGV[4])
 return 'ok'
 """
 
@@ -254,18 +259,12 @@ return 'requeued'
 # ARGV: job_id, now, record_ttl, tombstone_ttl
 # Cancels an unfinished job, or deletes a finished one (its tombstone stays: later reads get 410).
 # Returns the status before the call.
-_DISCARD = _ANNOUNCE + """
+_DISCARD = _ENDED + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
 if status == 'queued' or status == 'running' then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[2], 'updated_at', ARGV[2])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  redis.call('ZREM', KEYS[4], ARGV[1])
-  redis.call('ZREM', KEYS[5], ARGV[1])
-  redis.call('ZREM', KEYS[6], ARGV[1])
-  announce(KEYS[1], ARGV[1])
+  ended(ARGV[1], ARGV[3], ARGV[4])
 else
   redis.call('DEL', KEYS[1])
 end
