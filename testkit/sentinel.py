@@ -25,7 +25,7 @@ from pathlib import Path
 import redis
 
 from testkit.redis_server import RedisServer
-from testkit.service import Service
+from testkit.service import Service, ServiceGroup
 from testkit.waiting import free_port, wait_for
 
 HOST = "127.0.0.1"
@@ -56,7 +56,7 @@ class SentinelServer(Service):
         return redis.Redis(HOST, self.port, socket_timeout=2, decode_responses=True)
 
 
-class Failover:
+class Failover(ServiceGroup):
     """A primary, a replica and three Sentinels (see the module's docstring)."""
 
     def __init__(self, root: Path, *, down_after_ms: int = 1000,
@@ -87,22 +87,6 @@ class Failover:
             int(s.client().sentinel_master(MASTER_NAME)["num-slaves"]) == 1 and
             int(s.client().sentinel_master(MASTER_NAME)["num-other-sentinels"]) == 2
             for s in self.sentinels), 60, "the Sentinels never found each other")
-
-    def stop(self) -> None:
-        for service in reversed(self.services()):
-            with contextlib.suppress(Exception):
-                service.close()
-
-    def __enter__(self) -> Failover:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- what the service is given
 

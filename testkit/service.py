@@ -109,3 +109,30 @@ def vm_hwm_kib(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmHWM for pid {pid}")
+
+
+class ServiceGroup:
+    """Processes started together and stopped together, last started first: `with group:`
+    starts them (stopping what did start if one fails) and stops them all at the end."""
+
+    def services(self) -> list[Service]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        for service in reversed(self.services()):
+            with contextlib.suppress(Exception):
+                service.close()
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -29,14 +29,14 @@ from testkit import BIN, REPO, commands
 from testkit.jobs_api import JobsApi
 from testkit.redis_server import RedisServer
 from testkit.s3_server import S3Server
-from testkit.service import Service
+from testkit.service import Service, ServiceGroup
 from testkit.waiting import free_port, wait_for
 
 HOST = "127.0.0.1"
 LOOPBACK = {"http": "", "https": ""}  # no proxy from the environment between us and the stack
 
 
-class Stack(JobsApi):
+class Stack(JobsApi, ServiceGroup):
     _client: redis.Redis | None = None  # client(), made on first use
 
     def __init__(self, root: Path, *, redis: RedisServer | None = None, workers: int = 1,
@@ -124,22 +124,6 @@ class Stack(JobsApi):
         for service in self.processes():
             service.wait_ready(90)
 
-    def stop(self) -> None:
-        for service in reversed(self.services()):
-            with contextlib.suppress(Exception):
-                service.close()
-
-    def __enter__(self) -> Stack:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def add_worker(self) -> Service:
         """One more worker, started and ready."""
         worker = self._worker(len(self.workers) + 1)
@@ -188,6 +172,16 @@ class Stack(JobsApi):
         folders = [self.data_dir, *(self.root / p.name for p in self.processes())]
         return [p for folder in folders if folder.is_dir() for p in folder.rglob("*")
                 if p.is_file()]
+
+    def objects(self, job_id: str) -> list[str]:
+        """An S3 stack's objects of a job in the bucket, and its unfinished multipart uploads."""
+        assert self.s3 is not None, "not an S3 stack"
+        prefix = f"{self.prefix}/jobs/{job_id}/"
+        client = self.s3.client()
+        answer = client.list_objects_v2(Bucket=S3Server.BUCKET, Prefix=prefix)
+        names = [item["Key"][len(prefix):] for item in answer.get("Contents", [])]
+        uploads = client.list_multipart_uploads(Bucket=S3Server.BUCKET, Prefix=prefix)
+        return sorted(names + [f"pending:{u['Key']}" for u in uploads.get("Uploads", [])])
 
     def api_worker_pid(self) -> int:
         """The pid of the API's (first) gunicorn worker process."""

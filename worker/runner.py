@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import fields
 
 from billiard.exceptions import SoftTimeLimitExceeded
 
@@ -50,16 +51,10 @@ def conversion_limits(settings: Settings | None, input_size: int) -> Limits:
     and at most OUTPUT_AMPLIFICATION × the input + OUTPUT_ALLOWANCE_BYTES of output."""
     if settings is None:
         return Limits()
-    return Limits(
-        max_attributes=settings.converter_max_attributes,
-        max_attribute_defaults=settings.converter_max_attribute_defaults,
-        max_attribute_default_bytes=settings.converter_max_attribute_default_bytes,
-        max_names=settings.converter_max_names,
-        max_columns=settings.converter_max_columns,
-        max_value_bytes=settings.converter_max_value_bytes,
-        max_output_bytes=output_allowance(input_size, settings.output_amplification,
-                                          settings.output_allowance_bytes),
-    )
+    structural = {field.name: getattr(settings, "converter_" + field.name)
+                  for field in fields(Limits) if field.name != "max_output_bytes"}
+    return Limits(**structural, max_output_bytes=output_allowance(
+        input_size, settings.output_amplification, settings.output_allowance_bytes))
 
 
 def run_job(lifecycle: Lifecycle, job_id: str, dispatch: str | None, worker: str,

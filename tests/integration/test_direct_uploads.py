@@ -17,7 +17,6 @@ import requests
 from client import Client
 from testkit import BIN
 from testkit.jobs_api import accepted_job, submit_file
-from testkit.s3_server import S3Server
 from testkit.stack import Stack
 from testkit.tcp_meter import TcpMeter
 from testkit.waiting import wait_for
@@ -51,16 +50,6 @@ def large(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("direct-samples") / "large.xml"
     generate(24, path)
     return path
-
-
-def objects(stack: Stack, job_id: str) -> list[str]:
-    """The job's objects in the bucket, and its unfinished multipart uploads."""
-    prefix = f"{stack.prefix}/jobs/{job_id}/"
-    client = stack.s3.client()
-    answer = client.list_objects_v2(Bucket=S3Server.BUCKET, Prefix=prefix)
-    names = [item["Key"][len(prefix):] for item in answer.get("Contents", [])]
-    uploads = client.list_multipart_uploads(Bucket=S3Server.BUCKET, Prefix=prefix)
-    return sorted(names + [f"pending:{u['Key']}" for u in uploads.get("Uploads", [])])
 
 
 def open_upload(stack: Stack, headers: dict, size: int, filename: str = "input.xml"):
@@ -155,7 +144,7 @@ def test_the_upload_holds_its_keys_quota_slot_until_given_up_or_made_a_job(direc
     gone = requests.delete(direct_stack.url(f"/uploads/{offer['id']}"), headers=headers,
                            timeout=10)
     assert gone.status_code == 204, gone.text
-    assert objects(direct_stack, offer["id"]) == []
+    assert direct_stack.objects(offer["id"]) == []
     late = submit_upload(direct_stack, offer["id"], headers)
     assert (late.status_code, error_code(late)) == (410, "UPLOAD_EXPIRED")
     # A new upload takes the slot; made a job, the job holds it.
@@ -228,7 +217,7 @@ def test_an_upload_past_the_size_limit_is_refused_and_removed(tight_stack):
     assert (refused.status_code, error_code(refused)) == (413, "PAYLOAD_TOO_LARGE")
     assert refused.json()["error"]["details"] == {"max_bytes": 10 * MiB,
                                                   "size_bytes": 16 * MiB}
-    assert objects(tight_stack, offer["id"]) == []
+    assert tight_stack.objects(offer["id"]) == []
     again = submit_upload(tight_stack, offer["id"], key["headers"])
     assert (again.status_code, error_code(again)) == (410, "UPLOAD_EXPIRED")
 
@@ -241,11 +230,11 @@ def test_an_expired_upload_is_refused_and_the_sweep_aborts_abandoned_ones(tight_
     put_parts(late, data)
     abandoned = open_upload(tight_stack, key["headers"], 9 * MiB).json()
     put_parts(abandoned, b"<" * (9 * MiB), parts=[1])
-    assert objects(tight_stack, abandoned["id"]) != []  # a pending multipart upload
+    assert tight_stack.objects(abandoned["id"]) != []  # a pending multipart upload
     time.sleep(3.5)  # UPLOAD_URL_TTL_SECONDS=3
     expired = submit_upload(tight_stack, late["id"], key["headers"])
     assert (expired.status_code, error_code(expired)) == (410, "UPLOAD_EXPIRED")
-    assert objects(tight_stack, late["id"]) == []
+    assert tight_stack.objects(late["id"]) == []
     # The quota slots lapsed with the URLs.
     assert open_upload(tight_stack, key["headers"], len(data)).status_code == 201
     # The sweep (beat's task, run here in this process) aborts the one never completed.
@@ -257,7 +246,7 @@ def test_an_expired_upload_is_refused_and_the_sweep_aborts_abandoned_ones(tight_
     settings = load_settings(tight_stack.env)
     lifecycle = open_service(settings, make_celery(settings, "sweep-test")).lifecycle
     lifecycle.remove_orphans(grace_seconds=1)
-    wait_for(lambda: objects(tight_stack, abandoned["id"]) == [], 10,
+    wait_for(lambda: tight_stack.objects(abandoned["id"]) == [], 10,
              "the abandoned upload was not aborted")
 
 

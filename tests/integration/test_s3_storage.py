@@ -22,16 +22,6 @@ def s3_stack_at(redis_server, s3_server: S3Server, root: Path, **env: str) -> St
     return Stack(root, redis=redis_server, s3=s3_server, name="s3", env=env)
 
 
-def objects(stack: Stack, job_id: str) -> list[str]:
-    """The job's objects in the bucket, and its unfinished multipart uploads."""
-    prefix = f"{stack.prefix}/jobs/{job_id}/"
-    client = stack.s3.client()
-    answer = client.list_objects_v2(Bucket=S3Server.BUCKET, Prefix=prefix)
-    names = [item["Key"][len(prefix):] for item in answer.get("Contents", [])]
-    uploads = client.list_multipart_uploads(Bucket=S3Server.BUCKET, Prefix=prefix)
-    return sorted(names + [f"pending:{u['Key']}" for u in uploads.get("Uploads", [])])
-
-
 @pytest.fixture(scope="module")
 def medium(tmp_path_factory) -> Path:
     """An input of several S3 parts (8 MiB each), converted for a second or more."""
@@ -54,7 +44,7 @@ def test_a_job_converts_like_the_cli_with_no_shared_directory(s3_stack, samples,
     assert result.headers["Content-Type"] == FORMATS[fmt].content_type
     assert finished["result"]["size_bytes"] == len(result.content)
     # DELETE_INPUT_ON_FINISH: only the result is left, in the bucket; nothing on either disk.
-    assert objects(s3_stack, job["id"]) == [f"result.{FORMATS[fmt].extension}"]
+    assert s3_stack.objects(job["id"]) == [f"result.{FORMATS[fmt].extension}"]
     assert s3_stack.local_files() == []
 
 
@@ -76,10 +66,10 @@ def test_readiness_checks_the_bucket(s3_stack):
 def test_deleting_a_finished_job_removes_its_objects(s3_stack, samples):
     job = accepted_job(submit_file(s3_stack, samples["small"]))
     assert s3_stack.wait_finished(job["id"])["status"] == "succeeded"
-    assert objects(s3_stack, job["id"]) == ["result.json"]
+    assert s3_stack.objects(job["id"]) == ["result.json"]
     response = requests.delete(s3_stack.url(f"/jobs/{job['id']}"), timeout=10)
     assert response.status_code == 204, response.text
-    assert objects(s3_stack, job["id"]) == []
+    assert s3_stack.objects(job["id"]) == []
 
 
 def test_cancelling_queued_and_running_jobs_removes_their_objects(s3_stack, medium):
@@ -88,13 +78,13 @@ def test_cancelling_queued_and_running_jobs_removes_their_objects(s3_stack, medi
     wait_for(lambda: s3_stack.get_job(running["id"])["status"] == "running", 60,
              "the first job did not start")
     assert s3_stack.get_job(queued["id"])["status"] == "queued"  # one worker process
-    assert objects(s3_stack, queued["id"]) == ["input.xml"]
+    assert s3_stack.objects(queued["id"]) == ["input.xml"]
     for job in (queued, running):
         response = requests.delete(s3_stack.url(f"/jobs/{job['id']}"), timeout=10)
         assert response.status_code in (202, 204), response.text
-    assert objects(s3_stack, queued["id"]) == []
+    assert s3_stack.objects(queued["id"]) == []
     assert s3_stack.wait_finished(running["id"])["status"] == "cancelled"
-    wait_for(lambda: objects(s3_stack, running["id"]) == [], 30,
+    wait_for(lambda: s3_stack.objects(running["id"]) == [], 30,
              "the cancelled run left objects behind")
     assert s3_stack.local_files() == []
 
