@@ -10,29 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Callable
+
+from testkit.tcp_server import TcpServer, read_head
 
 Answer = Callable[[socket.socket], None]
 
 
-class Origin:
+class Origin(TcpServer):
     def __init__(self) -> None:
         self.routes: dict[str, Answer] = {}
         self.requests: list[bytes] = []
-        self.lock = threading.Lock()
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
+        super().__init__()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.closed = False
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def __enter__(self) -> Origin:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def route(self, path: str, answer: Answer) -> str:
         """Serve `path` with `answer`; its URL."""
@@ -44,28 +35,11 @@ class Origin:
             return [head for head in self.requests if head.split(b" ")[1].startswith(
                 path.encode())]
 
-    def close(self) -> None:
-        self.closed = True
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept(): the port is closed at once
-        self.sock.close()
-
-    def _serve(self) -> None:
-        while not self.closed:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                head += chunk
+            head = read_head(conn)
+            if not head:
+                return
             with self.lock:
                 self.requests.append(head)
             path = head.split(b" ")[1].decode().partition("?")[0]

@@ -19,6 +19,7 @@ from standardwebhooks import Webhook
 from jobs import keys
 from testkit.jobs_api import accepted_job, error_of, submit_file
 from testkit.stack import Stack
+from testkit.tcp_server import TcpServer
 from testkit.waiting import wait_for
 
 DOC = b"<orders><order id='1'><item>tea</item></order><order id='2'/></orders>"
@@ -222,27 +223,16 @@ def test_a_loopback_url_is_refused_without_allow_private(stack, samples):
 # a proxy in the environment of every process)
 
 
-class SlowReceiver:
+class SlowReceiver(TcpServer):
     """A raw TCP receiver that reads the request, then answers `HTTP/1.1 200 OK…` one byte a
     second; records each connection's (opened, closed) times and the most open at once."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
         self.connections: list[tuple[float, float]] = []
         self.open = self.most_open = 0
-        self.lock = threading.Lock()
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         opened = time.monotonic()
         with self.lock:
             self.open += 1
@@ -263,9 +253,6 @@ class SlowReceiver:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/slow/{name}"
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,13 +23,14 @@ from common.outbound_urls import check_url
 from common.signing import webhook_secret
 from jobs.store import JobStore
 from jobs.webhook_slots import WebhookSlots
+from testkit.tcp_server import TcpServer, read_head
 from worker import webhooks
 from worker.webhooks import Config, Outcome
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
 
-class Server:
+class Server(TcpServer):
     """A TCP server on 127.0.0.1: each connection handled by `answer(conn, request_bytes)` in
     a thread, after the request's head and body arrived; records each request, and how many
     connections were open at most at once."""
@@ -42,33 +42,18 @@ class Server:
         self.requests: list[bytes] = []
         self.server_names: list[str | None] = []
         self.open = self.most_open = 0
-        self.lock = threading.Lock()
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.closed = False
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while not self.closed:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         with self.lock:
             self.open += 1
             self.most_open = max(self.most_open, self.open)
         try:
             if self.tls is not None:
                 conn = self.tls.wrap_socket(conn, server_side=True)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                request += chunk
+            request = read_head(conn)
+            if not request:
+                return
             head, _, body = request.partition(b"\r\n\r\n")
             length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
                                if line.lower().startswith(b"content-length:")), b"0"))
@@ -87,9 +72,6 @@ class Server:
     def url(self, host: str = "127.0.0.1", path: str = "/hook", scheme: str = "http") -> str:
         return f"{scheme}://{host}:{self.port}{path}"
 
-    def close(self) -> None:
-        self.closed = True
-        self.sock.close()
 
 
 def headers_of(request: bytes) -> dict[str, str]:
