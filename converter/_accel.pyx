@@ -33,6 +33,7 @@ from converter._emit import YamlWriter
 from converter.render import yaml_scalar, yaml_string
 
 include "_jsonout.pxi"
+include "_csvout.pxi"
 
 
 cdef extern from "libxml/parser.h":
@@ -155,7 +156,7 @@ _bind_libxml2()
 
 # What the engine does with the document (set per conversion).
 DEF DOCUMENT = 0   # json, yaml: values of complete children, frames for open elements
-DEF RECORDS = 1    # jsonl, csv: values of the record elements only
+DEF RECORDS = 1    # jsonl, csv: the record elements only
 DEF COUNT = 2      # picking a record path: sibling counts, no values
 DEF TEXT = 3       # text: the text nodes themselves, written as they end
 
@@ -212,6 +213,7 @@ cdef class _Level:
     cdef _Group* group  # the group in its parent's map where it waits, or NULL
     cdef Py_ssize_t entries  # entries already written into the sink
     cdef bytes jkey
+    cdef _CNode* cnode  # csv: where it is in its record (_csvout.pxi)
 
     def __dealloc__(self):
         free(self.text)
@@ -409,6 +411,9 @@ cdef class Engine:
     cdef Py_ssize_t open_groups
     cdef bint root_list
     cdef Py_ssize_t written_records
+    # csv: the CSV writer (_csvout.pxi)
+    cdef bint csv
+    cdef _CsvOut cw
     # limits (converter/limits.py)
     cdef Py_ssize_t max_attributes
     cdef Py_ssize_t max_defaults
@@ -436,13 +441,16 @@ cdef class Engine:
                  Py_ssize_t max_value_bytes=16777216):
         cdef xmlSAXHandler sax
         self.mode = {"document": DOCUMENT, "records": RECORDS, "count": COUNT,
-                     "text": TEXT, "json": DOCUMENT, "jsonl": RECORDS, "yaml": DOCUMENT}[mode]
+                     "text": TEXT, "json": DOCUMENT, "jsonl": RECORDS, "yaml": DOCUMENT,
+                     "csv": RECORDS}[mode]
         self.json = mode in ("json", "jsonl", "yaml")
+        self.csv = mode == "csv"
         self.yaml = mode == "yaml"
         self.yaml_writer = YamlWriter(yaml_string, yaml_scalar) if self.yaml else None
         self.jw = _JsonOut()
         self.jforce = frozenset(self.jw.key(name) for name in force_list)
         self.text_jkey = self.jw.key(text_key)
+        self.cw = _CsvOut(self.jw, infer) if self.csv else None
         # As document.DocumentWriter.attributes_sealed: a child's key never starts with a
         # character no name can start with -- but with expand, keys begin with any URI.
         self.sealed = (bool(attr_prefix) and not re.match(r"[\w.\-:]", attr_prefix[0])
@@ -522,6 +530,13 @@ cdef class Engine:
         """jsonl: how many records were written."""
         return self.written_records
 
+    def table(self, Py_ssize_t rows_per_chunk):
+        """csv: what the records' cells were learned into (paths, steps, shape, records), as
+        tabular reads _emit.Rows; feed() then returns the cells, at most `rows_per_chunk`
+        records a chunk."""
+        self.cw.per_chunk = rows_per_chunk
+        return self.cw
+
     def set_output(self, write):
         """json, jsonl: where the bytes go (a binary stream's write), as they are made."""
         self.jw.write = write
@@ -562,6 +577,8 @@ cdef class Engine:
             raise failure
         if not self.ctxt.wellFormed:
             return _PARSE_FAILED
+        if self.csv:
+            return self.cw.take()
         if self.json:
             if self.ended and self.mode == DOCUMENT and self.root_seen and not self.yaml:
                 # the root's end, written once the parser agrees the document is whole
@@ -729,6 +746,8 @@ cdef class Engine:
         level.kind = BUILD
         if self.json:
             return self._json_start(level, parent, atts, defaults)
+        if self.csv:
+            return self._csv_start(level, parent, atts, defaults)
         if self.ns_mode == KEEP:
             self._keep_attributes(level, atts, defaults)
         return 0
@@ -932,7 +951,7 @@ cdef class Engine:
             return 0
         level = <_Level>self.levels[self.depth]
         try:
-            if level.kind == BUILD and not (self.json and self.strip):
+            if level.kind == BUILD and not ((self.json or self.csv) and self.strip):
                 level.add_text(<const char*>data, size, self.max_value_bytes)
             elif level.kind == FRAME or level.kind == BUILD:
                 if self.strip and level.text_len == 0:
@@ -990,6 +1009,8 @@ cdef class Engine:
         if self.mode == TEXT:
             self._flush_piece()
             return 0
+        if kind == BUILD and self.csv:
+            return self._csv_end(level)
         if kind == BUILD and self.json:
             self._json_end(level)
             if self.mode == RECORDS and depth == self.record_depth:
@@ -1317,28 +1338,35 @@ cdef class Engine:
             level.gindex = {<bytes>level.groups[i].key: i for i in range(level.ngroups)}
         return group
 
+    cdef bytes _text_span(self, _Level level, Py_ssize_t* start, Py_ssize_t* end):
+        """The element's text as xmltodict keeps it (joined, stripped): level.text from
+        `start` to `end` (equal: none), or the bytes returned when Unicode whitespace was
+        stripped too."""
+        cdef const unsigned char* text = <const unsigned char*>level.text
+        start[0] = 0
+        end[0] = level.text_len
+        if end[0] == 0 or not self.strip:
+            return None
+        while start[0] < end[0] and _is_space(text[start[0]]):
+            start[0] += 1
+        while end[0] > start[0] and _is_space(text[end[0] - 1]):
+            end[0] -= 1
+        if start[0] < end[0] and (text[start[0]] >= 0x80 or text[end[0] - 1] >= 0x80):
+            value = PyUnicode_DecodeUTF8(level.text + start[0], end[0] - start[0], NULL).strip()
+            if not value:  # Unicode whitespace (U+00A0, U+3000, ...)
+                end[0] = start[0]
+                return None
+            return value.encode()
+        return None
+
     cdef int _json_text(self, _Level level, bint grouped) except -1:
         """The element's text as xmltodict keeps it (joined, stripped, typed), written as
         its value (or under the text key when `grouped`); 0 when there is none."""
-        cdef Py_ssize_t start = 0
-        cdef Py_ssize_t end = level.text_len
-        cdef const unsigned char* text = <const unsigned char*>level.text
-        cdef bytes encoded = None
+        cdef Py_ssize_t start, end
+        cdef bytes encoded = self._text_span(level, &start, &end)
         cdef _Spool* target
-        if end == 0:
+        if start == end:
             return 0
-        if self.strip:
-            while start < end and _is_space(text[start]):
-                start += 1
-            while end > start and _is_space(text[end - 1]):
-                end -= 1
-            if start == end:
-                return 0
-            if text[start] >= 0x80 or text[end - 1] >= 0x80:
-                value = PyUnicode_DecodeUTF8(level.text + start, end - start, NULL).strip()
-                if not value:
-                    return 0  # Unicode whitespace (U+00A0, U+3000, ...)
-                encoded = value.encode()
         if grouped:
             target = self._json_target(level, self.text_jkey, True)
             if self.yaml:
@@ -1442,6 +1470,82 @@ cdef class Engine:
         level.opened = False
         if not self.yaml:
             jw.put(sink, "}", 1)
+        return 0
+
+    # -- csv: each record's cells (_csvout.pxi) ----------------------------------------------
+    #
+    # An element's node is taken when it starts (its key counted among its parent's groups,
+    # as JSON counts them); its attributes are cells at once, its text one at its end.
+    cdef int _csv_start(self, _Level level, _Level parent, const xmlChar** atts,
+                        list defaults) except -1:
+        cdef _CsvOut cw = self.cw
+        cdef Py_ssize_t i = 0
+        cdef const char* value
+        cdef dict d
+        level.opened = False
+        level.last = -1
+        level.top = parent is None or parent.kind != BUILD  # a record
+        if level.top:
+            level.cnode = cw.root
+        else:
+            level.cnode = self._csv_item(parent, self.jw.key(level.key), True)
+        if self.ns_mode == KEEP and defaults is None:
+            if atts is NULL:
+                return 0
+            while atts[i] is not NULL:
+                value = <const char*>atts[i + 1]
+                if value is NULL:
+                    value = ""
+                cw.scalar(self._csv_item(level, self.jw.key(self.attribute_names.get(atts[i])),
+                                         False),
+                          value, strlen(value))
+                i += 2
+            return 0
+        if self.ns_mode == KEEP:
+            self._keep_attributes(level, atts, defaults)
+        d = level.d
+        level.d = None
+        level.attributes = 0
+        if d:
+            for key, item in d.items():
+                cw.value(self._csv_item(level, self.jw.key(key), False), item)
+        return 0
+
+    cdef _CNode* _csv_item(self, _Level level, bytes key, bint may_force) except NULL:
+        """The node of the next item under `key` in the element's map."""
+        cdef _Group* group = self._json_group(level, key, may_force)
+        group.count += 1
+        level.opened = True
+        return self.cw.child(level.cnode, <PyObject*>key, group.count, group.forced)
+
+    cdef int _csv_end(self, _Level level) except -1:
+        """The element's text: its value, or an item under the text key beside the others."""
+        cdef _CsvOut cw = self.cw
+        cdef Py_ssize_t start, end
+        cdef bytes encoded = self._text_span(level, &start, &end)
+        cdef _Group* group
+        cdef int i
+        cdef _CNode* node = level.cnode
+        if level.opened:
+            if start != end:
+                node = self._csv_item(level, self.text_jkey, True)
+            for i in range(level.ngroups):
+                group = level.groups[i]
+                group.key = NULL
+                group.count = 0
+            self.open_groups -= level.ngroups
+            level.ngroups = 0
+            level.last = -1
+            level.gindex = None
+        if start != end:
+            if encoded is not None:
+                cw.scalar(node, encoded, len(encoded))
+            else:
+                cw.scalar(node, level.text + start, end - start)
+        elif not level.opened and not level.top:
+            cw.empty(node)  # None; a record that is None is a row of empty cells
+        if level.top:
+            cw.end_record()
         return 0
 
     # -- text mode -----------------------------------------------------------------------

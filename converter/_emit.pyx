@@ -325,7 +325,7 @@ cdef int _put_cell(_Buffer out, Py_ssize_t node, object value) except -1:
 cdef class Rows:
     """Records as rows without a second look at the records: each record is walked once,
     learning the shape (which children repeat, where text comes) and giving its cells as
-    bytes, [path id, size, UTF-8]... per record. Once every record is seen, `positions`
+    bytes, [path id, size, UTF-8]... per record. Once every record is seen, column_positions
     tells the column of each path id, and csv_rows writes the rows from those bytes."""
     cdef public Shape shape
     cdef list nodes  # by id
@@ -401,30 +401,41 @@ cdef class Rows:
                 self._walk(below, item)
         return 0
 
-    def positions(self, list columns, str text_key):
-        """The column of each path id (-1: none), now that the shape is final."""
+    @property
+    def steps(self):
+        """Each path's steps from the record, ((key, item number or None), ...), by id."""
         cdef _PathNode node
-        cdef Shape shape
-        index = {}
-        for number, column in enumerate(columns):
-            index.setdefault(column, number)
         result = []
         for node in self.nodes:
-            path = []
-            shape = self.shape
-            for key, number in node.steps:
-                shape = <Shape>shape.children[key]
-                if number is not None:
-                    path += [key, str(number)]
-                elif shape.is_list:
-                    path += [key, "0"]
-                else:
-                    path.append(key)
-            column = tuple(path)
-            if node.shape.children or not column:
-                column = column + (text_key,)
-            result.append(index.get(column, -1))
+            result.append(node.steps)
         return result
+
+
+def column_positions(Shape shape, list steps, list columns, str text_key):
+    """The column of each path (-1: none), from its steps, once the shape is final: a child
+    met once is item 0 of a key that repeats somewhere; a value beside children is their
+    text key's."""
+    cdef Shape below
+    index = {}
+    for number, column in enumerate(columns):
+        index.setdefault(column, number)
+    result = []
+    for path_steps in steps:
+        path = []
+        below = shape
+        for key, number in path_steps:
+            below = <Shape>below.children[key]
+            if number is not None:
+                path += [key, str(number)]
+            elif below.is_list:
+                path += [key, "0"]
+            else:
+                path.append(key)
+        column = tuple(path)
+        if below.children or not column:
+            column = column + (text_key,)
+        result.append(index.get(column, -1))
+    return result
 
 
 cdef int _field(_Buffer out, const char* text, Py_ssize_t size) except -1:

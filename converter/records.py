@@ -49,11 +49,20 @@ def _kept(chunks: Iterator[bytes], sample: list[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def _records(source: Source, options: Options, limits: Limits, path: list[str],
-             chunks: Iterator[bytes]) -> Iterator[list[Any]]:
-    """Lists of records, one per piece of input fed (parsing.PIECE)."""
+def record_values(source: Source, options: Options, limits: Limits, path: list[str],
+                  chunks: Iterator[bytes] | None = None) -> Iterator[list[Any]]:
+    """The records as values, a list per piece of input fed (parsing.PIECE): what the CSV
+    writer's reference (tabular.write_csv) reads."""
     return feed_all(make_engine("records", options, limits, path), source, options.max_depth,
                     chunks)
+
+
+def _cells(pieces: Iterator[list[bytes]], learned: Any) -> Iterator[tuple[list[bytes], int]]:
+    """Each piece's chunks of cells, with how many records they completed."""
+    before = 0
+    for chunks in pieces:
+        yield chunks, learned.records - before
+        before = learned.records
 
 
 def _replayed(sample: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -79,10 +88,13 @@ def write_records(source: Source, dest: BinaryIO, format: str,
             pass
         count = engine.records_written
     else:
-        records = _records(source, options, limits, path, chunks)
-        from .tabular import write_csv
+        # The engine writes each record's cells and learns the columns (_csvout.pxi).
+        from .tabular import ROWS_PER_WRITE, write_rows
 
-        count = write_csv(records, dest, options.text_key, limits.max_columns)
+        engine = make_engine("csv", options, limits, path)
+        learned = engine.table(ROWS_PER_WRITE)
+        count = write_rows(_cells(feed_all(engine, source, options.max_depth, chunks), learned),
+                           learned, dest, options.text_key, limits.max_columns)
     if count == 0 and options.record_path:
         raise ConversionError(
             RECORD_NOT_FOUND, f"no element matches record_path '{options.record_path}'"
