@@ -6,6 +6,8 @@ xmltodict's value serialized as the converter always has (render.json_bytes: orj
 spelling, keys in xmltodict's order), on generated documents with every option set, with
 types=infer (xmltodict's postprocessor calling values.infer), fed in chunks of any size.
 YAML: the Python layout (document.write_document through render.YamlRenderer), the same way.
+CSV: the records as values walked by _emit.Rows (tabular.write_csv), the same way, with the
+options that name its columns (prefixes, text keys that meet element and attribute names).
 Documents large enough to send a group's bytes through its temporary file are in
 tests/integration/test_converter_large_json.py (slow: xmltodict reads 10 MB).
 """
@@ -32,8 +34,10 @@ import converter
 from converter.document import write_document
 from converter.limits import Limits
 from converter.options import parse_options
+from converter.records import record_values
 from converter.render import YamlRenderer, json_bytes
 from converter.source import Source
+from converter.tabular import write_csv
 from converter.values import infer
 
 
@@ -130,3 +134,66 @@ def test_yaml_scalars_are_spelled_as_the_python_layout_spells_them() -> None:
     doc = "<r>" + "".join(f"<v a={quoteattr(t)}>{escape(t)}</v>" for t in texts) + "</r>"
     for options in ({}, {"types": "infer"}):
         assert _convert(doc.encode(), "yaml", options) == _yaml_reference(doc.encode(), options)
+
+
+def _csv_reference(doc: bytes, options: dict[str, Any], record_path: str) -> bytes:
+    out = io.BytesIO()
+    parsed = parse_options(options)
+    limits = Limits()
+    write_csv(record_values(Source(io.BytesIO(doc), None, 1 << 20), parsed, limits,
+                            record_path.split("/")), out, parsed.text_key, limits.max_columns)
+    return out.getvalue()
+
+
+def _csv_or_error(doc: bytes, options: dict[str, Any],
+                  chunk_size: int) -> tuple[bytes | str, str | None]:
+    """Our CSV and the record path it used, or the error's code."""
+    out = io.BytesIO()
+    try:
+        result = converter.convert(io.BytesIO(doc), out, "csv", options, chunk_size=chunk_size)
+    except converter.ConversionError as error:
+        return error.code, None
+    return out.getvalue(), result.record_path
+
+
+# Column names that meet: no prefix (attributes named as elements), a text key that is an
+# element's or an attribute's name.
+_CSV_NAMING = st.sampled_from([{}, {}, {"attr_prefix": ""}, {"attr_prefix": "", "text_key": "a"},
+                               {"text_key": "@id"}, {"text_key": "b"}, {"attr_prefix": "_"}])
+
+
+@settings(HYPOTHESIS_SETTINGS, max_examples=200)
+@given(data=st.data(), document=documents(need_child=True),
+       chunk_size=st.sampled_from([1, 7, 64, 1 << 20]))
+def test_csv_bytes_are_the_python_tables(data: st.DataObject, document, chunk_size: int) -> None:
+    doc, root = document
+    options, _ = _with_types(data, *_options(data.draw(OPTION_SETS, label="options"),
+                                             data.draw))
+    options = {**options, **data.draw(_CSV_NAMING, label="naming")}
+    if options.get("namespaces") is None:
+        options["namespaces"] = data.draw(st.sampled_from(["keep", "keep", "strip"]))
+    how = data.draw(st.sampled_from(["child", "root", "picked"]), label="record path")
+    if how == "child":
+        options["record_path"] = _record_path(doc, root, data.draw)
+    elif how == "root":
+        options["record_path"] = _record_path(doc, root, data.draw).split("/")[0]
+    ours, path = _csv_or_error(doc, options, chunk_size)
+    if path is None:  # a record path of prefixed names that strip or expand do not match
+        assert ours == "RECORD_NOT_FOUND" and options["namespaces"] != "keep"
+        return
+    assert ours == _csv_reference(doc, options, path)
+
+
+def test_csv_values_are_spelled_as_the_python_table_spells_them() -> None:
+    """Typed values, Unicode whitespace stripped, empty elements and records, repeats that
+    are not adjacent, text beside children, DTD defaults."""
+    texts = [*NUMBERISH, "\u00a0x\u3000", "\u00a0", " a ", "é"]
+    cells = "".join(f"<v a={quoteattr(t)}>{escape(t)}</v>" for t in texts)
+    doc = ("<!DOCTYPE r [<!ATTLIST row d CDATA 'dflt'>]><r>"
+           f"<row>{cells}<w/>tail<v/></row><row/><row>only text</row><row><v><v>1</v></v></row>"
+           "</r>").encode()
+    for options in ({}, {"types": "infer"}, {"strip_whitespace": False},
+                    {"force_list": ["v", "w"]}, {"namespaces": "expand"}):
+        for chunk_size in (1, 1 << 20):
+            ours, path = _csv_or_error(doc, {**options, "record_path": "r/row"}, chunk_size)
+            assert ours == _csv_reference(doc, {**options, "record_path": "r/row"}, "r/row")
