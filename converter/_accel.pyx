@@ -13,6 +13,7 @@ this one is imported): errors and positions are those of the libxml2 the project
 always reported, and no build dependency is added -- only lxml's headers, as before.
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_Append, PyList_GET_SIZE
@@ -185,6 +186,7 @@ cdef inline bint _is_space(unsigned char c) noexcept nogil:
     return c == 32 or c == 10 or c == 9 or c == 13 or c == 11 or c == 12 or (28 <= c <= 31)
 
 
+@cython.final
 cdef class _Level:
     """One open element; the object for each depth is reused from element to element."""
     cdef str key
@@ -240,13 +242,17 @@ cdef struct _CacheEntry:
     const xmlChar* name
     char* text  # a copy of the name, checked on every hit
     PyObject* value
+    PyObject* jkey  # the writers' key for it (_JsonOut.key), once asked for
 
 
+@cython.final
 cdef class _NameCache:
     """libxml2 interns names in its dictionary: a name's str is found by its pointer (checked
-    against the text, in case a pointer is ever reused), not made again per element."""
+    against the text, in case a pointer is ever reused), not made again per element; nor
+    its key's JSON bytes, which the writers use as the key's identity."""
     cdef _CacheEntry* table
     cdef str prefix
+    cdef _JsonOut jw
 
     def __cinit__(self, str prefix):
         self.prefix = prefix
@@ -261,10 +267,12 @@ cdef class _NameCache:
             for i in range(CACHE_SIZE):
                 if self.table[i].value is not NULL:
                     Py_DECREF(<object>self.table[i].value)
+                if self.table[i].jkey is not NULL:
+                    Py_DECREF(<object>self.table[i].jkey)
                 free(self.table[i].text)
             free(self.table)
 
-    cdef str get(self, const xmlChar* name):
+    cdef inline _CacheEntry* _entry(self, const xmlChar* name) except NULL:
         # Fibonacci hashing: interned names sit a few bytes apart in libxml2's pool, so
         # the pointer's low bits must be mixed into the slot, not shifted away.
         cdef size_t slot = ((<size_t>name) * <size_t>0x9E3779B97F4A7C15ULL) >> (64 - CACHE_BITS)
@@ -273,19 +281,34 @@ cdef class _NameCache:
         cdef char* text
         if entry.name == name and entry.value is not NULL:
             if strcmp(<const char*>name, entry.text) == 0:
-                return <str>entry.value
+                return entry
         value = self.prefix + _str(name)
         text = strdup(<const char*>name)
         if text is NULL:
-            return value
+            raise MemoryError()
         if entry.value is not NULL:
             Py_DECREF(<object>entry.value)
+        if entry.jkey is not NULL:
+            Py_DECREF(<object>entry.jkey)
+            entry.jkey = NULL
         free(entry.text)
         Py_INCREF(value)
         entry.text = text
         entry.name = name
         entry.value = <PyObject*>value
-        return value
+        return entry
+
+    cdef str get(self, const xmlChar* name):
+        return <str>self._entry(name).value
+
+    cdef bytes jkey(self, const xmlChar* name):
+        cdef _CacheEntry* entry = self._entry(name)
+        cdef bytes key
+        if entry.jkey is NULL:
+            key = self.jw.key(<str>entry.value)
+            Py_INCREF(key)
+            entry.jkey = <PyObject*>key
+        return <bytes>entry.jkey
 
 
 DEF SHORT = 16  # strings shorter than this are looked up in a _ShortStrings cache
@@ -298,6 +321,7 @@ cdef struct _ShortEntry:
     PyObject* value
 
 
+@cython.final
 cdef class _ShortStrings:
     """Short values repeat (`t="pt"`, `<s>ok</s>`): one str for each recent one, found by its
     bytes, saves decoding and allocating a new one per element. Strs are immutable, so
@@ -344,6 +368,7 @@ cdef inline str _str(const xmlChar* text):
     return PyUnicode_DecodeUTF8(<const char*>text, strlen(<const char*>text), NULL)
 
 
+@cython.final
 cdef class Engine:
     """One document through libxml2's push parser.
 
@@ -467,6 +492,8 @@ cdef class Engine:
         self.levels = [None]
         self.element_names = _NameCache("")
         self.attribute_names = _NameCache(attr_prefix)
+        self.element_names.jw = self.jw
+        self.attribute_names.jw = self.jw
         self.short_strings = _ShortStrings()
         self.events = []
         self.batch = []
@@ -745,9 +772,9 @@ cdef class Engine:
                     return 0
         level.kind = BUILD
         if self.json:
-            return self._json_start(level, parent, atts, defaults)
+            return self._json_start(level, parent, name, atts, defaults)
         if self.csv:
-            return self._csv_start(level, parent, atts, defaults)
+            return self._csv_start(level, parent, name, atts, defaults)
         if self.ns_mode == KEEP:
             self._keep_attributes(level, atts, defaults)
         return 0
@@ -1120,11 +1147,12 @@ cdef class Engine:
     # element ends, unless the group is the first one and a list. YAML spells the items in
     # list form ("- " at the item's level) and a key seen once swaps that prefix for its own
     # header (render.YamlRenderer's rule).
-    cdef int _json_start(self, _Level level, _Level parent, const xmlChar** atts,
-                         list defaults) except -1:
+    cdef int _json_start(self, _Level level, _Level parent, const xmlChar* name,
+                         const xmlChar** atts, list defaults) except -1:
         """The element's place in its parent (or the output), then its attributes."""
         cdef _JsonOut jw = self.jw
-        cdef bytes jkey = jw.key(level.key)
+        cdef bytes jkey = (self.element_names.jkey(name) if self.ns_mode == KEEP
+                           else jw.key(level.key))
         cdef Py_ssize_t i = 0
         cdef const char* value
         cdef dict d
@@ -1167,7 +1195,7 @@ cdef class Engine:
                 value = <const char*>atts[i + 1]
                 if value is NULL:
                     value = ""
-                self._json_attribute(level, jw.key(self.attribute_names.get(atts[i])), value,
+                self._json_attribute(level, self.attribute_names.jkey(atts[i]), value,
                                      strlen(value))
                 i += 2
             return 0
@@ -1476,8 +1504,8 @@ cdef class Engine:
     #
     # An element's node is taken when it starts (its key counted among its parent's groups,
     # as JSON counts them); its attributes are cells at once, its text one at its end.
-    cdef int _csv_start(self, _Level level, _Level parent, const xmlChar** atts,
-                        list defaults) except -1:
+    cdef int _csv_start(self, _Level level, _Level parent, const xmlChar* name,
+                        const xmlChar** atts, list defaults) except -1:
         cdef _CsvOut cw = self.cw
         cdef Py_ssize_t i = 0
         cdef const char* value
@@ -1488,7 +1516,8 @@ cdef class Engine:
         if level.top:
             level.cnode = cw.root
         else:
-            level.cnode = self._csv_item(parent, self.jw.key(level.key), True)
+            level.cnode = self._csv_item(parent, self.element_names.jkey(name)
+                                         if self.ns_mode == KEEP else self.jw.key(level.key), True)
         if self.ns_mode == KEEP and defaults is None:
             if atts is NULL:
                 return 0
@@ -1496,8 +1525,7 @@ cdef class Engine:
                 value = <const char*>atts[i + 1]
                 if value is NULL:
                     value = ""
-                cw.scalar(self._csv_item(level, self.jw.key(self.attribute_names.get(atts[i])),
-                                         False),
+                cw.scalar(self._csv_item(level, self.attribute_names.jkey(atts[i]), False),
                           value, strlen(value))
                 i += 2
             return 0

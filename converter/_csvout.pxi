@@ -50,6 +50,7 @@ cdef inline size_t _slot_hash(void* parent, PyObject* key, Py_ssize_t number) no
     return h ^ (h >> 31)
 
 
+@cython.final
 cdef class _CsvOut:
     """The nodes, shapes and cells of one document's records."""
     cdef _JsonOut jw  # its key() makes keys canonical: one object per key, compared by address

@@ -35,6 +35,7 @@ cdef struct _Group:
     bint is_map  # its first item is a map (YAML: how a key seen once is written)
 
 
+@cython.final
 cdef class _JsonOut:
     """The output and the spools of one document's JSON."""
     cdef _Spool out
