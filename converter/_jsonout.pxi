@@ -197,6 +197,16 @@ cdef class _JsonOut:
         return 0
 
     cdef inline int put(self, _Spool* s, const char* data, Py_ssize_t size) except -1:
+        # Small enough to be inlined where it is called (most puts are a few bytes, of a
+        # constant size the compiler then copies without a call); the rest is _put's.
+        if s.file is NULL and s.size + size <= s.cap and not (s.is_out and
+                                                              s.size + size > OUT_FLUSH):
+            memcpy(s.data + s.size, data, size)
+            s.size += size
+            return 0
+        return self._put(s, data, size)
+
+    cdef int _put(self, _Spool* s, const char* data, Py_ssize_t size) except -1:
         cdef Py_ssize_t need = s.size + size
         if s.file is not NULL:
             if fwrite(data, 1, size, s.file) != <size_t>size:
@@ -206,7 +216,7 @@ cdef class _JsonOut:
             if not s.is_out and (need > SPOOL_MEMORY
                                  or self.memory + need * 2 + 256 - s.cap > MEMORY_BUDGET):
                 self._spill(s)
-                return self.put(s, data, size)
+                return self._put(s, data, size)
             self._grow(s, need)
         memcpy(s.data + s.size, data, size)
         s.size = need
@@ -266,6 +276,17 @@ cdef class _JsonOut:
         cdef Py_ssize_t start = 0
         cdef unsigned char c
         cdef char escape[6]
+        for i in range(size):
+            c = <unsigned char>data[i]
+            if c < 32 or c == 34 or c == 92:
+                break
+        else:  # nothing to escape (most strings): one copy
+            if s.file is NULL and s.size + size + 2 <= s.cap:
+                s.data[s.size] = 34
+                memcpy(s.data + s.size + 1, data, size)
+                s.data[s.size + size + 1] = 34
+                s.size += size + 2
+                return 0
         self.put(s, "\"", 1)
         for i in range(size):
             c = <unsigned char>data[i]
