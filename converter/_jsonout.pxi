@@ -15,7 +15,12 @@ DEF OUT_FLUSH = 262144  # the output is handed to its writer past this many byte
 DEF KEEP_CAPACITY = 65536  # a reused spool keeps at most this much memory
 DEF COPY_PIECE = 1048576
 
+DEF YAML_KEY_SLOTS = 1024  # YAML keys found by their JSON key's address (_JsonOut.yaml_key)
+DEF OTHER_SLOTS = 1024  # YAML of recent strings that are not ASCII, found by their bytes
+DEF OTHER_SIZE = 48  # ... when shorter than this
+
 cdef const char* _JSON_HEX = "0123456789abcdef"
+cdef const char* _BLANKS = b"                                                                "
 
 
 cdef struct _Spool:
@@ -24,6 +29,12 @@ cdef struct _Spool:
     Py_ssize_t cap
     FILE* file
     bint is_out  # the engine's output: flushed to the writer, never spilled
+
+
+cdef struct _Other:
+    Py_ssize_t size  # 0: an empty slot
+    char text[OTHER_SIZE]
+    PyObject* yaml  # its YAML as bytes (a reference owned by the slot)
 
 
 cdef struct _Group:
@@ -44,7 +55,10 @@ cdef class _JsonOut:
     cdef dict keys  # key str -> its canonical JSON bytes
     cdef dict names  # canonical JSON bytes -> key str
     cdef dict yaml_keys  # canonical JSON bytes -> the key in YAML
-    cdef dict yaml_others  # strings that are not ASCII -> their YAML (they repeat)
+    cdef _Other* others  # strings that are not ASCII -> their YAML (they repeat)
+    # yaml_keys' entries by the address of the canonical key (both kept alive by the dicts)
+    cdef PyObject* yaml_from[YAML_KEY_SLOTS]
+    cdef PyObject* yaml_to[YAML_KEY_SLOTS]
 
     def __cinit__(self):
         memset(&self.out, 0, sizeof(_Spool))
@@ -52,10 +66,19 @@ cdef class _JsonOut:
         self.keys = {}
         self.names = {}
         self.yaml_keys = {}
-        self.yaml_others = {}
+        self.others = <_Other*>malloc(OTHER_SLOTS * sizeof(_Other))
+        if self.others is NULL:
+            raise MemoryError()
+        memset(self.others, 0, OTHER_SLOTS * sizeof(_Other))
 
     def __dealloc__(self):
+        cdef int i
         free(self.out.data)
+        if self.others is not NULL:
+            for i in range(OTHER_SLOTS):
+                if self.others[i].yaml is not NULL:
+                    Py_DECREF(<object>self.others[i].yaml)
+            free(self.others)
 
     cdef bytes key(self, str key):
         cdef PyObject* known = PyDict_GetItem(self.keys, key)
@@ -78,28 +101,35 @@ cdef class _JsonOut:
         return encoded
 
     cdef bytes yaml_key(self, bytes key):
-        cdef PyObject* known = PyDict_GetItem(self.yaml_keys, key)
+        cdef size_t slot = ((<size_t><PyObject*>key) * <size_t>0x9E3779B97F4A7C15ULL) >> 54
+        cdef PyObject* known
         cdef bytes text
+        if self.yaml_from[slot] == <PyObject*>key:
+            return <bytes>self.yaml_to[slot]
+        known = PyDict_GetItem(self.yaml_keys, key)
         if known is not NULL:
-            return <bytes>known
-        text = yaml_string(self.names[key]).encode()
-        self.yaml_keys[key] = text
+            text = <bytes>known
+        else:
+            text = yaml_string(self.names[key]).encode()
+            self.yaml_keys[key] = text
+        if PyDict_GetItem(self.names, key) is not NULL:  # a canonical key: it stays alive
+            self.yaml_from[slot] = <PyObject*>key
+            self.yaml_to[slot] = <PyObject*>text
         return text
 
     cdef int indent(self, _Spool* s, Py_ssize_t spaces) except -1:
-        cdef char blanks[64]
-        memset(blanks, 32, 64)
         while spaces > 64:
-            self.put(s, blanks, 64)
+            self.put(s, _BLANKS, 64)
             spaces -= 64
-        return self.put(s, blanks, spaces)
+        return self.put(s, _BLANKS, spaces)
 
     cdef int yaml_string_into(self, _Spool* s, const char* data, Py_ssize_t size) except -1:
         """render.yaml_string: plain when no YAML resolver could read it otherwise, else a
         JSON string (a YAML double-quoted scalar); strings that are not ASCII by the
         function itself."""
         cdef Py_ssize_t i
-        cdef PyObject* known
+        cdef size_t hash = 14695981039346656037ULL  # FNV-1a
+        cdef _Other* other = NULL
         cdef bytes text
         for i in range(size):
             if <unsigned char>data[i] >= 0x80:
@@ -108,13 +138,20 @@ cdef class _JsonOut:
             if _plain_ascii(<const unsigned char*>data, size):
                 return self.put(s, data, size)
             return self._quoted_ascii(s, <const unsigned char*>data, size)
-        value = PyUnicode_DecodeUTF8(data, size, NULL)
-        known = PyDict_GetItem(self.yaml_others, value)
-        if known is not NULL:
-            return self.put_bytes(s, <bytes>known)
-        text = yaml_string(value).encode()
-        if len(self.yaml_others) < 10000 and size < 64:
-            self.yaml_others[value] = text
+        if size < OTHER_SIZE:
+            for i in range(size):
+                hash = (hash ^ <unsigned char>data[i]) * 1099511628211ULL
+            other = &self.others[(hash >> 32) & (OTHER_SLOTS - 1)]
+            if other.size == size and memcmp(other.text, data, size) == 0:
+                return self.put_bytes(s, <bytes>other.yaml)
+        text = yaml_string(PyUnicode_DecodeUTF8(data, size, NULL)).encode()
+        if other is not NULL:
+            if other.yaml is not NULL:
+                Py_DECREF(<object>other.yaml)
+            Py_INCREF(text)
+            other.yaml = <PyObject*>text
+            other.size = size
+            memcpy(other.text, data, size)
         return self.put_bytes(s, text)
 
     cdef int _quoted_ascii(self, _Spool* s, const unsigned char* data,
@@ -124,6 +161,17 @@ cdef class _JsonOut:
         cdef Py_ssize_t start = 0
         cdef unsigned char c
         cdef char escape[6]
+        for i in range(size):
+            c = data[i]
+            if c < 32 or c == 34 or c == 92 or c == 127:
+                break
+        else:  # nothing to escape: one copy
+            if s.file is NULL and s.size + size + 2 <= s.cap:
+                s.data[s.size] = 34
+                memcpy(s.data + s.size + 1, data, size)
+                s.data[s.size + size + 1] = 34
+                s.size += size + 2
+                return 0
         self.put(s, "\"", 1)
         for i in range(size):
             c = data[i]
