@@ -186,6 +186,28 @@ cdef inline bint _is_space(unsigned char c) noexcept nogil:
     return c == 32 or c == 10 or c == 9 or c == 13 or c == 11 or c == 12 or (28 <= c <= 31)
 
 
+cdef inline bint _space2(const unsigned char* s) noexcept nogil:
+    return s[0] == 0xC2 and (s[1] == 0x85 or s[1] == 0xA0)
+
+
+cdef inline bint _space3(const unsigned char* s) noexcept nogil:
+    if s[0] == 0xE2:
+        return (s[1] == 0x80 and (s[2] <= 0x8A or s[2] == 0xA8 or s[2] == 0xA9 or s[2] == 0xAF)
+                ) or (s[1] == 0x81 and s[2] == 0x9F)
+    return (s[0] == 0xE1 and s[1] == 0x9A and s[2] == 0x80) or (
+        s[0] == 0xE3 and s[1] == 0x80 and s[2] == 0x80)
+
+
+cdef inline bint _unicode_space_around(const unsigned char* s, Py_ssize_t n) noexcept nogil:
+    """Whether UTF-8 `s` (n bytes) begins or ends with whitespace beyond ASCII, as
+    str.strip() sees it: U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F,
+    U+205F, U+3000 (two and three bytes long)."""
+    if s[0] < 0x80 and s[n - 1] < 0x80:
+        return False
+    return (n >= 2 and (_space2(s) or _space2(s + n - 2))) or (
+        n >= 3 and (_space3(s) or _space3(s + n - 3)))
+
+
 @cython.final
 cdef class _Level:
     """One open element; the object for each depth is reused from element to element."""
@@ -1379,7 +1401,7 @@ cdef class Engine:
             start[0] += 1
         while end[0] > start[0] and _is_space(text[end[0] - 1]):
             end[0] -= 1
-        if start[0] < end[0] and (text[start[0]] >= 0x80 or text[end[0] - 1] >= 0x80):
+        if start[0] < end[0] and _unicode_space_around(text + start[0], end[0] - start[0]):
             value = PyUnicode_DecodeUTF8(level.text + start[0], end[0] - start[0], NULL).strip()
             if not value:  # Unicode whitespace (U+00A0, U+3000, ...)
                 end[0] = start[0]
@@ -1510,6 +1532,8 @@ cdef class Engine:
         cdef Py_ssize_t i = 0
         cdef const char* value
         cdef dict d
+        cdef _CNode* node
+        cdef bytes akey
         level.opened = False
         level.last = -1
         level.top = parent is None or parent.kind != BUILD  # a record
@@ -1525,8 +1549,13 @@ cdef class Engine:
                 value = <const char*>atts[i + 1]
                 if value is NULL:
                     value = ""
-                cw.scalar(self._csv_item(level, self.attribute_names.jkey(atts[i]), False),
-                          value, strlen(value))
+                if self.sealed:  # no child or text can share its key: an item of its own
+                    level.opened = True
+                    akey = self.attribute_names.jkey(atts[i])  # kept by the name cache
+                    node = cw.child(level.cnode, <PyObject*>akey, 1, False)
+                else:
+                    node = self._csv_item(level, self.attribute_names.jkey(atts[i]), False)
+                cw.scalar(node, value, strlen(value))
                 i += 2
             return 0
         if self.ns_mode == KEEP:
@@ -1605,7 +1634,7 @@ cdef class Engine:
             end -= 1
         if start == end:
             return 0
-        if text[start] >= 0x80 or text[end - 1] >= 0x80:
+        if _unicode_space_around(text + start, end - start):
             value = PyUnicode_DecodeUTF8(data + start, end - start, NULL).strip()
             if value:
                 self.out += value.encode() + self.separator
