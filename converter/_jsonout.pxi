@@ -118,6 +118,10 @@ cdef class _JsonOut:
         return text
 
     cdef int indent(self, _Spool* s, Py_ssize_t spaces) except -1:
+        if s.file is NULL and s.size + spaces <= s.cap:
+            memset(s.data + s.size, 32, spaces)
+            s.size += spaces
+            return 0
         while spaces > 64:
             self.put(s, _BLANKS, 64)
             spaces -= 64
@@ -131,12 +135,12 @@ cdef class _JsonOut:
         cdef size_t hash = 14695981039346656037ULL  # FNV-1a
         cdef _Other* other = NULL
         cdef bytes text
+        if _plain_ascii(<const unsigned char*>data, size):  # (plain strings are ASCII)
+            return self.put(s, data, size)
         for i in range(size):
             if <unsigned char>data[i] >= 0x80:
                 break
         else:
-            if _plain_ascii(<const unsigned char*>data, size):
-                return self.put(s, data, size)
             return self._quoted_ascii(s, <const unsigned char*>data, size)
         if size < OTHER_SIZE:
             for i in range(size):
