@@ -395,8 +395,9 @@ cdef class Engine:
     """One document through libxml2's push parser.
 
     `feed(chunk)` parses a chunk and returns what it completed: for the document mode a
-    list of events (below), for records a list of record values, for text the bytes to
-    write, for counting nothing. `close()` ends the document the same way.
+    list of events (below), for records a list of record values, for csv the records'
+    cells (_csvout.pxi), for counting nothing; json, jsonl, yaml and text write their bytes
+    to set_output's writer instead. `close()` ends the document the same way.
 
     Document events, in order, for the writers of whole documents (document.py):
       ("open", key, entries, n)  an element that is still open becomes a frame, the child
@@ -438,7 +439,6 @@ cdef class Engine:
     # count mode
     cdef dict most
     # text mode
-    cdef bytearray out
     cdef bytes separator
     cdef bint text_attributes
     cdef char* piece
@@ -523,7 +523,6 @@ cdef class Engine:
         self.most = {}
         self.record_path = list(record_path) if record_path else None
         self.record_depth = len(self.record_path) if record_path else 0
-        self.out = bytearray()
         self.separator = separator.encode()
         self.text_attributes = include_attributes
         self.defaults = {}
@@ -587,7 +586,8 @@ cdef class Engine:
         return self.cw
 
     def set_output(self, write):
-        """json, jsonl: where the bytes go (a binary stream's write), as they are made."""
+        """json, jsonl, yaml, text: where the bytes go (a binary stream's write), as they
+        are made."""
         self.jw.write = write
 
     @property
@@ -645,9 +645,7 @@ cdef class Engine:
             result, self.records = self.records, []
             return result
         if self.mode == TEXT:
-            result = bytes(self.out)
-            del self.out[:]
-            return result
+            self.jw.flush()
         return None
 
     cdef int _check_pending_tag(self) except -1:
@@ -1637,11 +1635,11 @@ cdef class Engine:
         if _unicode_space_around(text + start, end - start):
             value = PyUnicode_DecodeUTF8(data + start, end - start, NULL).strip()
             if value:
-                self.out += value.encode() + self.separator
+                self.jw.put_bytes(&self.jw.out, value.encode())
+                self.jw.put_bytes(&self.jw.out, self.separator)
             return 0
-        self.out += data[start:end]
-        self.out += self.separator
-        return 0
+        self.jw.put(&self.jw.out, data + start, end - start)
+        return self.jw.put_bytes(&self.jw.out, self.separator)
 
     cdef int _flush_piece(self) except -1:
         if self.piece_len:

@@ -16,6 +16,6 @@ from .source import Source
 
 def write_text(source: Source, dest: BinaryIO, options: Options, limits: Limits) -> None:
     engine = make_engine("text", options, limits)
-    for data in feed_all(engine, source, options.max_depth):
-        if data:
-            dest.write(data)
+    engine.set_output(dest.write)
+    for _ in feed_all(engine, source, options.max_depth):
+        pass
