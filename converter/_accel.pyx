@@ -209,6 +209,20 @@ cdef inline bint _unicode_space_around(const unsigned char* s, Py_ssize_t n) noe
 
 
 @cython.final
+cdef class _Path:
+    """Count mode: one element path, with the most siblings it had under one parent."""
+    cdef tuple path
+    cdef dict children  # key -> _Path
+    cdef Py_ssize_t most
+    cdef Py_ssize_t parent_generation  # the parent element `siblings` counts in
+    cdef Py_ssize_t siblings
+
+    def __cinit__(self, tuple path):
+        self.path = path
+        self.children = {}
+
+
+@cython.final
 cdef class _Level:
     """One open element; the object for each depth is reused from element to element."""
     cdef str key
@@ -220,8 +234,8 @@ cdef class _Level:
     cdef char* text
     cdef Py_ssize_t text_len
     cdef Py_ssize_t text_cap
-    cdef tuple path  # count mode
-    cdef dict counts  # count mode: child key -> children with that key
+    cdef _Path counted  # count mode: its element path
+    cdef Py_ssize_t generation  # count mode: which element at this depth it is
     cdef list ns_saved  # strip/expand: (prefix, previous binding) to restore at the end
     # json, jsonl: the element's value written as JSON bytes (_jsonout.pxi)
     cdef _Group** groups  # its map's keys so far, in first-seen order (reused)
@@ -437,7 +451,8 @@ cdef class Engine:
     cdef int record_depth
     cdef list records
     # count mode
-    cdef dict most
+    cdef list paths  # every _Path but the root's, in the order first seen
+    cdef Py_ssize_t generation
     # text mode
     cdef bytes separator
     cdef bint text_attributes
@@ -520,7 +535,7 @@ cdef class Engine:
         self.events = []
         self.batch = []
         self.records = []
-        self.most = {}
+        self.paths = []
         self.record_path = list(record_path) if record_path else None
         self.record_depth = len(self.record_path) if record_path else 0
         self.separator = separator.encode()
@@ -599,7 +614,8 @@ cdef class Engine:
     def most_repeated(self):
         """Count mode: element path -> most siblings with that key under one parent, in the
         order the paths were first seen."""
-        return self.most
+        cdef _Path path
+        return {path.path: path.most for path in self.paths}
 
     def feed(self, bytes chunk, bint final=False):
         cdef const char* data = chunk
@@ -823,15 +839,29 @@ cdef class Engine:
         return self.ns_mode == EXPAND and level.local == component
 
     cdef int _count(self, _Level parent, _Level level, str key) except -1:
-        level.counts = {}
+        """The element's path; one more sibling under its parent (counted in C, since a
+        parent's children are counted per path: one number per path and parent)."""
+        cdef _Path path
+        cdef PyObject* found
+        self.generation += 1
+        level.generation = self.generation
         if parent is None:
-            level.path = (key,)
+            level.counted = _Path((key,))
             return 0
-        level.path = parent.path + (key,)
-        count = parent.counts.get(key, 0) + 1
-        parent.counts[key] = count
-        if count > self.most.get(level.path, 0):
-            self.most[level.path] = count
+        found = PyDict_GetItem(parent.counted.children, key)
+        if found is NULL:
+            path = _Path(parent.counted.path + (key,))
+            parent.counted.children[key] = path
+            self.paths.append(path)
+        else:
+            path = <_Path>found
+        level.counted = path
+        if path.parent_generation != parent.generation:
+            path.parent_generation = parent.generation
+            path.siblings = 0
+        path.siblings += 1
+        if path.siblings > path.most:
+            path.most = path.siblings
         return 0
 
     cdef object _attribute_value(self, const xmlChar* value):
