@@ -585,6 +585,8 @@ def measure_streams(stack: Stack, registry: ApiKeys, wrk: Wrk, workdir: Path,
 class TracingResult:
     polls: dict[str, list[float]] = field(default_factory=lambda: {"off": [], "on": []})
     jobs: dict[str, list[float]] = field(default_factory=lambda: {"off": [], "on": []})
+    # the API's CPU milliseconds per poll: what the machine's other load barely moves
+    poll_cpu_ms: dict[str, list[float]] = field(default_factory=lambda: {"off": [], "on": []})
     spans: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
 
@@ -630,8 +632,12 @@ def measure_tracing(stack: Stack, wrk: Wrk, overrides: dict[str, str], workdir: 
             for round_ in range(args.tracing_rounds):
                 order = ("off", "on") if round_ % 2 == 0 else ("on", "off")
                 for side in order:
-                    polls = sides[side][1].run(args.duration)
+                    with MachineLoad(sides[side][0]) as load:
+                        polls = sides[side][1].run(args.duration)
                     result.polls[side].append(polls.requests_per_s)
+                    if polls.requests:
+                        result.poll_cpu_ms[side].append(
+                            1000 * load.roles.get("api (gunicorn)", 0.0) / polls.requests)
                     log(f"  tracing {side}: {polls.requests_per_s:,.0f} polls/s")
                 for side in order:
                     jobs = measure_jobs(sides[side][0], clients[side], workdir / "small.xml",
@@ -935,6 +941,7 @@ def _tracing_rows(tr: TracingResult, row) -> None:
     rounds = len(tr.polls["off"])
     row(f"tracing off / on: status polls/s (wrk, {rounds} rounds)", "",
         figures(tr.polls, ",.0f"), None)
+    row("tracing off / on: the API's CPU ms per poll", "", figures(tr.poll_cpu_ms, ".2f"), None)
     row(f"tracing off / on: small jobs/s ({rounds} rounds)", "", figures(tr.jobs, ".1f"), None)
     spans = ", ".join(f"{name} {count:,}" for name, count in sorted(tr.spans.items()))
     row("spans exported with tracing on (the 'on' figures are traced)", "api and worker",
