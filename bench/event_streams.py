@@ -14,10 +14,13 @@ process's open-files limit is raised to its hard limit when the streams need it.
 
 When was a change written? An event's `data` is the job resource, which has no timestamp of the
 change (only started_at / finished_at, to the second); its `id` is the record's `version`. The
-store's script publishes the whole record, `updated_at` (the worker's clock when it wrote,
-to the microsecond) and `version` included, on the job's channel: WriteTimes subscribes to
-those channels as the API does and keeps (job id, version) -> updated_at, so that an event's
-delay is its arrival here minus the write it carries, on the same machine's clock.
+store's script publishes the whole record, `version` included, on the job's channel in the
+same script that writes the change: WriteTimes subscribes to those channels as the API does and
+notes when each (job id, version) arrived, which is the write's moment give or take a
+loopback hop; an event's delay is its arrival on a stream minus that. (The record's own
+`updated_at` is the worker's clock *before* it sent the write: a worker preempted in between
+— at nice 19 on a busy machine, hundreds of ms — would be charged to the API; that lag is
+kept apart, `worker_lag_ms`.)
 
 A stream's first event (the job as it is when the stream opens) reports no new write and is not
 counted; every later one is, and a version published after a stream opened that never arrived
@@ -46,12 +49,14 @@ OPENING_AT_ONCE = 50  # streams being opened at a time
 
 
 class WriteTimes:
-    """(job id, version) -> when that change was written (the record's updated_at), from a
-    pattern subscription to every job's channel, read by a thread."""
+    """(job id, version) -> when that change was published (time.time()), from a pattern
+    subscription to every job's channel, read by a thread; and how long before that the
+    worker stamped it (updated_at)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self.times: dict[tuple[str, int], float] = {}
+        self.worker_lag_ms: list[float] = []
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._thread = threading.Thread(target=self._listen, name="write-times", daemon=True)
@@ -68,10 +73,12 @@ class WriteTimes:
                 if message["type"] == "psubscribe":
                     self._subscribed.set()
                 elif message["type"] == "pmessage":
+                    at = time.time()
                     flat = json.loads(message["data"])
                     record = dict(zip(flat[::2], flat[1::2], strict=True))
                     job_id = _text(message["channel"])[len(prefix):]
-                    self.times[(job_id, int(record["version"]))] = float(record["updated_at"])
+                    self.times[(job_id, int(record["version"]))] = at
+                    self.worker_lag_ms.append(1000 * (at - float(record["updated_at"])))
         finally:
             pubsub.close()
 

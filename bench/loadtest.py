@@ -448,6 +448,7 @@ class StreamsResult:
     open_at_end: int = 0  # still open when the jobs were cancelled (none ended early)
     ended: int = 0  # ended by the server with their job's final event
     delays_ms: list[float] = field(default_factory=list)
+    worker_lag_ms: list[float] = field(default_factory=list)  # updated_at to the publish
     unmatched: int = 0
     missed: int = 0
     window_s: float = 0.0
@@ -456,6 +457,8 @@ class StreamsResult:
     polls_without: PollResult | None = None
     polls_with: PollResult | None = None
     polls_with_events: int = 0  # events delivered meanwhile
+    poll_cpu_ms_without: float | None = None  # the API's CPU per poll: the machine's other
+    poll_cpu_ms_with: float | None = None  # load moves it less than polls/s
     load: str = ""
     error: str = ""
 
@@ -496,6 +499,10 @@ def _wait_running(stack: Stack, jobs: list[tuple[str, str]], timeout: float) -> 
             break
         time.sleep(0.5)
     return running
+
+
+def _api_ms_per(load: MachineLoad, count: int) -> float | None:
+    return 1000 * load.roles.get("api (gunicorn)", 0.0) / count if count else None
 
 
 def _nice_tree(pid: int) -> None:
@@ -544,7 +551,9 @@ def measure_streams(stack: Stack, registry: ApiKeys, wrk: Wrk, workdir: Path,
                 result.error = f"only {running} of {len(jobs)} jobs running after 60 s"
                 return result
             wrk.warm_up()
-            result.polls_without = wrk.run(args.duration)
+            with MachineLoad(stack) as load:
+                result.polls_without = wrk.run(args.duration)
+            result.poll_cpu_ms_without = _api_ms_per(load, result.polls_without.requests)
             log(f"  polls without streams: {result.polls_without.requests_per_s:,.0f}/s")
             with Streams(stack.api_url, jobs, args.streams) as streams:
                 result.opened = streams.wait_open(120)
@@ -560,7 +569,9 @@ def measure_streams(stack: Stack, registry: ApiKeys, wrk: Wrk, workdir: Path,
                 result.api_cpu_s = load.roles.get("api (gunicorn)", 0.0)
                 result.load = load.describe()
                 before = streams.delivered
-                result.polls_with = wrk.run(args.duration)
+                with MachineLoad(stack) as load:
+                    result.polls_with = wrk.run(args.duration)
+                result.poll_cpu_ms_with = _api_ms_per(load, result.polls_with.requests)
                 result.polls_with_events = streams.delivered - before
                 log(f"  polls with {streams.open_now} streams open: "
                     f"{result.polls_with.requests_per_s:,.0f}/s")
@@ -571,6 +582,7 @@ def measure_streams(stack: Stack, registry: ApiKeys, wrk: Wrk, workdir: Path,
                 result.ended = streams.wait_ended(30)
                 result.broken = streams.errors
             result.delays_ms, result.unmatched, result.missed = streams.delays_ms(written)
+            result.worker_lag_ms = written.worker_lag_ms
     finally:
         importer.close()
         stack.worker.start()
@@ -906,9 +918,11 @@ def _streams_rows(st: StreamsResult, row) -> None:
         f"{refused} refused attempts, tried again"
         + (f"; {early} ended before the phase did: raise --stream-job-mb" if early else "")
         + ")", st.opened == st.streams and early == 0)
-    row("event delay from its write, p50 / p99 / p99.9",
+    lag = OpenLoopResult(0, 0, 0, st.worker_lag_ms)
+    row("event delay from its write (its publish), p50 / p99 / p99.9",
         f"p99 ≤ {TARGET_EVENT_P99_MS:g} ms",
-        f"{_percentiles(st)} ({len(st.delays_ms):,} events)",
+        f"{_percentiles(st)} ({len(st.delays_ms):,} events; the niced worker's own lag from "
+        f"stamping a change to writing it, not counted: p99 {_fmt_ms(lag.percentile(99))})",
         bool(st.delays_ms) and st.percentile(99) <= TARGET_EVENT_P99_MS)
     row("events lost (published after a stream opened, never received on it)", "0",
         f"{st.missed} ({st.ended:,} streams ended by their job's last event; "
@@ -923,8 +937,9 @@ def _streams_rows(st: StreamsResult, row) -> None:
         row("status polls/s with the streams open / without (jobs progressing in both)",
             f"≥ {TARGET_POLLS_WITH_STREAMS:.0%}",
             f"{st.polls_with.requests_per_s:,.0f} / {st.polls_without.requests_per_s:,.0f}"
-            f" = {ratio:.0%} ({st.polls_with_events:,} events delivered meanwhile)",
-            ratio >= TARGET_POLLS_WITH_STREAMS)
+            f" = {ratio:.0%} ({st.polls_with_events:,} events delivered meanwhile; the API's "
+            f"CPU per poll {_fmt_ms(st.poll_cpu_ms_with, 3)} / "
+            f"{_fmt_ms(st.poll_cpu_ms_without, 3)})", ratio >= TARGET_POLLS_WITH_STREAMS)
 
 
 def _tracing_rows(tr: TracingResult, row) -> None:
@@ -949,8 +964,8 @@ def _tracing_rows(tr: TracingResult, row) -> None:
             "worker" in name for name in tr.spans) and not tr.errors)
 
 
-def _fmt_ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms"
+def _fmt_ms(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f} ms"
 
 
 PHASES = ("polls", "rate", "jobs", "big", "streams", "tracing")
