@@ -1,9 +1,13 @@
 """Load test: what the real stack holds on this machine, load generator included.
 
-    .venv/bin/python -m bench.loadtest [--duration 20] [--connections 32] [--clients 16]
-                                        [--jobs-per-client 30] [--big-mb 300] [--profile DIR]
-                                        [--workdir DIR] [--skip polls,jobs,big]
-                                        [--set NAME=VALUE ...]
+    .venv/bin/python -m bench.loadtest [--quick] [--duration 20] [--connections 32]
+                                        [--rate-connections 64] [--target-rate 1200]
+                                        [--clients 16] [--jobs-per-client 30] [--big-mb 300]
+                                        [--streams 1000] [--streams-per-job 100]
+                                        [--stream-job-mb 64] [--stream-seconds 20]
+                                        [--tracing-rounds 2] [--tracing-jobs-per-client 10]
+                                        [--profile DIR] [--workdir DIR] [--set NAME=VALUE ...]
+                                        [--skip polls,rate,jobs,big,streams,tracing]
 
 Starts its own stack on loopback (testkit/stack.py's Stack: redis-server with an append-only
 file fsynced every second, one Celery worker, celery beat, the API under gunicorn) with the
@@ -13,18 +17,38 @@ LOG_LEVEL=INFO, ...). Its API keys are made with the clients module (jobs/api_ke
 `xmlconv-admin keys create` runs), each with a request rate high enough that the limiter counts
 every request but never refuses one. Then, in order:
 
-1. status polls: one succeeded job, then `wrk --latency` (a Lua script adds the key's
+1. polls, the ceiling: one succeeded job, then `wrk --latency` (a Lua script adds the key's
    Authorization header) GETs /jobs/<id> over --connections keep-alive connections for
    --duration seconds (after a 3 s warm-up run that is not counted): requests/s, and p50/p99
-   from wrk's latency distribution;
-2. small jobs: --clients threads, each with its own key and the client library (client/), each
+   from wrk's latency distribution — a closed loop at saturation, its latency mostly queueing;
+2. rate: the same GET offered at a fixed rate, open loop (bench/open_loop.py), for --duration
+   seconds: at 80% of the ceiling, then at --target-rate (1,200/s, the p99 target's rate) if
+   that is not above the ceiling (above it an open loop's queue only grows: not offered, and
+   the target counts as missed); p50/p99/p99.9 from each request's intended send time. It
+   needs the ceiling: skipping `polls` alone still measures it;
+3. small jobs: --clients threads, each with its own key and the client library (client/), each
    submits --jobs-per-client small documents (16 KiB, bench/generate.py) and then polls its
    jobs, oldest first, every 0.2 s until each has succeeded: jobs/s = all jobs / wall time from
    the first submission until the last job succeeded;
-3. one large job (--big-mb, default 300; bench/run.py's input file in bench/data/, generated
-   once): `xmlconv convert --to json` alone, then the same file through the stack (upload,
-   conversion, polled every 0.2 s, download), and the ratio of the two wall times; the two
-   outputs must be identical.
+4. big: one large job (--big-mb, default 300; bench/run.py's input file in bench/data/,
+   generated once): `xmlconv convert --to json` alone, then the same file through the stack
+   (upload, conversion, polled every 0.2 s, download), and the ratio of the two wall times; the
+   two outputs must be identical;
+5. streams: --streams event streams (GET /jobs/<id>/events, bench/event_streams.py) held open
+   at once by the API at its default process count, --streams-per-job on each of the jobs
+   (indented JSON of --stream-job-mb, all running at once in one more worker at nice 19, the
+   stack's own stopped meanwhile: see measure_streams): each event's delay from its write
+   (p50/p99/p99.9), events lost, the API's CPU per event over --stream-seconds, and the
+   polls/s (wrk) with the streams open against the same without them, jobs progressing in
+   both; then the jobs are cancelled and every stream must end with its job's last event;
+6. tracing: a second stack like the first with OTEL_EXPORTER_OTLP_ENDPOINT set (traces go to
+   testkit/otlp_receiver.py's receiver, here), both up at once; --tracing-rounds rounds of
+   polls (wrk) and small jobs (--tracing-jobs-per-client each) on each, off and on alternating:
+   the figures of each, the difference, and the API's CPU per poll.
+
+Every figure is a row of a Markdown table, and every figure with a target a PASS/FAIL line.
+`--quick` runs every phase briefly (a few minutes): 4 s runs, 200 streams, fewer jobs, one
+tracing round (its values are listed in --help; options given beside it win).
 
 After each phase: how busy the machine was, the CPU seconds of this benchmark (load generator
 included) and of each process of the stack, and the CPU milliseconds per poll / per job by
