@@ -39,7 +39,7 @@ class OpenLoopResult:
     connections: int
     latencies_ms: list[float] = field(default_factory=list)  # answered, from intended send
     errors: Counter[str] = field(default_factory=Counter)  # non-200 statuses, socket errors
-    unanswered: int = 0  # due but not answered within DRAIN_SECONDS of the schedule's end
+    unanswered: int = 0  # due but not answered within the drain after the schedule's end
     lag_ms: list[float] = field(default_factory=list)  # the dispatcher's own lateness
 
     @property
@@ -82,7 +82,7 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 async def _offer(url: str, headers: dict[str, str], rate: float, seconds: float,
-                 connections: int) -> OpenLoopResult:
+                 connections: int, drain: float) -> OpenLoopResult:
     loop = asyncio.get_running_loop()
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -131,7 +131,7 @@ async def _offer(url: str, headers: dict[str, str], rate: float, seconds: float,
     sent = 0
     while sent < total:
         now = loop.time()
-        ready = min(total, int((now - t0) * rate) + 1)
+        ready = min(total, math.floor((now - t0) * rate) + 1)  # floor: none early
         if ready > sent:
             result.lag_ms.append(1000 * (now - (t0 + sent / rate)))
             for i in range(sent, ready):
@@ -139,7 +139,7 @@ async def _offer(url: str, headers: dict[str, str], rate: float, seconds: float,
             sent = ready
         await asyncio.sleep(max(0.0, t0 + sent / rate - loop.time()))
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(due.join(), DRAIN_SECONDS)
+        await asyncio.wait_for(due.join(), drain)
     result.unanswered = total - len(result.latencies_ms) - sum(result.errors.values())
     for worker in workers:
         worker.cancel()
@@ -148,7 +148,8 @@ async def _offer(url: str, headers: dict[str, str], rate: float, seconds: float,
 
 
 def offer(url: str, headers: dict[str, str], rate: float, seconds: float,
-          connections: int = 64) -> OpenLoopResult:
+          connections: int = 64, drain: float = DRAIN_SECONDS) -> OpenLoopResult:
     """GET `url` at `rate` requests/s for `seconds`, open loop, over `connections` keep-alive
-    connections; stops by itself at most DRAIN_SECONDS after the schedule's end."""
-    return asyncio.run(_offer(url, headers, rate, seconds, connections))
+    connections; stops by itself at most `drain` seconds after the schedule's end (what is
+    not answered by then counts as unanswered)."""
+    return asyncio.run(_offer(url, headers, rate, seconds, connections, drain))
