@@ -560,11 +560,12 @@ def measure_streams(stack: Stack, registry: ApiKeys, wrk: Wrk, workdir: Path,
     generate(args.stream_job_mb, source, seed=21)
     log(f"event streams: {args.streams} on {jobs_count} jobs of {args.stream_job_mb} MB → "
         f"indented json, in a worker of {jobs_count} processes at nice 19")
-    stack.worker.stop()
-    importer = stack.add_worker(WORKER_CONCURRENCY=str(jobs_count))
-    _nice_tree(importer.pid)
     jobs: list[tuple[str, str]] = []
+    importer = None
     try:
+        stack.worker.stop()
+        importer = stack.add_worker(WORKER_CONCURRENCY=str(jobs_count))
+        _nice_tree(importer.pid)
         with WriteTimes(stack.client()) as written:
             for key in keys_:
                 with Client(stack.api_url, api_key=key, timeout=300) as api:
@@ -608,7 +609,8 @@ def measure_streams(stack: Stack, registry: ApiKeys, wrk: Wrk, workdir: Path,
             result.delays_ms, result.unmatched, result.missed = streams.delays_ms(written)
             result.worker_lag_ms = written.worker_lag_ms
     finally:
-        importer.close()
+        if importer is not None:
+            importer.close()
         stack.worker.start()
         stack.worker.wait_ready(90)
     return result
