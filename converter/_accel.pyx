@@ -428,6 +428,7 @@ cdef class Engine:
     cdef Py_ssize_t tag_scanned
     cdef Py_ssize_t tag_attributes
     cdef unsigned char tag_quote
+    cdef int last_line  # the parser's line at the last event (_start_line)
 
     def __cinit__(self):
         self.ctxt = NULL
@@ -658,10 +659,14 @@ cdef class Engine:
     cdef inline int _start_line(self) noexcept:
         """The line of the start tag being reported: libxml2 calls back with the whole tag
         in its buffer, just before its '>', so the line is the current one less the line
-        breaks back to its '<' (none can be in a value: '<' is not allowed there)."""
+        breaks back to its '<' (none can be in a value: '<' is not allowed there). When the
+        parser is still on the line of the last event, the tag has none: no need to look."""
         cdef xmlParserInput* input = self.ctxt.input
         cdef const xmlChar* p = input.cur
         cdef int line = input.line
+        if line == self.last_line:
+            return line
+        self.last_line = line
         while p > input.base:
             p -= 1
             if p[0] == 60:  # '<'
@@ -1654,6 +1659,7 @@ cdef void _on_end(void* ctx, const xmlChar* name) noexcept:
     cdef Engine engine = _engine(ctx)
     if engine is None or engine.failure is not None:
         return
+    engine.last_line = (<xmlParserCtxt*>ctx).input.line
     try:
         engine.end()
     except BaseException as error:
@@ -1664,6 +1670,7 @@ cdef void _on_characters(void* ctx, const xmlChar* data, int size) noexcept:
     cdef Engine engine = _engine(ctx)
     if engine is None or engine.failure is not None:
         return
+    engine.last_line = (<xmlParserCtxt*>ctx).input.line
     try:
         engine.characters(data, size)
     except BaseException as error:

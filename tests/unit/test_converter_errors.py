@@ -87,6 +87,7 @@ MISMATCHES = [
     (b"<r>\n  <a>\n  </b>\n</r>", "<a> opened on line 2 closed by </b>"),
     (b"<r>\n</a></r>", "<r> opened on line 1 closed by </a>"),
     (b"<r>\n\n<a\n  x='1'\n  y=\"2\">\ntext\n</b></r>", "<a> opened on line 3 closed by </b>"),
+    (b"<r><!-- a\ncomment\n--><a></b></r>", "<a> opened on line 3 closed by </b>"),
     (b"<r\n>" + b"<x>1</x>\n" * 50 + b"<x:y\nz='a&#10;b'>\n</r>",
      "<x:y> opened on line 52 closed by </r>"),
 ]
