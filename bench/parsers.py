@@ -1,15 +1,16 @@
 """The parser under the engine, measured: CPU seconds of the engine's text and json modes beside
 the bare expat parse of the same file (issue 19's yardstick), on the dense and the orders file.
 
-    .venv/bin/python -m bench.parsers [--size 100] [--rounds 3] [--variant LABEL:VAR=VALUE[,VAR=VALUE] ...]
+    .venv/bin/python -m bench.parsers [--size 100] [--rounds 3]
+                                      [--variant LABEL:VAR=VALUE[,VAR=VALUE] ...]
 
 Each measurement runs in its own process and counts only its own work (user + system CPU
 seconds from getrusage around the conversion, or around the parse of the file already read
 into memory for bare expat): interpreter start and imports are left out. Rounds are taken in
 turn (every row once, then again) and each row keeps its fastest, so that a shared machine's
 drifting speed does not decide a ratio. `--variant` runs the engine rows again with an
-environment variable set: another build (`main:PYTHONPATH=/work/main`) or a prototype's switch
-(`expat:CONVERTER_PARSER=expat`, on the branch that has it).
+environment variable set: another build (`main:PYTHONPATH=/work/main`), or a prototype's
+switch (`expat:CONVERTER_PARSER=expat` for the expat engine of docs/converter.md).
 """
 
 from __future__ import annotations
