@@ -93,9 +93,10 @@ $(WRK):
 	|| { $$sudo apt-get update -qq >/dev/null && $$sudo apt-get install -y -qq wrk >/dev/null; }
 	@test -x $(WRK)
 
-# What the real stack holds on this machine (bench/loadtest.py): status polls/s with p50/p99
-# (wrk), small jobs/s from 16 clients, a 300 MB job beside `xmlconv convert`; a table against
-# the targets. `make loadtest LOADTEST_ARGS="--duration 30"` passes options.
+# What the real stack holds on this machine (bench/loadtest.py): status polls/s (wrk, the
+# ceiling) and p50/p99/p99.9 at fixed rates (open loop), small jobs/s from 16 clients, a 300 MB
+# job beside `xmlconv convert`, 1,000 event streams, tracing off and on; a table against the
+# targets. `make loadtest LOADTEST_ARGS="--quick"` (a few minutes) or "--skip big,tracing" ...
 loadtest: $(STAMP) $(WRK)
 	$(BIN)/python -m bench.loadtest $(LOADTEST_ARGS)
 

@@ -62,6 +62,10 @@ cdef extern from "libxml/parser.h":
         int level
         char* file
         int line
+        char* str1
+        char* str2
+        char* str3
+        int int1
         int int2
     ctypedef void (*startElementSAXFunc)(void* ctx, const xmlChar* name, const xmlChar** atts)
     ctypedef void (*endElementSAXFunc)(void* ctx, const xmlChar* name)
@@ -94,6 +98,7 @@ cdef extern from "libxml/parser.h":
     int XML_PARSE_HUGE
     int XML_PARSE_NOENT
     int XML_PARSER_START_TAG
+    int XML_ERR_TAG_NAME_MISMATCH
 
 
 cdef extern from "<dlfcn.h>" nogil:
@@ -229,6 +234,7 @@ cdef class _Level:
     cdef str local  # expand mode: its local name, which a record path may name
     cdef object d  # BUILD: a dict of entries so far, or None
     cdef int kind
+    cdef int line  # where its start tag began (SAX1 keeps no start line: error messages)
     cdef bint has_child
     cdef Py_ssize_t attributes  # how many of d's first entries are attributes
     cdef char* text
@@ -489,6 +495,7 @@ cdef class Engine:
     cdef Py_ssize_t tag_scanned
     cdef Py_ssize_t tag_attributes
     cdef unsigned char tag_quote
+    cdef int last_line  # the parser's line at the last event (_start_line)
 
     def __cinit__(self):
         self.ctxt = NULL
@@ -729,6 +736,25 @@ cdef class Engine:
         return _Problem(code, message, line, column)
 
     # -- start tags ----------------------------------------------------------------------
+    cdef inline int _start_line(self) noexcept:
+        """The line of the start tag being reported: libxml2 calls back with the whole tag
+        in its buffer, just before its '>', so the line is the current one less the line
+        breaks back to its '<' (none can be in a value: '<' is not allowed there). When the
+        parser is still on the line of the last event, the tag has none: no need to look."""
+        cdef xmlParserInput* input = self.ctxt.input
+        cdef const xmlChar* p = input.cur
+        cdef int line = input.line
+        if line == self.last_line:
+            return line
+        self.last_line = line
+        while p > input.base:
+            p -= 1
+            if p[0] == 60:  # '<'
+                break
+            if p[0] == 10:
+                line -= 1
+        return line
+
     cdef _Level _level(self, int depth):
         cdef _Level level
         if depth < PyList_GET_SIZE(self.levels):
@@ -759,6 +785,7 @@ cdef class Engine:
         self.depth = depth
         self.root_seen = True
         level = self._level(depth)
+        level.line = self._start_line()
         level.has_child = False
         level.text_len = 0
         level.d = None
@@ -1729,9 +1756,22 @@ cdef class Engine:
 
     cdef int on_error(self, const xmlError* error) except -1:
         if self.first_error is None and error.level >= 2 and error.line > 0:
-            message = error.message.decode("utf-8", "replace") if error.message else ""
+            if error.code == XML_ERR_TAG_NAME_MISMATCH and error.str1 and error.str2:
+                message = self._mismatch(error.str1, error.str2)
+            else:
+                message = error.message.decode("utf-8", "replace") if error.message else ""
             self.first_error = (error.level, message.rstrip("\n"), error.line, error.int2)
         return 0
+
+    cdef str _mismatch(self, const char* opened, const char* closing):
+        """libxml2's SAX1 parser says "Opening and ending tag mismatch: a line 0 and b": it
+        keeps no start lines, so the line is the engine's, of the element left open."""
+        cdef str start = opened.decode("utf-8", "replace")
+        cdef str end = closing.decode("utf-8", "replace")
+        if self.depth < 1 or self.depth >= PyList_GET_SIZE(self.levels):
+            return f"Opening and ending tag mismatch: <{start}> closed by </{end}>"
+        return (f"Opening and ending tag mismatch: <{start}> opened on line "
+                f"{(<_Level>self.levels[self.depth]).line} closed by </{end}>")
 
 
 cdef int _number_kind(const char* s, Py_ssize_t n) noexcept:
@@ -1808,6 +1848,7 @@ cdef void _on_end(void* ctx, const xmlChar* name) noexcept:
     cdef Engine engine = _engine(ctx)
     if engine is None or engine.failure is not None:
         return
+    engine.last_line = (<xmlParserCtxt*>ctx).input.line
     try:
         engine.end()
     except BaseException as error:
@@ -1818,6 +1859,7 @@ cdef void _on_characters(void* ctx, const xmlChar* data, int size) noexcept:
     cdef Engine engine = _engine(ctx)
     if engine is None or engine.failure is not None:
         return
+    engine.last_line = (<xmlParserCtxt*>ctx).input.line
     try:
         engine.characters(data, size)
     except BaseException as error:

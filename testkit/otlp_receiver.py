@@ -3,6 +3,9 @@
     with OtlpReceiver() as receiver:       # OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url
         ...
         receiver.spans()                   # every span received so far, decoded
+        receiver.counts                    # spans received by service.name
+
+OtlpReceiver(keep=False) only counts them (a load test's millions of spans are not kept).
 
 POST /v1/traces takes an ExportTraceServiceRequest (protobuf, gzip or not), as the SDK's
 exporter sends it, decodes it with opentelemetry-proto and answers 200 with an empty
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -61,8 +65,10 @@ def decode(body: bytes) -> list[Span]:
 
 
 class OtlpReceiver:
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = True) -> None:
         self._spans: list[Span] = []
+        self._keep = keep
+        self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.refused = 0
         receiver = self
@@ -80,7 +86,9 @@ class OtlpReceiver:
                     body = gzip.decompress(body)
                 spans = decode(body)
                 with receiver._lock:
-                    receiver._spans.extend(spans)
+                    receiver.counts.update(span.service for span in spans)
+                    if receiver._keep:
+                        receiver._spans.extend(spans)
                 answer = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")

@@ -89,10 +89,10 @@ class Stack(JobsApi, ServiceGroup):
             cwd.mkdir(parents=True, exist_ok=True)
         return Service(name, argv, environ, self.logs_dir / f"{name}.log", ready=ready, cwd=cwd)
 
-    def _worker(self, n: int) -> Service:
+    def _worker(self, n: int, **env: str) -> Service:
         # Its Celery node name: the service's name, then the stack's (worker-1-chaos@host).
         return self._service(f"worker-{n}", commands.celery_worker(self._node(n) + "%h"),
-                             lambda service: "ready." in service.new_output())
+                             lambda service: "ready." in service.new_output(), **env)
 
     def _node(self, n: int) -> str:
         return f"worker-{n}-{self.name}@"
@@ -124,9 +124,9 @@ class Stack(JobsApi, ServiceGroup):
         for service in self.processes():
             service.wait_ready(90)
 
-    def add_worker(self) -> Service:
-        """One more worker, started and ready."""
-        worker = self._worker(len(self.workers) + 1)
+    def add_worker(self, **env: str) -> Service:
+        """One more worker, started and ready (`env`: its settings beside the stack's)."""
+        worker = self._worker(len(self.workers) + 1, **env)
         self.workers.append(worker)
         worker.start()
         worker.wait_ready(90)

@@ -152,6 +152,9 @@ def test_a_malformed_file_shows_its_error_with_line_and_column(stack, page):
     expect(page.locator("#error-position")).to_have_text(
         f"Line {where['line']}, column {where['column']}")
     expect(page.locator("#error-message")).to_have_text(job["error"]["message"])
+    # The end tag's position beside it; the message names where the element left open began.
+    assert job["error"]["message"] == (
+        "Opening and ending tag mismatch: <b> opened on line 3 closed by </a>")
     expect(page.locator("#download")).to_be_hidden()
     assert console.unexpected() == []
 

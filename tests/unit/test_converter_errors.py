@@ -77,7 +77,30 @@ def test_mismatched_tag_exact_position(fail) -> None:
     error, _ = fail(b'<?xml version="1.0"?>\n<r>\n  <a>text</b>\n</r>\n')
     assert (error.code, error.line) == ("XML_PARSE_ERROR", 3)
     assert error.column == 14  # just past "</b>" on '  <a>text</b>'
-    assert "a" in error.message and "b" in error.message
+    assert error.message == "Opening and ending tag mismatch: <a> opened on line 3 closed by </b>"
+
+
+# (document, the line of the start tag left open): the message names where that element
+# began (the error's own position is the end tag's); a start tag over several lines began
+# at its '<'.
+MISMATCHES = [
+    (b"<r>\n  <a>\n  </b>\n</r>", "<a> opened on line 2 closed by </b>"),
+    (b"<r>\n</a></r>", "<r> opened on line 1 closed by </a>"),
+    (b"<r>\n\n<a\n  x='1'\n  y=\"2\">\ntext\n</b></r>", "<a> opened on line 3 closed by </b>"),
+    (b"<r><!-- a\ncomment\n--><a></b></r>", "<a> opened on line 3 closed by </b>"),
+    (b"<r\n>" + b"<x>1</x>\n" * 50 + b"<x:y\nz='a&#10;b'>\n</r>",
+     "<x:y> opened on line 52 closed by </r>"),
+]
+
+
+@pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(("doc", "names"), MISMATCHES)
+def test_mismatched_tag_names_the_line_of_its_start_tag(fail, doc, names, fmt, chunk_size):
+    error, _ = fail(doc, fmt, chunk_size=chunk_size)
+    assert error.code == "XML_PARSE_ERROR"
+    assert error.message == "Opening and ending tag mismatch: " + names
+    assert "line 0" not in error.message
 
 
 TRUNCATED = [
