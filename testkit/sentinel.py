@@ -1,4 +1,4 @@
-"""Redis with failover on loopback: a primary, a replica of it (`--replicaof`) and three Sentinels
+"""Redis with failover on loopback: a primary, a replica of it (REPLICAOF) and three Sentinels
 (the same redis-server binary as testkit/redis_server.py, started with `--sentinel` over a
 generated sentinel.conf), with short failover timings so that a test or a chaos fault sees a
 promotion within seconds:
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import redis
+import redis.sentinel
 
 from testkit.redis_server import RedisServer
 from testkit.service import Service, ServiceGroup
@@ -60,9 +61,14 @@ class Failover(ServiceGroup):
     """A primary, a replica and three Sentinels (see the module's docstring)."""
 
     def __init__(self, root: Path, *, down_after_ms: int = 1000,
-                 failover_timeout_ms: int = 3000) -> None:
-        self.primary = RedisServer(root / "primary")
-        self.replica = RedisServer(root / "replica", "--replicaof", HOST, str(self.primary.port))
+                 failover_timeout_ms: int = 3000, redis_args: tuple[str, ...] = ()) -> None:
+        # Both started alike (the replica told REPLICAOF once up): started again after a fault,
+        # either comes back as a primary with its own data, and the Sentinels make it a replica
+        # if the other one was promoted meanwhile — as a restarted host does.
+        self.primary = RedisServer(root / "primary", *redis_args)
+        self.replica = RedisServer(root / "replica", *redis_args)
+        # Named as started (a chaos run tells which one a fault stops); the roles may swap.
+        self.primary.name, self.replica.name = "redis-primary", "redis-replica"
         self.sentinels = [
             SentinelServer(root / f"sentinel-{n}", self.primary.port, down_after_ms=down_after_ms,
                            failover_timeout_ms=failover_timeout_ms) for n in (1, 2, 3)]
@@ -75,6 +81,7 @@ class Failover(ServiceGroup):
         self.primary.wait_ready(15)
         self.replica.start()
         self.replica.wait_ready(15)
+        redis.Redis(HOST, self.replica.port).replicaof(HOST, self.primary.port)
         wait_for(lambda: redis.Redis(HOST, self.replica.port, socket_timeout=2).info(
             "replication").get("master_link_status") == "up", 30, "the replica never synced")
         for sentinel in self.sentinels:
@@ -108,6 +115,35 @@ class Failover(ServiceGroup):
                 answers[(host, int(port))] = answers.get((host, int(port)), 0) + 1
         best = max(answers.items(), key=lambda item: item[1], default=None)
         return best[0] if best and best[1] >= QUORUM else None
+
+    def current_server(self) -> RedisServer:
+        """The server that is the primary now."""
+        _, port = wait_for(self.current, 30, "the Sentinels name no primary")
+        return self.primary if port == self.primary.port else self.replica
+
+    def other(self, server: RedisServer) -> RedisServer:
+        return self.replica if server is self.primary else self.primary
+
+    def master(self, db: int, **options) -> redis.Redis:
+        """The database `db` on the primary, found through the Sentinels and found again after a
+        failover (redis-py's Sentinel client, as the service's own)."""
+        sentinels = redis.sentinel.Sentinel([(HOST, s.port) for s in self.sentinels],
+                                            sentinel_kwargs={"socket_timeout": 1})
+        return sentinels.master_for(MASTER_NAME, db=db, decode_responses=True, **options)
+
+    def wait_replica_synced(self, server: RedisServer, timeout: float = 60) -> float:
+        """Seconds until `server` (started again after a fault) is a replica of the current
+        primary with its link up: only then does the service accept jobs again (WAIT)."""
+        started = time.monotonic()
+
+        def synced():
+            with contextlib.suppress(redis.RedisError):
+                info = redis.Redis(HOST, server.port, socket_timeout=1).info("replication")
+                return info.get("role") == "slave" and info.get("master_link_status") == "up"
+            return False
+
+        wait_for(synced, timeout, f"{server.name} never became a synced replica", interval=0.05)
+        return time.monotonic() - started
 
     def client(self, db: int, **options) -> redis.Redis:
         """The database `db` on whichever server is the primary now."""
