@@ -796,10 +796,9 @@ class ChaosRun:
         fault.notes.append(f"down {down:.1f} s")
         failover = self.stack.failover
         if failover is not None:  # back once a replica acknowledges again (WAIT): jobs accepted
-            primary = failover.current_server()
-            if primary is not redis_server:
-                fault.notes.append(f"the Sentinels promoted {primary.name} meanwhile")
-            failover.wait_replica_synced(failover.other(primary))
+            failover.wait_whole()
+            if failover.current_server() is not redis_server:
+                fault.notes.append(f"the Sentinels promoted {failover.other(redis_server).name}")
 
     def _kill_redis_primary(self, fault: Fault, _: Service | None) -> None:
         """SIGKILL the primary (its host lost): a Sentinel promotes the replica; the lost host
@@ -813,7 +812,7 @@ class ChaosRun:
         promoted = failover.wait_promoted(primary.port, timeout=60)
         primary.start()
         primary.wait_ready(30)
-        synced = failover.wait_replica_synced(primary)
+        synced = failover.wait_whole()
         fault.notes.append(f"promoted in {promoted:.1f} s, replica synced {synced:.1f} s later")
 
     def _restart_api(self, fault: Fault, _: Service | None) -> None:

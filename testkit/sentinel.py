@@ -131,19 +131,45 @@ class Failover(ServiceGroup):
                                             sentinel_kwargs={"socket_timeout": 1})
         return sentinels.master_for(MASTER_NAME, db=db, decode_responses=True, **options)
 
-    def wait_replica_synced(self, server: RedisServer, timeout: float = 60) -> float:
-        """Seconds until `server` (started again after a fault) is a replica of the current
-        primary with its link up: only then does the service accept jobs again (WAIT)."""
+    def wait_whole(self, timeout: float = 60) -> float:
+        """Seconds until the Sentinels name a primary that answers as one and the other server
+        is its replica, in sync: only then does the service accept jobs again (WAIT). A server
+        started again after a fault comes back as a primary; the Sentinels make it a replica
+        (after 8 s: Sentinel's own wait for an old primary that reappears)."""
         started = time.monotonic()
 
-        def synced():
+        def whole():
+            now = self.current()
+            if now is None or self.failing_over():
+                return False
+            other = self.replica if now[1] == self.primary.port else self.primary
             with contextlib.suppress(redis.RedisError):
-                info = redis.Redis(HOST, server.port, socket_timeout=1).info("replication")
-                return info.get("role") == "slave" and info.get("master_link_status") == "up"
+                if redis.Redis(*now, socket_timeout=1).execute_command("ROLE")[0] not in (
+                        b"master", "master"):
+                    return False
+                info = redis.Redis(HOST, other.port, socket_timeout=1).info("replication")
+                return (info.get("role") == "slave" and int(info.get("master_port", 0)) == now[1]
+                        and info.get("master_link_status") == "up")
             return False
 
-        wait_for(synced, timeout, f"{server.name} never became a synced replica", interval=0.05)
-        return time.monotonic() - started
+        def stays_whole():  # a primary back within down-after may still be failed over
+            if not whole():
+                return None
+            since = time.monotonic()
+            time.sleep(1)
+            return whole() and since
+
+        since = wait_for(stays_whole, timeout, "no primary with a replica in sync", interval=0.05)
+        return since - started
+
+    def failing_over(self) -> bool:
+        """Whether a Sentinel sees the primary down or is failing it over."""
+        for sentinel in self.sentinels:
+            with contextlib.suppress(redis.RedisError):
+                flags = sentinel.client().sentinel_master(MASTER_NAME).get("flags", "")
+                if {"s_down", "o_down", "failover_in_progress"} & set(str(flags).split(",")):
+                    return True
+        return False
 
     def client(self, db: int, **options) -> redis.Redis:
         """The database `db` on whichever server is the primary now."""
