@@ -33,10 +33,12 @@ from .services import services
 
 bp = Blueprint("page", __name__)
 
-# Everything the page loads comes from this origin; no inline script or style, no frames.
+# Everything the page loads comes from this origin; no inline script or style, no frames. The
+# page itself may also PUT a direct upload's parts to the object store (`connect-src`, below).
+CONNECT_SRC = "connect-src 'self'"
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    f"{CONNECT_SRC}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -50,6 +52,9 @@ ASSET_TYPES = {
     ".svg": "image/svg+xml",
 }
 PAGE_WAIT_SECONDS = 2  # POST /jobs?wait=…: a small file's job is done when the upload answers
+# A file at least this large goes straight into the object store when storage offers direct
+# uploads (POST /uploads); a smaller one is one request through the API, as good.
+PAGE_DIRECT_MIN_BYTES = 16 * 1024 * 1024
 
 FORMAT_LABELS = {"json": "JSON", "jsonl": "JSON Lines", "csv": "CSV", "yaml": "YAML",
                  "text": "Plain text"}
@@ -118,19 +123,30 @@ def asset_url(name: str) -> str:
     return f"/static/{name}?v={_assets()[name].version}"
 
 
+def page_headers(store_origin: str | None) -> dict[str, str]:
+    """The page's headers: with direct uploads, its script may also reach the object store."""
+    if store_origin is None:
+        return SECURITY_HEADERS
+    policy = CONTENT_SECURITY_POLICY.replace(CONNECT_SRC, f"{CONNECT_SRC} {store_origin}")
+    return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+
+
 @bp.get("/")
 def page() -> Response:
-    settings = services().settings
+    svc = services()
+    settings = svc.settings
+    store_origin = svc.lifecycle.direct_upload_origin()
     form = option_fields()
     html = _template().render(
         auth_mode=settings.auth_mode,
         wait_seconds=min(PAGE_WAIT_SECONDS, settings.max_wait_seconds),
+        direct_min_bytes=PAGE_DIRECT_MIN_BYTES if store_origin else 0,
         formats=[(name, FORMAT_LABELS.get(name, name)) for name in FORMATS],
         main_fields=[f for name in MAIN_OPTIONS for f in form if f.name == name],
         more_fields=[f for f in form if f.name not in MAIN_OPTIONS],
         asset=asset_url,
     )
-    return html_response(html, SECURITY_HEADERS)  # names the current assets and auth mode
+    return html_response(html, page_headers(store_origin))  # names the assets and auth mode
 
 
 @bp.get("/static/<name>")
