@@ -5,12 +5,15 @@ the conversion, download the result, see one's recent jobs.
     GET /static/<name>  its script, style sheet and icon (api/static/), nothing else
 
 Plain HTML, CSS and JavaScript: no build step, nothing from another origin, no inline script
-(the page's Content-Security-Policy forbids it). The page talks to the HTTP API like any other
-client (docs/api.md), with the API key a person types in when AUTH_MODE=api_key; so this
-blueprint is open (api/auth.py, OPEN_BLUEPRINTS) and never touches Redis.
+(the page's Content-Security-Policy forbids it). The one other origin it talks to is the object
+store's, for a direct upload of a large file (POST /uploads; then `connect-src` names it). The
+page talks to the HTTP API like any other client (docs/api.md), with the API key a person types
+in when AUTH_MODE=api_key; so this blueprint is open (api/auth.py, OPEN_BLUEPRINTS) and never
+touches Redis.
 
 The route embeds what the script needs to know: whether keys are on, how long POST /jobs may
-`wait`, and the option form, generated from optionspec (each option's label, description,
+`wait`, from what size a file goes straight into the object store (0: storage offers no direct
+uploads), and the option form, generated from optionspec (each option's label, description,
 default and limits) so that a new option shows up here without editing the page. Assets are
 cache-busted: the page links `/static/app.js?v=<hash of its bytes>`, served as immutable for a
 year; without the current `v`, `no-cache` + ETag.
