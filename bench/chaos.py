@@ -714,9 +714,13 @@ class ChaosRun:
                   TERM_WORKER: self._term_worker, TERM_KILL_WORKER: self._term_kill_worker,
                   RESTART_REDIS: self._restart_redis, RESTART_API: self._restart_api,
                   KILL_REDIS_PRIMARY: self._kill_redis_primary}
-        struck = fault.target if fault.kind in REDIS_FAULTS else "api" if (
-            fault.kind == RESTART_API) else (
-            worker.name if worker is not None and fault.kind != KILL_POOL_CHILD else None)
+        struck = None  # the process the fault stops (a pool child's worker stays up)
+        if fault.kind in REDIS_FAULTS:
+            struck = fault.target
+        elif fault.kind == RESTART_API:
+            struck = "api"
+        elif worker is not None and fault.kind != KILL_POOL_CHILD:
+            struck = worker.name
         self.check_processes()  # an exit before the strike was nobody's doing
         with self.lock:
             if struck:
