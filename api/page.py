@@ -5,12 +5,15 @@ the conversion, download the result, see one's recent jobs.
     GET /static/<name>  its script, style sheet and icon (api/static/), nothing else
 
 Plain HTML, CSS and JavaScript: no build step, nothing from another origin, no inline script
-(the page's Content-Security-Policy forbids it). The page talks to the HTTP API like any other
-client (docs/api.md), with the API key a person types in when AUTH_MODE=api_key; so this
-blueprint is open (api/auth.py, OPEN_BLUEPRINTS) and never touches Redis.
+(the page's Content-Security-Policy forbids it). The one other origin it talks to is the object
+store's, for a direct upload of a large file (POST /uploads; then `connect-src` names it). The
+page talks to the HTTP API like any other client (docs/api.md), with the API key a person types
+in when AUTH_MODE=api_key; so this blueprint is open (api/auth.py, OPEN_BLUEPRINTS) and never
+touches Redis.
 
 The route embeds what the script needs to know: whether keys are on, how long POST /jobs may
-`wait`, and the option form, generated from optionspec (each option's label, description,
+`wait`, from what size a file goes straight into the object store (0: storage offers no direct
+uploads), and the option form, generated from optionspec (each option's label, description,
 default and limits) so that a new option shows up here without editing the page. Assets are
 cache-busted: the page links `/static/app.js?v=<hash of its bytes>`, served as immutable for a
 year; without the current `v`, `no-cache` + ETag.
@@ -33,10 +36,12 @@ from .services import services
 
 bp = Blueprint("page", __name__)
 
-# Everything the page loads comes from this origin; no inline script or style, no frames.
+# Everything the page loads comes from this origin; no inline script or style, no frames. The
+# page itself may also PUT a direct upload's parts to the object store (`connect-src`, below).
+CONNECT_SRC = "connect-src 'self'"
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    f"{CONNECT_SRC}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -50,6 +55,9 @@ ASSET_TYPES = {
     ".svg": "image/svg+xml",
 }
 PAGE_WAIT_SECONDS = 2  # POST /jobs?wait=…: a small file's job is done when the upload answers
+# A file at least this large goes straight into the object store when storage offers direct
+# uploads (POST /uploads); a smaller one is one request through the API, as good.
+PAGE_DIRECT_MIN_BYTES = 16 * 1024 * 1024
 
 FORMAT_LABELS = {"json": "JSON", "jsonl": "JSON Lines", "csv": "CSV", "yaml": "YAML",
                  "text": "Plain text"}
@@ -118,19 +126,30 @@ def asset_url(name: str) -> str:
     return f"/static/{name}?v={_assets()[name].version}"
 
 
+def page_headers(store_origin: str | None) -> dict[str, str]:
+    """The page's headers: with direct uploads, its script may also reach the object store."""
+    if store_origin is None:
+        return SECURITY_HEADERS
+    policy = CONTENT_SECURITY_POLICY.replace(CONNECT_SRC, f"{CONNECT_SRC} {store_origin}")
+    return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+
+
 @bp.get("/")
 def page() -> Response:
-    settings = services().settings
+    svc = services()
+    settings = svc.settings
+    store_origin = svc.lifecycle.direct_upload_origin()
     form = option_fields()
     html = _template().render(
         auth_mode=settings.auth_mode,
         wait_seconds=min(PAGE_WAIT_SECONDS, settings.max_wait_seconds),
+        direct_min_bytes=PAGE_DIRECT_MIN_BYTES if store_origin else 0,
         formats=[(name, FORMAT_LABELS.get(name, name)) for name in FORMATS],
         main_fields=[f for name in MAIN_OPTIONS for f in form if f.name == name],
         more_fields=[f for f in form if f.name not in MAIN_OPTIONS],
         asset=asset_url,
     )
-    return html_response(html, SECURITY_HEADERS)  # names the current assets and auth mode
+    return html_response(html, page_headers(store_origin))  # names the assets and auth mode
 
 
 @bp.get("/static/<name>")

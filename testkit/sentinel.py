@@ -1,4 +1,4 @@
-"""Redis with failover on loopback: a primary, a replica of it (`--replicaof`) and three Sentinels
+"""Redis with failover on loopback: a primary, a replica of it (REPLICAOF) and three Sentinels
 (the same redis-server binary as testkit/redis_server.py, started with `--sentinel` over a
 generated sentinel.conf), with short failover timings so that a test or a chaos fault sees a
 promotion within seconds:
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import redis
+import redis.sentinel
 
 from testkit.redis_server import RedisServer
 from testkit.service import Service, ServiceGroup
@@ -60,9 +61,14 @@ class Failover(ServiceGroup):
     """A primary, a replica and three Sentinels (see the module's docstring)."""
 
     def __init__(self, root: Path, *, down_after_ms: int = 1000,
-                 failover_timeout_ms: int = 3000) -> None:
-        self.primary = RedisServer(root / "primary")
-        self.replica = RedisServer(root / "replica", "--replicaof", HOST, str(self.primary.port))
+                 failover_timeout_ms: int = 3000, redis_args: tuple[str, ...] = ()) -> None:
+        # Both started alike (the replica told REPLICAOF once up): started again after a fault,
+        # either comes back as a primary with its own data, and the Sentinels make it a replica
+        # if the other one was promoted meanwhile — as a restarted host does.
+        self.primary = RedisServer(root / "primary", *redis_args)
+        self.replica = RedisServer(root / "replica", *redis_args)
+        # Named as started (a chaos run tells which one a fault stops); the roles may swap.
+        self.primary.name, self.replica.name = "redis-primary", "redis-replica"
         self.sentinels = [
             SentinelServer(root / f"sentinel-{n}", self.primary.port, down_after_ms=down_after_ms,
                            failover_timeout_ms=failover_timeout_ms) for n in (1, 2, 3)]
@@ -75,6 +81,7 @@ class Failover(ServiceGroup):
         self.primary.wait_ready(15)
         self.replica.start()
         self.replica.wait_ready(15)
+        redis.Redis(HOST, self.replica.port).replicaof(HOST, self.primary.port)
         wait_for(lambda: redis.Redis(HOST, self.replica.port, socket_timeout=2).info(
             "replication").get("master_link_status") == "up", 30, "the replica never synced")
         for sentinel in self.sentinels:
@@ -108,6 +115,61 @@ class Failover(ServiceGroup):
                 answers[(host, int(port))] = answers.get((host, int(port)), 0) + 1
         best = max(answers.items(), key=lambda item: item[1], default=None)
         return best[0] if best and best[1] >= QUORUM else None
+
+    def current_server(self) -> RedisServer:
+        """The server that is the primary now."""
+        _, port = wait_for(self.current, 30, "the Sentinels name no primary")
+        return self.primary if port == self.primary.port else self.replica
+
+    def other(self, server: RedisServer) -> RedisServer:
+        return self.replica if server is self.primary else self.primary
+
+    def master(self, db: int, **options) -> redis.Redis:
+        """The database `db` on the primary, found through the Sentinels and found again after a
+        failover (redis-py's Sentinel client, as the service's own)."""
+        sentinels = redis.sentinel.Sentinel([(HOST, s.port) for s in self.sentinels],
+                                            sentinel_kwargs={"socket_timeout": 1})
+        return sentinels.master_for(MASTER_NAME, db=db, decode_responses=True, **options)
+
+    def wait_whole(self, timeout: float = 60) -> float:
+        """Seconds until the Sentinels name a primary that answers as one and the other server
+        is its replica, in sync: only then does the service accept jobs again (WAIT). A server
+        started again after a fault comes back as a primary; the Sentinels make it a replica
+        (after 8 s: Sentinel's own wait for an old primary that reappears)."""
+        started = time.monotonic()
+
+        def whole():
+            now = self.current()
+            if now is None or self.failing_over():
+                return False
+            other = self.replica if now[1] == self.primary.port else self.primary
+            with contextlib.suppress(redis.RedisError):
+                if redis.Redis(*now, socket_timeout=1).execute_command("ROLE")[0] not in (
+                        b"master", "master"):
+                    return False
+                info = redis.Redis(HOST, other.port, socket_timeout=1).info("replication")
+                return (info.get("role") == "slave" and int(info.get("master_port", 0)) == now[1]
+                        and info.get("master_link_status") == "up")
+            return False
+
+        def stays_whole():  # a primary back within down-after may still be failed over
+            if not whole():
+                return None
+            since = time.monotonic()
+            time.sleep(1)
+            return whole() and since
+
+        since = wait_for(stays_whole, timeout, "no primary with a replica in sync", interval=0.05)
+        return since - started
+
+    def failing_over(self) -> bool:
+        """Whether a Sentinel sees the primary down or is failing it over."""
+        for sentinel in self.sentinels:
+            with contextlib.suppress(redis.RedisError):
+                flags = sentinel.client().sentinel_master(MASTER_NAME).get("flags", "")
+                if {"s_down", "o_down", "failover_in_progress"} & set(str(flags).split(",")):
+                    return True
+        return False
 
     def client(self, db: int, **options) -> redis.Redis:
         """The database `db` on whichever server is the primary now."""

@@ -7,6 +7,9 @@ starts what they name on free loopback ports, each process a Service logging to
     Stack(root, redis=redis_server, workers=0, keys=True)   # the API alone, API keys on
     Stack(root, redis=redis_server, s3=s3_server)           # STORAGE_URL=s3://…, no shared dir
     Stack(root, workers=2, beat=True, redis_args=(…))       # its own redis-server (benchmarks)
+    Stack(root, failover=ha)                                # every process (and client())
+                                                            # finds the primary through the
+                                                            # Sentinels of a testkit Failover
 
 The environment is service_env()'s with `env` on top (an empty value: the setting's default).
 `with Stack(...) as stack:` starts everything and waits until each process is ready; on the way
@@ -29,6 +32,7 @@ from testkit import BIN, REPO, commands
 from testkit.jobs_api import JobsApi
 from testkit.redis_server import RedisServer
 from testkit.s3_server import S3Server
+from testkit.sentinel import Failover
 from testkit.service import Service, ServiceGroup
 from testkit.waiting import free_port, wait_for
 
@@ -43,17 +47,22 @@ class Stack(JobsApi, ServiceGroup):
                  api: bool = True, beat: bool = False, flower: bool = False, keys: bool = False,
                  webhooks: bool | None = None,
                  s3: S3Server | None = None, name: str = "stack",
-                 redis_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+                 redis_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 failover: Failover | None = None) -> None:
         self.root = root
         self.name = name
         self.s3 = s3
-        self.own_redis = redis is None
-        self.redis = redis or RedisServer(root / "redis", *redis_args)
+        self.failover = failover
+        self.own_redis = redis is None and failover is None
+        self.redis = failover.primary if failover else redis or RedisServer(root / "redis",
+                                                                            *redis_args)
         self.database = self.redis.database()
         self.data_dir = root / "data"
         self.logs_dir = root / "logs"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         settings = {"AUTH_MODE": "api_key"} if keys else {}
+        if failover is not None:  # REDIS_URL's host is not used: only its database
+            settings.update(failover.env(), REDIS_URL=f"redis:///{self.database.index}")
         if s3 is not None:
             # Each process gets its own working and data directory: they share only the bucket.
             self.prefix = f"{name}-{uuid.uuid4().hex[:8]}"
@@ -160,7 +169,9 @@ class Stack(JobsApi, ServiceGroup):
         """The stack's Redis database (short timeouts: a benchmark reads it while Redis
         restarts)."""
         if self._client is None:
-            self._client = self.database.client(socket_timeout=3, socket_connect_timeout=1)
+            options = {"socket_timeout": 3, "socket_connect_timeout": 1}
+            self._client = (self.failover.master(self.database.index, **options) if self.failover
+                            else self.database.client(**options))
         return self._client
 
     def job_dirs(self) -> list[str]:

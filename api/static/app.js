@@ -13,6 +13,8 @@
   const root = document.documentElement;
   const authOn = root.dataset.auth === "api_key";
   const waitSeconds = Number(root.dataset.wait) || 0;
+  // Files this large go straight into the object store (0: the server offers no direct uploads).
+  const directMin = Number(root.dataset.directMin) || 0;
   const $ = (id) => document.getElementById(id);
   const el = {
     apiKey: $("api-key"), keyForm: $("key-form"), forgetKey: $("forget-key"),
@@ -75,10 +77,15 @@
     return error;
   }
 
-  async function api(path, method = "GET") {
+  async function api(path, method = "GET", json = undefined) {
+    const init = { method, cache: "no-store", headers: authHeaders() };
+    if (json !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(json);
+    }
     let response;
     try {
-      response = await fetch(path, { method, cache: "no-store", headers: authHeaders() });
+      response = await fetch(path, init);
     } catch (_) {
       throw networkError();
     }
@@ -341,6 +348,72 @@
     });
   }
 
+  // -- direct uploads: a large file straight into the object store, not through the API -------
+
+  // POST /uploads answers a presigned URL a part; each part is PUT there (no API key: the URL
+  // carries its own authority). Resolves with the upload's id, or null when the file must go
+  // through POST /jobs instead: not offered (501, or 404 from an older server), or a part not
+  // taken — the store's CORS rules do not name this page's origin, or the store is away. The
+  // upload is then given up (DELETE /uploads/<id>), so that its quota slot comes back at once.
+  async function directUpload(file) {
+    let offer;
+    try {
+      offer = (await api("/uploads", "POST", { size_bytes: file.size, filename: file.name })).body;
+    } catch (error) {
+      if (error.status === 501 || error.status === 404) return null;
+      throw error;
+    }
+    try {
+      let offset = 0;
+      for (const part of offer.parts) {
+        if (current.cancelled) {
+          const error = new Error("Upload cancelled.");
+          error.cancelled = true;
+          throw error;
+        }
+        await putPart(part.url, file, offset, part.size_bytes);
+        offset += part.size_bytes;
+      }
+      return offer.id;
+    } catch (error) {
+      api("/uploads/" + encodeURIComponent(offer.id), "DELETE").catch(() => {});
+      if (error.cancelled) throw error;
+      return null;
+    }
+  }
+
+  function putPart(url, file, offset, length) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      current.xhr = xhr;
+      xhr.open("PUT", url);
+      xhr.upload.addEventListener("progress", (event) => {
+        const done = offset + event.loaded;
+        setStage("Uploading… " + (100 * done / file.size).toFixed(0) + "% (" + size(done) +
+          " of " + size(file.size) + ")", (100 * done) / file.size);
+      });
+      xhr.addEventListener("load", () => (xhr.status >= 200 && xhr.status < 300 ? resolve() :
+        reject(apiError(xhr.status, "", null))));
+      xhr.addEventListener("error", () => reject(networkError()));
+      xhr.addEventListener("abort", () => {
+        const error = new Error("Upload cancelled.");
+        error.cancelled = true;
+        reject(error);
+      });
+      xhr.send(file.slice(offset, offset + length));
+    });
+  }
+
+  // The job of a direct upload: its options in the query, no body.
+  async function submitUpload(uploadId, form) {
+    const query = new URLSearchParams({ upload_id: uploadId });
+    for (const [name, value] of form) if (typeof value === "string") query.append(name, value);
+    if (waitSeconds > 0) query.append("wait", String(waitSeconds));
+    setStage("Uploaded. Converting…", null);
+    const answer = await api("/jobs?" + query, "POST");
+    return { job: answer.body, retryAfter: answer.retryAfter };
+  }
+
   function finished(job) {
     return ["succeeded", "failed", "cancelled"].includes(job.status);
   }
@@ -501,7 +574,8 @@
         setStage("Checking your API key…", null);
         await api("/jobs?limit=1");
       }
-      const submitted = await upload(form, file);
+      const direct = directMin > 0 && file.size >= directMin ? await directUpload(file) : null;
+      const submitted = direct ? await submitUpload(direct, form) : await upload(form, file);
       current.jobId = submitted.job.id;
       refreshJobs();
       let job = submitted.job;

@@ -146,9 +146,12 @@ def test_the_ha_profile_is_a_replica_and_three_sentinels_of_redis():
         assert services[name]["profiles"] == ["ha"], name
         assert "ports" not in services[name]  # only the stack reaches them
     command = services["redis-replica"]["command"]
-    assert command[:-3] == services["redis"]["command"]
-    assert command[-3:] == ["--replicaof", "redis", "6379"]
+    assert command[:-5] == services["redis"]["command"]
+    assert command[-5:] == ["--port", "6380", "--replicaof", "redis", "6379"]
     assert len({str(services[f"sentinel-{n}"]["command"]) for n in (1, 2, 3)}) == 1
+    # A port each (as the docs' REDIS_SENTINELS lists them): they also run on one host network.
+    assert [services[f"sentinel-{n}"]["environment"]["SENTINEL_PORT"] for n in (1, 2, 3)] == [
+        "26379", "26380", "26381"]
     # The generated sentinel.conf watches `redis` under the name the docs give REDIS_MASTER_NAME.
     script = (REPO / "deploy" / "secrets.sh").read_text()
     assert "sentinel monitor xmlconv redis 6379 2" in script and "masterauth" in script

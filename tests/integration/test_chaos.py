@@ -1,7 +1,9 @@
 """A small chaos run (bench/chaos.py): its own stack under a fault of every kind — worker pool
-child and whole worker SIGKILLed, worker SIGTERMed (and SIGKILLed 2 s later), redis-server and
-the API restarted — and no job lost, duplicated or wrong, no process exited by itself, and the
-hostile client's jobs failed with their codes. `make chaos` is the full run."""
+child and whole worker SIGKILLed, worker SIGTERMed (and SIGKILLed 2 s later), the Redis primary
+and the API restarted, the Redis primary SIGKILLed (a Sentinel promotes its replica: the run's
+Redis is a primary, a replica and three Sentinels) — and no job lost, duplicated or wrong, no
+process exited by itself, and the hostile client's jobs failed with their codes. `make chaos` is
+the full run."""
 
 from __future__ import annotations
 

@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from jobs import keys
+from jobs.queue import QUEUE
 from testkit.jobs_api import accepted_job, error_of, submit_file
 from testkit.sentinel import Failover
 from testkit.stack import Stack
@@ -67,8 +69,6 @@ def replica_record(failover: Failover, db: int, job_id: str) -> dict:
     host, port = failover.current()
     for server in (failover.primary, failover.replica):
         if server.port != port:
-            import redis
-
             return redis.Redis("127.0.0.1", server.port, db=db, decode_responses=True,
                                socket_timeout=2).hgetall(keys.job(job_id))
     raise AssertionError("no replica")
@@ -167,3 +167,44 @@ def test_killing_the_primary_loses_no_accepted_job(failover, ha_stack, two_mb, c
           f"the kill), {len(refused)} refused, promotion {promotion:.1f} s, longest recovery "
           f"{longest:.1f} s, attempts {sorted(attempts)}")
     assert longest < BOUND_SECONDS, f"a job accepted before the kill took {longest:.1f} s"
+
+
+def test_a_queued_job_whose_message_the_failover_lost_is_queued_again(failover, tmp_path, two_mb,
+                                                                       cli_output):
+    """Past the submission's WAIT, replication is asynchronous: what the primary did last (a
+    requeue's message, or a worker's BRPOP of a message without its `unacked` entry and the
+    job's start) may be missing on the replica the Sentinels promote. The replica is made to
+    lack an accepted job's message — the state such a loss leaves: the job `queued`, its
+    message nowhere — then the primary is killed; a worker's recovery on the new primary
+    (jobs/vanished.py) queues the job again within JOB_STALL_SECONDS + WORKER_HEARTBEAT_SECONDS
+    of the worker being up."""
+    with Stack(tmp_path, failover=failover, workers=0, name="vanished-ha",
+               env={"JOB_STALL_SECONDS": str(STALL_SECONDS),
+                    "WORKER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)}) as stack:
+        job = accepted_job(submit_file(stack, two_mb, data={"format": "csv"}))
+        primary = failover.current_server()
+        replica = redis.Redis("127.0.0.1", failover.other(primary).port, db=stack.database.index)
+        replica.config_set("replica-read-only", "no")
+        try:  # a write of the replica's own, never sent anywhere
+            assert replica.delete(keys.broker_queue(QUEUE)) == 1
+        finally:
+            replica.config_set("replica-read-only", "yes")
+
+        primary.kill_all()
+        failover.wait_promoted(primary.port)
+        primary.start()
+        primary.wait_ready(15)
+        failover.wait_whole()
+        store = stack.client()  # the new primary
+        assert store.llen(keys.broker_queue(QUEUE)) == 0
+        assert store.hget(keys.job(job["id"]), "status") == "queued"
+
+        worker = stack.add_worker()
+        ready = time.monotonic()
+        done = stack.wait_finished(job["id"], timeout=BOUND_SECONDS + 30)
+        took = time.monotonic() - ready
+        assert done["status"] == "succeeded", done
+        result = requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=60)
+        assert result.content == cli_output(two_mb, "csv")
+        assert took < STALL_SECONDS + HEARTBEAT_SECONDS + 10, f"queued again after {took:.1f} s"
+        assert any("lost by the broker" in line and job["id"] in line for line in worker.lines())

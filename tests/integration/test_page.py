@@ -5,6 +5,7 @@ with API keys on, types a key, is told plainly when it is wrong, and sees their 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,7 +15,9 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from api.page import PAGE_DIRECT_MIN_BYTES
 from converter import OPTION_NAMES
+from testkit.tcp_meter import TcpMeter
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -252,3 +255,83 @@ def test_with_api_keys_the_page_reads_the_stream_with_its_key(keyed_stack, page,
     expect(page.locator("#download")).to_be_visible(timeout=90_000)
     follows_over_the_stream(keyed_stack, page)
     assert console.unexpected() == []
+
+
+# -- a large file straight into the object store (S3 storage: POST /uploads)
+
+
+@pytest.fixture(scope="module")
+def large_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Past the page's PAGE_DIRECT_MIN_BYTES: three parts of a direct upload."""
+    from bench.generate import generate
+
+    path = tmp_path_factory.mktemp("large") / "large.xml"
+    generate(PAGE_DIRECT_MIN_BYTES / 1e6 + 1, path)
+    return path
+
+
+@contextlib.contextmanager
+def bucket_cors(s3_server, origin: str):
+    """The bucket's CORS rules let `origin`'s pages PUT parts (as docs/deployment.md says to
+    set them); removed afterwards (SeaweedFS then allows every origin)."""
+    client = s3_server.client()
+    client.put_bucket_cors(Bucket=s3_server.BUCKET, CORSConfiguration={"CORSRules": [{
+        "AllowedOrigins": [origin], "AllowedMethods": ["PUT"], "AllowedHeaders": ["*"],
+        "MaxAgeSeconds": 600}]})
+    try:
+        yield
+    finally:
+        client.delete_bucket_cors(Bucket=s3_server.BUCKET)
+
+
+def sent(page: Page) -> list[tuple[str, str]]:
+    """(method, URL) of every request the page sends from now on."""
+    requests_sent: list[tuple[str, str]] = []
+    page.on("request", lambda r: requests_sent.append((r.method, r.url)))
+    return requests_sent
+
+
+def test_a_large_file_goes_straight_into_the_object_store(s3_stack, s3_server, page,
+                                                          large_input, cli_output):
+    page_answer = requests.get(s3_stack.url("/"), timeout=10)
+    # The page's script may reach the store, and only that besides its own origin.
+    assert f"connect-src 'self' {s3_server.endpoint};" in page_answer.headers[
+        "Content-Security-Policy"]
+    # The page is opened through a meter of the bytes the API receives.
+    with TcpMeter(s3_stack.api_port) as meter:
+        site = f"http://127.0.0.1:{meter.port}"
+        with bucket_cors(s3_server, site):
+            console = Console(page)
+            requests_sent = sent(page)
+            page.goto(site + "/")
+            record_stages(page)
+            convert(page, large_input, "csv")
+            expect(page.locator("#download")).to_be_visible(timeout=90_000)
+            received = meter.received
+            assert download(page) == cli_output(large_input, "csv")
+    assert received < 64 * 1024, f"the API received {received} bytes"  # not the file's 18 MB
+    parts = [url for method, url in requests_sent
+             if method == "PUT" and url.startswith(s3_server.endpoint)]
+    assert len(parts) == 3, requests_sent  # 8 MiB parts
+    assert any(method == "POST" and "upload_id=" in url for method, url in requests_sent)
+    assert any(s.startswith("Uploading… 100%") for s in page.evaluate("window.stages"))
+    assert console.unexpected() == []
+
+
+def test_a_store_refusing_the_page_falls_back_to_the_api(s3_stack, s3_server, page,
+                                                         large_input, cli_output):
+    with TcpMeter(s3_stack.api_port) as meter:
+        site = f"http://127.0.0.1:{meter.port}"
+        with bucket_cors(s3_server, "https://another-site.example"):
+            console = Console(page)
+            requests_sent = sent(page)
+            page.goto(site + "/")
+            convert(page, large_input, "csv")
+            expect(page.locator("#download")).to_be_visible(timeout=90_000)
+            received = meter.received
+            assert download(page) == cli_output(large_input, "csv")
+    assert received > large_input.stat().st_size  # the file went through the API after all
+    given_up = [url for method, url in requests_sent if method == "DELETE" and "/uploads/" in url]
+    assert len(given_up) == 1, requests_sent  # the direct upload's quota slot back at once
+    # The browser's own report of the refusal, and nothing else.
+    assert [e for e in console.unexpected() if "CORS" not in e and "ERR_FAILED" not in e] == []

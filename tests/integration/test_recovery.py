@@ -201,3 +201,38 @@ def test_a_message_taken_by_a_worker_that_died_is_sent_again(redis_server, tmp_p
         assert took < BOUND_SECONDS + 10, f"queued again only {took:.1f} s after the worker"
         assert any("lost by the broker" in line and job["id"] in line
                    for line in worker.lines())
+
+
+def test_a_vanished_message_is_found_behind_messages_left_in_unacked(redis_server, tmp_path,
+                                                                    samples, cli_output):
+    """A message whose job went on stays in kombu's `unacked` until the visibility timeout —
+    a worker killed in the run, which was then queued again; or an acknowledgement lost in a
+    Redis failover. Such messages stand for no queued job: they must not hide one whose message
+    vanished (`make chaos` lost a job so, behind 21 of them)."""
+    with Stack(tmp_path, redis=redis_server, name="vanished-behind",
+               env={"JOB_STALL_SECONDS": str(STALL_SECONDS),
+                    "WORKER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)}) as stack:
+        worker, broker = stack.worker, stack.client()
+        # A message left behind: its worker killed in the run, the run queued again and done.
+        long_job = accepted_job(submit_file(stack, samples["big"], data={"format": "csv"}))
+        running_on(stack, long_job["id"])
+        worker.kill_all()
+        worker.wait_exit(10)
+        restart(worker)
+        assert stack.wait_finished(long_job["id"], timeout=120)["status"] == "succeeded"
+        assert broker.hlen(keys.broker_unacked()) == 1  # it stays until the visibility timeout
+
+        # Then a message taken by a worker that dies at once (as in the test above).
+        worker.signal(signal.SIGSTOP)
+        job = accepted_job(submit_file(stack, samples["small"], data={"format": "csv"}))
+        wait_for(lambda: broker.llen("xmlconv") == 0, 10, "the message was never taken")
+        worker.kill_all()
+        worker.wait_exit(10)
+        back = time.monotonic()
+        restart(worker)
+        done = stack.wait_finished(job["id"], timeout=BOUND_SECONDS + 30)
+        assert done["status"] == "succeeded", done
+        took = time.monotonic() - back
+        assert took < BOUND_SECONDS + 10, f"queued again only {took:.1f} s after the worker"
+        result = requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=60)
+        assert result.content == cli_output(samples["small"], "csv")

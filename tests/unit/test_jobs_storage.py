@@ -210,3 +210,17 @@ def test_s3_memory_stays_flat_while_saving_64_mib_in_small_chunks(s3):
             tracemalloc.stop()
     assert read == total
     assert peak < 8 * MiB
+
+
+def test_the_origin_direct_uploads_go_to(storage, request):
+    """Where the page's script may PUT a direct upload's parts (its Content-Security-Policy):
+    the store's origin, or none for a local directory (it has no direct uploads)."""
+    if isinstance(storage, LocalStorage):
+        assert storage.direct_upload_origin() is None
+        return
+    server = request.getfixturevalue("s3_server")
+    assert storage.direct_upload_origin() == server.endpoint
+    job_id = str(uuid.uuid4())
+    offered = storage.start_direct_upload(job_id, 1, 60)
+    assert all(url.startswith(server.endpoint + "/") for url in offered.urls)
+    storage.abort_direct_upload(job_id, offered.storage_upload_id)
