@@ -1,7 +1,7 @@
-"""`xmlconv`: the one command line. `submit`, `status`, `wait`, `download`, `cancel` and `jobs`
-talk to a server through client.Client; `convert` goes unchanged to the converter's own CLI,
-converter.cli.main, imported only then. Every command ends with the same ExitStatus for the
-same failure (converter/exit_status.py), its error as one JSON line on stderr.
+"""`xmlconv`'s commands (entered through client/main.py). `submit`, `status`, `wait`, `download`,
+`cancel` and `jobs` talk to a server through client.Client; `convert` goes unchanged to the
+converter's own CLI, converter.cli.main, imported only then. Every command ends with the same
+ExitStatus for the same failure (converter/exit_status.py), its error as one JSON line on stderr.
 
 A thin layer: parsing, printing and exit statuses here, everything else in the library.
 """
@@ -21,6 +21,7 @@ from optionspec.flags import OptionParser, add_option_flags, add_version_flag, o
 
 from .api import DEFAULT_URL, Client, Job
 from .errors import JOB_CANCELLED, ApiError, JobFailed, ServerUnreachable
+from .main import convert
 from .options import FORMATS
 from .progress import reporter
 
@@ -314,19 +315,11 @@ RUN = {"submit": run_submit, "status": run_status, "wait": run_wait,
        "download": run_download, "cancel": run_cancel, "jobs": run_jobs}
 
 
-def _converter(argv: list[str]) -> int:
-    from converter.cli import main as convert_main
-
-    return convert_main(argv, prog="xmlconv")
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["convert"]:
-        return _converter(argv)  # `convert …`, exactly as converter.cli runs it
     args = _parser().parse_args(argv)
     if args.command == "convert":
-        return _converter(["convert", *args.rest])
+        return convert(["convert", *args.rest])  # after global flags: `xmlconv -q convert`
     out = Console(args)
     url = getattr(args, "url", None) or os.environ.get(ENV_URL) or DEFAULT_URL
     api_key = getattr(args, "api_key", None) or os.environ.get(ENV_API_KEY) or None

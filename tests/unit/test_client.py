@@ -757,6 +757,22 @@ def test_the_client_loads_no_service_module_nor_the_engine():
         "converter.limits", "converter.options"}
 
 
+def test_a_local_conversion_loads_nothing_of_the_http_client(tmp_path):
+    """`xmlconv convert` starts as fast as the converter's own CLI: its start is in every
+    conversion's time."""
+    (tmp_path / "in.xml").write_bytes(b"<a><b>1</b></a>")
+    probe = ("import sys\nfrom client.main import main\n"
+             "status = main(['convert', 'in.xml', '--to', 'json', '-o', 'out.json'])\n"
+             "print(status, ' '.join(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    status, *loaded = done.stdout.split()
+    assert status == "0" and json.loads((tmp_path / "out.json").read_bytes()) == {"a": {"b": "1"}}
+    assert not {m for m in loaded if m.split(".")[0] in ("requests", "urllib3", "tqdm")}
+    assert "client.api" not in loaded
+
+
 @pytest.mark.parametrize(("argv", "force_list"), [
     (["--force-list", "item", "orders.xml"], ["item"]),
     (["--force-list", "item", "tag", "orders.xml"], ["item", "tag"]),
