@@ -25,6 +25,10 @@ from testkit.waiting import wait_for
 STALL_SECONDS = 5
 HEARTBEAT_SECONDS = 1
 BOUND_SECONDS = STALL_SECONDS + HEARTBEAT_SECONDS + 3  # + a worker picking the message up
+# A run that lasts (tens of seconds): 100 MB as indented JSON, re-indented in Python. The C
+# writers turn the same file into CSV in about a second, over before a fault could strike it.
+LONG_JOB = {"format": "json", "indent": "2"}
+LONG_CLI = ("json", "--indent", "2")
 
 
 @pytest.fixture(scope="module")
@@ -80,34 +84,34 @@ def assert_succeeded_once(stack: Stack, job_id: str, expected: bytes, attempts: 
     result = requests.get(stack.url(f"/jobs/{job_id}/result"), timeout=120)
     assert result.content == expected
     files = sorted(p.name for p in (stack.data_dir / "jobs" / job_id).iterdir())
-    assert files == ["result.csv"]  # one result, no partial leftovers
+    assert files == ["result.json"]  # one result, no partial leftovers
 
 
 def test_sigterm_hands_the_running_job_to_another_worker(recovery, hundred_mb, cli_output):
-    job = accepted_job(submit_file(recovery, hundred_mb, data={"format": "csv"}))
+    job = accepted_job(submit_file(recovery, hundred_mb, data=LONG_JOB))
     first = running_on(recovery, job["id"])
     stopped = time.monotonic()
     first.signal(signal.SIGTERM)  # docker stop, Cloud Run, k8s
     delay = rerun_elsewhere(recovery, job["id"], first, stopped)
     assert delay < 10, f"the job ran again only after {delay:.1f} s"
     assert first.wait_exit(30)  # it stopped, handing the job back
-    assert_succeeded_once(recovery, job["id"], cli_output(hundred_mb, "csv"), attempts=2)
+    assert_succeeded_once(recovery, job["id"], cli_output(hundred_mb, *LONG_CLI), attempts=2)
     restart(first)
 
 
 def test_a_worker_killed_outright_has_its_job_recovered(recovery, hundred_mb, cli_output):
-    job = accepted_job(submit_file(recovery, hundred_mb, data={"format": "csv"}))
+    job = accepted_job(submit_file(recovery, hundred_mb, data=LONG_JOB))
     first = running_on(recovery, job["id"])
     killed = time.monotonic()
     first.kill_all()  # SIGKILL for the whole host, as it were
     delay = rerun_elsewhere(recovery, job["id"], first, killed)
     assert delay < BOUND_SECONDS, f"the job ran again only after {delay:.1f} s"
-    assert_succeeded_once(recovery, job["id"], cli_output(hundred_mb, "csv"), attempts=2)
+    assert_succeeded_once(recovery, job["id"], cli_output(hundred_mb, *LONG_CLI), attempts=2)
     restart(first)
 
 
 def test_redis_restart_is_answered_and_recovered(recovery, hundred_mb, cli_output):
-    job = accepted_job(submit_file(recovery, hundred_mb, data={"format": "csv"}))
+    job = accepted_job(submit_file(recovery, hundred_mb, data=LONG_JOB))
     running_on(recovery, job["id"])
     recovery.redis.stop()
     try:
@@ -136,7 +140,7 @@ def test_redis_restart_is_answered_and_recovered(recovery, hundred_mb, cli_outpu
     job_after = recovery.wait_finished(job["id"], timeout=120)
     assert job_after["status"] == "succeeded", job_after
     result = requests.get(recovery.url(f"/jobs/{job['id']}/result"), timeout=120)
-    assert result.content == cli_output(hundred_mb, "csv")
+    assert result.content == cli_output(hundred_mb, *LONG_CLI)
 
     # Nobody died of it, and nobody wrote a traceback about it.
     assert all(process.alive() for process in recovery.processes())
@@ -163,7 +167,7 @@ def test_sigterm_hands_back_a_job_stuck_in_one_call_within_seconds(recovery, hun
 
     import psutil
 
-    job = accepted_job(submit_file(recovery, hundred_mb, data={"format": "csv"}))
+    job = accepted_job(submit_file(recovery, hundred_mb, data=LONG_JOB))
     first = running_on(recovery, job["id"])
     for child in psutil.Process(first.pid).children():
         os.kill(child.pid, signal.SIGSTOP)
@@ -173,7 +177,7 @@ def test_sigterm_hands_back_a_job_stuck_in_one_call_within_seconds(recovery, hun
     took = time.monotonic() - stopped
     assert took < 1 + 3 + 4, f"the worker took {took:.1f} s to stop"
     rerun_elsewhere(recovery, job["id"], first, stopped)
-    assert_succeeded_once(recovery, job["id"], cli_output(hundred_mb, "csv"), attempts=2)
+    assert_succeeded_once(recovery, job["id"], cli_output(hundred_mb, *LONG_CLI), attempts=2)
     restart(first)
 
 
@@ -214,7 +218,7 @@ def test_a_vanished_message_is_found_behind_messages_left_in_unacked(redis_serve
                     "WORKER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)}) as stack:
         worker, broker = stack.worker, stack.client()
         # A message left behind: its worker killed in the run, the run queued again and done.
-        long_job = accepted_job(submit_file(stack, samples["big"], data={"format": "csv"}))
+        long_job = accepted_job(submit_file(stack, samples["big"], data=LONG_JOB))
         running_on(stack, long_job["id"])
         worker.kill_all()
         worker.wait_exit(10)
