@@ -350,7 +350,10 @@ cdef class _NameCache:
         return <str>self._entry(name).value
 
     cdef bytes jkey(self, const xmlChar* name):
-        cdef _CacheEntry* entry = self._entry(name)
+        return self.entry_jkey(self._entry(name))
+
+    cdef inline bytes entry_jkey(self, _CacheEntry* entry):
+        """The key's JSON bytes of an entry _entry() just gave (no other lookup since)."""
         cdef bytes key
         if entry.jkey is NULL:
             key = self.jw.key(<str>entry.value)
@@ -454,6 +457,7 @@ cdef class Engine:
     cdef bint root_seen
     cdef bint ended
     cdef dict defaults  # element name -> [(attribute, default value)] from the DTD
+    cdef _CacheEntry* name_entry  # keep mode: the name cache's entry of the element starting
     # document mode
     cdef list events
     cdef str batch_key
@@ -826,7 +830,8 @@ cdef class Engine:
                 return 0
 
         if self.ns_mode == KEEP:
-            key = self.element_names.get(name)
+            self.name_entry = self.element_names._entry(name)  # its JSON key: _json_start
+            key = <str>self.name_entry.value
         else:
             key = self._namespaced(level, name, atts, defaults, True)
         level.key = key
@@ -1236,8 +1241,8 @@ cdef class Engine:
                          const xmlChar** atts, list defaults) except -1:
         """The element's place in its parent (or the output), then its attributes."""
         cdef _JsonOut jw = self.jw
-        cdef bytes jkey = (self.element_names.jkey(name) if self.ns_mode == KEEP
-                           else jw.key(level.key))
+        cdef bytes jkey = (self.element_names.entry_jkey(self.name_entry)
+                           if self.ns_mode == KEEP else jw.key(level.key))
         cdef Py_ssize_t i = 0
         cdef const char* value
         cdef dict d
@@ -1603,8 +1608,9 @@ cdef class Engine:
         if level.top:
             level.cnode = cw.root
         else:
-            level.cnode = self._csv_item(parent, self.element_names.jkey(name)
-                                         if self.ns_mode == KEEP else self.jw.key(level.key), True)
+            level.cnode = self._csv_item(
+                parent, self.element_names.entry_jkey(self.name_entry)
+                if self.ns_mode == KEEP else self.jw.key(level.key), True)
         if self.ns_mode == KEEP and defaults is None:
             if atts is NULL:
                 return 0

@@ -117,11 +117,16 @@ cdef class _JsonOut:
             self.yaml_to[slot] = <PyObject*>text
         return text
 
-    cdef int indent(self, _Spool* s, Py_ssize_t spaces) except -1:
-        if s.file is NULL and s.size + spaces <= s.cap:
-            memset(s.data + s.size, 32, spaces)
+    cdef inline int indent(self, _Spool* s, Py_ssize_t spaces) except -1:
+        # Indents are short: 32 blanks copied whole (a constant size, so no call) and the
+        # size moved by the indent's; the buffer needs room for the 32.
+        if spaces <= 32 and s.file is NULL and s.size + 32 <= s.cap:
+            memcpy(s.data + s.size, _BLANKS, 32)
             s.size += spaces
             return 0
+        return self._indent(s, spaces)
+
+    cdef int _indent(self, _Spool* s, Py_ssize_t spaces) except -1:
         while spaces > 64:
             self.put(s, _BLANKS, 64)
             spaces -= 64
