@@ -1,7 +1,7 @@
 """The parser under the engine, measured: CPU seconds of the engine's text and json modes beside
 the bare expat parse of the same file (issue 19's yardstick), on the dense and the orders file.
 
-    .venv/bin/python -m bench.parsers [--size 100] [--rounds 3]
+    .venv/bin/python -m bench.parsers [--size 100] [--rounds 3] [--formats text,json]
                                       [--variant LABEL:VAR=VALUE[,VAR=VALUE] ...]
 
 Each measurement runs in its own process and counts only its own work (user + system CPU
@@ -44,7 +44,7 @@ else:
         convert(path, sink, what)
 print(cpu() - start)
 """
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "jsonl", "yaml", "csv")
 FLOOR = "bare expat parse"
 
 
@@ -59,9 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=100, help="MB of each file")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--formats", default="text,json",
+                        help=f"the engine's formats measured, of {','.join(FORMATS)}")
     parser.add_argument("--variant", action="append", default=[],
                         help="LABEL:VAR=VALUE[,VAR=VALUE]: the engine rows again with those set")
     args = parser.parse_args(argv)
+    formats = args.formats.split(",")
+    if not set(formats) <= set(FORMATS):
+        parser.error(f"--formats: each of {', '.join(FORMATS)}")
     engines = [("engine", {})]
     for variant in args.variant:
         label, _, settings = variant.partition(":")
@@ -72,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
              "orders": input_file(args.size, DATA)}
     rows = [(kind, FLOOR, "expat", {}) for kind in files]
     rows += [(kind, f"{label} {fmt}", fmt, env)
-             for kind in files for fmt in FORMATS for label, env in engines]
+             for kind in files for fmt in formats for label, env in engines]
     best: dict[tuple[str, str], float] = {}
     for round_ in range(args.rounds):
         for kind, label, what, env in rows:

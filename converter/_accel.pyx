@@ -16,9 +16,10 @@ always reported, and no build dependency is added -- only lxml's headers, as bef
 cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.exc cimport PyErr_Fetch, PyErr_NormalizeException
 from cpython.list cimport PyList_Append, PyList_GET_SIZE
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset, strcmp, strdup, strlen, strncmp
@@ -99,6 +100,10 @@ cdef extern from "libxml/parser.h":
     int XML_PARSE_NOENT
     int XML_PARSER_START_TAG
     int XML_ERR_TAG_NAME_MISMATCH
+
+
+cdef extern from "Python.h":
+    int PyException_SetTraceback(object exception, object traceback) except -1
 
 
 cdef extern from "<dlfcn.h>" nogil:
@@ -265,11 +270,12 @@ cdef class _Level:
 
     cdef inline int add_text(self, const char* data, Py_ssize_t size,
                              Py_ssize_t limit) except -1:
+        """1 when the text would pass `limit` (nothing added), else 0."""
         cdef Py_ssize_t need = self.text_len + size
         cdef char* grown
         if need > self.text_cap:
             if need > limit:
-                raise _TextTooLarge()
+                return 1
             grown = <char*>realloc(self.text, need * 2 + 64)
             if grown is NULL:
                 raise MemoryError()
@@ -344,7 +350,10 @@ cdef class _NameCache:
         return <str>self._entry(name).value
 
     cdef bytes jkey(self, const xmlChar* name):
-        cdef _CacheEntry* entry = self._entry(name)
+        return self.entry_jkey(self._entry(name))
+
+    cdef inline bytes entry_jkey(self, _CacheEntry* entry):
+        """The key's JSON bytes of an entry _entry() just gave (no other lookup since)."""
         cdef bytes key
         if entry.jkey is NULL:
             key = self.jw.key(<str>entry.value)
@@ -448,6 +457,7 @@ cdef class Engine:
     cdef bint root_seen
     cdef bint ended
     cdef dict defaults  # element name -> [(attribute, default value)] from the DTD
+    cdef _CacheEntry* name_entry  # keep mode: the name cache's entry of the element starting
     # document mode
     cdef list events
     cdef str batch_key
@@ -820,7 +830,8 @@ cdef class Engine:
                 return 0
 
         if self.ns_mode == KEEP:
-            key = self.element_names.get(name)
+            self.name_entry = self.element_names._entry(name)  # its JSON key: _json_start
+            key = <str>self.name_entry.value
         else:
             key = self._namespaced(level, name, atts, defaults, True)
         level.key = key
@@ -1048,30 +1059,32 @@ cdef class Engine:
     cdef int characters(self, const xmlChar* data, int size) except -1:
         cdef _Level level
         cdef Py_ssize_t i
+        cdef int too_large = 0
         if self.depth == 0:
             return 0
         if self.mode == TEXT:
             self._add_piece(<const char*>data, size)
             return 0
         level = <_Level>self.levels[self.depth]
-        try:
-            if level.kind == BUILD and not ((self.json or self.csv) and self.strip):
-                level.add_text(<const char*>data, size, self.max_value_bytes)
-            elif level.kind == FRAME or level.kind == BUILD:
-                if self.strip and level.text_len == 0:
-                    # A frame's text is joined and stripped at its end: leading whitespace
-                    # (the newlines between a root's records) need not be kept.
-                    for i in range(size):
-                        if not _is_space(data[i]):
-                            level.add_text(<const char*>data + i, size - i,
-                                           self.max_value_bytes)
-                            break
-                else:
-                    level.add_text(<const char*>data, size, self.max_value_bytes)
-        except _TextTooLarge:
+        # (no try/except here: entering one costs every text node a walk of the exception
+        # stack, so add_text answers 1 when the text is too large)
+        if level.kind == BUILD and not ((self.json or self.csv) and self.strip):
+            too_large = level.add_text(<const char*>data, size, self.max_value_bytes)
+        elif level.kind == FRAME or level.kind == BUILD:
+            if self.strip and level.text_len == 0:
+                # A frame's text is joined and stripped at its end: leading whitespace
+                # (the newlines between a root's records) need not be kept.
+                for i in range(size):
+                    if not _is_space(data[i]):
+                        too_large = level.add_text(<const char*>data + i, size - i,
+                                                   self.max_value_bytes)
+                        break
+            else:
+                too_large = level.add_text(<const char*>data, size, self.max_value_bytes)
+        if too_large:
             raise self._problem("VALUE_TOO_LARGE",
                                 f"an element's text is larger than the limit of "
-                                f"{self.max_value_bytes} bytes") from None
+                                f"{self.max_value_bytes} bytes")
         return 0
 
     cdef object _text_value(self, _Level level):
@@ -1228,8 +1241,8 @@ cdef class Engine:
                          const xmlChar** atts, list defaults) except -1:
         """The element's place in its parent (or the output), then its attributes."""
         cdef _JsonOut jw = self.jw
-        cdef bytes jkey = (self.element_names.jkey(name) if self.ns_mode == KEEP
-                           else jw.key(level.key))
+        cdef bytes jkey = (self.element_names.entry_jkey(self.name_entry)
+                           if self.ns_mode == KEEP else jw.key(level.key))
         cdef Py_ssize_t i = 0
         cdef const char* value
         cdef dict d
@@ -1595,8 +1608,9 @@ cdef class Engine:
         if level.top:
             level.cnode = cw.root
         else:
-            level.cnode = self._csv_item(parent, self.element_names.jkey(name)
-                                         if self.ns_mode == KEEP else self.jw.key(level.key), True)
+            level.cnode = self._csv_item(
+                parent, self.element_names.entry_jkey(self.name_entry)
+                if self.ns_mode == KEEP else self.jw.key(level.key), True)
         if self.ns_mode == KEEP and defaults is None:
             if atts is NULL:
                 return 0
@@ -1815,10 +1829,6 @@ cdef int _number_kind(const char* s, Py_ssize_t n) noexcept:
     return 1 if plain else 2
 
 
-class _TextTooLarge(Exception):
-    """A text buffer would pass max_value_bytes (turned into VALUE_TOO_LARGE)."""
-
-
 class _Problem(Exception):
     """An error the engine found itself: (code, message, line, column); 0 = unknown."""
 
@@ -1834,14 +1844,53 @@ cdef inline Engine _engine(void* ctx):
     return <Engine>private if private is not NULL else None
 
 
+# The three callbacks met per element call the engine through pointers that say nothing of
+# exceptions, and look for one only when the engine answered -1: a try block would walk the
+# exception stack on every call (a few percent of a conversion).
+ctypedef int (*_start_call)(Engine, const xmlChar*, const xmlChar**) noexcept
+ctypedef int (*_end_call)(Engine) noexcept
+ctypedef int (*_characters_call)(Engine, const xmlChar*, int) noexcept
+
+
+cdef int _start(Engine engine, const xmlChar* name, const xmlChar** atts) except -1:
+    return engine.start(name, atts)
+
+
+cdef int _end(Engine engine) except -1:
+    return engine.end()
+
+
+cdef int _characters(Engine engine, const xmlChar* data, int size) except -1:
+    return engine.characters(data, size)
+
+
+cdef _start_call _call_start = <_start_call>_start
+cdef _end_call _call_end = <_end_call>_end
+cdef _characters_call _call_characters = <_characters_call>_characters
+
+
+cdef void _caught(Engine engine) noexcept:
+    """The exception the engine raised (the interpreter's current one) stops the parse."""
+    cdef PyObject* kind
+    cdef PyObject* value
+    cdef PyObject* traceback
+    PyErr_Fetch(&kind, &value, &traceback)
+    PyErr_NormalizeException(&kind, &value, &traceback)
+    if traceback is not NULL:
+        PyException_SetTraceback(<object>value, <object>traceback)
+    error = <object>value
+    Py_XDECREF(kind)
+    Py_XDECREF(value)
+    Py_XDECREF(traceback)
+    engine._fail(error)
+
+
 cdef void _on_start(void* ctx, const xmlChar* name, const xmlChar** atts) noexcept:
     cdef Engine engine = _engine(ctx)
     if engine is None or engine.failure is not None:
         return
-    try:
-        engine.start(name, atts)
-    except BaseException as error:
-        engine._fail(error)
+    if _call_start(engine, name, atts) < 0:
+        _caught(engine)
 
 
 cdef void _on_end(void* ctx, const xmlChar* name) noexcept:
@@ -1849,10 +1898,8 @@ cdef void _on_end(void* ctx, const xmlChar* name) noexcept:
     if engine is None or engine.failure is not None:
         return
     engine.last_line = (<xmlParserCtxt*>ctx).input.line
-    try:
-        engine.end()
-    except BaseException as error:
-        engine._fail(error)
+    if _call_end(engine) < 0:
+        _caught(engine)
 
 
 cdef void _on_characters(void* ctx, const xmlChar* data, int size) noexcept:
@@ -1860,10 +1907,8 @@ cdef void _on_characters(void* ctx, const xmlChar* data, int size) noexcept:
     if engine is None or engine.failure is not None:
         return
     engine.last_line = (<xmlParserCtxt*>ctx).input.line
-    try:
-        engine.characters(data, size)
-    except BaseException as error:
-        engine._fail(error)
+    if _call_characters(engine, data, size) < 0:
+        _caught(engine)
 
 
 cdef void _on_reference(void* ctx, const xmlChar* name) noexcept:

@@ -7,11 +7,13 @@
 # byte buffer until it passes SPOOL_MEMORY, or until all spools together pass MEMORY_BUDGET,
 # and an unlinked temporary file after that: the memory of document.py's _Spool, in C.
 
+from cpython.bytes cimport _PyBytes_Resize
 from libc.stdio cimport FILE, fdopen, fwrite, fread, fclose, fflush, rewind
 
 DEF SPOOL_MEMORY = 4194304  # one group's bytes in memory (document.SPOOL_MEMORY)
 DEF MEMORY_BUDGET = 33554432  # all groups' bytes in memory (document.MEMORY_BUDGET)
 DEF OUT_FLUSH = 262144  # the output is handed to its writer past this many bytes
+DEF OUT_CAPACITY = 327680  # the output's buffer, unless one put needs more
 DEF KEEP_CAPACITY = 65536  # a reused spool keeps at most this much memory
 DEF COPY_PIECE = 1048576
 
@@ -50,6 +52,7 @@ cdef struct _Group:
 cdef class _JsonOut:
     """The output and the spools of one document's JSON."""
     cdef _Spool out
+    cdef object out_bytes  # the bytes object whose buffer out.data is, or None
     cdef Py_ssize_t memory  # bytes the spools hold in memory
     cdef object write  # the destination's write()
     cdef dict keys  # key str -> its canonical JSON bytes
@@ -73,7 +76,7 @@ cdef class _JsonOut:
 
     def __dealloc__(self):
         cdef int i
-        free(self.out.data)
+        # (the output's buffer is out_bytes', released with it)
         if self.others is not NULL:
             for i in range(OTHER_SLOTS):
                 if self.others[i].yaml is not NULL:
@@ -117,11 +120,16 @@ cdef class _JsonOut:
             self.yaml_to[slot] = <PyObject*>text
         return text
 
-    cdef int indent(self, _Spool* s, Py_ssize_t spaces) except -1:
-        if s.file is NULL and s.size + spaces <= s.cap:
-            memset(s.data + s.size, 32, spaces)
+    cdef inline int indent(self, _Spool* s, Py_ssize_t spaces) except -1:
+        # Indents are short: 32 blanks copied whole (a constant size, so no call) and the
+        # size moved by the indent's; the buffer needs room for the 32.
+        if spaces <= 32 and s.file is NULL and s.size + 32 <= s.cap:
+            memcpy(s.data + s.size, _BLANKS, 32)
             s.size += spaces
             return 0
+        return self._indent(s, spaces)
+
+    cdef int _indent(self, _Spool* s, Py_ssize_t spaces) except -1:
         while spaces > 64:
             self.put(s, _BLANKS, 64)
             spaces -= 64
@@ -212,14 +220,40 @@ cdef class _JsonOut:
         return 0
 
     cdef int flush(self) except -1:
+        """The output so far to the writer: the bytes object it was written in, cut to its
+        size (no copy); the next put starts another."""
+        cdef PyObject* raw
+        cdef Py_ssize_t size = self.out.size
         cdef bytes data
-        if self.out.size:
-            data = PyBytes_FromStringAndSize(self.out.data, self.out.size)
+        if size:
+            raw = <PyObject*>self.out_bytes
+            Py_INCREF(<object>raw)  # held by raw alone once out_bytes lets go
+            self.out_bytes = None
+            self.out.data = NULL
             self.out.size = 0
+            self.out.cap = 0
+            _PyBytes_Resize(&raw, size)  # (shrinks in place; on failure raw is freed)
+            data = <bytes>raw
+            Py_DECREF(data)
             self.write(data)
         return 0
 
+    cdef int _grow_out(self, Py_ssize_t need) except -1:
+        """The output's buffer is a bytes object's (flush hands it over whole), at least
+        OUT_CAPACITY, so that it is seldom grown between two flushes."""
+        cdef Py_ssize_t cap = max(need * 2 + 256, OUT_CAPACITY)
+        cdef bytes grown = PyBytes_FromStringAndSize(NULL, cap)
+        cdef char* data = grown
+        if self.out.size:
+            memcpy(data, self.out.data, self.out.size)
+        self.out_bytes = grown
+        self.out.data = data
+        self.out.cap = cap
+        return 0
+
     cdef int _grow(self, _Spool* s, Py_ssize_t need) except -1:
+        if s == &self.out:
+            return self._grow_out(need)
         cdef Py_ssize_t cap = need * 2 + 256
         cdef char* grown = <char*>realloc(s.data, cap)
         if grown is NULL:
