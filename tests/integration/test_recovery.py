@@ -181,6 +181,28 @@ def test_sigterm_hands_back_a_job_stuck_in_one_call_within_seconds(recovery, hun
     restart(first)
 
 
+def taken_by_a_stopped_worker(stack: Stack, path: Path, data: dict | None = None) -> dict:
+    """A job submitted after the stack's worker was stopped, once that worker's waiting BRPOP
+    took its message: in neither the queue nor, yet, the unacknowledged set."""
+    stack.worker.signal(signal.SIGSTOP)
+    job = accepted_job(submit_file(stack, path, data=data))
+    broker = stack.client()
+    wait_for(lambda: broker.llen("xmlconv") == 0, 10, "the message was never taken")
+    return job
+
+
+def kill_and_see_it_run_again(stack: Stack, job: dict) -> None:
+    """Kill the stopped worker and start it again: the job must succeed within the bound."""
+    stack.worker.kill_all()
+    stack.worker.wait_exit(10)
+    back = time.monotonic()
+    restart(stack.worker)
+    done = stack.wait_finished(job["id"], timeout=BOUND_SECONDS + 30)
+    assert done["status"] == "succeeded", done
+    took = time.monotonic() - back
+    assert took < BOUND_SECONDS + 10, f"queued again only {took:.1f} s after the worker"
+
+
 def test_a_message_taken_by_a_worker_that_died_is_sent_again(redis_server, tmp_path, samples):
     """kombu hands a message to a worker's waiting BRPOP: a worker that reads nothing more (its
     main thread asleep in its soft shutdown; here, stopped) and is then killed takes the
@@ -189,22 +211,11 @@ def test_a_message_taken_by_a_worker_that_died_is_sent_again(redis_server, tmp_p
     with Stack(tmp_path, redis=redis_server, name="vanished",
                env={"JOB_STALL_SECONDS": str(STALL_SECONDS),
                     "WORKER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)}) as stack:
-        worker = stack.worker
-        worker.signal(signal.SIGSTOP)
-        job = accepted_job(submit_file(stack, samples["small"]))
-        broker = stack.client()
-        wait_for(lambda: broker.llen("xmlconv") == 0, 10, "the message was never taken")
-        assert broker.hlen(keys.broker_unacked()) == 0  # only in the stopped worker's socket
-        worker.kill_all()
-        worker.wait_exit(10)
-        back = time.monotonic()
-        restart(worker)
-        done = stack.wait_finished(job["id"], timeout=BOUND_SECONDS + 30)
-        assert done["status"] == "succeeded", done
-        took = time.monotonic() - back
-        assert took < BOUND_SECONDS + 10, f"queued again only {took:.1f} s after the worker"
+        job = taken_by_a_stopped_worker(stack, samples["small"])
+        assert stack.client().hlen(keys.broker_unacked()) == 0  # only in the stopped worker
+        kill_and_see_it_run_again(stack, job)
         assert any("lost by the broker" in line and job["id"] in line
-                   for line in worker.lines())
+                   for line in stack.worker.lines())
 
 
 def test_a_vanished_message_is_found_behind_messages_left_in_unacked(redis_server, tmp_path,
@@ -227,16 +238,7 @@ def test_a_vanished_message_is_found_behind_messages_left_in_unacked(redis_serve
         assert broker.hlen(keys.broker_unacked()) == 1  # it stays until the visibility timeout
 
         # Then a message taken by a worker that dies at once (as in the test above).
-        worker.signal(signal.SIGSTOP)
-        job = accepted_job(submit_file(stack, samples["small"], data={"format": "csv"}))
-        wait_for(lambda: broker.llen("xmlconv") == 0, 10, "the message was never taken")
-        worker.kill_all()
-        worker.wait_exit(10)
-        back = time.monotonic()
-        restart(worker)
-        done = stack.wait_finished(job["id"], timeout=BOUND_SECONDS + 30)
-        assert done["status"] == "succeeded", done
-        took = time.monotonic() - back
-        assert took < BOUND_SECONDS + 10, f"queued again only {took:.1f} s after the worker"
+        job = taken_by_a_stopped_worker(stack, samples["small"], data={"format": "csv"})
+        kill_and_see_it_run_again(stack, job)
         result = requests.get(stack.url(f"/jobs/{job['id']}/result"), timeout=60)
         assert result.content == cli_output(samples["small"], "csv")
