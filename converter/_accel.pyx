@@ -928,6 +928,16 @@ cdef class Engine:
             level.attributes = len(d)
         return 0
 
+    cdef dict _taken_attributes(self, _Level level, const xmlChar** atts, list defaults):
+        """A writer's element's attributes as values (with the namespace modes' keys and the DTD
+        defaults), taken off the level: the writer serializes them at once."""
+        if self.ns_mode == KEEP:
+            self._keep_attributes(level, atts, defaults)
+        d = level.d
+        level.d = None
+        level.attributes = 0
+        return d
+
     cdef int _apply_defaults(self, dict d, const xmlChar** atts, list defaults,
                              object keys) except -1:
         """Attribute defaults from the internal DTD subset, after the given ones (expat's
@@ -1289,11 +1299,7 @@ cdef class Engine:
                                      strlen(value))
                 i += 2
             return 0
-        if self.ns_mode == KEEP:
-            self._keep_attributes(level, atts, defaults)
-        d = level.d
-        level.d = None
-        level.attributes = 0
+        d = self._taken_attributes(level, atts, defaults)
         if d:
             self._json_open(level)
             for key, item in d.items():
@@ -1627,11 +1633,7 @@ cdef class Engine:
                 cw.scalar(node, value, strlen(value))
                 i += 2
             return 0
-        if self.ns_mode == KEEP:
-            self._keep_attributes(level, atts, defaults)
-        d = level.d
-        level.d = None
-        level.attributes = 0
+        d = self._taken_attributes(level, atts, defaults)
         if d:
             for key, item in d.items():
                 cw.value(self._csv_item(level, self.jw.key(key), False), item)
