@@ -20,6 +20,7 @@ import requests
 from jobs.events import CLIENT_NAME
 from testkit.jobs_api import accepted_job, error_of, submit_raw
 from testkit.stack import Stack
+from testkit.throttle import Throttle
 from testkit.waiting import wait_for
 
 FINAL = ("succeeded", "failed", "cancelled")
@@ -85,8 +86,17 @@ def quiet(redis_server, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def medium(samples) -> Path:
-    """64 MB: converts for seconds, so several progress steps (two a second) are written."""
+    """64 MB: converts in under a second at full speed (a test that follows its progress slows
+    its worker down with `throttled`)."""
     return samples["big"]
+
+
+@pytest.fixture
+def throttled(live):
+    """The live stack's worker runs a tenth of the time: the 64 MB job converts for seconds, so
+    several progress steps (two a second) are written."""
+    with Throttle(live.worker):
+        yield
 
 
 TINY = b"<root><a>1</a></root>"
@@ -101,6 +111,7 @@ def submit_tiny(stack: Stack, headers: dict) -> dict:
 # -- the stream of a job
 
 
+@pytest.mark.usefixtures("throttled")
 def test_a_jobs_changes_arrive_in_order_with_ids_and_the_stream_ends_at_its_end(live, medium):
     key = live.key("watcher")
     job = accepted_job(submit_raw(live, medium, headers=key["headers"]))
@@ -122,8 +133,7 @@ def test_a_jobs_changes_arrive_in_order_with_ids_and_the_stream_ends_at_its_end(
     done = [event["data"]["progress"]["bytes_done"] for event in events
             if event["data"]["status"] == "running"]
     total = events[-1]["data"]["progress"]["bytes_total"]
-    # A progress step as it was written, mid-way (the C writers convert the 64 MB in a second
-    # or two: at two writes a second, one step or a few).
+    # Progress steps as they were written, mid-way.
     assert [d for d in done if 0 < d < total], done
     assert done == sorted(done)
     # The last event is the job as GET /jobs/<id> shows it, and nothing follows it.
@@ -283,6 +293,11 @@ def own_redis(tmp_path_factory):
 
 
 def test_a_stream_survives_a_redis_restart(own_redis, medium):
+    with Throttle(own_redis.worker):  # the job runs through the outage
+        stream_through_a_redis_restart(own_redis, medium)
+
+
+def stream_through_a_redis_restart(own_redis, medium):
     job = accepted_job(submit_raw(own_redis, medium))
     items: list[dict] = []
     with open_stream(own_redis.api_url, job["id"], {}, timeout=60) as response:
@@ -315,6 +330,7 @@ def access_paths(stack: Stack, name: str = "api") -> list[str]:
     return [line["path"] for line in lines if "path" in line and "status" in line]
 
 
+@pytest.mark.usefixtures("throttled")
 def test_the_clients_wait_follows_the_stream(live, medium):
     from client import Client
 

@@ -6,8 +6,6 @@ one worker with short limits on a database of its own."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 
 import psutil
@@ -16,6 +14,7 @@ from api import create_app
 from common.settings import load_settings
 from testkit.jobs_api import accepted_job, submit_file
 from testkit.stack import Stack
+from testkit.throttle import Throttle
 from testkit.waiting import wait_for
 
 
@@ -24,14 +23,15 @@ def test_soft_time_limit_fails_the_job_and_the_worker_shuts_down_in_json(
     with Stack(tmp_path, redis=redis_server, api=False, name="limited",
                env={"JOB_SOFT_TIME_LIMIT": "1", "JOB_TIME_LIMIT": "30"}) as stack:
         client = create_app(load_settings(stack.env)).test_client()
-        # Indented JSON (written in Python, not by the compact C writer) of 64 MB: about ten
-        # times the 1 s limit, which stops it within a second or two.
-        response = client.post("/jobs?format=json&indent=2", data=samples["big"].read_bytes(),
-                               content_type="application/xml")
-        assert response.status_code == 202, response.get_json()
-        job_id = response.get_json()["id"]
-        job = wait_for(lambda: (j := client.get(f"/jobs/{job_id}").get_json())["status"] in (
-            "succeeded", "failed") and j, 60, "the limited job did not finish", interval=0.1)
+        # 64 MB on a worker slowed to a tenth: several times the 1 s limit, which stops it
+        # within a second or two.
+        with Throttle(stack.worker):
+            response = client.post("/jobs?format=json", data=samples["big"].read_bytes(),
+                                   content_type="application/xml")
+            assert response.status_code == 202, response.get_json()
+            job_id = response.get_json()["id"]
+            job = wait_for(lambda: (j := client.get(f"/jobs/{job_id}").get_json())["status"] in (
+                "succeeded", "failed") and j, 60, "the limited job did not finish", interval=0.1)
         assert job["status"] == "failed"
         assert job["error"]["code"] == "TIME_LIMIT_EXCEEDED"
         assert not list((stack.data_dir / "jobs" / job_id).glob("result.*"))
@@ -47,13 +47,13 @@ def test_hard_time_limit_fails_a_job_stuck_in_one_call_once_and_frees_the_worker
     with Stack(tmp_path, redis=redis_server, name="hard-limit",
                env={"JOB_SOFT_TIME_LIMIT": str(SOFT), "JOB_TIME_LIMIT": str(HARD),
                     "JOB_STALL_SECONDS": str(STALL), "JOB_MAX_ATTEMPTS": "3"}) as stack:
-        job = accepted_job(submit_file(stack, samples["big"], data={"format": "json"}))
-        wait_for(lambda: (j := stack.get_job(job["id"]))["status"] == "running"
-                 and j["progress"]["bytes_done"] > 0, 30, "the job never ran", interval=0.02)
-        (child,) = psutil.Process(stack.worker.pid).children()
-        # The run stops running Python at all, as inside one long libxml2 call: neither its
-        # progress callback nor the soft limit's signal handler gets a turn.
-        os.kill(child.pid, signal.SIGSTOP)
+        with Throttle(stack.worker) as throttle:
+            job = accepted_job(submit_file(stack, samples["big"], data={"format": "json"}))
+            wait_for(lambda: (j := stack.get_job(job["id"]))["status"] == "running"
+                     and j["progress"]["bytes_done"] > 0, 30, "the job never ran", interval=0.02)
+            # The run stops running Python at all, as inside one long libxml2 call: neither its
+            # progress callback nor the soft limit's signal handler gets a turn.
+            (child,) = throttle.hold()
         stopped = time.monotonic()
 
         failed = stack.wait_finished(job["id"], timeout=HARD + 15)

@@ -20,6 +20,7 @@ from jobs import keys
 from testkit.jobs_api import accepted_job, error_of, submit_file
 from testkit.stack import Stack
 from testkit.tcp_server import TcpServer
+from testkit.throttle import Throttle
 from testkit.waiting import wait_for
 
 DOC = b"<orders><order id='1'><item>tea</item></order><order id='2'/></orders>"
@@ -180,18 +181,20 @@ def test_a_failed_job_sends_job_failed(keyed_stack, client, receiver):
 
 
 def test_a_cancelled_queued_job_sends_job_cancelled(keyed_stack, client, receiver, samples):
-    # The stack's one worker process is busy with a big job: the next job waits, queued.
-    with open(samples["big"], "rb") as handle:
-        big = accepted_job(requests.post(keyed_stack.url("/jobs"),
-                                         files={"file": ("big.xml", handle)},
-                                         headers=client["headers"], timeout=120))
-    wait_for(lambda: keyed_stack.get_job(big["id"], client["headers"])["progress"][
-        "bytes_done"] > 0, 60, "the big job never started", interval=0.05)
-    path, url = receiver.hook("cancelled")
-    job = submit(keyed_stack, client["headers"], url)
-    response = requests.delete(keyed_stack.url(f"/jobs/{job['id']}"),
-                               headers=client["headers"], timeout=10)
-    assert response.status_code == 202 and response.json()["status"] == "cancelled"
+    # The stack's one worker process is busy with a big job (slowed to a tenth, so that it
+    # runs for seconds): the next job waits, queued.
+    with Throttle(keyed_stack.worker):
+        with open(samples["big"], "rb") as handle:
+            big = accepted_job(requests.post(keyed_stack.url("/jobs"),
+                                             files={"file": ("big.xml", handle)},
+                                             headers=client["headers"], timeout=120))
+        wait_for(lambda: keyed_stack.get_job(big["id"], client["headers"])["progress"][
+            "bytes_done"] > 0, 60, "the big job never started", interval=0.05)
+        path, url = receiver.hook("cancelled")
+        job = submit(keyed_stack, client["headers"], url)
+        response = requests.delete(keyed_stack.url(f"/jobs/{job['id']}"),
+                                   headers=client["headers"], timeout=10)
+        assert response.status_code == 202 and response.json()["status"] == "cancelled"
     requests.delete(keyed_stack.url(f"/jobs/{big['id']}"), headers=client["headers"],
                     timeout=10)  # frees the worker for the webhook
 
