@@ -4,7 +4,8 @@
                                         [--rate-connections 64] [--target-rate 1200]
                                         [--clients 16] [--jobs-per-client 30] [--big-mb 300]
                                         [--streams 1000] [--streams-per-job 100]
-                                        [--stream-job-mb 64] [--stream-seconds 20]
+                                        [--stream-job-mb 128] [--stream-job-share 0.01]
+                                        [--stream-seconds 20]
                                         [--tracing-rounds 2] [--tracing-jobs-per-client 10]
                                         [--profile DIR] [--workdir DIR] [--set NAME=VALUE ...]
                                         [--skip polls,rate,jobs,big,streams,tracing]
@@ -36,11 +37,12 @@ every request but never refuses one. Then, in order:
    two outputs must be identical;
 5. streams: --streams event streams (GET /jobs/<id>/events, bench/event_streams.py) held open
    at once by the API at its default process count, --streams-per-job on each of the jobs
-   (indented JSON of --stream-job-mb, all running at once in one more worker at nice 19, the
-   stack's own stopped meanwhile: see measure_streams): each event's delay from its write
-   (p50/p99/p99.9), events lost, the API's CPU per event over --stream-seconds, and the
-   polls/s (wrk) with the streams open against the same without them, jobs progressing in
-   both; then the jobs are cancelled and every stream must end with its job's last event;
+   (JSON of --stream-job-mb, all running at once in one more worker at nice 19, throttled to
+   --stream-job-share of the time, the stack's own stopped meanwhile: see measure_streams):
+   each event's delay from its write (p50/p99/p99.9), events lost, the API's CPU per event
+   over --stream-seconds, and the polls/s (wrk) with the streams open against the same
+   without them, jobs progressing in both; then the jobs are cancelled and every stream
+   must end with its job's last event;
 6. tracing: a second stack like the first with OTEL_EXPORTER_OTLP_ENDPOINT set (traces go to
    testkit/otlp_receiver.py's receiver, here), both up at once; --tracing-rounds rounds of
    polls (wrk) and small jobs (--tracing-jobs-per-client each) on each, off and on alternating:
@@ -96,6 +98,7 @@ from testkit import BIN, REPO
 from testkit.benchmark import run_benchmark, stop_on_sigterm
 from testkit.otlp_receiver import OtlpReceiver
 from testkit.stack import Stack
+from testkit.throttle import Throttle
 
 # Targets (issues 12 and 21), on a 2-core machine with the load generator on it.
 TARGET_POLLS_PER_S = 1500.0
@@ -543,13 +546,14 @@ def _nice_tree(pid: int) -> None:
 
 def measure_streams(stack: Stack, registry: ApiKeys, wrk: Wrk, workdir: Path,
                     args: argparse.Namespace) -> StreamsResult:
-    """args.streams streams over jobs that progress for as long as the phase lasts: indented
-    JSON (~8 MB/s of a CPU), all running at once in one more worker whose processes run at
-    nice 19, the stack's own worker stopped meanwhile. On a deployment the workers have CPUs
-    of their own; here they take what the API and the load generator leave, so that the
-    polls beside the streams and the API's CPU per event are the streams' doing, not the
-    conversions' (a URL import trickled by a local origin would cost no CPU at all, but
-    DEPLOY_ENV=production refuses imports from private addresses). At most
+    """args.streams streams over jobs that progress for as long as the phase lasts: JSON, all
+    running at once in one more worker whose processes run at nice 19 and only
+    args.stream_job_share of the time (testkit.throttle), the stack's own worker stopped
+    meanwhile. On a deployment the workers have CPUs of their own; here they take little of
+    what the API and the load generator leave, so that the polls beside the streams and the
+    API's CPU per event are the streams' doing, not the conversions' (a URL import trickled
+    by a local origin would cost no CPU at all, but DEPLOY_ENV=production refuses imports
+    from private addresses). At most
     args.streams_per_job streams watch one job (its owner's key: EVENTS_MAX_PER_KEY is 100 a
     process). The polls without and with the streams both run while the jobs progress."""
     jobs_count = math.ceil(args.streams / args.streams_per_job)
@@ -559,17 +563,19 @@ def measure_streams(stack: Stack, registry: ApiKeys, wrk: Wrk, workdir: Path,
     source = workdir / "streams.xml"
     generate(args.stream_job_mb, source, seed=21)
     log(f"event streams: {args.streams} on {jobs_count} jobs of {args.stream_job_mb} MB → "
-        f"indented json, in a worker of {jobs_count} processes at nice 19")
+        f"json, in a worker of {jobs_count} processes at nice 19, running "
+        f"{args.stream_job_share:.1%} of the time")
     jobs: list[tuple[str, str]] = []
     importer = None
     try:
         stack.worker.stop()
         importer = stack.add_worker(WORKER_CONCURRENCY=str(jobs_count))
         _nice_tree(importer.pid)
-        with WriteTimes(stack.client()) as written:
+        with Throttle(importer, share=args.stream_job_share), \
+                WriteTimes(stack.client()) as written:
             for key in keys_:
                 with Client(stack.api_url, api_key=key, timeout=300) as api:
-                    job = api.submit(source, format="json", options={"indent": 2})
+                    job = api.submit(source, format="json")
                     jobs.append((job["id"], key))
             running = _wait_running(stack, jobs, 60)
             if running < len(jobs):
@@ -1021,9 +1027,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="event streams held open at once (default 1000)")
     parser.add_argument("--streams-per-job", type=int, default=100,
                         help="streams watching one job (default 100, EVENTS_MAX_PER_KEY)")
-    parser.add_argument("--stream-job-mb", type=float, default=64,
-                        help="input of each job the streams watch (default 64): its "
+    parser.add_argument("--stream-job-mb", type=float, default=128,
+                        help="input of each job the streams watch (default 128): its "
                              "conversion must outlast the phase")
+    parser.add_argument("--stream-job-share", type=float, default=0.01,
+                        help="of the time the streams' jobs run (default 0.01)")
     parser.add_argument("--stream-seconds", type=float, default=20,
                         help="seconds of events counted against the API's CPU (default 20)")
     parser.add_argument("--tracing-rounds", type=int, default=2,
