@@ -18,6 +18,7 @@ import threading
 import psutil
 
 from testkit.service import Service
+from testkit.waiting import wait_until
 
 PERIOD_SECONDS = 0.1
 
@@ -89,3 +90,17 @@ class Throttle:
             signal_all(self._pool(self._leave_stopped), signal.SIGSTOP)
         if free:
             signal_all(self._pool(free), signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def stopped_pool(worker: Service):
+    """`worker` takes no job for the `with` block: its pool processes are stopped (SIGSTOP), so a
+    job submitted meanwhile stays queued however fast the converter gets, and runs once the
+    block ends (SIGCONT)."""
+    pool = wait_until(lambda: pool_processes(worker), 30)
+    assert pool, f"{worker.name} has no pool process"
+    signal_all(pool, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        signal_all(pool, signal.SIGCONT)

@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-
-import psutil
 import requests
 
 from testkit.jobs_api import accepted_job, error_of, submit_file
-from testkit.waiting import wait_for
-
-
-@contextlib.contextmanager
-def busy_worker(stack):
-    """The stack's one worker takes no job for the `with` block: its pool process is stopped
-    (SIGSTOP), so a job submitted meanwhile stays queued however fast the converter gets, and
-    runs once the block ends (SIGCONT)."""
-    pool = wait_for(lambda: psutil.Process(stack.worker.pid).children(), 30,
-                    "the worker has no pool process")
-    for child in pool:
-        os.kill(child.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for child in pool:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child.pid, signal.SIGCONT)
+from testkit.throttle import stopped_pool
 
 
 def test_idempotency_key_returns_the_same_job(stack, samples):
@@ -53,7 +31,7 @@ def test_wait_answers_with_the_finished_job(stack, samples):
 
 
 def test_wait_gives_up_with_202(stack, samples):
-    with busy_worker(stack):  # the job cannot finish within its wait
+    with stopped_pool(stack.worker):  # the job cannot finish within its wait
         response = submit_file(stack, samples["big"], params={"wait": "1"})
         assert response.status_code == 202, response.text
         job = response.json()
@@ -85,7 +63,7 @@ def test_legacy_route_reports_a_conversion_error(stack, samples):
 
 
 def test_legacy_route_falls_back_to_a_job_when_slow(stack, samples):
-    with busy_worker(stack):  # the big job holds the worker for as long as the test needs
+    with stopped_pool(stack.worker):  # the big job holds the worker for as long as the test needs
         job = accepted_job(submit_file(stack, samples["big"], params={"wait": "0"}))
         with open(samples["small"], "rb") as handle:
             slow = requests.post(stack.url("/convert/xml-to-json?wait=1"), timeout=60,
