@@ -12,13 +12,15 @@ import pytest
 
 from testkit.jobs_api import accepted_job, submit_file
 from testkit.stack import Stack
+from testkit.throttle import Throttle
 from testkit.waiting import wait_for
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["term", "int"])
 def test_every_process_stops_in_json(redis_server, tmp_path, samples, stop_signal):
     with Stack(tmp_path, redis=redis_server, beat=True, flower=True, name="shutdown",
-               env={"FLOWER_BASIC_AUTH": "admin:secret"}) as stack:
+               env={"FLOWER_BASIC_AUTH": "admin:secret"}) as stack, \
+            Throttle(stack.worker):  # the job is still running when the worker is told
         job = accepted_job(submit_file(stack, samples["big"], data={"format": "json"}))
         wait_for(lambda: stack.get_job(job["id"])["status"] == "running", 60,
                  "the job never ran")
