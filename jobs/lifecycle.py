@@ -153,11 +153,20 @@ class Lifecycle:
     # -- submitting (the API)
 
     def check_queue(self) -> None:
-        """Raise 503 QUEUE_UNAVAILABLE unless jobs can be queued now (before taking an upload)."""
+        """Raise 503 QUEUE_UNAVAILABLE unless jobs can be queued now (before taking an upload):
+        Redis answers and, with REDIS_MIN_REPLICAS, that many replicas are in step, so that
+        no upload is taken only to be refused when the submission's WAIT hears from none."""
+        required = self._store.min_replicas
         try:
-            self._store.ping()
+            if not required:
+                self._store.ping()
+                return
+            in_step = self._store.replicas_in_step()
         except redis.RedisError:
             raise queue_unavailable() from None
+        if in_step < required:
+            log.warning("jobs refused: %d of %d replicas in step", in_step, required)
+            raise queue_unavailable()
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers."""
@@ -301,6 +310,7 @@ class Lifecycle:
         URLs to give (local storage: the client streams through POST /jobs instead)."""
         if size > limit:
             raise upload_too_large(limit, size)
+        self.check_queue()  # no bytes into the bucket for a job that could not be queued
         upload_id = new_job_id()
         ttl = self.upload_url_ttl_seconds
         try:

@@ -45,6 +45,10 @@ from common.logs import utc_timestamp
 from . import keys
 from .status import Claim, Created, Creation, JobStatus, Ownership, Requeue
 
+# A replica acknowledges the primary's stream every second: one silent for longer than this is
+# not keeping up (stopped, cut off), and a submission's WAIT would not hear from it.
+REPLICA_MAX_LAG_SECONDS = 3
+
 
 def new_job_id() -> str:
     return str(uuid.uuid4())
@@ -452,6 +456,15 @@ class JobStore:
 
     def ping(self) -> None:
         self.redis.ping()
+
+    def replicas_in_step(self) -> int:
+        """The primary's replicas online and acknowledging its stream lately (INFO replication):
+        what a submission's WAIT can hope to hear from."""
+        info = self.redis.info("replication")
+        found = (info.get(f"slave{n}") for n in range(int(info.get("connected_slaves", 0))))
+        return sum(1 for replica in found if isinstance(replica, dict)
+                   and replica.get("state") == "online"
+                   and int(replica.get("lag", 0)) <= REPLICA_MAX_LAG_SECONDS)
 
     # -- queueing
 

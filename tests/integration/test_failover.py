@@ -21,6 +21,7 @@ import requests
 
 from jobs import keys
 from jobs.queue import QUEUE
+from jobs.store import JobStore
 from testkit.jobs_api import accepted_job, error_of, submit_file
 from testkit.sentinel import Failover
 from testkit.stack import Stack
@@ -102,6 +103,33 @@ def test_without_a_replica_acknowledging_a_job_is_refused_not_accepted(failover,
     client = failover.client(ha_stack.db)
     assert client.zcard(keys.active_jobs()) == 0
     wait_for(lambda: failover.current() is not None, 30, "the Sentinels lost the primary")
+
+
+def test_with_no_replica_in_step_uploads_are_refused_before_they_are_taken(failover, ha_stack,
+                                                                           two_mb):
+    """A replica silent for longer than REPLICA_MAX_LAG_SECONDS (INFO replication's lag) could
+    not acknowledge a job: POST /jobs and POST /uploads answer 503 before the body is read or a
+    part URL is given, not after taking the upload and waiting REDIS_REPLICA_TIMEOUT_MS."""
+    primary = failover.current_server()
+    replica = failover.other(primary)
+    store = JobStore(failover.client(ha_stack.db), min_replicas=1, result_ttl_seconds=60,
+                     tombstone_ttl_seconds=60)
+    replica.signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: store.replicas_in_step() == 0, 30, "the stopped replica stayed in step")
+        refused = submit_file(ha_stack, two_mb)
+        no_upload = requests.post(ha_stack.url("/uploads"), json={"size_bytes": 1 << 20},
+                                  timeout=10)
+    finally:
+        replica.signal(signal.SIGCONT)
+    for answer in (refused, no_upload):
+        error_of(answer, 503, "QUEUE_UNAVAILABLE")
+        assert int(answer.headers["Retry-After"]) > 0
+    assert any("0 of 1 replicas in step" in line for line in ha_stack.api.lines())
+    assert failover.client(ha_stack.db).zcard(keys.active_jobs()) == 0
+    assert not list((ha_stack.data_dir / "jobs").glob("*/input*"))
+    wait_for(lambda: store.replicas_in_step() == 1, 30, "the replica never caught up")
+    assert accepted_job(submit_file(ha_stack, two_mb))  # and jobs are taken again
 
 
 def test_admin_and_flower_find_the_primary_through_the_sentinels(ha_stack):
