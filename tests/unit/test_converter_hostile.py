@@ -13,8 +13,7 @@ import time
 
 import pytest
 
-from converter import ConversionError, Limits, convert
-from converter.pretty import Reindenter
+from converter import ConversionError, Limits, _accel, convert
 from testkit import hostile
 
 FORMATS = ("json", "yaml", "jsonl", "csv", "text")
@@ -175,7 +174,7 @@ def test_reindenting_copies_long_and_escaped_strings_through_in_any_chunking(ste
     value = {"a": ["x" * 70_000 + '\\"\n\u00e9', {"b": None, "c": [1, True, "q\\"]}], "d": {}}
     compact = json.dumps(value, separators=(",", ":")).encode()
     out = io.BytesIO()
-    with Reindenter(out, 2) as pretty:
+    with _accel.Reindenter(out, 2) as pretty:
         for start in range(0, len(compact), step if len(compact) < 200_000 else 4096):
             pretty.write(compact[start:start + step])
     assert out.getvalue() == json.dumps(value, indent=2).encode() + b"\n"
