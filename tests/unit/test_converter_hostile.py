@@ -144,6 +144,15 @@ def test_the_output_limit_is_exact(fmt):
     assert error.code == "OUTPUT_TOO_LARGE"
 
 
+def test_the_output_limit_counts_the_indented_bytes_exactly():
+    doc = b"<r>" + b'<e k="v"><f>t</f></e>' * 2000 + b"</r>"
+    full = _convert(doc, "json", indent=4)
+    assert len(full) > 2 * len(_convert(doc, "json"))
+    assert _convert(doc, "json", Limits(max_output_bytes=len(full)), indent=4) == full
+    error = _code(doc, "json", Limits(max_output_bytes=len(full) - 1), indent=4)
+    assert error.code == "OUTPUT_TOO_LARGE"
+
+
 def test_deep_indented_json_stops_at_the_output_limit_early():
     doc = hostile.deep_siblings(200)  # 1.5 GB of JSON with --indent 8
     started = time.monotonic()
