@@ -53,78 +53,139 @@ cdef class Reindenter:
         self._flush()
 
     cdef int _scan(self, const unsigned char* p, Py_ssize_t n) except -1:
+        # The state and the output's write position are kept in locals while bytes are made
+        # (the object's fields only before a call that flushes or grows the buffer, and at the
+        # end): every token then costs a few compares and a copy.
         cdef Py_ssize_t i = 0
         cdef Py_ssize_t start
+        cdef Py_ssize_t run
         cdef unsigned char c
+        cdef Py_ssize_t depth = self.depth
+        cdef Py_ssize_t spaces = depth * self.unit if depth > 0 else 0  # the indent of a line
+        cdef bint after_open = self.after_open
+        cdef char* o = self.out + self.size  # the next byte made
+        cdef char* limit = self.out + self.cap
+        if self.in_string:
+            i = self._string(p, 0, n)
+            o = self.out + self.size
+            limit = self.out + self.cap
         while i < n:
-            if self.in_string:
-                if self.escaped:
-                    self.escaped = False
-                    self._put(p + i, 1)
-                    i += 1
-                start = i
-                while i < n and p[i] != 34 and p[i] != 92:
-                    i += 1
-                if i == n:
-                    self._put(p + start, i - start)
-                    break
-                i += 1  # the quote or the backslash, copied with the run before it
-                self._put(p + start, i - start)
-                if p[i - 1] == 92:
-                    self.escaped = True
-                else:
-                    self.in_string = False
-                continue
             c = p[i]
-            if c == 32 or c == 10 or c == 13 or c == 9:
-                i += 1
-                continue
-            if self.after_open:
-                self.after_open = False
-                if c == 125 or c == 93:  # an empty {} or []
-                    self.depth -= 1
-                    self._put(p + i, 1)
-                    i += 1
-                    continue
-                self._newline(0)
-            if c == 123 or c == 91:  # { [
-                self._put(p + i, 1)
-                self.depth += 1
-                self.after_open = True
-                i += 1
-            elif c == 125 or c == 93:  # } ]
-                self.depth -= 1
-                self._newline(c)
-                i += 1
-            elif c == 44:  # ,
-                self._put(p + i, 1)
-                self._newline(0)
-                i += 1
-            elif c == 58:  # :
-                self._put(<const unsigned char*>b": ", 2)
-                i += 1
-            elif c == 34:
-                self.in_string = True
-                self._put(p + i, 1)
-                i += 1
-            else:  # a number, true, false or null: copied up to the byte that ends it
+            if _STRUCTURE[c] == 0:  # a number, true, false or null: up to the byte that ends it
+                if after_open:
+                    after_open = False
+                    if limit - o < spaces + 1:
+                        self.size = o - self.out
+                        self._reserve(spaces + 1)
+                        o = self.out + self.size
+                        limit = self.out + self.cap
+                    o[0] = 10
+                    memset(o + 1, 32, spaces)
+                    o += spaces + 1
                 start = i
-                while i < n and not _ends_scalar(p[i]):
+                while i < n and _STRUCTURE[p[i]] == 0:
                     i += 1
-                self._put(p + start, i - start)
+                run = i - start
+                if limit - o >= run:
+                    memcpy(o, p + start, run)
+                    o += run
+                else:
+                    self.size = o - self.out
+                    self._put(p + start, run)
+                    o = self.out + self.size
+                    limit = self.out + self.cap
+                continue
+            i += 1
+            if c == 32 or c == 10 or c == 13 or c == 9:
+                continue
+            if limit - o < spaces + 4:  # a newline, its indent and two bytes
+                self.size = o - self.out
+                self._reserve(spaces + 4)
+                o = self.out + self.size
+                limit = self.out + self.cap
+            if after_open:
+                after_open = False
+                if c == 125 or c == 93:  # an empty {} or []
+                    depth -= 1
+                    spaces = depth * self.unit if depth > 0 else 0
+                    o[0] = c
+                    o += 1
+                    continue
+                o[0] = 10
+                memset(o + 1, 32, spaces)
+                o += spaces + 1
+                if limit - o < spaces + 4:
+                    self.size = o - self.out
+                    self._reserve(spaces + 4)
+                    o = self.out + self.size
+                    limit = self.out + self.cap
+            if c == 34:  # a string: copied through to its closing quote
+                o[0] = 34
+                o += 1
+                start = i
+                while i < n and _IN_STRING_STOP[p[i]] == 0:
+                    i += 1
+                if i < n and p[i] == 34 and limit - o > i - start:  # (most strings) at once
+                    i += 1
+                    memcpy(o, p + start, i - start)
+                    o += i - start
+                    continue
+                self.size = o - self.out  # an escape, the end of the write or of the room
+                self.in_string = True
+                i = self._string(p, start, n)
+                o = self.out + self.size
+                limit = self.out + self.cap
+            elif c == 58:  # :
+                o[0] = 58
+                o[1] = 32
+                o += 2
+            elif c == 44:  # ,
+                o[0] = 44
+                o[1] = 10
+                memset(o + 2, 32, spaces)
+                o += spaces + 2
+            elif c == 123 or c == 91:  # { [
+                o[0] = c
+                o += 1
+                depth += 1
+                spaces = depth * self.unit if depth > 0 else 0
+                after_open = True
+            else:  # } ]
+                depth -= 1
+                spaces = depth * self.unit if depth > 0 else 0
+                o[0] = 10
+                memset(o + 1, 32, spaces)
+                o[spaces + 1] = c
+                o += spaces + 2
+        self.size = o - self.out
+        self.depth = depth
+        self.after_open = after_open
         return 0
 
-    cdef int _newline(self, unsigned char closing) except -1:
-        """A newline, the current depth's indent and then `closing` (unless 0)."""
-        cdef Py_ssize_t spaces = self.depth * self.unit if self.depth > 0 else 0
-        self._reserve(spaces + 2)
-        self.out[self.size] = 10
-        memset(self.out + self.size + 1, 32, spaces)
-        self.size += spaces + 1
-        if closing:
-            self.out[self.size] = closing
-            self.size += 1
-        return 0
+    cdef Py_ssize_t _string(self, const unsigned char* p, Py_ssize_t i, Py_ssize_t n) except -1:
+        """Inside a string from p[i]: its bytes copied up to its closing quote, included
+        (the string then ends), or to n. Returns where it stopped."""
+        cdef Py_ssize_t start
+        while i < n:
+            if self.escaped:
+                self.escaped = False
+                self._put(p + i, 1)
+                i += 1
+                continue
+            start = i
+            while i < n and _IN_STRING_STOP[p[i]] == 0:
+                i += 1
+            if i == n:
+                self._put(p + start, i - start)
+                return n
+            i += 1  # the quote or the backslash, copied with the run before it
+            self._put(p + start, i - start)
+            if p[i - 1] == 92:
+                self.escaped = True
+            else:
+                self.in_string = False
+                return i
+        return n
 
     cdef inline int _put(self, const unsigned char* data, Py_ssize_t size) except -1:
         if self.size + size <= self.cap:
@@ -190,7 +251,20 @@ cdef class Reindenter:
         return 0
 
 
-cdef inline bint _ends_scalar(unsigned char c) noexcept:
-    # A number, true, false or null ends at a structural byte, a quote or white space.
-    return (c == 44 or c == 58 or c == 125 or c == 93 or c == 123 or c == 91 or c == 34
-            or c == 32 or c == 10 or c == 13 or c == 9)
+# What ends a number, true, false or null: a structural byte, a quote or white space.
+cdef unsigned char _STRUCTURE[256]
+# What ends a run of a string's bytes copied as they are: its closing quote or a backslash.
+cdef unsigned char _IN_STRING_STOP[256]
+
+
+cdef int _fill_tables() noexcept:
+    cdef const unsigned char* structure = b'{}[],:" \n\r\t'
+    cdef int i
+    for i in range(12):
+        _STRUCTURE[structure[i]] = 1
+    _IN_STRING_STOP[34] = 1
+    _IN_STRING_STOP[92] = 1
+    return 0
+
+
+_fill_tables()

@@ -126,3 +126,12 @@ def test_nothing_is_written_for_an_empty_write_and_a_stream_left_by_an_error_is_
     except RuntimeError:
         pass
     assert dest.total.getvalue() == b'{\n  "a": '  # no closing newline after a failure
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300), indent=st.integers(1, 8))
+def test_bytes_that_are_not_json_are_passed_on_without_failing(data, indent):
+    # Stray closing brackets take the depth below zero: lines are then not indented at all.
+    out = _reindented(data, indent, [len(data) // 2])
+    kept = sum(1 for byte in data if byte not in b" \t\r\n")
+    assert out.endswith(b"\n") and len(out) >= kept
