@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from api.page import PAGE_DIRECT_MIN_BYTES
 from converter import OPTION_NAMES
 from testkit.tcp_meter import TcpMeter
+from testkit.throttle import pool_processes, throttled
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -196,13 +197,15 @@ def test_with_api_keys_a_person_enters_theirs(keyed_stack, page, cli_output, tmp
 # -- a job longer than the page's `wait`: followed over its event stream, not polled
 
 
-LONG_INDENT = "2"  # indented JSON: re-indented in Python, several times slower than compact
+LONG_INDENT = "2"
+LONG_SHARE = 0.05  # of the CPU, for the run of the long job (testkit/throttle.py)
 
 
 @pytest.fixture(scope="module")
 def long_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """32 MB that, as JSON indented by LONG_INDENT (convert_long), converts for several seconds
-    (about 3x the page's POST /jobs?wait=2), long enough for the progress to move after it."""
+    """32 MB that, as JSON indented by LONG_INDENT (convert_long) by a run given LONG_SHARE of
+    the CPU, converts for several seconds (about 3x the page's POST /jobs?wait=2), long enough
+    for the progress to move after it."""
     from bench.generate import generate
 
     path = tmp_path_factory.mktemp("long") / "long.xml"
@@ -239,8 +242,9 @@ def test_the_page_follows_a_long_job_over_its_event_stream(stack, page, long_inp
     console = Console(page)
     page.goto(stack.url("/"))
     record_stages(page)
-    convert_long(page, long_input)
-    expect(page.locator("#download")).to_be_visible(timeout=90_000)
+    with throttled(pool_processes(stack.workers), share=LONG_SHARE):
+        convert_long(page, long_input)
+        expect(page.locator("#download")).to_be_visible(timeout=90_000)
     follows_over_the_stream(stack, page)
     assert console.unexpected() == []
 
@@ -251,8 +255,9 @@ def test_with_api_keys_the_page_reads_the_stream_with_its_key(keyed_stack, page,
     page.goto(keyed_stack.url("/"))
     page.fill("#api-key", key)
     record_stages(page)
-    convert_long(page, long_input)
-    expect(page.locator("#download")).to_be_visible(timeout=90_000)
+    with throttled(pool_processes(keyed_stack.workers), share=LONG_SHARE):
+        convert_long(page, long_input)
+        expect(page.locator("#download")).to_be_visible(timeout=90_000)
     follows_over_the_stream(keyed_stack, page)
     assert console.unexpected() == []
 

@@ -20,15 +20,18 @@ from jobs import keys
 from testkit.jobs_api import accepted_job, error_of, submit_file
 from testkit.service import Service
 from testkit.stack import Stack
+from testkit.throttle import pool_processes, throttled
 from testkit.waiting import wait_for
 
 STALL_SECONDS = 5
 HEARTBEAT_SECONDS = 1
 BOUND_SECONDS = STALL_SECONDS + HEARTBEAT_SECONDS + 3  # + a worker picking the message up
-# A run that lasts (tens of seconds): 100 MB as indented JSON, re-indented in Python. The C
-# writers turn the same file into CSV in about a second, over before a fault could strike it.
+# A run that lasts (ten seconds and more): 100 MB as indented JSON by a run given a tenth of the
+# CPU (testkit/throttle.py). Unthrottled, the engine converts it in about a second, over before
+# a fault could strike it.
 LONG_JOB = {"format": "json", "indent": "2"}
 LONG_CLI = ("json", "--indent", "2")
+SHARE = 0.1
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +42,13 @@ def recovery(tmp_path_factory):
                     "WORKER_SOFT_SHUTDOWN_TIMEOUT": "1", "JOB_MAX_ATTEMPTS": "5",
                     "MAX_UPLOAD_BYTES": str(200 * 1024 * 1024)}) as stack:
         yield stack
+
+
+@pytest.fixture
+def slow_runs(recovery):
+    """The recovery stack's runs last, for the whole test (its faults strike while they run)."""
+    with throttled(pool_processes(recovery.workers), share=SHARE):
+        yield
 
 
 def record(stack: Stack, job_id: str) -> dict:
@@ -87,7 +97,8 @@ def assert_succeeded_once(stack: Stack, job_id: str, expected: bytes, attempts: 
     assert files == ["result.json"]  # one result, no partial leftovers
 
 
-def test_sigterm_hands_the_running_job_to_another_worker(recovery, hundred_mb, cli_output):
+def test_sigterm_hands_the_running_job_to_another_worker(recovery, slow_runs, hundred_mb,
+                                                         cli_output):
     job = accepted_job(submit_file(recovery, hundred_mb, data=LONG_JOB))
     first = running_on(recovery, job["id"])
     stopped = time.monotonic()
@@ -99,7 +110,8 @@ def test_sigterm_hands_the_running_job_to_another_worker(recovery, hundred_mb, c
     restart(first)
 
 
-def test_a_worker_killed_outright_has_its_job_recovered(recovery, hundred_mb, cli_output):
+def test_a_worker_killed_outright_has_its_job_recovered(recovery, slow_runs, hundred_mb,
+                                                        cli_output):
     job = accepted_job(submit_file(recovery, hundred_mb, data=LONG_JOB))
     first = running_on(recovery, job["id"])
     killed = time.monotonic()
@@ -110,7 +122,7 @@ def test_a_worker_killed_outright_has_its_job_recovered(recovery, hundred_mb, cl
     restart(first)
 
 
-def test_redis_restart_is_answered_and_recovered(recovery, hundred_mb, cli_output):
+def test_redis_restart_is_answered_and_recovered(recovery, slow_runs, hundred_mb, cli_output):
     job = accepted_job(submit_file(recovery, hundred_mb, data=LONG_JOB))
     running_on(recovery, job["id"])
     recovery.redis.stop()
@@ -167,9 +179,10 @@ def test_sigterm_hands_back_a_job_stuck_in_one_call_within_seconds(recovery, hun
 
     import psutil
 
-    job = accepted_job(submit_file(recovery, hundred_mb, data=LONG_JOB))
-    first = running_on(recovery, job["id"])
-    for child in psutil.Process(first.pid).children():
+    with throttled(pool_processes(recovery.workers), share=SHARE):
+        job = accepted_job(submit_file(recovery, hundred_mb, data=LONG_JOB))
+        first = running_on(recovery, job["id"])
+    for child in psutil.Process(first.pid).children():  # (most of the run still to go)
         os.kill(child.pid, signal.SIGSTOP)
     stopped = time.monotonic()
     first.signal(signal.SIGTERM)
@@ -229,9 +242,10 @@ def test_a_vanished_message_is_found_behind_messages_left_in_unacked(redis_serve
                     "WORKER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)}) as stack:
         worker, broker = stack.worker, stack.client()
         # A message left behind: its worker killed in the run, the run queued again and done.
-        long_job = accepted_job(submit_file(stack, samples["big"], data=LONG_JOB))
-        running_on(stack, long_job["id"])
-        worker.kill_all()
+        with throttled(pool_processes(stack.workers), share=SHARE):
+            long_job = accepted_job(submit_file(stack, samples["big"], data=LONG_JOB))
+            running_on(stack, long_job["id"])
+            worker.kill_all()
         worker.wait_exit(10)
         restart(worker)
         assert stack.wait_finished(long_job["id"], timeout=120)["status"] == "succeeded"
