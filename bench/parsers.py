@@ -11,6 +11,7 @@ turn (every row once, then again) and each row keeps its fastest, so that a shar
 drifting speed does not decide a ratio. `--variant` runs the engine rows again with an
 environment variable set: another build (`main:PYTHONPATH=/work/main`), or a prototype's
 switch (`expat:CONVERTER_PARSER=expat` for the expat engine of docs/converter.md).
+`json-indent2` is json with indent=2 (the engine's compact JSON re-indented as it is written).
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ if what == "expat":
     pyexpat.ParserCreate().Parse(data, True)
 else:
     from converter import convert
+    fmt, _, indent = what.partition("-indent")  # json-indent2: json with indent=2
     with open(os.devnull, "wb") as sink:
         start = cpu()
-        convert(path, sink, what)
+        convert(path, sink, fmt, {"indent": int(indent)} if indent else None)
 print(cpu() - start)
 """
-FORMATS = ("text", "json", "jsonl", "yaml", "csv")
+FORMATS = ("text", "json", "json-indent2", "jsonl", "yaml", "csv")
 FLOOR = "bare expat parse"
 
 

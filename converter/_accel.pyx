@@ -36,6 +36,7 @@ from converter.render import yaml_scalar, yaml_string
 
 include "_jsonout.pxi"
 include "_csvout.pxi"
+include "_reindent.pxi"
 
 
 cdef extern from "libxml/parser.h":

@@ -78,7 +78,8 @@ def convert(
     with _conversion_runtime(options.max_depth):
         if format == "json":
             if options.indent:
-                from .pretty import Reindenter
+                # The engine writes compact JSON; the C Reindenter lays it out as it comes.
+                from ._accel import Reindenter
 
                 with Reindenter(dest, options.indent) as pretty:
                     _write_by_engine(src, pretty, format, options, limits)

@@ -13,8 +13,7 @@ import time
 
 import pytest
 
-from converter import ConversionError, Limits, convert
-from converter.pretty import Reindenter
+from converter import ConversionError, Limits, _accel, convert
 from testkit import hostile
 
 FORMATS = ("json", "yaml", "jsonl", "csv", "text")
@@ -145,6 +144,15 @@ def test_the_output_limit_is_exact(fmt):
     assert error.code == "OUTPUT_TOO_LARGE"
 
 
+def test_the_output_limit_counts_the_indented_bytes_exactly():
+    doc = b"<r>" + b'<e k="v"><f>t</f></e>' * 2000 + b"</r>"
+    full = _convert(doc, "json", indent=4)
+    assert len(full) > 2 * len(_convert(doc, "json"))
+    assert _convert(doc, "json", Limits(max_output_bytes=len(full)), indent=4) == full
+    error = _code(doc, "json", Limits(max_output_bytes=len(full) - 1), indent=4)
+    assert error.code == "OUTPUT_TOO_LARGE"
+
+
 def test_deep_indented_json_stops_at_the_output_limit_early():
     doc = hostile.deep_siblings(200)  # 1.5 GB of JSON with --indent 8
     started = time.monotonic()
@@ -175,7 +183,7 @@ def test_reindenting_copies_long_and_escaped_strings_through_in_any_chunking(ste
     value = {"a": ["x" * 70_000 + '\\"\n\u00e9', {"b": None, "c": [1, True, "q\\"]}], "d": {}}
     compact = json.dumps(value, separators=(",", ":")).encode()
     out = io.BytesIO()
-    with Reindenter(out, 2) as pretty:
+    with _accel.Reindenter(out, 2) as pretty:
         for start in range(0, len(compact), step if len(compact) < 200_000 else 4096):
             pretty.write(compact[start:start + step])
     assert out.getvalue() == json.dumps(value, indent=2).encode() + b"\n"
