@@ -23,13 +23,15 @@ from gunicorn.http.body import LengthReader
 from gunicorn.http.unreader import SocketUnreader
 
 MAX_RECV = 1024 * 1024  # one recv() at most (gunicorn's own largest)
-LINE_RECV = 64 * 1024  # what readline() asks for at a time
+MIN_RECV = 64 * 1024  # the least one recv() asks for (within the body), for small reads
+LINE_RECV = MIN_RECV  # what readline() asks for at a time
 
 
 class SocketBody:
     def __init__(self, sock: Any, length: int, buffered: bytes = b"") -> None:
         self._sock = sock
-        self._buf = buffered  # received, not yet read
+        self._buf = buffered  # received; read up to _pos
+        self._pos = 0
         self._remaining = length - len(buffered)  # still on the socket
         self.failed = False
 
@@ -61,39 +63,43 @@ class SocketBody:
         self._remaining -= len(piece)
         return piece
 
-    def read(self, size: int | None = None) -> bytes:
-        if size is None or size < 0:
-            size = sys.maxsize
-        if size <= len(self._buf):
-            data, self._buf = self._buf[:size], self._buf[size:]
-            return data
-        parts = [self._buf] if self._buf else []
-        have, self._buf = len(self._buf), b""
+    def _fill(self, size: int, least: int = MIN_RECV) -> None:
+        """Receive until `size` bytes are held unread or the body ends: what is missing in one
+        recv() if it can, at least `least` (small reads do not cost a recv() each)."""
+        held = self._buf[self._pos:]
+        parts, have = ([held] if held else []), len(held)
         while have < size and self._remaining > 0:
-            piece = self._recv(size - have)
+            piece = self._recv(max(size - have, least))
             if not piece:
                 break
             parts.append(piece)
             have += len(piece)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        self._buf, self._pos = (parts[0] if len(parts) == 1 else b"".join(parts)), 0
+
+    def _take(self, end: int) -> bytes:
+        data = self._buf[self._pos:end]  # the whole buffer: no copy
+        self._pos = end
+        if self._pos >= len(self._buf):
+            self._buf, self._pos = b"", 0
+        return data
+
+    def read(self, size: int | None = None) -> bytes:
+        if size is None or size < 0:
+            size = sys.maxsize
+        if size > len(self._buf) - self._pos and self._remaining > 0:
+            self._fill(size)
+        return self._take(min(self._pos + size, len(self._buf)))
 
     def readline(self, size: int | None = None) -> bytes:
         limit = sys.maxsize if size is None or size < 0 else size
-        parts, have = [], 0  # a long line is gathered in pieces, each searched once
-        while True:
-            end = self._buf.find(b"\n", 0, limit - have)
-            if end >= 0:
-                cut = end + 1
-                break
-            if have + len(self._buf) >= limit or self._remaining <= 0:
-                cut = min(len(self._buf), limit - have)
-                break
-            parts.append(self._buf)
-            have += len(self._buf)
-            self._buf = self._recv(LINE_RECV)
-        parts.append(self._buf[:cut])
-        self._buf = self._buf[cut:]
-        return b"".join(parts)
+        searched = self._pos  # a long line is searched once, piece by piece
+        while (end := self._buf.find(b"\n", searched, self._pos + limit)) < 0:
+            held = len(self._buf) - self._pos
+            if held >= limit or self._remaining <= 0:
+                return self._take(min(self._pos + limit, len(self._buf)))
+            searched = held
+            self._fill(held + 1, LINE_RECV)
+        return self._take(end + 1)
 
     def readlines(self, size: int | None = None) -> list[bytes]:
         lines, total = [], 0
