@@ -144,8 +144,8 @@ class LocalStorage:
                     self.check_room(len(chunk))
                     writing.run(handle.write, chunk)
                     written += len(chunk)
+                writing.run(self._commit, handle, partial, final)  # fsync: not on the loop
                 writing.wait()
-                self._commit(handle, partial, final)
         except OSError as exc:
             shutil.rmtree(directory, ignore_errors=True)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
