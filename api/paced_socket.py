@@ -99,12 +99,18 @@ class PacedSocket:
             source = file.fileno()
         except (AttributeError, OSError, io.UnsupportedOperation):
             return self._send_blocks(file, offset, count)
+        self._sock.settimeout(self._idle_timeout)  # as after send(): the descriptor never blocks
         total = 0
         while count is None or total < count:
             size = SENDFILE_BLOCK if count is None else min(SENDFILE_BLOCK, count - total)
+            started = time.monotonic()
             try:
-                sent = os.sendfile(self._sock.fileno(), source, offset + total, size)
-            except BlockingIOError:  # the socket's buffer is full: wait until the client reads
+                sent: int | None = os.sendfile(self._sock.fileno(), source, offset + total,
+                                               size)
+            except BlockingIOError:
+                sent = None
+            self._waited += time.monotonic() - started  # as send() counts its calls
+            if sent is None:  # the socket's buffer is full: wait until the client reads
                 self._wait_writable()
                 continue
             if not sent:  # the file's end
