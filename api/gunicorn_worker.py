@@ -18,6 +18,9 @@ Between two requests on a kept-alive connection the idle timeout is at least API
 that a load balancer's pooled connections live as long as documented; their end is not logged.
 gunicorn would log each of these timeouts as a server error with a traceback.
 
+A request body of known length is read straight from the socket, not through gunicorn's
+buffers (api/socket_body.py).
+
 An answer of the app with `Connection: close` closes the connection (gunicorn alone would keep
 it open; see _closing_when_asked).
 
@@ -53,6 +56,7 @@ from common import errors
 from common.settings import settings_or_exit
 
 from .paced_socket import PacedSocket, ReadTooSlowly
+from .socket_body import SocketBody
 
 
 @dataclass
@@ -132,8 +136,10 @@ class GeventWorker(_GeventWorker):
             connection.sock.settimeout(self.client_timeout)
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
-        # The answer is written through a PacedSocket (the request's body is read through the
-        # parser's own reference to the socket, which stays as it is).
+        # A body of known length is read straight from the socket (api/socket_body.py); the
+        # answer is written through a PacedSocket (the body is read through the parser's own
+        # reference to the socket, which stays as it is).
+        req.body = SocketBody.replacing(req) or req.body
         if self.min_read_rate:
             sock = PacedSocket(sock, self.min_read_rate, self.client_timeout, self.client_timeout)
         try:

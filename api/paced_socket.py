@@ -12,15 +12,20 @@ timeout). A window starts again each time its bytes are in, so a client that was
 banks nothing: once it slows down, it is cut within two windows of waiting at most.
 
 No gevent here: the socket's own timeout bounds each wait (gevent's socket honours it
-cooperatively), so the class is tested on a plain socket pair (tests/unit/test_api_paced_socket.py).
+cooperatively), and sendfile() waits in select's poll (which gevent patches), so the class is
+tested on a plain socket pair (tests/unit/test_api_paced_socket.py).
 """
 
 from __future__ import annotations
 
+import io
+import os
+import select
 import time
 from typing import Any
 
-BLOCK = 64 * 1024  # bytes a sendfile() reads and sends at a time
+BLOCK = 64 * 1024  # bytes read and sent at a time from a file without a descriptor
+SENDFILE_BLOCK = 4 * 1024 * 1024  # bytes one os.sendfile() may send (it sends what fits)
 
 
 class ReadTooSlowly(TimeoutError):
@@ -51,8 +56,22 @@ class PacedSocket:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
+    def _limit(self) -> float:
+        """How long the next wait for the client may last."""
+        return max(min(self._window - self._waited, self._idle_timeout), 0.001)
+
+    def _too_slow(self, timeout: float) -> TimeoutError:
+        if timeout < self._idle_timeout:
+            return ReadTooSlowly(self._sent, self._window, self._min_rate)
+        return TimeoutError("timed out")  # a whole idle timeout without taking a byte
+
+    def _count(self, sent: int) -> None:
+        self._sent += sent
+        if self._sent >= self._quota:  # this window's bytes are in: the next one starts
+            self._waited, self._sent = 0.0, 0
+
     def send(self, data: Any, flags: int = 0) -> int:
-        timeout = max(min(self._window - self._waited, self._idle_timeout), 0.001)
+        timeout = self._limit()
         self._sock.settimeout(timeout)
         started = time.monotonic()
         try:
@@ -64,9 +83,7 @@ class PacedSocket:
         finally:
             self._waited += time.monotonic() - started
             self._sock.settimeout(self._idle_timeout)
-        self._sent += count
-        if self._sent >= self._quota:  # this window's bytes are in: the next one starts
-            self._waited, self._sent = 0.0, 0
+        self._count(count)
         return count
 
     def sendall(self, data: Any, flags: int = 0) -> None:
@@ -75,8 +92,49 @@ class PacedSocket:
             view = view[self.send(view, flags):]
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
-        """As socket.sendfile (which gevent's socket does with send() too): the file's bytes
-        from `offset`, `count` of them or to its end, read and sent a block at a time."""
+        """As socket.sendfile: the file's bytes from `offset`, `count` of them or to its end.
+        A file with a descriptor goes out through os.sendfile, from the page cache to the
+        socket with no copy in between; anything else is read and sent a block at a time."""
+        try:
+            source = file.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            return self._send_blocks(file, offset, count)
+        self._sock.settimeout(self._idle_timeout)  # as after send(): the descriptor never blocks
+        total = 0
+        while count is None or total < count:
+            size = SENDFILE_BLOCK if count is None else min(SENDFILE_BLOCK, count - total)
+            started = time.monotonic()
+            try:
+                sent: int | None = os.sendfile(self._sock.fileno(), source, offset + total,
+                                               size)
+            except BlockingIOError:
+                sent = None
+            self._waited += time.monotonic() - started  # as send() counts its calls
+            if sent is None:  # the socket's buffer is full: wait until the client reads
+                self._wait_writable()
+                continue
+            if not sent:  # the file's end
+                break
+            total += sent
+            self._count(sent)
+        file.seek(offset + total)
+        return total
+
+    def _wait_writable(self) -> None:
+        """Until the socket takes bytes again, counted as waiting for the client. select's
+        poll is gevent's own (cooperative) once it has patched the standard library."""
+        timeout = self._limit()
+        poller = select.poll()
+        poller.register(self._sock.fileno(), select.POLLOUT)
+        started = time.monotonic()
+        try:
+            ready = poller.poll(timeout * 1000)
+        finally:
+            self._waited += time.monotonic() - started
+        if not ready:
+            raise self._too_slow(timeout)
+
+    def _send_blocks(self, file: Any, offset: int, count: int | None) -> int:
         file.seek(offset)
         total = 0
         while count is None or total < count:

@@ -24,6 +24,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from common import errors
+from common.background import Background
 from common.errors import ServiceError
 from converter.errors import EMPTY_INPUT
 from jobs import Storage
@@ -207,7 +208,8 @@ def gunzip(chunks: Iterable[bytes], max_members: int | None = None) -> Iterator[
 
 class Meter:
     """Counts and hashes the stored bytes, refusing the chunk that would cross the limit, and
-    an upload of no bytes at all."""
+    an upload of no bytes at all. Each chunk is hashed on a native thread while it is stored
+    and the next one read (common/background.py); the hash is complete once the chunks are."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -215,12 +217,13 @@ class Meter:
         self.sha256 = hashlib.sha256()
 
     def __call__(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        for chunk in chunks:
-            self.size += len(chunk)
-            if self.size > self.limit:
-                raise too_large(self.limit)
-            self.sha256.update(chunk)
-            yield chunk
+        with Background() as hashing:
+            for chunk in chunks:
+                self.size += len(chunk)
+                if self.size > self.limit:
+                    raise too_large(self.limit)
+                hashing.run(self.sha256.update, chunk)
+                yield chunk
         if self.size == 0:  # refused now rather than failing its job later
             raise empty_upload()
 

@@ -33,8 +33,8 @@ every request but never refuses one. Then, in order:
    the first submission until the last job succeeded;
 4. big: one large job (--big-mb, default 300; bench/run.py's input file in bench/data/,
    generated once): `xmlconv convert --to json` alone, then the same file through the stack
-   (upload, conversion, polled every 0.2 s, download), and the ratio of the two wall times; the
-   two outputs must be identical;
+   (upload, conversion waited for as Client.wait does, over the job's event stream, download),
+   and the ratio of the two wall times; the two outputs must be identical;
 5. streams: --streams event streams (GET /jobs/<id>/events, bench/event_streams.py) held open
    at once by the API at its default process count, --streams-per-job on each of the jobs
    (JSON of --stream-job-mb, all running at once in one more worker at nice 19, throttled to
@@ -91,7 +91,7 @@ from bench.event_streams import Streams, WriteTimes
 from bench.generate import generate
 from bench.open_loop import OpenLoopResult, offer
 from bench.run import DATA, input_file, measure, xmlconv_command
-from client import Client
+from client import ApiError, Client
 from client.retry import Backoff
 from jobs import ApiKeys
 from testkit import BIN, REPO
@@ -115,7 +115,6 @@ SMALL_KIB = 16
 # Between two polls of a small job: Client.wait's first pause, without its growth (which would
 # make the wall time measure the backoff); a job is seen done at most this late.
 POLL_PAUSE = Backoff.first
-BIG_POLL_PAUSE = 0.2
 # The settings service_env() sets for the tests' sake, back to their defaults here (an empty
 # value is the default): a deployment's process counts, limits and upload size.
 TEST_ONLY_SETTINGS = ("WORKER_CONCURRENCY", "WORKER_HEARTBEAT_SECONDS", "API_WORKERS",
@@ -817,13 +816,12 @@ def measure_big(stack: Stack, api_key: str, size_mb: int, workdir: Path) -> BigR
         t0 = time.monotonic()
         job = api.submit(source, format="json")
         t1 = time.monotonic()
-        while (current := api.get(job))["status"] not in ("succeeded", "failed",
-                                                           "cancelled"):
-            time.sleep(BIG_POLL_PAUSE)
-        t2 = time.monotonic()
-        if current["status"] != "succeeded":
-            result.error = f"the job {current['status']}: {current.get('error')}"
+        try:  # as a client would: told of the end over the job's event stream, not polling
+            api.wait(job)
+        except ApiError as exc:
+            result.error = f"the job did not succeed: {exc}"
             return result
+        t2 = time.monotonic()
         api.download(job, stack_out)
         t3 = time.monotonic()
     result.load = load.describe()

@@ -34,6 +34,7 @@ from .events import parse
 from .options import to_params
 from .retry import RETRY_STATUSES, Backoff, parse_retry_after, retry_delay
 from .upload import CHUNK_BYTES, Progress, Upload
+from .writing import WriteBehind
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0  # seconds for the server to accept a connection, or to send anything
@@ -441,11 +442,12 @@ class Client:
                     ranges = response.headers.get("Accept-Ranges") == "bytes"
                     version = response.headers.get("ETag") if ranges else None
                 try:
-                    for chunk in response.iter_content(CHUNK_BYTES):
-                        out.write(chunk)
-                        done += len(chunk)
-                        if progress:
-                            progress(done, total)
+                    with WriteBehind(out) as writing:
+                        for chunk in response.iter_content(CHUNK_BYTES):
+                            writing.write(chunk)
+                            done += len(chunk)
+                            if progress:
+                                progress(done, total)
                 except requests.RequestException as exc:
                     if version is None or attempt >= self.retries:
                         raise ServerUnreachable(self.url, "the download broke off: "

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
+from common.background import Background
 from common.errors import StorageError, StorageFull
 
 from .store import is_job_id
@@ -136,12 +137,15 @@ class LocalStorage:
         partial = self._partial_name(final)
         written = 0
         try:
-            with open(partial, "wb") as handle:
+            # Each chunk is written on a native thread while the caller reads the next one
+            # (common/background.py).
+            with open(partial, "wb") as handle, Background() as writing:
                 for chunk in chunks:
                     self.check_room(len(chunk))
-                    handle.write(chunk)
+                    writing.run(handle.write, chunk)
                     written += len(chunk)
-                self._commit(handle, partial, final)
+                writing.run(self._commit, handle, partial, final)  # fsync: not on the loop
+                writing.wait()
         except OSError as exc:
             shutil.rmtree(directory, ignore_errors=True)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):

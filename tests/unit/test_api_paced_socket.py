@@ -39,8 +39,20 @@ def read_at(reader: socket.socket, rate: float, stop: threading.Event) -> None:
         got += len(data)
 
 
+def send_all(paced: PacedSocket, data: bytes, how: str, tmp_path) -> None:
+    """sendall, or sendfile of a file holding `data` (os.sendfile, its own way of waiting)."""
+    if how == "sendall":
+        paced.sendall(data)
+        return
+    source = tmp_path / "result"
+    source.write_bytes(data)
+    with source.open("rb") as handle:
+        assert paced.sendfile(handle) == len(data)
+
+
+@pytest.mark.parametrize("how", ["sendall", "sendfile"])
 @pytest.mark.parametrize("rate, cut", [(20 * 1024, True), (4 * MIN_RATE, False)])
-def test_a_reader_under_the_floor_is_cut_within_two_windows(rate, cut):
+def test_a_reader_under_the_floor_is_cut_within_two_windows(rate, cut, how, tmp_path):
     writer, reader = pair()
     stop = threading.Event()
     thread = threading.Thread(target=read_at, args=(reader, rate, stop), daemon=True)
@@ -50,12 +62,12 @@ def test_a_reader_under_the_floor_is_cut_within_two_windows(rate, cut):
     try:
         if cut:
             with pytest.raises(ReadTooSlowly) as slow:
-                paced.sendall(b"x" * (4 * 1024 * 1024))
+                send_all(paced, b"x" * (4 * 1024 * 1024), how, tmp_path)
             assert time.monotonic() - started <= 2 * WINDOW + 0.3
             assert slow.value.sent < MIN_RATE * WINDOW
             assert isinstance(slow.value, TimeoutError)
         else:  # 512 KiB at 1 MiB/s: half a second, over a window, never cut
-            paced.sendall(b"x" * (512 * 1024))
+            send_all(paced, b"x" * (512 * 1024), how, tmp_path)
         assert writer.gettimeout() == 5  # the idle timeout again for whatever comes next
     finally:
         stop.set()
@@ -64,12 +76,13 @@ def test_a_reader_under_the_floor_is_cut_within_two_windows(rate, cut):
         thread.join(5)
 
 
-def test_a_reader_that_takes_nothing_meets_the_idle_timeout_not_the_floor():
+@pytest.mark.parametrize("how", ["sendall", "sendfile"])
+def test_a_reader_that_takes_nothing_meets_the_idle_timeout_not_the_floor(how, tmp_path):
     writer, reader = pair()
     try:
         paced = PacedSocket(writer, MIN_RATE, 1.0, idle_timeout=0.5)  # window capped by idle
         with pytest.raises(TimeoutError) as idle:
-            paced.sendall(b"x" * (1024 * 1024))
+            send_all(paced, b"x" * (1024 * 1024), how, tmp_path)
         assert not isinstance(idle.value, ReadTooSlowly)
     finally:
         writer.close()
@@ -91,3 +104,23 @@ def test_sendfile_sends_the_part_asked_for(tmp_path):
         writer.shutdown(socket.SHUT_WR)
         thread.join(5)
     assert bytes(received) == source.read_bytes()[1000:201_000]
+
+
+def test_a_slow_reader_behind_a_large_buffer_is_cut_by_the_floor(tmp_path):
+    """os.sendfile may put more than a window's bytes into the socket's buffer at once (which
+    starts a new window); the wait that follows still counts against the floor: the slow reader
+    is cut as too slow, not as idle."""
+    writer, reader = socket.socketpair()
+    writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1024 * 1024)
+    stop = threading.Event()
+    thread = threading.Thread(target=read_at, args=(reader, 20 * 1024, stop), daemon=True)
+    thread.start()
+    paced = PacedSocket(writer, MIN_RATE, WINDOW, idle_timeout=WINDOW)
+    try:
+        with pytest.raises(ReadTooSlowly):
+            send_all(paced, b"x" * (8 * 1024 * 1024), "sendfile", tmp_path)
+    finally:
+        stop.set()
+        writer.close()
+        reader.close()
+        thread.join(5)

@@ -672,6 +672,40 @@ def test_a_broken_download_leaves_no_file(serve, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+class FullDisk(io.BytesIO):
+    """A stream that takes `room` bytes, then fails as a full disk does."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, data) -> int:
+        if self.tell() + len(data) > self.room:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_a_write_that_fails_fails_the_download(serve):
+    """The chunks are written while the next ones arrive: a write's error is still the
+    download's, not lost behind the chunks that followed it."""
+    result = bytes(range(256)) * (3 * CHUNK_BYTES // 256)
+    server = serve(Reply(200, result))
+    with pytest.raises(OSError, match="No space left"):
+        Client(server.url).download("abc", FullDisk(CHUNK_BYTES))
+
+
+def test_a_write_that_fails_as_the_connection_breaks_is_not_resumed(serve):
+    """Resuming would start from bytes that were never written: the write's error is raised."""
+    result = bytes(range(256)) * (3 * CHUNK_BYTES // 256)
+    cut = 2 * CHUNK_BYTES + 10  # the second chunk's write fails while the third breaks off
+    server = serve(Reply(200, result[:cut], RANGES, cut_short=True),
+                   Reply(206, result[cut:], {**RANGES, "Content-Range":
+                                             f"bytes {cut}-{len(result) - 1}/{len(result)}"}))
+    with pytest.raises(OSError, match="No space left"):
+        Client(server.url).download("abc", FullDisk(CHUNK_BYTES + 5))
+    assert len(server.seen) == 1
+
+
 RESULT = bytes(range(256)) * (3 * CHUNK_BYTES // 256 + 7)
 CUT = 2 * CHUNK_BYTES  # where the first answer breaks off: after whole chunks, none lost
 RANGES = {"Accept-Ranges": "bytes", "ETag": '"v1"'}
