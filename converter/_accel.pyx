@@ -611,6 +611,12 @@ cdef class Engine:
         """jsonl: how many records were written."""
         return self.written_records
 
+    @property
+    def bytes_copied(self):
+        """json, jsonl, yaml: bytes moved from the spools into their parents' (tests: a
+        nested subtree is handed up, not copied again at every level)."""
+        return self.jw.copied
+
     def table(self, Py_ssize_t rows_per_chunk):
         """csv: what the records' cells were learned into (paths, steps, shape, records), as
         tabular reads _emit.Rows; feed() then returns the cells, at most `rows_per_chunk`

@@ -1,11 +1,14 @@
-# Included by _accel.pyx: the byte buffers of the JSON writer (json, jsonl modes).
+# Included by _accel.pyx: the byte buffers of the JSON writer (json, jsonl, yaml modes).
 #
 # Every open element writes its value as JSON bytes into a *sink*: the output, or the spool of
 # the group it belongs to in its parent (xmltodict groups repeated children into a list at the
 # first one's place, so a child's bytes wait until its parent closes, unless the group is the
 # parent's first entry and already a list: then it is written straight through). A spool is a
-# byte buffer until it passes SPOOL_MEMORY, or until all spools together pass MEMORY_BUDGET,
-# and an unlinked temporary file after that: the memory of document.py's _Spool, in C.
+# chain of byte chunks until it passes SPOOL_MEMORY, or until all spools together pass
+# MEMORY_BUDGET, and an unlinked temporary file after that: the memory of document.py's
+# _Spool, in C. A spool copied into another spool in memory hands over its chunks (no bytes
+# move), so that a subtree's bytes are not copied once per level above it: a chain of nested
+# elements would otherwise cost depth x output (depth^3 in YAML, whose lines carry the depth).
 
 from cpython.bytes cimport _PyBytes_Resize
 from libc.stdio cimport FILE, fdopen, fwrite, fread, fclose, fflush, rewind
@@ -14,8 +17,12 @@ DEF SPOOL_MEMORY = 4194304  # one group's bytes in memory (document.SPOOL_MEMORY
 DEF MEMORY_BUDGET = 33554432  # all groups' bytes in memory (document.MEMORY_BUDGET)
 DEF OUT_FLUSH = 262144  # the output is handed to its writer past this many bytes
 DEF OUT_CAPACITY = 327680  # the output's buffer, unless one put needs more
-DEF KEEP_CAPACITY = 65536  # a reused spool keeps at most this much memory
+DEF KEEP_CAPACITY = 65536  # a reused spool keeps its first chunk up to this size
 DEF COPY_PIECE = 1048576
+DEF CHUNK_MIN = 256  # a spool's first chunk; each next one as big as the spool so far ...
+DEF CHUNK_MAX = 65536  # ... up to this (kept below malloc's mmap threshold)
+DEF FREE_CHUNKS = 64  # chunks of CHUNK_MAX kept for reuse (4 MiB): no fresh pages per chain
+DEF SPLICE_MIN = 1024  # a smaller spool is copied: chunks stay well filled
 
 DEF YAML_KEY_SLOTS = 1024  # YAML keys found by their JSON key's address (_JsonOut.yaml_key)
 DEF OTHER_SLOTS = 1024  # YAML of recent strings that are not ASCII, found by their bytes
@@ -25,12 +32,54 @@ cdef const char* _JSON_HEX = "0123456789abcdef"
 cdef const char* _BLANKS = b"                                                                "
 
 
+cdef struct _Chunk:
+    _Chunk* next
+    Py_ssize_t start  # bytes at its front that are no longer the spool's (copy's skip)
+    Py_ssize_t size  # (the spool's last chunk: the spool's `size` is its size)
+    Py_ssize_t cap
+    # its `cap` bytes follow
+
+
+cdef inline char* _chunk_bytes(_Chunk* chunk) noexcept:
+    return <char*>(chunk + 1)
+
+
 cdef struct _Spool:
-    char* data
+    char* data  # where puts go: the last chunk's bytes (the output: its whole buffer)
     Py_ssize_t size
     Py_ssize_t cap
     FILE* file
-    bint is_out  # the engine's output: flushed to the writer, never spilled
+    bint is_out  # the engine's output (or a scratch buffer): one buffer, never spilled
+    _Chunk* head  # a spool's chunks in order, `tail` the last; NULL when it has none
+    _Chunk* tail
+    Py_ssize_t held  # the spool's bytes in the chunks before `tail`
+
+
+cdef inline Py_ssize_t _spool_size(_Spool* s) noexcept:
+    """The bytes a spool in memory holds."""
+    if s.tail is NULL:
+        return 0
+    return s.held + s.size - s.tail.start
+
+
+cdef int _spool_free(_Spool* s) noexcept:
+    """A spool's memory and file, released (the engine is gone: no accounting)."""
+    cdef _Chunk* chunk = s.head
+    cdef _Chunk* next_chunk
+    if s.file is not NULL:
+        fclose(s.file)
+        s.file = NULL
+    while chunk is not NULL:
+        next_chunk = chunk.next
+        free(chunk)
+        chunk = next_chunk
+    s.head = NULL
+    s.tail = NULL
+    s.data = NULL
+    s.size = 0
+    s.cap = 0
+    s.held = 0
+    return 0
 
 
 cdef struct _Other:
@@ -53,7 +102,10 @@ cdef class _JsonOut:
     """The output and the spools of one document's JSON."""
     cdef _Spool out
     cdef object out_bytes  # the bytes object whose buffer out.data is, or None
-    cdef Py_ssize_t memory  # bytes the spools hold in memory
+    cdef Py_ssize_t memory  # bytes the spools hold in memory (their chunks' capacity)
+    cdef _Chunk* spare  # chunks of CHUNK_MAX no spool holds, for the next ones (a list)
+    cdef int nspare
+    cdef readonly Py_ssize_t copied  # bytes copy() moved (tests: a subtree is not recopied)
     cdef object write  # the destination's write()
     cdef dict keys  # key str -> its canonical JSON bytes
     cdef dict names  # canonical JSON bytes -> key str
@@ -77,6 +129,11 @@ cdef class _JsonOut:
     def __dealloc__(self):
         cdef int i
         # (the output's buffer is out_bytes', released with it)
+        cdef _Chunk* chunk
+        while self.spare is not NULL:
+            chunk = self.spare
+            self.spare = chunk.next
+            free(chunk)
         if self.others is not NULL:
             for i in range(OTHER_SLOTS):
                 if self.others[i].yaml is not NULL:
@@ -252,34 +309,94 @@ cdef class _JsonOut:
         return 0
 
     cdef int _grow(self, _Spool* s, Py_ssize_t need) except -1:
+        """A buffer that is one buffer (the output, a scratch one) made at least `need`."""
         if s == &self.out:
             return self._grow_out(need)
         cdef Py_ssize_t cap = need * 2 + 256
         cdef char* grown = <char*>realloc(s.data, cap)
         if grown is NULL:
             raise MemoryError()
-        if not s.is_out:
-            self.memory += cap - s.cap
         s.data = grown
         s.cap = cap
+        return 0
+
+    cdef int _add_chunk(self, _Spool* s) except -1:
+        """A new last chunk for the spool: as big as the spool so far, within CHUNK_MIN and
+        CHUNK_MAX, so that chunks are few and the last one's unused room is bounded."""
+        cdef Py_ssize_t cap = min(max(_spool_size(s), CHUNK_MIN), CHUNK_MAX)
+        cdef _Chunk* chunk
+        if cap == CHUNK_MAX and self.spare is not NULL:
+            chunk = self.spare
+            self.spare = chunk.next
+            self.nspare -= 1
+        else:
+            chunk = <_Chunk*>malloc(sizeof(_Chunk) + cap)
+            if chunk is NULL:
+                raise MemoryError()
+            chunk.cap = cap
+        chunk.next = NULL
+        chunk.start = 0
+        chunk.size = 0
+        self.memory += cap
+        if s.tail is NULL:
+            s.head = chunk
+        else:
+            s.tail.size = s.size
+            s.tail.next = chunk
+            s.held += s.size - s.tail.start
+        s.tail = chunk
+        s.data = _chunk_bytes(chunk)
+        s.size = 0
+        s.cap = cap
+        return 0
+
+    cdef int _drop_chunks(self, _Chunk* chunk) noexcept:
+        """Chunks no spool holds any more: the full-size ones kept for reuse (a few)."""
+        cdef _Chunk* next_chunk
+        while chunk is not NULL:
+            next_chunk = chunk.next
+            self.memory -= chunk.cap
+            if chunk.cap == CHUNK_MAX and self.nspare < FREE_CHUNKS:
+                chunk.next = self.spare
+                self.spare = chunk
+                self.nspare += 1
+            else:
+                free(chunk)
+            chunk = next_chunk
+        return 0
+
+    cdef int _forget(self, _Spool* s) noexcept:
+        """The spool holds no chunk (they were dropped, or handed to another spool)."""
+        s.head = NULL
+        s.tail = NULL
+        s.data = NULL
+        s.size = 0
+        s.cap = 0
+        s.held = 0
         return 0
 
     cdef int _spill(self, _Spool* s) except -1:
         """The spool goes to an unlinked temporary file (where TMPDIR says)."""
         cdef int fd
+        cdef _Chunk* chunk
+        cdef Py_ssize_t size
         with tempfile.TemporaryFile() as handle:
             fd = os.dup(handle.fileno())
         s.file = fdopen(fd, "w+b")
         if s.file is NULL:
             os.close(fd)
             raise MemoryError("cannot open a spool file")
-        if s.size and fwrite(s.data, 1, s.size, s.file) != <size_t>s.size:
-            raise OSError("cannot write a spool file")
-        free(s.data)
-        self.memory -= s.cap
-        s.data = NULL
-        s.size = 0
-        s.cap = 0
+        if s.tail is not NULL:
+            s.tail.size = s.size
+        chunk = s.head
+        while chunk is not NULL:
+            size = chunk.size - chunk.start
+            if size and fwrite(_chunk_bytes(chunk) + chunk.start, 1, size,
+                               s.file) != <size_t>size:
+                raise OSError("cannot write a spool file")
+            chunk = chunk.next
+        self._drop_chunks(s.head)
+        self._forget(s)
         return 0
 
     cdef inline int put(self, _Spool* s, const char* data, Py_ssize_t size) except -1:
@@ -294,30 +411,45 @@ cdef class _JsonOut:
 
     cdef int _put(self, _Spool* s, const char* data, Py_ssize_t size) except -1:
         cdef Py_ssize_t need = s.size + size
+        cdef Py_ssize_t room
         if s.file is not NULL:
             if fwrite(data, 1, size, s.file) != <size_t>size:
                 raise OSError("cannot write a spool file")
             return 0
-        if need > s.cap:
-            if not s.is_out and (need > SPOOL_MEMORY
-                                 or self.memory + need * 2 + 256 - s.cap > MEMORY_BUDGET):
+        if s.is_out:
+            if need > s.cap:
+                self._grow(s, need)
+            memcpy(s.data + s.size, data, size)
+            s.size = need
+            if need > OUT_FLUSH and self.write is not None and s == &self.out:
+                self.flush()
+            return 0
+        while True:  # a spool: its last chunk filled, then new ones
+            room = min(s.cap - s.size, size)
+            if room > 0:
+                memcpy(s.data + s.size, data, room)
+                s.size += room
+                data += room
+                size -= room
+            if size == 0:
+                return 0
+            if (_spool_size(s) + size > SPOOL_MEMORY
+                    or self.memory + min(max(_spool_size(s), CHUNK_MIN), CHUNK_MAX)
+                    > MEMORY_BUDGET):
                 self._spill(s)
                 return self._put(s, data, size)
-            self._grow(s, need)
-        memcpy(s.data + s.size, data, size)
-        s.size = need
-        if s.is_out and need > OUT_FLUSH and self.write is not None:
-            self.flush()
-        return 0
+            self._add_chunk(s)
 
     cdef inline int put_bytes(self, _Spool* s, bytes data) except -1:
         return self.put(s, data, len(data))
 
     cdef int copy(self, _Spool* source, _Spool* dest, Py_ssize_t skip=0) except -1:
         """Everything `source` holds but its first `skip` bytes, appended to `dest`;
-        `source` is emptied."""
+        `source` is emptied. Between spools in memory the chunks are handed over."""
         cdef char* piece
         cdef size_t got
+        cdef _Chunk* chunk
+        cdef Py_ssize_t size
         if source.file is not NULL:
             fflush(source.file)
             rewind(source.file)
@@ -332,27 +464,81 @@ cdef class _JsonOut:
                     if <Py_ssize_t>got <= skip:
                         skip -= got
                         continue
+                    self.copied += got - skip
                     self.put(dest, piece + skip, got - skip)
                     skip = 0
             finally:
                 free(piece)
                 fclose(source.file)
                 source.file = NULL
-        elif source.size > skip:
-            self.put(dest, source.data + skip, source.size - skip)
-        self.reset(source)
-        return 0
+            return self.reset(source)
+        if source.tail is NULL:
+            return 0
+        size = _spool_size(source) - skip
+        if size <= 0:
+            return self.reset(source)
+        if (not dest.is_out and dest.file is NULL and size >= SPLICE_MIN
+                and size > dest.cap - dest.size
+                and _spool_size(dest) + size <= SPOOL_MEMORY):
+            return self._splice(source, dest, skip)
+        source.tail.size = source.size
+        chunk = source.head
+        while chunk is not NULL:
+            size = chunk.size - chunk.start
+            if size <= skip:
+                skip -= size
+            else:
+                self.copied += size - skip
+                self.put(dest, _chunk_bytes(chunk) + chunk.start + skip, size - skip)
+                skip = 0
+            chunk = chunk.next
+        return self.reset(source)
+
+    cdef int _splice(self, _Spool* source, _Spool* dest, Py_ssize_t skip) except -1:
+        """`source`'s chunks, but its first `skip` bytes, made the end of `dest`'s."""
+        cdef Py_ssize_t total = _spool_size(dest) + _spool_size(source) - skip
+        cdef _Chunk* chunk = source.head
+        cdef Py_ssize_t size
+        source.tail.size = source.size
+        while skip:
+            size = chunk.size - chunk.start
+            if size > skip:
+                chunk.start += skip
+                break
+            chunk.start = chunk.size
+            skip -= size
+            chunk = chunk.next
+        if dest.tail is NULL:
+            dest.head = source.head
+        else:
+            dest.tail.size = dest.size
+            dest.tail.next = source.head
+        dest.tail = source.tail
+        dest.data = _chunk_bytes(source.tail)
+        dest.size = source.tail.size
+        dest.cap = source.tail.cap
+        dest.held = total - (dest.size - dest.tail.start)
+        return self._forget(source)
 
     cdef int reset(self, _Spool* s) noexcept:
+        """The spool emptied; its first chunk kept when small (groups are reused)."""
+        cdef _Chunk* head = s.head
         if s.file is not NULL:
             fclose(s.file)
             s.file = NULL
+        if head is NULL:
+            return 0
+        if head.cap > KEEP_CAPACITY:
+            self._drop_chunks(head)
+            return self._forget(s)
+        self._drop_chunks(head.next)
+        head.next = NULL
+        head.start = 0
+        s.tail = head
+        s.data = _chunk_bytes(head)
         s.size = 0
-        if s.cap > KEEP_CAPACITY:
-            free(s.data)
-            self.memory -= s.cap
-            s.data = NULL
-            s.cap = 0
+        s.cap = head.cap
+        s.held = 0
         return 0
 
     cdef int _string_into(self, _Spool* s, const char* data, Py_ssize_t size) except -1:
@@ -476,9 +662,7 @@ cdef int _free_groups(_Group** groups, int capacity) noexcept:
         return 0
     for i in range(capacity):
         if groups[i] is not NULL:
-            if groups[i].spool.file is not NULL:
-                fclose(groups[i].spool.file)
-            free(groups[i].spool.data)
+            _spool_free(&groups[i].spool)
             free(groups[i])
     free(groups)
     return 0

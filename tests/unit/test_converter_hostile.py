@@ -14,6 +14,8 @@ import time
 import pytest
 
 from converter import ConversionError, Limits, _accel, convert
+from converter.options import parse_options
+from converter.parsing import PIECE, make_engine
 from testkit import hostile
 
 FORMATS = ("json", "yaml", "jsonl", "csv", "text")
@@ -187,3 +189,28 @@ def test_reindenting_copies_long_and_escaped_strings_through_in_any_chunking(ste
         for start in range(0, len(compact), step if len(compact) < 200_000 else 4096):
             pretty.write(compact[start:start + step])
     assert out.getvalue() == json.dumps(value, indent=2).encode() + b"\n"
+
+
+def _bytes_copied(doc: bytes, fmt: str) -> tuple[int, int]:
+    """The bytes the engine moved from its spools into their parents' (or the output), and
+    the output's size."""
+    engine = make_engine(fmt, parse_options(None), Limits())
+    out = io.BytesIO()
+    engine.set_output(out.write)
+    for start in range(0, len(doc), PIECE):
+        engine.feed(doc[start:start + PIECE])
+    engine.feed(b"", True)
+    return engine.bytes_copied, len(out.getvalue())
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_a_nested_subtree_is_not_copied_again_at_every_level_above_it(fmt):
+    """Twice as deep a chain adds about the output it adds to the bytes moved, not depth
+    times it: each level's subtree was once copied into its parent's spool, O(depth x output)
+    bytes (O(depth^3) in YAML, whose lines carry the depth: 15 s for deep_siblings). A
+    counter, not a clock: the chunks a spool hands over are not bytes moved."""
+    copied, output = _bytes_copied(hostile.deep_siblings(4, 400), fmt)
+    copied_deeper, output_deeper = _bytes_copied(hostile.deep_siblings(4, 800), fmt)
+    assert output_deeper > output
+    assert copied_deeper - copied <= 2 * (output_deeper - output), (copied, copied_deeper)
+    assert copied_deeper <= 2 * output_deeper + 4 * 512 * 1024  # a bounded copy per chain
