@@ -17,15 +17,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import IO, Any, BinaryIO
 from urllib.parse import quote
 
 import requests
+
+from converter.result_file import result_file
 
 from . import errors
 from .direct import DIRECT_MIN_BYTES, NOT_OFFERED, put_parts
@@ -288,25 +288,14 @@ class Client:
 
     def download(self, job: Job | str, dest: str | os.PathLike[str] | IO[bytes],
                  progress: Progress | None = None) -> int:
-        """Stream the job's result into `dest`: a path (written to a temporary file beside it,
-        renamed when complete, so that a failure leaves no partial file) or a binary stream.
-        Returns the bytes written. `progress(done, total)` as the bytes arrive."""
+        """Stream the job's result into `dest`: a path (complete or not at all, as `xmlconv
+        convert -o` writes: converter/result_file.py) or a binary stream. Returns the bytes
+        written. `progress(done, total)` as the bytes arrive."""
         path = self._job_path(job) + "/result"
         if not isinstance(dest, (str, os.PathLike)):
             return self._fetch(path, dest, progress)
-        target = Path(dest)
-        partial: str | None = None
-        try:
-            with tempfile.NamedTemporaryFile(dir=target.resolve().parent, delete=False,
-                                             prefix=".xmlconv-", suffix=".part") as tmp:
-                partial = tmp.name
-                written = self._fetch(path, tmp, progress)
-            os.replace(partial, target)
-        except BaseException:
-            if partial is not None:
-                Path(partial).unlink(missing_ok=True)
-            raise
-        return written
+        with result_file(dest) as out:
+            return self._fetch(path, out, progress)
 
     def convert(self, source: Source, dest: str | os.PathLike[str] | IO[bytes],
                 format: str = "json", options: Mapping[str, Any] | None = None, *,

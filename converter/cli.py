@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,6 +21,7 @@ from .errors import INPUT_NOT_FOUND, ConversionError, error_body, io_error
 from .exit_status import ExitStatus
 from .formats import FORMATS
 from .limits import Limits
+from .result_file import result_file
 
 PROG = "python -m converter.cli"
 STDOUT = "-"  # -o -: stream to standard output as the conversion goes
@@ -46,7 +46,8 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         "-o", "--output", metavar="OUTPUT",
         help="write the result to this file, atomically: to a temporary file beside it, "
              "renamed when the conversion succeeds (mode 0666 minus the umask); a failed "
-             "conversion leaves no file. '-': stream to standard output as the conversion "
+             "conversion leaves no file (a device or a FIFO, such as /dev/null, is written "
+             "to as it is). '-': stream to standard output as the conversion "
              "goes (on an error, part of the result may already be written) "
              "(default: standard output, written only once the conversion has succeeded)")
     convert.add_argument("--to", dest="format", required=True, choices=sorted(FORMATS),
@@ -76,15 +77,6 @@ def _fail(body: dict, status: ExitStatus) -> ExitStatus:
     return status
 
 
-def _umask() -> int:
-    """The process's umask. Reading it means setting it: set 0, put it back at once."""
-    mask = os.umask(0)
-    try:
-        return mask
-    finally:
-        os.umask(mask)
-
-
 def _silence_stdout() -> None:
     """The reader of stdout went away (`… -o - | head`): point stdout at /dev/null so
     that flushing it at exit does not fail a second time."""
@@ -111,30 +103,9 @@ def _convert_to_stdout(convert: Any, source: Any, args: argparse.Namespace,
 
 def _convert_to_file(convert: Any, source: Any, args: argparse.Namespace,
                      options: dict[str, Any]) -> Any:
-    """A temporary file beside the output, renamed when the conversion has succeeded: a
-    failed conversion leaves nothing that looks like a result. The file gets the mode a
-    new file gets (0666 minus the umask), not mkstemp's 0600."""
-    target_dir = Path(args.output).resolve().parent
-    try:
-        made = tempfile.NamedTemporaryFile(  # noqa: SIM115 (entered just below)
-            dir=target_dir, prefix=".xmlconv-", delete=False)
-    except OSError as exc:  # the output's directory: name the output, not the temporary file
-        exc.filename = args.output
-        raise
-    with made as tmp:
-        try:
-            result = convert(source, tmp, args.format, options)
-            os.fchmod(tmp.fileno(), 0o666 & ~_umask())
-        except BaseException:
-            tmp.close()
-            os.unlink(tmp.name)
-            raise
-    try:
-        os.replace(tmp.name, args.output)
-    except BaseException:
-        os.unlink(tmp.name)
-        raise
-    return result
+    """Complete or not at all (converter/result_file.py)."""
+    with result_file(args.output) as out:
+        return convert(source, out, args.format, options)
 
 
 def _convert_buffered(convert: Any, source: Any, args: argparse.Namespace,

@@ -785,10 +785,11 @@ def test_the_client_loads_no_service_module_nor_the_engine():
     assert "requests" in loaded
     banned = ("flask", "celery", "redis", "lxml", "api", "worker", "common")
     assert not {m for m in loaded if m.split(".")[0] in banned}
-    # Of the converter, only what has no dependency: its exit statuses, error codes, limits.
+    # Of the converter, only what has no dependency: its exit statuses, error codes, limits,
+    # and how a result file is written.
     assert {m for m in loaded if m.split(".")[0] == "converter"} == {
         "converter", "converter.errors", "converter.exit_status", "converter.formats",
-        "converter.limits", "converter.options"}
+        "converter.limits", "converter.options", "converter.result_file"}
 
 
 def test_a_local_conversion_loads_nothing_of_the_http_client(tmp_path):

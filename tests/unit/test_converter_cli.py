@@ -8,6 +8,7 @@ import io
 import json
 import os
 import select
+import stat
 import subprocess
 import sys
 import threading
@@ -456,6 +457,34 @@ def test_output_file_replaces_an_existing_one(doc_file: Path, tmp_path: Path) ->
     assert target.read_bytes() == library(DOC, "json")
     assert target.stat().st_mode & 0o7777 == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.json", "orders.xml"]
+
+
+def test_output_to_a_fifo_writes_through_it(doc_file: Path, tmp_path: Path) -> None:
+    """Not a regular file (a FIFO here; /dev/null alike): written to, not replaced by a file
+    renamed onto it (as root, `-o /dev/null` once turned /dev/null into a regular file)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    done = xmlconv(str(doc_file), "-o", str(fifo), "--to", "json")
+    reader.join(30)
+    assert done.returncode == 0, done.stderr
+    assert received == [library(DOC, "json")]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.xml", "pipe"]  # no temp left
+
+
+def test_output_through_a_symbolic_link_replaces_its_target(doc_file: Path,
+                                                            tmp_path: Path) -> None:
+    target = tmp_path / "results" / "o.json"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+    done = xmlconv(str(doc_file), "-o", str(link), "--to", "json")
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink() and target.read_bytes() == library(DOC, "json")
 
 
 # ------------------------------------------------------------------------------ -o -
