@@ -519,7 +519,9 @@ class ChaosRun:
             except requests.RequestException as exc:
                 job.submit_errors.append(type(exc).__name__)
             else:
-                if response.status_code == 202:
+                # 202: created; 200: the job an earlier try created, its answer lost (the API
+                # restarted under it), replayed for the same Idempotency-Key.
+                if response.status_code in (200, 202):
                     job_id = response.json()["id"]
                     with self.lock:
                         job.ids_seen.add(job_id)
