@@ -34,11 +34,11 @@ def _is_special(path: Path) -> bool:
 def result_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """A binary stream whose bytes become `path` when the block ends without an error.
     OSErrors of the temporary file's creation name `path`, not the temporary file."""
-    target = Path(path).resolve()
-    if _is_special(target):
-        with open(target, "wb") as out:
+    if _is_special(Path(path)):  # asked of the path as given: /dev/stdout resolves to a
+        with open(path, "wb") as out:  # /proc/<pid>/fd/pipe:[…] that no one can open
             yield out
         return
+    target = Path(path).resolve()
     try:
         made = tempfile.NamedTemporaryFile(  # noqa: SIM115 (entered just below)
             dir=target.parent, prefix=".xmlconv-", suffix=".part", delete=False)

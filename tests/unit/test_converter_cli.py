@@ -475,6 +475,13 @@ def test_output_to_a_fifo_writes_through_it(doc_file: Path, tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.xml", "pipe"]  # no temp left
 
 
+def test_output_to_dev_stdout_reaches_the_pipe(doc_file: Path) -> None:
+    """/dev/stdout is a symbolic link to a pipe here (the test's capture): written through."""
+    done = xmlconv(str(doc_file), "-o", "/dev/stdout", "--to", "json")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == library(DOC, "json")
+
+
 def test_output_through_a_symbolic_link_replaces_its_target(doc_file: Path,
                                                             tmp_path: Path) -> None:
     target = tmp_path / "results" / "o.json"
