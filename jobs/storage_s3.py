@@ -230,6 +230,7 @@ class S3Storage:
         self.prefix = prefix.strip("/")
         self.part_size = part_size
         self._jobs = f"{self.prefix}/jobs/" if self.prefix else "jobs/"
+        self._origin: str | None = None  # direct_upload_origin's, once found
 
     @classmethod
     def from_url(cls, url: str, endpoint_url: str = "", region: str = "us-east-1"
@@ -343,9 +344,12 @@ class S3Storage:
     def direct_upload_origin(self) -> str | None:
         """The origin (scheme://host[:port]) that part URLs point to, for the page's
         Content-Security-Policy; None without credentials to presign with (then no direct
-        upload could be offered either). Presigning is local: no request."""
+        upload could be offered either). Presigning is local: no request; and found once (the
+        endpoint does not change), not on every page load."""
         from botocore.exceptions import BotoCoreError
 
+        if self._origin is not None:
+            return self._origin
         try:
             url = self.client.generate_presigned_url("upload_part", ExpiresIn=60, Params={
                 "Bucket": self.bucket, "Key": self._input_key(ORIGIN_PROBE_ID),
@@ -353,7 +357,8 @@ class S3Storage:
         except BotoCoreError:
             return None
         parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.netloc}"
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        return self._origin
 
     def start_direct_upload(self, job_id: str, size: int, ttl_seconds: int) -> DirectUpload:
         """A multipart upload of the job's input and a presigned PUT URL per part, each valid
