@@ -41,6 +41,15 @@ def own(lines: list[dict]) -> list[str]:
     return [line["message"] for line in lines if line.get("service") == "make-run"]
 
 
+def shutdown(lines: list[dict]) -> list[str]:
+    """What every process said from the signal on: a failed test shows why one exited so."""
+    first = next((i for i, line in enumerate(lines) if line.get("service") == "make-run"
+                  and str(line.get("message", "")).endswith(": stopping")), len(lines))
+    return [f"{line.get('service')} {line.get('level')}: {line.get('message')} "
+            f"{line.get('exc_info', '')}"
+            for line in lines[first:]]
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "term"])
 def test_make_run_starts_runs_a_job_and_stops_in_order(tmp_path: Path, stop_signal: int):
     api_port, flower_port, redis_port = free_port(), free_port(), free_port()
@@ -92,7 +101,8 @@ def test_make_run_starts_runs_a_job_and_stops_in_order(tmp_path: Path, stop_sign
 
     stopped = [m.split()[0] for m in said if " stopped (exit status " in m]
     assert stopped == STOP_ORDER, said
-    assert all(m.endswith("(exit status 0)") for m in said if " stopped (" in m), said
+    assert all(m.endswith("(exit status 0)") for m in said if " stopped (" in m), \
+        shutdown(lines)
     assert not any("killed" in m for m in said), said
     # The worker finished its shutdown with its broker still there.
     worker = [line["message"] for line in lines if line.get("service") == "worker"]
