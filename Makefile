@@ -72,8 +72,9 @@ test: $(STAMP) $(CHROMIUM) $(PROMTOOL) $(KUBECTL)
 	$(BIN)/pytest
 
 # tests/unit alone: no gunicorn, no Celery worker (a redis-server for the job store's tests).
+# Three processes on two cores: a few tests wait (deadlines, refreshes) while others compute.
 test-unit: $(STAMP)
-	$(BIN)/pytest -n 2 tests/unit
+	$(BIN)/pytest -n 3 tests/unit
 
 # The peers of the dense benchmark (pyproject.toml's bench extra), from their lock, by hash.
 $(VENV)/.bench: requirements/bench.txt | $(STAMP)

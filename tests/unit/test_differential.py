@@ -596,7 +596,7 @@ OPTION_SETS = st.sampled_from(
     ["default", "default", "expand", "keep_whitespace", "prefix_dash", "force_list_drawn"]
 )
 HYPOTHESIS_SETTINGS = settings(
-    max_examples=500,
+    max_examples=300,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -620,7 +620,7 @@ def test_random_documents_json_matches_xmltodict(data: st.DataObject, document) 
     assert ours_json(doc, options) == expected
 
 
-@settings(HYPOTHESIS_SETTINGS, max_examples=200)
+@settings(HYPOTHESIS_SETTINGS, max_examples=150)
 @given(data=st.data(), document=documents())
 def test_random_documents_yaml_equals_json(data: st.DataObject, document) -> None:
     doc, _ = document
@@ -628,7 +628,7 @@ def test_random_documents_yaml_equals_json(data: st.DataObject, document) -> Non
     assert ours_yaml(doc, options) == ours_json(doc, options)
 
 
-@settings(HYPOTHESIS_SETTINGS, max_examples=400)
+@settings(HYPOTHESIS_SETTINGS, max_examples=250)
 @given(data=st.data(), document=documents(need_child=True))
 def test_random_documents_jsonl_matches_xmltodict_records(
     data: st.DataObject, document
