@@ -22,7 +22,11 @@ A request body of known length is read straight from the socket, not through gun
 buffers (api/socket_body.py).
 
 An answer of the app with `Connection: close` closes the connection (gunicorn alone would keep
-it open; see _closing_when_asked).
+it open), and so does the API_KEEPALIVE_REQUESTS-th answer on one connection: the client's next
+connection goes to whichever process accepts it first, the least busy one as a rule. A
+connection kept for ever stays with the process that happened to accept it, and a few busy
+ones on one process (a load balancer's pool, a poller) load it while the other idles
+(see _closing_connections).
 
 Requests that gunicorn refuses itself, before the app sees them (a malformed request line or
 header, a request line over `limit_request_line`, too many or too large headers, an unsupported
@@ -76,11 +80,12 @@ class GeventWorker(_GeventWorker):
         settings = settings_or_exit("api")
         self.client_timeout = settings.api_client_timeout
         self.min_read_rate = settings.download_min_bytes_per_second
+        self.keepalive_requests = settings.api_keepalive_requests
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
         self.flask_app = self.wsgi
-        self.wsgi = _closing_when_asked(self.wsgi)
+        self.wsgi = _closing_connections(self.wsgi, self.keepalive_requests)
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
         """SIGTERM: stop accepting (gunicorn), and end the event streams at once (they would
@@ -186,21 +191,26 @@ def _address(addr: Any) -> str:
     return str(addr or "")
 
 
-def _closing_when_asked(app: Any) -> Any:
-    """The app, with its `Connection: close` honoured. gunicorn drops the hop-by-hop headers an
-    app sets, Connection included, and keeps the connection open: after a refusal whose body
-    was not read (401, 413, 415, 429) it would read the rest of that body, and after one whose
-    framing is lost (a malformed chunked body) it would parse the rest as a new request and
-    answer that too. Here such an answer says `Connection: close`, and the connection closes
-    once it is sent."""
+def _closing_connections(app: Any, keepalive_requests: int) -> Any:
+    """The app, with its `Connection: close` honoured, and every connection closed after
+    `keepalive_requests` answers (0: never).
+
+    gunicorn drops the hop-by-hop headers an app sets, Connection included, and keeps the
+    connection open: after a refusal whose body was not read (401, 413, 415, 429) it would read
+    the rest of that body, and after one whose framing is lost (a malformed chunked body) it
+    would parse the rest as a new request and answer that too. Here such an answer says
+    `Connection: close`, and the connection closes once it is sent. gunicorn's Response says
+    `Connection: close` itself once told to close."""
 
     def honouring(environ: dict, start_response: Any) -> Any:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            if any(name.lower() == "connection" and value.strip().lower() == "close"
-                   for name, value in headers):
-                response = getattr(start_response, "__self__", None)  # gunicorn's Response
-                if hasattr(response, "force_close"):
-                    response.force_close()
+            response = getattr(start_response, "__self__", None)  # gunicorn's Response
+            asked = any(name.lower() == "connection" and value.strip().lower() == "close"
+                        for name, value in headers)
+            used_up = keepalive_requests > 0 and getattr(
+                getattr(response, "req", None), "req_number", 0) >= keepalive_requests
+            if (asked or used_up) and hasattr(response, "force_close"):
+                response.force_close()
             return start_response(status, headers, exc_info)
 
         return app(environ, start)
