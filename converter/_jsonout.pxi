@@ -62,6 +62,23 @@ cdef inline Py_ssize_t _spool_size(_Spool* s) noexcept:
     return s.held + s.size - s.tail.start
 
 
+cdef inline Py_ssize_t _next_chunk_cap(_Spool* s) noexcept:
+    """A spool's next chunk: as big as the spool so far, within CHUNK_MIN and CHUNK_MAX, so
+    that chunks are few and the last one's unused room is bounded."""
+    return min(max(_spool_size(s), CHUNK_MIN), CHUNK_MAX)
+
+
+cdef int _spool_forget(_Spool* s) noexcept:
+    """The spool holds no chunk (they were dropped, freed or handed to another spool)."""
+    s.head = NULL
+    s.tail = NULL
+    s.data = NULL
+    s.size = 0
+    s.cap = 0
+    s.held = 0
+    return 0
+
+
 cdef int _spool_free(_Spool* s) noexcept:
     """A spool's memory and file, released (the engine is gone: no accounting)."""
     cdef _Chunk* chunk = s.head
@@ -73,13 +90,7 @@ cdef int _spool_free(_Spool* s) noexcept:
         next_chunk = chunk.next
         free(chunk)
         chunk = next_chunk
-    s.head = NULL
-    s.tail = NULL
-    s.data = NULL
-    s.size = 0
-    s.cap = 0
-    s.held = 0
-    return 0
+    return _spool_forget(s)
 
 
 cdef struct _Other:
@@ -321,9 +332,8 @@ cdef class _JsonOut:
         return 0
 
     cdef int _add_chunk(self, _Spool* s) except -1:
-        """A new last chunk for the spool: as big as the spool so far, within CHUNK_MIN and
-        CHUNK_MAX, so that chunks are few and the last one's unused room is bounded."""
-        cdef Py_ssize_t cap = min(max(_spool_size(s), CHUNK_MIN), CHUNK_MAX)
+        """A new last chunk for the spool (_next_chunk_cap)."""
+        cdef Py_ssize_t cap = _next_chunk_cap(s)
         cdef _Chunk* chunk
         if cap == CHUNK_MAX and self.spare is not NULL:
             chunk = self.spare
@@ -365,16 +375,6 @@ cdef class _JsonOut:
             chunk = next_chunk
         return 0
 
-    cdef int _forget(self, _Spool* s) noexcept:
-        """The spool holds no chunk (they were dropped, or handed to another spool)."""
-        s.head = NULL
-        s.tail = NULL
-        s.data = NULL
-        s.size = 0
-        s.cap = 0
-        s.held = 0
-        return 0
-
     cdef int _spill(self, _Spool* s) except -1:
         """The spool goes to an unlinked temporary file (where TMPDIR says)."""
         cdef int fd
@@ -396,7 +396,7 @@ cdef class _JsonOut:
                 raise OSError("cannot write a spool file")
             chunk = chunk.next
         self._drop_chunks(s.head)
-        self._forget(s)
+        _spool_forget(s)
         return 0
 
     cdef inline int put(self, _Spool* s, const char* data, Py_ssize_t size) except -1:
@@ -434,8 +434,7 @@ cdef class _JsonOut:
             if size == 0:
                 return 0
             if (_spool_size(s) + size > SPOOL_MEMORY
-                    or self.memory + min(max(_spool_size(s), CHUNK_MIN), CHUNK_MAX)
-                    > MEMORY_BUDGET):
+                    or self.memory + _next_chunk_cap(s) > MEMORY_BUDGET):
                 self._spill(s)
                 return self._put(s, data, size)
             self._add_chunk(s)
@@ -518,7 +517,7 @@ cdef class _JsonOut:
         dest.size = source.tail.size
         dest.cap = source.tail.cap
         dest.held = total - (dest.size - dest.tail.start)
-        return self._forget(source)
+        return _spool_forget(source)
 
     cdef int reset(self, _Spool* s) noexcept:
         """The spool emptied; its first chunk kept when small (groups are reused)."""
@@ -530,7 +529,7 @@ cdef class _JsonOut:
             return 0
         if head.cap > KEEP_CAPACITY:
             self._drop_chunks(head)
-            return self._forget(s)
+            return _spool_forget(s)
         self._drop_chunks(head.next)
         head.next = NULL
         head.start = 0
