@@ -205,11 +205,10 @@ def _closing_connections(app: Any, keepalive_requests: int) -> Any:
     def honouring(environ: dict, start_response: Any) -> Any:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             response = getattr(start_response, "__self__", None)  # gunicorn's Response
-            asked = any(name.lower() == "connection" and value.strip().lower() == "close"
-                        for name, value in headers)
-            used_up = keepalive_requests > 0 and getattr(
-                getattr(response, "req", None), "req_number", 0) >= keepalive_requests
-            if (asked or used_up) and hasattr(response, "force_close"):
+            if hasattr(response, "force_close") and (
+                    0 < keepalive_requests <= response.req.req_number
+                    or any(name.lower() == "connection" and value.strip().lower() == "close"
+                           for name, value in headers)):
                 response.force_close()
             return start_response(status, headers, exc_info)
 
